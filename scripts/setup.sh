@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Shared set-up: system packages (apt-get when root, else sudo) and the
+# project's venv. Idempotent: a second run installs nothing new.
+# Sourced by scripts/test.sh and scripts/demo.sh.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${FIELDKIT_VENV:-$REPO/.venv}"
+
+# Debian / Raspberry Pi OS package names.
+SYSTEM_PACKAGES=(
+    python3-venv python3-dev
+    mosquitto mosquitto-clients   # the real broker the tests and demo start
+    libzbar0                      # pyzbar, the fallback QR decoder
+    fonts-ocr-b fonts-dejavu-core # OCR-B for the synthetic MRZ; UI font
+    postgresql                    # multi-worker server store tests
+    libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3  # Qt offscreen
+    systemd                       # systemd-analyze verify on our units
+)
+
+ensure_system_packages() {
+    local missing=()
+    for p in "${SYSTEM_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null; then sudo="sudo"; else
+            echo "faltan paquetes del sistema y no hay sudo: ${missing[*]}" >&2; return 1
+        fi
+    fi
+    echo "==> apt-get install ${missing[*]}"
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+ensure_venv() {
+    local extras="${1:-dev}"
+    if [ ! -x "$VENV/bin/python" ]; then
+        echo "==> python3 -m venv $VENV"
+        # --system-site-packages lets a Pi see python3-picamera2 from apt.
+        if [ -n "${FIELDKIT_SYSTEM_SITE:-}" ]; then
+            python3 -m venv --system-site-packages "$VENV"
+        else
+            python3 -m venv "$VENV"
+        fi
+    fi
+    local stamp="$VENV/.fieldkit-installed-$extras"
+    if [ ! -f "$stamp" ] || [ "$REPO/pyproject.toml" -nt "$stamp" ]; then
+        echo "==> pip install -e .[$extras]"
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$REPO[$extras]"
+        touch "$stamp"
+    fi
+}
