@@ -178,7 +178,10 @@ def _fingerprint(d: ImageDraw.ImageDraw, box: tuple[int, int, int, int]) -> None
         d.ellipse((cx - r * 0.8, cy - r, cx + r * 0.8, cy + r), outline=(70, 70, 80), width=2)
 
 
-def render_back(c: Citizen, rng: random.Random) -> tuple[np.ndarray, list[QrTruth], list[str] | None, list[int] | None]:
+BackRender = tuple[np.ndarray, list[QrTruth], list[str] | None, list[int] | None]
+
+
+def render_back(c: Citizen, rng: random.Random) -> BackRender:
     bg = guilloche(CARD_W, CARD_H, TINTS[c.modelo], 100 + ord(c.modelo))
     canvas = bg.copy()
     qrs: list[QrTruth] = []

@@ -188,7 +188,7 @@ def compose_ine_td1(
 def parse_ine_mrz(lines: list[str] | tuple[str, ...]) -> IneMrz:
     """Parse an INE TD1 zone; raises MrzFormatError if it is not one."""
     td1 = parse_td1(lines)
-    l1, l2, _ = td1.lines
+    l1 = td1.lines[0]
     if td1.document_code != "ID" or td1.issuing_state != "MEX":
         raise MrzFormatError(f"no es una credencial INE (empieza {l1[:5]!r}, se esperaba 'IDMEX')")
     if not re.fullmatch(r"<<\d{13}", td1.optional1):
