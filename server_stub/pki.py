@@ -212,6 +212,12 @@ def issue_server_cert(
     return Issued(cert, key)
 
 
+def device_uri(device_id: str) -> x509.UniformResourceIdentifier:
+    """The client certificate's SAN. OpenSSL (Mosquitto) needs only the CN, but
+    cryptography's x509.verification ClientVerifier insists on a SAN."""
+    return x509.UniformResourceIdentifier(f"urn:fieldkit:device:{device_id}")
+
+
 def make_csr(device_id: str, key: PrivateKey | None = None) -> tuple[PrivateKey, bytes]:
     """Device side of enrollment: a key (kept by the caller) and a PEM CSR."""
     validate_device_id(device_id)
@@ -234,7 +240,7 @@ def sign_device_csr(ca: Issued, csr_pem: bytes, device_id: str, *, days: int = 8
     if not csr.is_signature_valid:
         raise PKIError("CSR signature does not verify")
     pub = _check_public_key(csr.public_key())
-    cert = _leaf(ca, _name(device_id), pub, ExtendedKeyUsageOID.CLIENT_AUTH, days)
+    cert = _leaf(ca, _name(device_id), pub, ExtendedKeyUsageOID.CLIENT_AUTH, days, [device_uri(device_id)])
     return Issued(cert)
 
 
@@ -249,7 +255,8 @@ def issue_server_identity(ca: Issued, name: str = "server:ingest", *, days: int 
     if not SERVER_ID_RE.fullmatch(name):
         raise PKIError(f"invalid server identity {name!r}: expected 'server:<role>'")
     key = generate_key()
-    cert = _leaf(ca, _name(name), key.public_key(), ExtendedKeyUsageOID.CLIENT_AUTH, days)
+    uri = x509.UniformResourceIdentifier(f"urn:fieldkit:server:{name.removeprefix('server:')}")
+    cert = _leaf(ca, _name(name), key.public_key(), ExtendedKeyUsageOID.CLIENT_AUTH, days, [uri])
     return Issued(cert, key)
 
 

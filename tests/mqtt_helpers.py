@@ -236,6 +236,9 @@ class TestClient:
         if self.client.is_connected():
             self.client.disconnect()
             self.wait_for(lambda: bool(self.disconnects), 5)
+        else:
+            # Also ends paho's reconnect back-off at once, so loop_stop won't wait.
+            self.client.disconnect()
         self.client.loop_stop()
 
 
