@@ -63,8 +63,9 @@ def _fy(y: float) -> int:
 def public_qr_url(c: Citizen, rng: random.Random) -> str:
     """The small public QR's URL (form from DESIGN.md; its digits are opaque to us)."""
     date = f"{c.anio_emision}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
-    return (f"http://qr.ine.mx/{c.cic}{c.identificador}{rng.randint(0, 999999):06d}"
-            f"/{date}/{rng.choice('ABCDEFGH')}/{rng.randint(0, 999999):06d}")
+    # 24 digits read as OCR (13) + 2 + CIC (9): an inference (docs/credential.md).
+    return (f"http://qr.ine.mx/{c.ocr}{c.emision}{c.cic}"
+            f"/{date}/P/{rng.randint(0, 999999):06d}")
 
 
 def _qr_image(payload: str | bytes, size_px: int) -> np.ndarray:
@@ -130,40 +131,53 @@ def render_front(c: Citizen, rng: random.Random) -> tuple[np.ndarray, list[int]]
     d.text((_fx(0.22), _fy(0.105)),
            "REGISTRO FEDERAL DE ELECTORES · CREDENCIAL PARA VOTAR" if ife
            else "CREDENCIAL PARA VOTAR", font=font(20), fill=(60, 20, 50))
-    # Photo: left column, about 3:4.
-    px, py, pw, ph = _fx(0.03), _fy(0.20), _fx(0.25), _fy(0.58)
+    # Positions after docs/credential.md section 10 (approximate, from specimens).
+    gh = c.modelo in ("G", "H")
+    px, py, pw, ph = (_fx(0.03), _fy(0.20), _fx(0.24), _fy(0.50)) if gh else \
+        (_fx(0.03), _fy(0.22), _fx(0.25), _fy(0.58))
     img.paste(Image.fromarray(_face(rng, pw, ph)), (px, py))
     face_box = [px, py, pw, ph]
-    x = 0.31
-    d.text((_fx(x), _fy(0.20)), "NOMBRE", font=font(15), fill=(120, 40, 70))
+    x = 0.29 if gh else 0.30
+    d.text((_fx(x), _fy(0.195)), "NOMBRE", font=font(15), fill=(120, 40, 70))
     for i, line in enumerate((c.apellido_paterno, c.apellido_materno, c.nombres)):
-        d.text((_fx(x), _fy(0.235 + 0.055 * i)), line, font=font(23, bold=True), fill=(15, 15, 15))
-    d.text((_fx(x), _fy(0.41)), "DOMICILIO", font=font(15), fill=(120, 40, 70))
+        d.text((_fx(x), _fy(0.23 + 0.055 * i)), line, font=font(23, bold=True), fill=(15, 15, 15))
+    d.text((_fx(x), _fy(0.42)), "DOMICILIO", font=font(15), fill=(120, 40, 70))
     words = c.domicilio.split(" COL ")
-    dom = [words[0], "COL " + words[1] if len(words) > 1 else "",
-           f"{c.entidad_nombre[:22]}"]
+    dom = [words[0], "COL " + words[1] if len(words) > 1 else "", f"{c.entidad_nombre[:22]}"]
     for i, line in enumerate(dom):
-        d.text((_fx(x), _fy(0.445 + 0.05 * i)), line, font=font(19, bold=True), fill=(15, 15, 15))
-    _label_value(d, x, 0.60, "CLAVE DE ELECTOR", c.clave_elector)
-    _label_value(d, x, 0.69, "CURP", c.curp)
-    _label_value(d, 0.66, 0.69, "AÑO DE REGISTRO", f"{c.anio_registro} {c.emision}")
-    _label_value(d, x, 0.78, "FECHA DE NACIMIENTO", f"{c.fecha_nacimiento[8:10]}/"
-                 f"{c.fecha_nacimiento[5:7]}/{c.fecha_nacimiento[:4]}")
-    _label_value(d, 0.56, 0.78, "SECCIÓN", f"{c.seccion:04d}")
-    vig = str(c.vigencia) if ife or c.modelo in ("E", "F") else f"{c.anio_emision}-{c.vigencia}"
-    _label_value(d, 0.70, 0.78, "VIGENCIA", vig)
-    _label_value(d, 0.31, 0.87, "ESTADO", f"{c.entidad:02d}")
-    _label_value(d, 0.42, 0.87, "MUNICIPIO", f"{c.municipio:03d}")
-    _label_value(d, 0.56, 0.87, "LOCALIDAD", f"{c.localidad:04d}")
-    _label_value(d, 0.70, 0.87, "EMISIÓN", str(c.anio_emision))
-    _label_value(d, 0.84, 0.20, "SEXO", c.sexo)
+        d.text((_fx(x), _fy(0.455 + 0.045 * i)), line, font=font(18, bold=True), fill=(15, 15, 15))
+    _label_value(d, x, 0.595, "CLAVE DE ELECTOR", c.clave_elector)
+    _label_value(d, x, 0.665, "CURP", c.curp)
+    _label_value(d, 0.63, 0.665, "AÑO DE REGISTRO", f"{c.anio_registro} {c.emision}")
+    birth = f"{c.fecha_nacimiento[8:10]}/{c.fecha_nacimiento[5:7]}/{c.fecha_nacimiento[:4]}"
+    if gh:
+        # G/H: no estado/municipio/localidad; sección and vigencia highlighted;
+        # the signature moved to the front, under the photo.
+        _label_value(d, x, 0.735, "FECHA DE NACIMIENTO", birth)
+        d.text((_fx(x), _fy(0.81)), "SECCIÓN", font=font(15), fill=(120, 40, 70))
+        d.text((_fx(x), _fy(0.84)), f"{c.seccion:04d}", font=font(30, bold=True), fill=(15, 15, 15))
+        d.text((_fx(0.47), _fy(0.81)), "VIGENCIA", font=font(15), fill=(120, 40, 70))
+        d.text((_fx(0.47), _fy(0.84)), f"{c.anio_emision} - {c.vigencia}", font=font(30, bold=True),
+               fill=(15, 15, 15))
+        _label_value(d, 0.74, 0.195, "SEXO", c.sexo)
+        _signature(d, (_fx(0.03), _fy(0.73), _fx(0.27), _fy(0.92)), rng)
+        gx, gy, gw, gh_ = _fx(0.80), _fy(0.50), _fx(0.16), _fy(0.32)
+    else:
+        _label_value(d, 0.74, 0.195, "FECHA DE NACIMIENTO", birth)
+        _label_value(d, 0.74, 0.295, "SEXO", c.sexo)
+        for cx, label, value in ((0.30, "ESTADO", f"{c.entidad:02d}"),
+                                 (0.43, "MUNICIPIO", f"{c.municipio:03d}"),
+                                 (0.58, "SECCIÓN", f"{c.seccion:04d}"),
+                                 (0.72, "LOCALIDAD", f"{c.localidad:04d}")):
+            _label_value(d, cx, 0.735, label, value)
+        _label_value(d, 0.30, 0.825, "EMISIÓN", str(c.anio_emision))
+        _label_value(d, 0.46, 0.825, "VIGENCIA", str(c.vigencia))
+        gx, gy, gw, gh_ = _fx(0.80), _fy(0.48), _fx(0.16), _fy(0.32)
     # Ghost image: a faded grey copy of the photo.
-    gx, gy, gw, gh = _fx(0.84), _fy(0.40), _fx(0.12), _fy(0.29)
-    ghost = cv2.cvtColor(_face(rng, gw, gh), cv2.COLOR_RGB2GRAY)
-    region = np.asarray(img)[gy:gy + gh, gx:gx + gw, :3].astype(np.float32)
+    ghost = cv2.cvtColor(_face(rng, gw, gh_), cv2.COLOR_RGB2GRAY)
+    region = np.asarray(img)[gy:gy + gh_, gx:gx + gw, :3].astype(np.float32)
     blended = region * 0.55 + ghost[..., None].astype(np.float32) * 0.45
     img.paste(Image.fromarray(blended.astype(np.uint8)), (gx, gy))
-    _signature(d, (_fx(0.03), _fy(0.80), _fx(0.28), _fy(0.97)), rng)
     _watermark(img, (_fx(0.58), _fy(0.52)), 150, 22)
     d.text((_fx(0.80), _fy(0.035)), "MUESTRA · SIN VALIDEZ", font=font(14, bold=True),
            fill=(205, 20, 30))
@@ -181,16 +195,54 @@ def _fingerprint(d: ImageDraw.ImageDraw, box: tuple[int, int, int, int]) -> None
 BackRender = tuple[np.ndarray, list[QrTruth], list[str] | None, list[int] | None]
 
 
+def _marking_boxes(d: ImageDraw.ImageDraw, box: tuple[float, float, float, float]) -> None:
+    """The grid of small numbered squares marked at each election."""
+    x0, y0, x1, y1 = _fx(box[0]), _fy(box[1]), _fx(box[2]), _fy(box[3])
+    cols, rows = 6, 3
+    cw, ch = (x1 - x0) / cols, (y1 - y0) / rows
+    for r in range(rows):
+        for k in range(cols):
+            bx, by = x0 + k * cw, y0 + r * ch
+            d.rectangle((bx + 2, by + 2, bx + cw - 2, by + ch - 2), outline=(120, 60, 90), width=1)
+            d.text((bx + 5, by + 4), f"{r * cols + k + 1:02d}", font=font(11), fill=(120, 60, 90))
+
+
+def _opaque_block(canvas: np.ndarray, box: tuple[float, float, float, float], rng: random.Random) -> None:
+    """A PDF417-like block of random bars (opaque content, not decodable on purpose)."""
+    x0, y0, x1, y1 = _fx(box[0]), _fy(box[1]), _fx(box[2]), _fy(box[3])
+    rows = (y1 - y0) // 6
+    cols = (x1 - x0) // 3
+    bits = np.frombuffer(rng.randbytes(rows * cols), np.uint8).reshape(rows, cols) & 1
+    block = np.kron(bits, np.ones((6, 3), np.uint8))
+    canvas[y0:y0 + block.shape[0], x0:x0 + block.shape[1]] = np.where(block[..., None] > 0, 20, 250)
+
+
+def _bars(d: ImageDraw.ImageDraw, box: tuple[float, float, float, float], rng: random.Random) -> None:
+    x, x1 = _fx(box[0]), _fx(box[2])
+    while x < x1:
+        w = rng.choice((2, 2, 4, 6))
+        d.rectangle((x, _fy(box[1]), x + w - 1, _fy(box[3])), fill=(10, 10, 10))
+        x += w + rng.choice((2, 4))
+
+
+BackRender = tuple[np.ndarray, list[QrTruth], list[str] | None, list[int] | None]
+
+
 def render_back(c: Citizen, rng: random.Random) -> BackRender:
+    """Back side. Positions after docs/credential.md section 10 (approximate).
+
+    Model D is drawn like C (no QR, no MRZ) although the last D cards had both
+    (docs/credential.md): both are refused as expired IFE cards either way.
+    """
     bg = guilloche(CARD_W, CARD_H, TINTS[c.modelo], 100 + ord(c.modelo))
     canvas = bg.copy()
     qrs: list[QrTruth] = []
     if c.modelo in ("G", "H"):
-        specs = [("denso1", _fx(0.03), _fy(0.05), _fx(0.23)),
-                 ("denso2", _fx(0.28), _fy(0.05), _fx(0.23)),
-                 ("publico", _fx(0.54), _fy(0.10), _fx(0.15))]
+        specs = [("denso1", 0.04, 0.06, 0.252), ("denso2", 0.31, 0.06, 0.252),
+                 ("publico", 0.82, 0.40, 0.139)]
     elif c.modelo in ("E", "F"):
-        specs = [("publico", _fx(0.04), _fy(0.06), _fx(0.20))]
+        specs = [("publico", 0.04, 0.06, 0.158)]
+        _opaque_block(canvas, (0.23, 0.20, 0.58, 0.44), rng)
     else:
         specs = []
     for role, x, y, size in specs:
@@ -200,24 +252,23 @@ def render_back(c: Citizen, rng: random.Random) -> BackRender:
         else:
             payload = rng.randbytes(160)
             truth = QrTruth(role, "bytes", payload.hex(), [])
-        truth.box = _paste_gray(canvas, _qr_image(payload, size), x, y)
+        truth.box = _paste_gray(canvas, _qr_image(payload, _fx(size)), _fx(x), _fy(y))
         qrs.append(truth)
     img = Image.fromarray(canvas).convert("RGBA")
     d = ImageDraw.Draw(img)
-    _fingerprint(d, (_fx(0.78), _fy(0.05), _fx(0.96), _fy(0.45)))
-    tx = _fx(0.54) if specs and c.modelo in ("G", "H") else _fx(0.30)
-    ty = _fy(0.40) if c.modelo in ("G", "H") else _fy(0.08)
-    d.text((tx, ty), "FIRMA", font=font(14), fill=(120, 40, 70))
-    _signature(d, (tx, ty + 18, tx + _fx(0.2), ty + _fy(0.12)), rng)
+    if c.modelo in ("G", "H"):
+        _marking_boxes(d, (0.60, 0.06, 0.97, 0.36))
+    else:
+        _fingerprint(d, (_fx(0.62), _fy(0.06), _fx(0.78), _fy(0.44)))
+        _marking_boxes(d, (0.80, 0.06, 0.97, 0.58))
+        d.text((_fx(0.04), _fy(0.36)), "FIRMA", font=font(14), fill=(120, 40, 70))
+        _signature(d, (_fx(0.04), _fy(0.40), _fx(0.21), _fy(0.58)), rng)
     if c.modelo in ("C", "D"):
-        # IFE cards: a 1D barcode strip instead of QR/MRZ.
-        x = _fx(0.06)
-        while x < _fx(0.70):
-            w = rng.choice((2, 2, 4, 6))
-            d.rectangle((x, _fy(0.70), x + w - 1, _fy(0.90)), fill=(10, 10, 10))
-            x += w + rng.choice((2, 4))
+        _bars(d, (0.06, 0.70, 0.70, 0.90), rng)
         _watermark(img, (_fx(0.45), _fy(0.35)), 120, 18)
         return np.asarray(img.convert("RGB")).copy(), qrs, None, None
+    if c.modelo in ("E", "F"):
+        _bars(d, (0.23, 0.06, 0.58, 0.15), rng)
     mrz = list(compose_ine_td1(
         cic=c.cic, ocr=c.ocr,
         birth_date=c.fecha_nacimiento[2:4] + c.fecha_nacimiento[5:7] + c.fecha_nacimiento[8:10],
@@ -225,17 +276,16 @@ def render_back(c: Citizen, rng: random.Random) -> BackRender:
         extra=f"{rng.randint(0, 99999):05d}", apellido_paterno=c.apellido_paterno,
         apellido_materno=c.apellido_materno, nombres=c.nombres,
     ))
-    # TD1: OCR-B at ~2.54 mm pitch, three lines in the bottom third, on white.
+    # TD1: OCR-B at 2.54 mm pitch (30 chars = 0.89 of the width), cap height
+    # ~2.4 mm, line pitch ~4.8 mm, on a plain light band.
     f = ocrb(42)
-    line_w = f.getlength("<" * 30)
-    mx, my = _fx(0.05), _fy(0.62)
-    d.rectangle((mx - 12, my - 10, mx + line_w + 12, _fy(0.985)), fill=(250, 250, 248))
+    mx = _fx(0.055)
+    d.rectangle((_fx(0.035), _fy(0.66), _fx(0.965), _fy(0.97)), fill=(250, 250, 248))
     for i, line in enumerate(mrz):
-        d.text((mx, my + i * _fy(0.12)), line, font=f, fill=(10, 10, 10))
-    mrz_box = [mx - 12, my - 10, round(line_w) + 24, _fy(0.985) - my + 10]
-    _watermark(img, (_fx(0.62), _fy(0.36)), 90, 15)
-    d.text((_fx(0.30), _fy(0.52)), "MUESTRA · SIN VALIDEZ", font=font(16, bold=True),
-           fill=(205, 20, 30))
+        d.text((mx, _fy(0.685 + 0.089 * i)), line, font=f, fill=(10, 10, 10))
+    mrz_box = [_fx(0.035), _fy(0.66), _fx(0.93), _fy(0.31)]
+    _watermark(img, (_fx(0.55), _fy(0.40)), 90, 15)
+    d.text((_fx(0.30), _fy(0.55)), "MUESTRA · SIN VALIDEZ", font=font(16, bold=True), fill=(205, 20, 30))
     return np.asarray(img.convert("RGB")).copy(), qrs, mrz, mrz_box
 
 
