@@ -23,13 +23,17 @@ class JpegProfile:
     quality: int
 
 
-# ID-1 aspect 85.60 x 53.98 mm = 1.586. Back: ~280 dpi keeps the dense G/H QRs and the
-# OCR-B MRZ legible; front: ~210 dpi is enough to read printed fields and see the photo.
+# Chosen by measurement on the synthetic cards (bench/bench_save.py prints the sizes):
+# ID-1 aspect 85.60 x 53.98 mm = 1.586. The back at 720 px (~215 dpi) still gives all three
+# QRs of a G/H card (the dense ones at ~3 px per module) and a clean MRZ at quality 40;
+# 560 px was the smallest that still decoded every QR, so 720 keeps a margin for real
+# camera crops. The front needs only to be legible to a person; the selfie only needs a
+# face a detector (and a reviewer) can find.
 PROFILES: dict[ImageKind, JpegProfile] = {
-    ImageKind.CARD_BACK: JpegProfile(944, 596, 62),
-    ImageKind.CARD_FRONT: JpegProfile(720, 454, 55),
-    ImageKind.FACE_CROP: JpegProfile(192, 240, 70),
-    ImageKind.SELFIE: JpegProfile(400, 400, 60),
+    ImageKind.CARD_BACK: JpegProfile(720, 454, 40),
+    ImageKind.CARD_FRONT: JpegProfile(640, 404, 40),
+    ImageKind.FACE_CROP: JpegProfile(160, 200, 60),
+    ImageKind.SELFIE: JpegProfile(320, 320, 50),
 }
 
 
