@@ -18,6 +18,7 @@ from mqtt_helpers import (
     MqttClientFactory,
     PKIPaths,
     TestClient,
+    wait_until,
 )
 
 from server_stub import pki as pkimod
@@ -316,3 +317,36 @@ def test_config_files_are_as_designed(mosquitto: Broker) -> None:
     assert (mosquitto.config.persistence_dir / "mosquitto.db").exists() is False
     mosquitto.stop()
     assert (mosquitto.config.persistence_dir / "mosquitto.db").exists()
+
+
+def test_will_on_another_devices_status_is_never_delivered(
+    mosquitto: Broker, pki: PKIPaths, mqtt_client: MqttClientFactory, server: TestClient
+) -> None:
+    # Mosquitto 2.0 accepts the CONNECT (will topics are not checked there) and
+    # applies the write ACL only when the will fires.
+    def sub_with_will(ident: Identity, will_topic: str) -> subprocess.Popen[bytes]:
+        cmd = ["mosquitto_sub", "-h", "localhost", "-p", str(mosquitto.port), "--cafile",
+               str(pki.ca_cert), "--cert", str(ident.cert), "--key", str(ident.key),
+               "-V", "mqttv5", "-t", topic(ident.name, "acks"), "--will-topic", will_topic,
+               "--will-payload", f"{ident.name} gone", "--will-qos", "1"]  # fmt: skip
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def connected_in_log(name: str) -> bool:
+        return f"as {name} (" in mosquitto.log_text()
+
+    forger = sub_with_will(pki.device(0), topic("dev-0002", "status"))
+    honest = sub_with_will(pki.device(2), topic("dev-0003", "status"))
+    try:
+        assert wait_until(lambda: connected_in_log("dev-0001") and connected_in_log("dev-0003"))
+        forger.kill()  # an unclean end fires the will
+        forger.wait(10)
+        assert wait_until(lambda: "Client dev-0001 closed its connection" in mosquitto.log_text())
+        honest.kill()
+        honest.wait(10)
+        server.wait_for(lambda: b"dev-0003 gone" in payloads(server))
+        assert payloads(server) == [b"dev-0003 gone"]
+    finally:
+        for p in (forger, honest):
+            if p.poll() is None:
+                p.kill()
+                p.wait(10)
