@@ -174,8 +174,18 @@ class Outbox:
         if not readonly and _fs_readonly(p.parent):
             raise OutboxReadOnlyError(f"the file system holding {p} is mounted read-only")
         mode = "ro" if readonly else ("rwc" if create else "rw")
+        uri = f"file:{p}?mode={mode}"
+        if readonly and _fs_readonly(p.parent):
+            # No -shm can be made on read-only media; "immutable" reads without one, which
+            # is only correct when no WAL content is waiting to be checkpointed.
+            wal = Path(f"{p}-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise OutboxReadOnlyError(
+                    f"{p} is on a read-only file system and its WAL holds unsaved pages; "
+                    "remount it read-write to read it")
+            uri += "&immutable=1"
         try:
-            conn = sqlcipher3.connect(f"file:{p}?mode={mode}", uri=True, isolation_level=None,
+            conn = sqlcipher3.connect(uri, uri=True, isolation_level=None,
                                       check_same_thread=False, timeout=10.0)
         except sqlcipher3.Error as e:
             raise _translate(e, p) from e
@@ -387,10 +397,13 @@ class Outbox:
 
     def check_integrity(self) -> list[str]:
         """SQLCipher page HMACs and SQLite's structure check; [] when all is well."""
-        with self._lock, self._errors():
-            problems = [r[0] for r in self._conn.execute("PRAGMA cipher_integrity_check")]
-            problems += [r[0] for r in self._conn.execute("PRAGMA integrity_check")
-                         if r[0] != "ok"]
+        problems: list[str] = []
+        with self._lock:
+            for pragma in ("PRAGMA cipher_integrity_check", "PRAGMA integrity_check"):
+                try:
+                    problems += [str(r[0]) for r in self._conn.execute(pragma) if r[0] != "ok"]
+                except sqlcipher3.DatabaseError as e:
+                    problems.append(f"{pragma}: {e}")
         return problems
 
 
