@@ -114,3 +114,25 @@ def test_pin_hash_rules() -> None:
     assert h.startswith("scrypt$") and "2468" not in h
     assert verify_pin("2468", h) and not verify_pin("2469", h)
     assert not verify_pin("2468", "scrypt$garbage")
+
+
+def test_kiosk_first_run_only_for_missing_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sync.config as config_mod
+    from kiosk.cli import resolve_start
+
+    monkeypatch.delenv("FIELDKIT_CONFIG", raising=False)
+    monkeypatch.setattr(config_mod, "DEFAULT_CONFIG_PATH", tmp_path / "device.toml")
+    start = resolve_start(None)
+    assert start.first_run and start.config is None
+    # An explicit path that does not exist is an error, not a first run.
+    with pytest.raises(ConfigError):
+        resolve_start(str(tmp_path / "other.toml"))
+    # A default file that exists but is bad is an error too.
+    (tmp_path / "device.toml").write_text("garbage = [")
+    with pytest.raises(ConfigError):
+        resolve_start(None)
+    (tmp_path / "device.toml").write_text(EXAMPLE.read_text())
+    assert resolve_start(None).config is not None
+    run_kiosk = subprocess.run([str(BIN / "fieldkit-kiosk"), "--config", "/no/such.toml", "check"],
+                               capture_output=True, text=True, timeout=60)
+    assert_one_line_error(run_kiosk, "/no/such.toml")
