@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from functools import cache
 
 import cv2
 import numpy as np
@@ -69,7 +70,10 @@ def public_qr_url(c: Citizen, rng: random.Random) -> str:
 
 
 def _qr_image(payload: str | bytes, size_px: int) -> np.ndarray:
-    qr = segno.make_qr(payload, error="m", mode="byte" if isinstance(payload, bytes) else None)
+    # A fixed mask pattern skips segno's pure-Python search over all eight
+    # (most of the render time); any mask gives a valid code.
+    qr = segno.make_qr(payload, error="m", mode="byte" if isinstance(payload, bytes) else None,
+                       mask=len(payload) % 8)
     m = np.array(list(qr.matrix_iter(scale=1, border=2)), dtype=np.uint8)
     module = max(2, size_px // m.shape[0])
     return np.where(np.kron(m, np.ones((module, module), np.uint8)) > 0, 0, 255).astype(np.uint8)
@@ -105,12 +109,17 @@ def _signature(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], rng: r
     draw.line(pts, fill=(20, 30, 90), width=3, joint="curve")
 
 
-def _watermark(img: Image.Image, center: tuple[int, int], size: int, angle: float) -> None:
+@cache
+def _watermark_layer(size: int, angle: float) -> Image.Image:
     f = font(size, bold=True)
     w = int(f.getlength(WATERMARK)) + 20
     layer = Image.new("RGBA", (w, size + 30), (0, 0, 0, 0))
     ImageDraw.Draw(layer).text((10, 5), WATERMARK, font=f, fill=(205, 20, 30, 95))
-    layer = layer.rotate(angle, expand=True, resample=Image.BICUBIC)
+    return layer.rotate(angle, expand=True, resample=Image.BICUBIC)
+
+
+def _watermark(img: Image.Image, center: tuple[int, int], size: int, angle: float) -> None:
+    layer = _watermark_layer(size, angle)
     img.alpha_composite(layer, (center[0] - layer.width // 2, center[1] - layer.height // 2))
 
 

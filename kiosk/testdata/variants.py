@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from functools import cache
 
 import cv2
 import numpy as np
@@ -46,25 +47,41 @@ class Variant:
                 "background": self.background, "corners": self.corners}
 
 
+@cache
+def _checker(period: int) -> np.ndarray:
+    y, x = np.indices((FRAME_H, FRAME_W))
+    return (((x // period + y // period) % 2) * 20).astype(np.int16)
+
+
+@cache
+def _noise_field() -> np.ndarray:
+    return np.random.default_rng(0).normal(0, 4, (FRAME_H, FRAME_W)).astype(np.int16)
+
+
 def background(rng: random.Random, nprng: np.random.Generator) -> tuple[np.ndarray, str]:
-    """A table-top texture: wood, fabric, speckled stone or a plain gradient."""
+    """A table-top texture: wood, fabric, speckled stone or a plain gradient.
+
+    Smooth textures are computed at a quarter of the size and scaled up; the
+    fine grain comes from a cached noise field shifted at random (speed).
+    """
     kind = rng.choice(("wood", "fabric", "stone", "plain"))
-    y, x = np.mgrid[0:FRAME_H, 0:FRAME_W].astype(np.float32)
+    h, w = FRAME_H // 4, FRAME_W // 4
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32) * 4
     base = np.array([rng.randint(60, 200) for _ in range(3)], np.float32)
     if kind == "wood":
         t = np.sin((x * 0.02 + np.sin(y * 0.01) * 3) * rng.uniform(0.5, 2)) * 25
         img = base + t[..., None] * np.array([1.0, 0.7, 0.4], np.float32)
-    elif kind == "fabric":
-        p = rng.randint(3, 7)
-        t = ((x.astype(int) // p + y.astype(int) // p) % 2) * 20.0
-        img = base + t[..., None]
     elif kind == "stone":
-        n = cv2.GaussianBlur(nprng.normal(0, 30, (FRAME_H, FRAME_W)).astype(np.float32), (0, 0), 2)
+        n = cv2.GaussianBlur(nprng.normal(0, 30, (h, w)).astype(np.float32), (0, 0), 0.7)
         img = base + n[..., None]
     else:
         img = base + ((x / FRAME_W) * 40 - 20)[..., None]
-    img = img + nprng.normal(0, 4, (FRAME_H, FRAME_W, 1)).astype(np.float32)
-    return np.clip(img, 0, 255).astype(np.uint8), kind
+    full = cv2.resize(img, (FRAME_W, FRAME_H), interpolation=cv2.INTER_LINEAR).astype(np.int16)
+    grain = np.roll(_noise_field(), (rng.randint(0, FRAME_H), rng.randint(0, FRAME_W)), axis=(0, 1))
+    full += grain[..., None]
+    if kind == "fabric":
+        full += _checker(rng.randint(3, 7))[..., None]
+    return np.clip(full, 0, 255).astype(np.uint8), kind
 
 
 def place(card: np.ndarray, bg: np.ndarray, rng: random.Random,
@@ -91,15 +108,22 @@ def place(card: np.ndarray, bg: np.ndarray, rng: random.Random,
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     pts += np.maximum(0, 8 - lo) - np.maximum(0, hi - [FRAME_W - 8, FRAME_H - 8])
     src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-    m = cv2.getPerspectiveTransform(src, pts.astype(np.float32))
-    warped = cv2.warpPerspective(card, m, (FRAME_W, FRAME_H), flags=cv2.INTER_AREA)
-    mask = cv2.warpPerspective(np.full((h, w), 255, np.uint8), m, (FRAME_W, FRAME_H))
+    # Work only inside the card's bounding box (plus room for the shadow).
+    x0, y0 = np.maximum(pts.min(axis=0).astype(int) - 30, 0)
+    x1, y1 = np.minimum(pts.max(axis=0).astype(int) + 30, [FRAME_W, FRAME_H])
+    shift = np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]], np.float64)
+    m = shift @ cv2.getPerspectiveTransform(src, pts.astype(np.float32))
+    size = (int(x1 - x0), int(y1 - y0))
+    warped = cv2.warpPerspective(card, m, size, flags=cv2.INTER_AREA)
+    mask = cv2.warpPerspective(np.full((h, w), 255, np.uint8), m, size)
     # A soft shadow under the card, as on a table.
     shadow = cv2.GaussianBlur(np.roll(mask, (6, 6), axis=(0, 1)), (0, 0), 6).astype(np.float32) / 255
-    out = bg.astype(np.float32) * (1 - 0.35 * shadow[..., None])
+    out = bg.copy()
+    roi = bg[y0:y1, x0:x1].astype(np.float32) * (1 - 0.35 * shadow[..., None])
     a = (mask.astype(np.float32) / 255)[..., None]
-    out = out * (1 - a) + warped.astype(np.float32) * a
-    return np.clip(out, 0, 255).astype(np.uint8), pts
+    roi = roi * (1 - a) + warped.astype(np.float32) * a
+    out[y0:y1, x0:x1] = np.clip(roi, 0, 255).astype(np.uint8)
+    return out, pts
 
 
 def apply_effects(img: np.ndarray, corners: np.ndarray, effects: list[str], rng: random.Random,
