@@ -137,7 +137,7 @@ def card_record(seed: int, device_id: str = DEVICE_ID) -> tuple[Record, dict]:
                  images=images, signature=sig,
                  checks=(Check("liveness", True, 0.91, "turn-left"),
                          Check("sharpness_back", True, 412.0)),
-                 email=f"{c['nombres'].lower()}.{c['apellido_paterno'].lower()}@example.org")
+                 email=f"{c['nombres']}.{c['apellido_paterno']}@example.org".lower().replace(" ", "."))
     return rec, truth
 
 
