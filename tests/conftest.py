@@ -83,3 +83,61 @@ def mqtt_client(pki: PKIPaths) -> Iterator[MqttClientFactory]:
     yield factory
     for c in made:
         c.close()
+
+
+# --- ingestion server (issue 4, server side; see docs/server.md) -------------------------
+
+from collections.abc import Callable  # noqa: E402
+
+from pg_helpers import PG_ENV, PgCluster, create_database, drop_database  # noqa: E402
+from server_helpers import IngestServer  # noqa: E402
+
+
+@pytest.fixture
+def ingest_server_factory(
+    tmp_path: Path, pki: PKIPaths, mosquitto: Broker
+) -> Iterator[Callable[..., IngestServer]]:
+    """`make(*, mode="thread"|"process", store_url=None, fault=None, identities=None,
+    https=True, mqtt=True, broker=None, start=True) -> IngestServer`; all closed at teardown."""
+    made: list[IngestServer] = []
+
+    def make(*, broker: Broker | None = None, start: bool = True, **kw: object) -> IngestServer:
+        s = IngestServer(tmp_path / f"server{len(made)}", pki, broker or mosquitto, **kw)  # type: ignore[arg-type]
+        made.append(s)
+        if start:
+            s.start()
+        return s
+
+    yield make
+    for s in made:
+        s.close()
+
+
+@pytest.fixture
+def ingest_server(ingest_server_factory: Callable[..., IngestServer]) -> IngestServer:
+    """A started in-process server (HTTPS + one MQTT worker as server:ingest, SQLite)."""
+    return ingest_server_factory()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL server URL: $FIELDKIT_PG, else a temporary cluster for the session."""
+    if os.environ.get(PG_ENV):
+        yield os.environ[PG_ENV]
+        return
+    cluster = PgCluster()
+    cluster.start()
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_database(pg_url: str) -> Iterator[str]:
+    """URL of a fresh empty database, dropped afterwards."""
+    url = create_database(pg_url)
+    try:
+        yield url
+    finally:
+        drop_database(pg_url, url)

@@ -1,0 +1,170 @@
+"""Server configuration: one TOML file, typed, strict (unknown keys refused).
+
+Relative paths (and a relative ``sqlite:`` store path) are taken relative to
+the config file's folder, so a deployment directory made by
+``fieldkit-server init`` can be moved as a whole. Every problem becomes a
+``ServerConfigError`` whose str() is one line naming file and field; the CLI
+prints it and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from server_stub import broker as brokermod
+from server_stub import pki
+from sync.typed_load import FieldError, load_dataclass
+
+
+class ServerConfigError(Exception):
+    """`<file>: <field>: <what>` in one line."""
+
+    def __init__(self, path: Path | str, field_name: str, message: str) -> None:
+        self.path, self.field, self.message = str(path), field_name, message
+        where = f"{self.path}: {field_name}" if field_name else self.path
+        super().__init__(f"{where}: {message}")
+
+
+def _check(cond: bool, name: str, message: str) -> None:
+    if not cond:
+        raise FieldError(name, message)
+
+
+@dataclass(frozen=True)
+class TLSSection:
+    ca_cert: Path
+    server_cert: Path  # HTTPS listener certificate (the broker may share it)
+    server_key: Path
+    ca_key: Path | None = None  # needed only to issue device certificates
+
+
+@dataclass(frozen=True)
+class KeysSection:
+    # First = current sealing key (its public half is provisioned to devices);
+    # older ones stay so records sealed before a key change still open.
+    seal_keys: list[Path]
+    seal_public: Path
+    sign_key: Path
+    sign_public: Path
+
+    def __post_init__(self) -> None:
+        _check(bool(self.seal_keys), "seal_keys", "hace falta al menos una clave de sellado")
+
+
+@dataclass(frozen=True)
+class StoreSection:
+    # "sqlite:<path>" (relative to the config's folder) or "postgresql://...".
+    url: str = "sqlite:data/fieldkit.db"
+
+    def __post_init__(self) -> None:
+        ok = self.url.startswith(("sqlite:", "postgresql://", "postgres://"))
+        _check(ok, "url", f"{self.url!r}: se esperaba 'sqlite:<ruta>' o 'postgresql://...'")
+
+
+@dataclass(frozen=True)
+class HttpsSection:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8443
+
+    def __post_init__(self) -> None:
+        _check(0 <= self.port < 65536, "port", f"{self.port} no es un puerto")
+
+
+@dataclass(frozen=True)
+class MqttIdentity:
+    name: str  # certificate CN, "server:ingest-1"
+    cert: Path
+    key: Path
+
+    def __post_init__(self) -> None:
+        _check(bool(pki.SERVER_ID_RE.fullmatch(self.name)), "name",
+               f"{self.name!r} no es una identidad de servidor ('server:<rol>')")
+
+
+@dataclass(frozen=True)
+class MqttSection:
+    host: str = "127.0.0.1"
+    port: int = 8883
+    enabled: bool = True
+    # Secret: on Mosquitto 2.0 a device that knows it could join the group.
+    share_group: str = ""
+    identities: list[MqttIdentity] = field(default_factory=list)
+    session_expiry_s: int = 7 * 24 * 3600
+
+    def __post_init__(self) -> None:
+        _check(0 < self.port < 65536, "port", f"{self.port} no es un puerto")
+        if self.enabled:
+            _check(bool(self.share_group), "share_group", "falta el grupo compartido (secreto)")
+            _check(bool(self.identities), "identities", "hace falta al menos una identidad MQTT")
+        try:
+            if self.share_group:
+                brokermod.ingest_share_topic(self.share_group)
+        except brokermod.BrokerError as e:
+            raise FieldError("share_group", str(e)) from None
+        names = [i.name for i in self.identities]
+        _check(len(names) == len(set(names)), "identities",
+               "identidades repetidas (el broker admite una conexión por CN)")
+        _check(self.session_expiry_s > 0, "session_expiry_s", "debe ser mayor que 0")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    tls: TLSSection
+    keys: KeysSection
+    store: StoreSection = field(default_factory=StoreSection)
+    https: HttpsSection = field(default_factory=HttpsSection)
+    mqtt: MqttSection = field(default_factory=MqttSection)
+    source: Path = Path()
+
+    def store_url(self) -> str:
+        """The store URL with a relative sqlite path made absolute."""
+        url = self.store.url
+        if not url.startswith("sqlite:"):
+            return url
+        p = Path(url.removeprefix("sqlite:").removeprefix("//"))
+        return f"sqlite:{p if p.is_absolute() else self.source.parent.resolve() / p}"
+
+
+def _resolve(cfg: ServerConfig, base: Path) -> ServerConfig:
+    def fix(p: Path) -> Path:
+        return p if p.is_absolute() else base / p
+
+    tls = replace(cfg.tls, **{f.name: fix(v) for f in fields(cfg.tls)
+                              if isinstance(v := getattr(cfg.tls, f.name), Path)})
+    keys = replace(cfg.keys, seal_keys=[fix(p) for p in cfg.keys.seal_keys],
+                   seal_public=fix(cfg.keys.seal_public), sign_key=fix(cfg.keys.sign_key),
+                   sign_public=fix(cfg.keys.sign_public))
+    idents = [replace(i, cert=fix(i.cert), key=fix(i.key)) for i in cfg.mqtt.identities]
+    return replace(cfg, tls=tls, keys=keys, mqtt=replace(cfg.mqtt, identities=idents))
+
+
+def parse_config(text: str, path: Path | str = "<texto>") -> ServerConfig:
+    path = Path(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ServerConfigError(path, "", f"TOML mal formado: {e}") from None
+    data.pop("source", None)
+    try:
+        cfg = load_dataclass(ServerConfig, data)
+    except FieldError as e:
+        raise ServerConfigError(path, e.field, e.message) from None
+    return _resolve(replace(cfg, source=path), path.parent.resolve())
+
+
+def load_config(path: Path | str) -> ServerConfig:
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ServerConfigError(path, "", "no existe el archivo") from None
+    except IsADirectoryError:
+        raise ServerConfigError(path, "", "es un directorio, no un archivo") from None
+    except UnicodeDecodeError:
+        raise ServerConfigError(path, "", "no está en UTF-8") from None
+    except OSError as e:
+        raise ServerConfigError(path, "", f"no se puede leer ({e.strerror})") from None
+    return parse_config(text, path)

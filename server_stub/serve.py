@@ -1,0 +1,115 @@
+"""`fieldkit-server serve`: the HTTPS API and the MQTT worker(s) of one config, together."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+
+from server_stub import keys
+from server_stub.config import ServerConfig
+from server_stub.https_api import HttpsServer, RecordsApp
+from server_stub.ingest import Ingestor
+from server_stub.mqtt_worker import MqttWorker
+from server_stub.store import Store, open_store
+
+log = logging.getLogger("fieldkit.server")
+
+
+class ServeError(RuntimeError):
+    """The server cannot start with this config (missing key, unknown identity...)."""
+
+
+@dataclass
+class RunningServer:
+    config: ServerConfig
+    store: Store
+    ingestor: Ingestor
+    https: HttpsServer | None = None
+    workers: list[MqttWorker] = field(default_factory=list)
+
+    def start(self, timeout: float = 15.0) -> None:
+        if self.https is not None:
+            self.https.start(timeout)
+        for w in self.workers:
+            w.start()
+
+    def wait_ready(self, timeout: float = 15.0) -> bool:
+        """True once every MQTT worker has its shared subscription."""
+        return all(w.wait_ready(timeout) for w in self.workers)
+
+    def stop(self) -> None:
+        for w in self.workers:
+            w.stop()
+        if self.https is not None:
+            self.https.stop()
+        self.store.close()
+
+
+def build_server(
+    cfg: ServerConfig,
+    *,
+    fault: str | None = None,
+    identities: Sequence[str] | None = None,
+    https: bool = True,
+    mqtt: bool = True,
+) -> RunningServer:
+    """Load keys, open the store, and wire the listeners; nothing is started yet.
+
+    `identities` picks which of `[mqtt].identities` this process runs (default: all),
+    so several processes can share one config, one identity each.
+    """
+    try:
+        seal = [keys.load_seal_private(p) for p in cfg.keys.seal_keys]
+        sign = keys.load_sign_private(cfg.keys.sign_key)
+    except keys.KeyFileError as e:
+        raise ServeError(str(e)) from None
+    store = open_store(cfg.store_url())
+    ingestor = Ingestor(store, seal, sign, fault=fault)
+    server = RunningServer(cfg, store, ingestor)
+    if https and cfg.https.enabled:
+        server.https = HttpsServer(RecordsApp(ingestor), host=cfg.https.host, port=cfg.https.port,
+                                   certfile=cfg.tls.server_cert, keyfile=cfg.tls.server_key,
+                                   ca_cert=cfg.tls.ca_cert)
+    if mqtt and cfg.mqtt.enabled:
+        known = {i.name: i for i in cfg.mqtt.identities}
+        chosen = list(identities) if identities else list(known)
+        for name in chosen:
+            if name not in known:
+                store.close()
+                raise ServeError(f"MQTT identity {name!r} is not in [mqtt].identities")
+            ident = known[name]
+            server.workers.append(MqttWorker(
+                ingestor, host=cfg.mqtt.host, port=cfg.mqtt.port, ca_cert=cfg.tls.ca_cert,
+                identity=name, cert=ident.cert, key=ident.key, share_group=cfg.mqtt.share_group,
+                session_expiry_s=cfg.mqtt.session_expiry_s))
+    if server.https is None and not server.workers:
+        store.close()
+        raise ServeError("nothing to serve: HTTPS and MQTT are both disabled")
+    return server
+
+
+def serve_forever(server: RunningServer) -> None:
+    """Run until SIGTERM or SIGINT, then stop cleanly."""
+    done = threading.Event()
+
+    def on_signal(_sig: int, _frame: FrameType | None) -> None:
+        done.set()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.start()
+        if not server.wait_ready(10):
+            log.warning("MQTT not subscribed yet (broker down?); workers keep retrying")
+        where = [server.https.url] if server.https else []
+        where += [f"mqtt {w.identity}@{w.host}:{w.port}" for w in server.workers]
+        log.info("serving: %s", ", ".join(where))
+        print("fieldkit-server ready: " + ", ".join(where), flush=True)
+        done.wait()
+    finally:
+        server.stop()
+        for s, h in old.items():
+            signal.signal(s, h)
