@@ -1,0 +1,588 @@
+"""The camera interface the kiosk uses, whatever the hardware.
+
+``open_camera(spec)`` picks a backend (Pi camera on picamera2, an OpenCV
+webcam, or a replay of images/video) and wraps it in a :class:`Camera`:
+
+    cam = open_camera("auto")          # or "pi", "webcam:0", "replay:/dir@10"
+    cam.add_output(ThreadedOutput(analyse))   # analysers get the newest frame
+    cam.start()                        # returns at once; frames flow on a thread
+    frame = cam.latest_frame(timeout=1.0)     # Frame(image=RGB uint8, index, ...)
+    still = cam.capture_still()        # full-resolution where the backend can
+    cam.stop()
+
+A :class:`Camera` owns one worker thread that opens the backend, reads
+frames, fans them out to its outputs and, when anything goes wrong (no
+camera, busy, unplugged, stopped delivering), goes to the ``error`` state
+with a Spanish message and retries with backoff until it works again. No
+call blocks longer than the timeout it was given.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from abc import ABC, abstractmethod
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hardware.camera_outputs import (
+    CallbackOutput,
+    Frame,
+    FrameOutput,
+    LatestFrameOutput,
+    ThreadedOutput,
+)
+from hardware.errors import HardwareError
+
+__all__ = [
+    "Backoff",
+    "CallbackOutput",
+    "Camera",
+    "CameraBackend",
+    "CameraError",
+    "CameraInfo",
+    "CameraSpec",
+    "CameraState",
+    "CameraStatus",
+    "Frame",
+    "FrameOutput",
+    "LatestFrameOutput",
+    "ThreadedOutput",
+    "open_camera",
+    "parse_spec",
+]
+
+_log = logging.getLogger(__name__)
+
+Size = tuple[int, int]
+
+# Spanish texts the UI shows, by error code.
+MESSAGES: dict[str, str] = {
+    "no_camera": "No se encontró la cámara. Revise que esté bien conectada; se reintentará sola.",
+    "busy": "La cámara está ocupada por otro programa o no responde. Se reintentará en unos segundos.",
+    "disconnected": "Se perdió la conexión con la cámara. Vuelva a conectarla; se reintentará sola.",
+    "stalled": "La cámara dejó de enviar imagen. Reintentando…",
+    "unavailable": "Este equipo no tiene el soporte para la cámara solicitada.",
+    "config": "La cámara no aceptó la configuración solicitada.",
+    "source": "No se encontraron imágenes o video para reproducir.",
+    "timeout": "La cámara tardó demasiado en responder. Intente de nuevo.",
+    "stopped": "La cámara está apagada.",
+    "bad_spec": "La configuración de la cámara no es válida.",
+    "format": "La cámara entregó una imagen en un formato inesperado.",
+}
+
+
+class CameraError(HardwareError):
+    """A camera problem with a Spanish ``message`` for the UI.
+
+    ``code`` is one of :data:`MESSAGES`' keys: no_camera, busy, disconnected,
+    stalled, unavailable, config, source, timeout, stopped, bad_spec, format.
+    """
+
+    def __init__(self, code: str, message: str | None = None, detail: str | None = None) -> None:
+        super().__init__(code, message or MESSAGES.get(code, "Error de cámara."), detail)
+
+
+class CameraState(StrEnum):
+    STOPPED = "stopped"
+    STARTING = "starting"  # opening the device, no frame yet
+    RUNNING = "running"
+    ERROR = "error"  # see status.error; the camera is retrying on its own
+
+
+@dataclass(frozen=True)
+class CameraInfo:
+    """What the open camera is and can do.
+
+    ``preview_size`` is what the device granted for the live stream (which
+    may differ from ``requested_size``); ``still_size`` is the size
+    :meth:`Camera.capture_still` returns.
+    """
+
+    backend: str  # "pi", "webcam" or "replay"
+    name: str  # sensor model, device name or replay source
+    device: str  # the spec that opens it again, e.g. "webcam:/dev/video2"
+    preview_size: Size
+    still_size: Size
+    requested_size: Size | None = None
+    fps: float | None = None
+    autofocus: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CameraStatus:
+    state: CameraState
+    error: CameraError | None = None
+    frames: int = 0  # frames delivered since start()
+    retries: int = 0  # failed open/read attempts since the last good frame
+    info: CameraInfo | None = None
+
+    @property
+    def message(self) -> str | None:
+        """The Spanish text to show, or None when all is well."""
+        if self.error is not None:
+            return self.error.message
+        if self.state is CameraState.STOPPED:
+            return MESSAGES["stopped"]
+        return None
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delays between reconnection attempts: initial * factor**n, capped."""
+
+    initial: float = 0.5
+    factor: float = 2.0
+    maximum: float = 5.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.maximum, self.initial * self.factor ** max(0, attempt - 1))
+
+
+class CameraBackend(ABC):
+    """A device driver, used from one thread only (the camera's worker).
+
+    Backends raise :class:`CameraError` for every failure they can name.
+    ``read`` returns an RGB uint8 (h, w, 3) array and a dict of extras and
+    must return within about ``timeout`` seconds.
+    """
+
+    #: Frames per second the worker should pace reads at (files and replays);
+    #: None for devices that pace themselves.
+    pace_fps: float | None = None
+
+    @abstractmethod
+    def open(self) -> CameraInfo: ...
+
+    @abstractmethod
+    def read(self, timeout: float) -> tuple[np.ndarray, dict[str, Any]]: ...
+
+    def capture_still(self, timeout: float) -> tuple[np.ndarray, dict[str, Any]]:
+        """A full-resolution frame; by default a fresh preview frame."""
+        return self.read(timeout)
+
+    def focus(self, timeout: float) -> bool:
+        """Run one autofocus cycle; True if focused. No autofocus: False."""
+        return False
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+@dataclass
+class _Job:
+    kind: str  # "still" or "focus"
+    timeout: float
+    future: Future[Any]
+
+
+class Camera:
+    """A backend run on a worker thread, with outputs and automatic recovery.
+
+    - ``start()`` returns at once; the worker opens the device (retrying
+      with :class:`Backoff` while it fails) and delivers frames.
+    - ``latest_frame(timeout, newer_than)`` returns the newest frame or raises
+      :class:`CameraError` (the current error, or ``stalled`` / ``timeout``).
+    - ``capture_still(timeout)`` and ``focus(timeout)`` run on the worker
+      between frames, so the device is only ever touched by one thread.
+    - ``stall_timeout``: a running camera with no frame for this long is
+      reported as ``stalled`` even if its driver is stuck inside a read.
+    """
+
+    def __init__(
+        self,
+        backend: CameraBackend,
+        *,
+        backoff: Backoff | None = None,
+        read_timeout: float = 2.0,
+        stall_timeout: float = 3.0,
+        max_fps: float | None = None,
+    ) -> None:
+        self.backend = backend
+        self.backoff = backoff or Backoff()
+        self.read_timeout = read_timeout
+        self.stall_timeout = stall_timeout
+        self.max_fps = max_fps
+        self._lock = threading.Lock()
+        self._outputs: list[FrameOutput] = []
+        self._latest = LatestFrameOutput()
+        self._status = CameraStatus(CameraState.STOPPED)
+        self._jobs: list[_Job] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._index = 0
+        self._stale_below = 0  # frames up to this index predate the last error/stop
+        self._last_frame_at = 0.0
+
+    # ----------------------------------------------------------------- public
+
+    @property
+    def info(self) -> CameraInfo | None:
+        """What the device reported at its last successful open (None before)."""
+        return self._status.info
+
+    def status(self) -> CameraStatus:
+        """Current state; a running camera silent for ``stall_timeout`` reads as stalled."""
+        with self._lock:
+            st = self._status
+            silent = time.monotonic() - self._last_frame_at
+            if st.state is CameraState.RUNNING and silent > self.stall_timeout:
+                return replace(st, state=CameraState.ERROR, error=CameraError("stalled"))
+            return st
+
+    def add_output(self, output: FrameOutput) -> FrameOutput:
+        with self._lock:
+            self._outputs.append(output)
+            st = self._status
+        self._safe(output.camera_status, st)
+        return output
+
+    def remove_output(self, output: FrameOutput) -> None:
+        with self._lock:
+            if output not in self._outputs:
+                return
+            self._outputs.remove(output)
+        self._safe(output.close)
+
+    def start(self) -> None:
+        """Start the worker thread (idempotent). Never raises for device problems."""
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="camera-worker", daemon=True)
+        self._set_status(CameraState.STARTING, retries=0)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the worker and close the device; outputs are kept for a restart."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                _log.warning("camera worker did not stop within %.1f s (driver stuck)", timeout)
+        self._fail_jobs(CameraError("stopped"))
+        self._set_status(CameraState.STOPPED, error=None)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
+
+    def latest_frame(self, timeout: float = 1.0, newer_than: int | None = None) -> Frame:
+        """The newest frame (with ``index > newer_than`` if given).
+
+        Raises :class:`CameraError` at once while the camera is stopped or in
+        an error state with nothing newer, and after ``timeout`` otherwise.
+        """
+
+        def broken() -> bool:
+            return self._status.state in (CameraState.ERROR, CameraState.STOPPED)
+
+        floor = max(-1 if newer_than is None else newer_than, self._stale_below)
+        frame = self._latest.wait(timeout, floor, abort=broken)
+        if frame is not None:
+            return frame
+        st = self.status()
+        if st.error is not None:
+            raise st.error
+        if st.state is CameraState.STOPPED:
+            raise CameraError("stopped")
+        if st.state is CameraState.STARTING:
+            raise CameraError("timeout", "La cámara todavía se está iniciando.")
+        raise CameraError("stalled", detail=f"no frame within {timeout:.2f} s")
+
+    def capture_still(self, timeout: float = 10.0) -> Frame:
+        """A still at the backend's capture resolution (full sensor on the Pi)."""
+        image, meta = self._run_job("still", timeout)
+        return self._make_frame(image, meta)
+
+    def focus(self, timeout: float = 5.0) -> bool:
+        """Trigger one autofocus cycle; False where there is no autofocus."""
+        info = self.info
+        if info is not None and not info.autofocus:
+            return False
+        return bool(self._run_job("focus", timeout))
+
+    def __enter__(self) -> Camera:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --------------------------------------------------------------- internals
+
+    def _run_job(self, kind: str, timeout: float) -> Any:
+        st = self.status()
+        if st.state is CameraState.STOPPED:
+            raise CameraError("stopped")
+        if st.error is not None:
+            raise st.error
+        job = _Job(kind, timeout, Future())
+        with self._lock:
+            self._jobs.append(job)
+        try:
+            return job.future.result(timeout)
+        except FutureTimeout:
+            job.future.cancel()
+            raise CameraError("timeout", detail=f"{kind} took more than {timeout:.1f} s") from None
+
+    def _fail_jobs(self, err: CameraError) -> None:
+        with self._lock:
+            jobs, self._jobs = self._jobs, []
+        for job in jobs:
+            if job.future.set_running_or_notify_cancel():
+                job.future.set_exception(err)
+
+    def _set_status(self, state: CameraState, **changes: Any) -> None:
+        with self._lock:
+            old = self._status
+            new = replace(old, state=state, **changes)
+            if state is not CameraState.ERROR and "error" not in changes:
+                new = replace(new, error=None)
+            self._status = new
+            if state in (CameraState.ERROR, CameraState.STOPPED):
+                self._stale_below = self._index
+            outputs = [*self._outputs, self._latest]
+        if (old.state, old.error) != (new.state, new.error):
+            for out in outputs:
+                self._safe(out.camera_status, new)
+
+    @staticmethod
+    def _safe(fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            _log.exception("camera output hook failed")
+
+    def _make_frame(self, image: Any, meta: dict[str, Any]) -> Frame:
+        ok = isinstance(image, np.ndarray) and image.dtype == np.uint8
+        if not (ok and image.ndim == 3 and image.shape[2] == 3):
+            shape = getattr(image, "shape", None)
+            raise CameraError("format", detail=f"backend gave {type(image).__name__} {shape}")
+        image.flags.writeable = False
+        with self._lock:
+            self._index += 1
+            index = self._index
+        return Frame(image=image, index=index, timestamp=time.monotonic(), meta=meta)
+
+    def _publish(self, frame: Frame) -> None:
+        with self._lock:
+            outputs = list(self._outputs)
+            self._last_frame_at = frame.timestamp
+            frames = self._status.frames + 1
+        self._latest.output_frame(frame)
+        if self._status.state is not CameraState.RUNNING:
+            self._set_status(CameraState.RUNNING, retries=0, frames=frames)
+        else:
+            with self._lock:
+                self._status = replace(self._status, frames=frames)
+        for out in outputs:
+            self._safe(out.output_frame, frame)
+
+    def _run(self) -> None:
+        backend = self.backend
+        is_open = False
+        attempt = 0
+        next_due = 0.0
+        try:
+            while not self._stop.is_set():
+                try:
+                    if not is_open:
+                        info = backend.open()
+                        is_open = True
+                        next_due = time.monotonic()
+                        with self._lock:
+                            self._last_frame_at = time.monotonic()
+                        self._set_status(self._status.state, info=info)
+                    self._do_jobs(backend)
+                    fps = backend.pace_fps or self.max_fps
+                    if fps:
+                        now = time.monotonic()
+                        if next_due > now and self._stop.wait(next_due - now):
+                            break
+                        next_due = max(next_due + 1.0 / fps, time.monotonic() - 1.0 / fps)
+                    image, meta = backend.read(self.read_timeout)
+                    self._publish(self._make_frame(image, meta))
+                    attempt = 0
+                except CameraError as err:
+                    attempt += 1
+                    _log.warning("camera error (%s), attempt %d: %r", err.code, attempt, err)
+                    self._fail_jobs(err)
+                    if is_open:
+                        self._close(backend)
+                        is_open = False
+                    self._set_status(CameraState.ERROR, error=err, retries=attempt)
+                    if self._stop.wait(self.backoff.delay(attempt)):
+                        break
+                except Exception as exc:  # a driver bug must not kill the thread silently
+                    attempt += 1
+                    _log.exception("unexpected camera failure")
+                    err = CameraError("disconnected", detail=repr(exc))
+                    self._fail_jobs(err)
+                    if is_open:
+                        self._close(backend)
+                        is_open = False
+                    self._set_status(CameraState.ERROR, error=err, retries=attempt)
+                    if self._stop.wait(self.backoff.delay(attempt)):
+                        break
+        finally:
+            if is_open:
+                self._close(backend)
+
+    def _do_jobs(self, backend: CameraBackend) -> None:
+        with self._lock:
+            jobs, self._jobs = self._jobs, []
+        for n, job in enumerate(jobs):
+            if not job.future.set_running_or_notify_cancel():
+                continue
+            try:
+                if job.kind == "still":
+                    result: Any = backend.capture_still(job.timeout)
+                else:
+                    result = backend.focus(job.timeout)
+            except CameraError as err:
+                job.future.set_exception(err)
+                # The device failed: hand the rest back, and let the loop recover.
+                with self._lock:
+                    self._jobs[:0] = jobs[n + 1 :]
+                raise
+            job.future.set_result(result)
+
+    @staticmethod
+    def _close(backend: CameraBackend) -> None:
+        try:
+            backend.close()
+        except Exception:
+            _log.exception("closing the camera failed")
+
+
+# ---------------------------------------------------------------- specs
+
+
+@dataclass(frozen=True)
+class CameraSpec:
+    """A parsed camera spec string.
+
+    ``auto``; ``pi`` or ``pi:N``; ``webcam``, ``webcam:N`` or
+    ``webcam:/dev/videoN`` (any path OpenCV opens, video files included);
+    ``replay:/folder-or-video[@fps]``.
+    """
+
+    kind: str  # "auto", "pi", "webcam" or "replay"
+    index: int | None = None
+    path: str | None = None
+    fps: float | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "auto":
+            return "auto"
+        if self.kind == "replay":
+            return f"replay:{self.path}" + (f"@{self.fps:g}" if self.fps else "")
+        target = self.path if self.path is not None else self.index
+        return f"{self.kind}:{target}"
+
+
+def _bad_spec(spec: str, why: str) -> CameraError:
+    return CameraError(
+        "bad_spec",
+        f"La configuración de la cámara «{spec}» no es válida. Use auto, pi, webcam:0, "
+        "webcam:/dev/video0 o replay:/ruta[@fps].",
+        why,
+    )
+
+
+def parse_spec(spec: str) -> CameraSpec:
+    """Parse a spec string; raises CameraError(code="bad_spec") with a Spanish message."""
+    text = spec.strip()
+    kind, _, arg = text.partition(":")
+    kind = kind.lower()
+    if kind == "auto" and not arg:
+        return CameraSpec("auto")
+    if kind == "pi":
+        if not arg:
+            return CameraSpec("pi", index=0)
+        if arg.isdigit():
+            return CameraSpec("pi", index=int(arg))
+        raise _bad_spec(spec, "pi takes a camera number")
+    if kind == "webcam":
+        if not arg:
+            return CameraSpec("webcam", index=0)
+        if arg.isdigit():
+            return CameraSpec("webcam", index=int(arg))
+        return CameraSpec("webcam", path=arg)
+    if kind == "replay":
+        if not arg:
+            raise _bad_spec(spec, "replay needs a folder or video path")
+        path, fps = arg, None
+        head, sep, tail = arg.rpartition("@")
+        if sep and head:
+            try:
+                fps = float(tail)
+            except ValueError:
+                fps = None
+            else:
+                path = head
+                if not fps > 0:
+                    raise _bad_spec(spec, "fps must be positive")
+        return CameraSpec("replay", path=path, fps=fps)
+    raise _bad_spec(spec, f"unknown camera kind {kind!r}")
+
+
+def _pi_camera_present() -> bool:
+    """True when picamera2 imports and lists a camera that is not a USB webcam."""
+    try:
+        from picamera2 import Picamera2  # type: ignore[import-not-found]
+    except Exception:
+        return False
+    try:
+        cams = Picamera2.global_camera_info()
+    except Exception:
+        _log.exception("picamera2 could not list cameras")
+        return False
+    return any("/usb" not in str(c.get("Id", "")) for c in cams)
+
+
+def open_camera(
+    spec: str | CameraSpec = "auto",
+    *,
+    preview_size: Size = (1280, 720),
+    replay_fps: float = 15.0,
+    backoff: Backoff | None = None,
+    read_timeout: float = 2.0,
+    stall_timeout: float = 3.0,
+) -> Camera:
+    """Build (not start) the camera named by ``spec``.
+
+    ``auto`` takes the Pi camera when picamera2 finds one, else webcam 0
+    (which keeps retrying until a webcam appears). Only a malformed spec
+    raises here; device problems show up in ``status()`` after ``start()``.
+    """
+    parsed = spec if isinstance(spec, CameraSpec) else parse_spec(spec)
+    if parsed.kind == "auto":
+        parsed = CameraSpec("pi", index=0) if _pi_camera_present() else CameraSpec("webcam", index=0)
+    backend: CameraBackend
+    if parsed.kind == "pi":
+        from hardware.camera_pi import PiCameraBackend
+
+        backend = PiCameraBackend(camera_num=parsed.index or 0, preview_size=preview_size)
+    elif parsed.kind == "webcam":
+        from hardware.camera_webcam import WebcamBackend
+
+        device: int | str = parsed.path if parsed.path is not None else (parsed.index or 0)
+        backend = WebcamBackend(device, preferred_size=preview_size)
+    else:
+        from hardware.camera_replay import ReplayBackend
+
+        assert parsed.path is not None
+        backend = ReplayBackend(Path(parsed.path), fps=parsed.fps or replay_fps)
+    return Camera(backend, backoff=backoff, read_timeout=read_timeout, stall_timeout=stall_timeout)
