@@ -4,8 +4,9 @@
 (Crockford base32, 2-6 characters; a wiped, re-enrolled device gets a new one), the
 sequence is a per-outbox counter that is never decremented (at least 5 decimal digits),
 and C is a Luhn mod 32 check character over prefix and sequence, in Crockford base32.
-Example: ``7KQ2-00042-6``. A single mistyped character, or two swapped adjacent
-characters, is caught by the check character.
+Example: ``7KQ2-00042-6``. A single mistyped character is always caught by the check
+character, and so is a swap of two adjacent characters unless they are ``0`` and ``Z``
+(Luhn mod 32's one blind pair; the sequence is digits only, where every swap is caught).
 """
 
 from __future__ import annotations

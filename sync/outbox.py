@@ -25,7 +25,6 @@ from .errors import (
     AckReason,
     AckRejected,
     OutboxCorruptError,
-    OutboxDiskFullError,
     OutboxError,
     OutboxReadOnlyError,
     OutboxStateError,
@@ -33,57 +32,19 @@ from .errors import (
 )
 from .folio import make_folio, validate_prefix
 from .keyfile import key_pragma, load_key
+from .outbox_schema import (
+    CONNECTION_PRAGMAS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    error_code,
+    fs_readonly,
+    statements,
+    translate,
+)
 from .record import Record
 from .sealing import Sealer
 
-SCHEMA_VERSION = 1
 PENDING, IN_FLIGHT = 0, 1
-
-CONNECTION_PRAGMAS = (
-    "PRAGMA cipher_log_level = NONE",
-    "PRAGMA journal_mode = WAL",
-    "PRAGMA synchronous = FULL",
-    "PRAGMA secure_delete = ON",
-    "PRAGMA temp_store = MEMORY",
-)
-
-SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
-CREATE TABLE folio_prefix (prefix TEXT PRIMARY KEY, first_seq INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE stats (
-  id INTEGER PRIMARY KEY CHECK (id = 1),
-  pending INTEGER NOT NULL, in_flight INTEGER NOT NULL,
-  put_total INTEGER NOT NULL, acked_total INTEGER NOT NULL);
-INSERT INTO stats VALUES (1, 0, 0, 0, 0);
-CREATE TABLE outbox (
-  seq INTEGER PRIMARY KEY,
-  record_id BLOB NOT NULL UNIQUE CHECK (length(record_id) = 16),
-  folio TEXT NOT NULL UNIQUE,
-  process_id TEXT NOT NULL,
-  created_ms INTEGER NOT NULL,
-  state INTEGER NOT NULL DEFAULT 0 CHECK (state IN (0, 1)),
-  attempts INTEGER NOT NULL DEFAULT 0,
-  last_attempt_ms INTEGER,
-  envelope_sha256 BLOB NOT NULL CHECK (length(envelope_sha256) = 32),
-  envelope_len INTEGER NOT NULL,
-  envelope BLOB NOT NULL CHECK (length(envelope) = envelope_len));
-CREATE INDEX outbox_state_seq ON outbox (state, seq);
-CREATE INDEX outbox_state_attempt ON outbox (state, last_attempt_ms);
-CREATE INDEX outbox_created ON outbox (created_ms);
-CREATE TRIGGER outbox_ins AFTER INSERT ON outbox BEGIN
-  UPDATE stats SET pending = pending + (NEW.state = 0), in_flight = in_flight + (NEW.state = 1),
-                   put_total = put_total + 1;
-END;
-CREATE TRIGGER outbox_del AFTER DELETE ON outbox BEGIN
-  UPDATE stats SET pending = pending - (OLD.state = 0), in_flight = in_flight - (OLD.state = 1),
-                   acked_total = acked_total + 1;
-END;
-CREATE TRIGGER outbox_upd AFTER UPDATE OF state ON outbox BEGIN
-  UPDATE stats SET pending = pending - (OLD.state = 0) + (NEW.state = 0),
-                   in_flight = in_flight - (OLD.state = 1) + (NEW.state = 1);
-END;
-"""
-
 
 @dataclass(frozen=True, slots=True)
 class PutResult:
@@ -142,7 +103,7 @@ class Outbox:
             raise OutboxStateError(f"{p} already exists; refusing to create an outbox over it")
         ob = cls._connect(p, key, create=True)
         with ob._txn():
-            for stmt in _statements(SCHEMA):  # not executescript: it would COMMIT
+            for stmt in statements(SCHEMA):  # not executescript: it would COMMIT
                 ob._conn.execute(stmt)
             ob._conn.executemany("INSERT INTO meta VALUES (?, ?)", [
                 ("schema_version", SCHEMA_VERSION), ("device_id", device_id),
@@ -171,11 +132,11 @@ class Outbox:
     @classmethod
     def _connect(cls, p: Path, key: bytes, *, create: bool, readonly: bool = False) -> Outbox:
         pragma = key_pragma(key)
-        if not readonly and _fs_readonly(p.parent):
+        if not readonly and fs_readonly(p.parent):
             raise OutboxReadOnlyError(f"the file system holding {p} is mounted read-only")
         mode = "ro" if readonly else ("rwc" if create else "rw")
         uri = f"file:{p}?mode={mode}"
-        if readonly and _fs_readonly(p.parent):
+        if readonly and fs_readonly(p.parent):
             # No -shm can be made on read-only media; "immutable" reads without one, which
             # is only correct when no WAL content is waiting to be checkpointed.
             wal = Path(f"{p}-wal")
@@ -188,7 +149,7 @@ class Outbox:
             conn = sqlcipher3.connect(uri, uri=True, isolation_level=None,
                                       check_same_thread=False, timeout=10.0)
         except sqlcipher3.Error as e:
-            raise _translate(e, p) from e
+            raise translate(e, p) from e
         try:
             conn.execute(pragma)
             # The first read is where a wrong key shows up.
@@ -199,13 +160,13 @@ class Outbox:
                 conn.execute(stmt)
         except sqlcipher3.Error as e:
             conn.close()
-            if _code(e) == sqlcipher3.SQLITE_NOTADB and p.exists() and p.stat().st_size:
+            if error_code(e) == sqlcipher3.SQLITE_NOTADB and p.exists() and p.stat().st_size:
                 if sqlcipher_pages.key_matches(p, key):
                     raise OutboxCorruptError(
                         f"{p} is corrupted: the key is right but the database header is "
                         "damaged") from e
                 raise OutboxWrongKeyError(f"the key does not open the outbox {p}") from e
-            raise _translate(e, p) from e
+            raise translate(e, p) from e
         return cls(p, conn)
 
     def close(self) -> None:
@@ -237,7 +198,7 @@ class Outbox:
         try:
             yield
         except sqlcipher3.Error as e:
-            raise _translate(e, self.path) from e
+            raise translate(e, self.path) from e
 
     def _meta(self, key: str) -> object:
         with self._lock, self._errors():
@@ -405,44 +366,3 @@ class Outbox:
                 except sqlcipher3.DatabaseError as e:
                     problems.append(f"{pragma}: {e}")
         return problems
-
-
-def _statements(script: str) -> Iterator[str]:
-    buf = ""
-    for line in script.splitlines(keepends=True):
-        buf += line
-        if sqlcipher3.complete_statement(buf):
-            yield buf
-            buf = ""
-    if buf.strip():
-        raise ValueError(f"incomplete SQL statement: {buf!r}")
-
-
-def _code(e: sqlcipher3.Error) -> int:
-    return int(getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF
-
-
-def _fs_readonly(directory: Path) -> bool:
-    try:
-        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
-
-
-def _translate(e: sqlcipher3.Error, p: Path) -> OutboxError:
-    code = _code(e)
-    if code == sqlcipher3.SQLITE_FULL:
-        return OutboxDiskFullError(f"no space left for the outbox {p}; nothing was written")
-    if code == sqlcipher3.SQLITE_READONLY or _fs_readonly(p.parent):
-        return OutboxReadOnlyError(f"the outbox {p} is read-only ({e})")
-    if code in (sqlcipher3.SQLITE_CORRUPT, sqlcipher3.SQLITE_NOTADB):
-        return OutboxCorruptError(f"the outbox {p} is corrupted ({e})")
-    if code == sqlcipher3.SQLITE_IOERR:
-        try:
-            if os.statvfs(p.parent).f_bavail == 0:
-                return OutboxDiskFullError(f"no space left for the outbox {p} ({e})")
-        except OSError:
-            pass
-    if code == sqlcipher3.SQLITE_CANTOPEN:
-        return OutboxError(f"cannot open the outbox {p} ({e})")
-    return OutboxError(f"outbox {p}: {e}")

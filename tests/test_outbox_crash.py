@@ -30,6 +30,7 @@ def _run_and_kill(cfg_path: Path, n: int, rng: random.Random) -> list[str]:
     proc = subprocess.Popen([sys.executable, str(CHILD), str(cfg_path), str(n)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
+    first = ""
     if rng.random() < 0.15:
         time.sleep(rng.uniform(0.0, 0.12))  # during start-up / open / WAL recovery
     else:
@@ -37,8 +38,11 @@ def _run_and_kill(cfg_path: Path, n: int, rng: random.Random) -> list[str]:
         assert first == "R\n", (first, proc.stderr.read() if proc.stderr else "")
         time.sleep(rng.uniform(0.0, 0.2))
     proc.send_signal(signal.SIGKILL)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == -signal.SIGKILL, err
+    # Read the rest through the same buffered reader that readline() used: communicate()
+    # reads the raw pipe and would drop lines already sitting in that buffer.
+    out = first + proc.stdout.read()
+    err = proc.stderr.read() if proc.stderr else ""
+    assert proc.wait(timeout=30) == -signal.SIGKILL, err
     return out.splitlines()
 
 
