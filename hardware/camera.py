@@ -277,23 +277,28 @@ class Camera:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
 
-    def latest_frame(self, timeout: float = 1.0, newer_than: int | None = None) -> Frame:
+    def latest_frame(
+        self, timeout: float = 1.0, newer_than: int | None = None, *, fail_fast: bool = True
+    ) -> Frame:
         """The newest frame (with ``index > newer_than`` if given).
 
-        Raises :class:`CameraError` at once while the camera is stopped or in
-        an error state with nothing newer, and after ``timeout`` otherwise.
+        With ``fail_fast`` (the default, for a live view) it raises
+        :class:`CameraError` at once while the camera is stopped or in an
+        error state; with ``fail_fast=False`` it keeps waiting through errors
+        and recovery until ``timeout``. Never blocks longer than ``timeout``.
         """
 
         def broken() -> bool:
             return self._status.state in (CameraState.ERROR, CameraState.STOPPED)
 
         floor = max(-1 if newer_than is None else newer_than, self._stale_below)
-        frame = self._latest.wait(timeout, floor, abort=broken)
+        frame = self._latest.wait(timeout, floor, abort=broken if fail_fast else None)
         if frame is not None:
             return frame
         st = self.status()
         if st.error is not None:
-            raise st.error
+            err = st.error
+            raise CameraError(err.code, err.message, err.detail)
         if st.state is CameraState.STOPPED:
             raise CameraError("stopped")
         if st.state is CameraState.STARTING:
@@ -326,7 +331,7 @@ class Camera:
         if st.state is CameraState.STOPPED:
             raise CameraError("stopped")
         if st.error is not None:
-            raise st.error
+            raise CameraError(st.error.code, st.error.message, st.error.detail)
         job = _Job(kind, timeout, Future())
         with self._lock:
             self._jobs.append(job)
