@@ -191,7 +191,7 @@ class HttpsServer:
             ssl_certfile=str(certfile), ssl_keyfile=str(keyfile), ssl_ca_certs=str(ca_cert),
             ssl_cert_reqs=ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_NONE,
             log_config=None, access_log=False, server_header=False, date_header=True,
-            timeout_graceful_shutdown=5,
+            timeout_graceful_shutdown=2,  # a stop waits this long for open keep-alives
         )
         self.config = config
         self.server = uvicorn.Server(config)
