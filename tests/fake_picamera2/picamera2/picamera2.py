@@ -141,7 +141,8 @@ class Picamera2:
         lores = self._make_initial_stream_config({"format": "YUV420", "size": main["size"],
                                                   "preserve_ar": False}, lores)
         ignore = ["bit_depth", "crop_limits", "exposure_limits", "fps", "unpacked"]
-        raw = self._make_initial_stream_config({"format": self.sensor_format, "size": main["size"]}, raw, ignore)
+        raw_defaults = {"format": self.sensor_format, "size": main["size"]}
+        raw = self._make_initial_stream_config(raw_defaults, raw, ignore)
         config = {"use_case": use_case, "transform": transform, "colour_space": colour_space,
                   "buffer_count": buffer_count, "queue": queue, "main": main, "lores": lores, "raw": raw,
                   "controls": dict(controls), "sensor": sensor}
@@ -157,22 +158,24 @@ class Picamera2:
                                      display="main", encode="main", queue=True, sensor={},
                                      use_case="preview") -> dict:
         defaults = {"format": "XBGR8888", "size": (640, 480), "preserve_ar": True}
-        return self._make_config(defaults, main, lores, raw, transform, colour_space, buffer_count, controls, display, encode, queue,
-                                 sensor, use_case)
+        return self._make_config(defaults, main, lores, raw, transform, colour_space, buffer_count,
+                                 controls, display, encode, queue, sensor, use_case)
 
     def create_still_configuration(self, main={}, lores=None, raw={}, transform=libcamera.Transform(),
                                    colour_space=libcamera.ColorSpace.Sycc(), buffer_count=1, controls={},
-                                   display=None, encode=None, queue=True, sensor={}, use_case="still") -> dict:
+                                   display=None, encode=None, queue=True, sensor={},
+                                   use_case="still") -> dict:
         defaults = {"format": "BGR888", "size": self.sensor_resolution, "preserve_ar": True}
-        return self._make_config(defaults, main, lores, raw, transform, colour_space, buffer_count, controls,
-                                 display, encode, queue, sensor, use_case)
+        return self._make_config(defaults, main, lores, raw, transform, colour_space, buffer_count,
+                                 controls, display, encode, queue, sensor, use_case)
 
     def create_video_configuration(self, main={}, lores=None, raw={}, transform=libcamera.Transform(),
                                    colour_space=None, buffer_count=6, controls={}, display="main",
                                    encode="main", queue=True, sensor={}, use_case="video") -> dict:
         defaults = {"format": "XBGR8888", "size": (1280, 720), "preserve_ar": True}
         colour_space = colour_space or libcamera.ColorSpace.Rec709()
-        return self._make_config(defaults, main, lores, raw, transform, colour_space, buffer_count, controls, display, encode, queue, sensor, use_case)
+        return self._make_config(defaults, main, lores, raw, transform, colour_space, buffer_count,
+                                 controls, display, encode, queue, sensor, use_case)
 
     @staticmethod
     def check_stream_config(stream_config, name) -> None:
