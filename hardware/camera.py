@@ -569,7 +569,9 @@ def open_camera(
     """Build (not start) the camera named by ``spec``.
 
     ``auto`` takes the Pi camera when picamera2 finds one, else webcam 0
-    (which keeps retrying until a webcam appears). Only a malformed spec
+    (which keeps retrying until a webcam appears). ``preview_size`` is the
+    live size asked of a device; a replay scales larger images down to fit
+    it (stills stay full size). Only a malformed spec
     raises here; device problems show up in ``status()`` after ``start()``.
     """
     parsed = spec if isinstance(spec, CameraSpec) else parse_spec(spec)
@@ -589,5 +591,5 @@ def open_camera(
         from hardware.camera_replay import ReplayBackend
 
         assert parsed.path is not None
-        backend = ReplayBackend(Path(parsed.path), fps=parsed.fps or replay_fps)
+        backend = ReplayBackend(Path(parsed.path), fps=parsed.fps or replay_fps, preview_size=preview_size)
     return Camera(backend, backoff=backoff, read_timeout=read_timeout, stall_timeout=stall_timeout)
