@@ -12,6 +12,7 @@ SYSTEM_PACKAGES=(
     python3-venv python3-dev
     mosquitto mosquitto-clients   # the real broker the tests and demo start
     libzbar0                      # pyzbar, the fallback QR decoder
+    tesseract-ocr                 # independent MRZ read-back check in the outbox tests
     fonts-ocr-b fonts-dejavu-core # OCR-B for the synthetic MRZ; UI font
     postgresql                    # multi-worker server store tests
     libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3  # Qt offscreen
