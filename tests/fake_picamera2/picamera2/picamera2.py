@@ -7,7 +7,6 @@ thread per started camera, like libcamera's request completions; jobs run on
 that thread when a frame arrives, as in ``Picamera2.process_requests``.
 """
 
-from __future__ import annotations
 
 import copy
 import threading
