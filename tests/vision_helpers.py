@@ -145,3 +145,32 @@ def too_far(back: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     bg, _ = V.background(rng, nprng)
     frame, pts = V.place(back, bg, rng, scale=(0.18, 0.24))
     return frame, np.float32(pts)
+
+
+# -- OCR-B glyph templates ----------------------------------------------------------------------
+
+OCRB_FONT = "/usr/share/fonts/opentype/ocr-b/OCRB.otf"
+
+
+def render_ocrb_glyphs(font_path: str = OCRB_FONT) -> np.ndarray:
+    """The MRZ reader's templates, rendered from the OCR-B font (what ocrb_glyphs.py embeds).
+
+    One cell per character of `mrz_reader.ALPHABET`, `GLYPH_W` x `GLYPH_H`, ink dark on 255,
+    cap height `GLYPH_CAP` with its top at `GLYPH_TOP`; the cell is one advance (2.54 mm) wide.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    from kiosk.vision.ocrb_glyphs import ALPHABET, GLYPH_CAP, GLYPH_H, GLYPH_TOP, GLYPH_W
+
+    size = 400
+    font = ImageFont.truetype(font_path, size)
+    cap_top, base = font.getbbox("H")[1], font.getbbox("H")[3]
+    s = GLYPH_CAP / (base - cap_top)
+    adv = font.getlength("H")
+    cw, ch = round(adv), round(GLYPH_H / s)
+    out = np.zeros((len(ALPHABET), GLYPH_H, GLYPH_W), np.uint8)
+    for i, c in enumerate(ALPHABET):
+        img = Image.new("L", (cw, ch), 255)
+        ImageDraw.Draw(img).text((0, GLYPH_TOP / s - cap_top), c, font=font, fill=0)
+        out[i] = cv2.resize(np.asarray(img), (GLYPH_W, GLYPH_H), interpolation=cv2.INTER_AREA)
+    return out

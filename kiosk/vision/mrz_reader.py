@@ -1,0 +1,364 @@
+"""Read the 3 x 30 TD1 machine-readable zone from a straightened card back.
+
+A purpose-built OCR-B reader (no Tesseract): the MRZ is monospaced (2.54 mm
+pitch) in one known font, and on a straightened crop its scale is known, so
+matching every character cell against the 37 glyphs of OCR-B rendered at the
+same cell size (`ocrb_glyphs`) is fast and very accurate:
+
+1. Locate: in the lower part of the crop, dark blobs of character height
+   (adaptive threshold, connected components) are grouped into text lines;
+   the three lowest lines with enough blobs are the MRZ. For each line a
+   straight centre line (tilt) and the cap height are fitted.
+2. Normalise: each line is resampled into a strip where the cap height is
+   `GLYPH_CAP` px, tilt removed.
+3. Match: cell by cell from the left, normalised cross-correlation against
+   every glyph (sharp and slightly blurred versions) over a small window of
+   shifts; the cell position follows the best shift (tracks drift and warp).
+4. Decide: each position takes the best character its field allows (digits
+   where the INE layout has digits, letters in `IDMEX`/`MEX`/names, `<` where
+   fillers are) — this alone settles 0/O, 1/I, 5/S, 8/B, 2/Z by field type.
+   Then every check digit that fails drives a search over the runner-up
+   characters of its field (cheapest score loss first).
+
+The reader returns the lines plus per-character scores and the corrections it
+made, so a caller can tell a confident read from a rescued one.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from kiosk.vision import mrz as M
+from kiosk.vision.ocrb_glyphs import ALPHABET, GLYPH_CAP, GLYPH_H, GLYPH_TOP, GLYPH_W, glyphs
+
+_DIGITS = "0123456789"
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_BLURS = (1.0, 1.8, 2.6, 3.4)  # template blur levels (normalised px) besides the sharp glyphs
+_MAX_FIX_COST = 0.12  # a check-digit rescue may cost at most this much total score
+_SHIFT = 4          # +- px of the search window around a predicted cell (normalised units)
+
+
+def _prep_templates() -> tuple[np.ndarray, np.ndarray]:
+    g = glyphs().astype(np.float32)
+    sets = [g] + [np.stack([cv2.GaussianBlur(t, (0, 0), s) for t in g]) for s in _BLURS]
+    t = np.concatenate(sets).reshape(len(sets) * len(ALPHABET), -1)
+    t = t - t.mean(1, keepdims=True)
+    t /= np.linalg.norm(t, axis=1, keepdims=True) + 1e-6
+    chars = np.array(list(ALPHABET) * len(sets))
+    return t, chars
+
+
+_TEMPLATES, _TEMPLATE_CHARS = _prep_templates()
+
+
+def ine_charsets() -> tuple[list[str], list[str], list[str]]:
+    """Allowed characters at each position of an INE (models E-H) TD1 zone."""
+    d, a, f = _DIGITS, _LETTERS, "<"
+    l1 = ["I", "D", "M", "E", "X"] + [d] * 10 + [f, f] + [d] * 13
+    l2 = [d] * 7 + ["HM"] + [d] * 7 + ["M", "E", "X"] + [f] + [d] * 2 + [f, f] + [d] * 5 + [f, d]
+    l3 = [a + f] * 30
+    return l1, l2, l3
+
+
+@dataclass
+class MrzRead:
+    lines: tuple[str, str, str]
+    scores: list[list[float]]                       # best score per character, per line
+    corrections: list[str] = field(default_factory=list)
+    checks_ok: bool = False
+    line_boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
+
+    @property
+    def min_score(self) -> float:
+        return float(min(min(s) for s in self.scores))
+
+
+# -- 1. locate ---------------------------------------------------------------------------------
+
+@dataclass
+class _Line:
+    slope: float        # dy/dx of the centre line
+    cy0: float          # centre y at x = 0
+    cap: float          # cap height, px
+    x_left: float       # ink extents
+    x_right: float
+
+    def cy(self, x: float) -> float:
+        return self.cy0 + self.slope * x
+
+
+def _line_of(grp: list[tuple], pitch: float) -> _Line | None:
+    arr = np.array(grp, np.float64)                 # x, y, w, h, cx, cy
+    med_h = np.median(arr[:, 3])
+    arr = arr[(arr[:, 3] > 0.45 * med_h) & (arr[:, 3] < 1.4 * med_h)]
+    arr = arr[np.argsort(arr[:, 0])]
+    # The longest run of blobs without a gap of more than ~2 cells: the text, not stray marks.
+    runs, cur = [], [arr[0]] if len(arr) else []
+    for b in arr[1:]:
+        if b[0] - (cur[-1][0] + cur[-1][2]) > 2.2 * pitch:
+            runs.append(cur)
+            cur = [b]
+        else:
+            cur.append(b)
+    if cur:
+        runs.append(cur)
+    if not runs:
+        return None
+    run = np.array(max(runs, key=lambda r: sum(b[2] for b in r)))
+    if (run[:, 2] <= 2.5 * pitch).sum() < 10:
+        return None
+    x_left, x_right = run[:, 0].min(), (run[:, 0] + run[:, 2]).max()
+    if not 24 * pitch <= x_right - x_left <= 32 * pitch:
+        return None
+    narrow = run[run[:, 2] <= 1.5 * pitch]
+    tall = narrow[narrow[:, 3] >= 0.85 * np.median(narrow[:, 3])]
+    if len(tall) < 5:
+        tall = run
+    cap = float(np.median(tall[:, 3]))
+    cy = tall[:, 1] + tall[:, 3] / 2
+    slope, icpt = np.polyfit(tall[:, 0] + tall[:, 2] / 2, cy, 1)
+    if abs(slope) > 0.05:
+        return None
+    return _Line(float(slope), float(icpt), cap, float(x_left), float(x_right))
+
+
+def _find_lines(gray: np.ndarray, y_from: float = 0.45) -> list[_Line]:
+    h, w = gray.shape
+    y0 = int(h * y_from)
+    region = gray[y0:]
+    exp_cap = 0.045 * h
+    pitch = 0.89 * w / 30
+    block = int(exp_cap * 2) | 1
+    bw = cv2.adaptiveThreshold(region, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 12)
+    n, _, stats, cents = cv2.connectedComponentsWithStats(bw, connectivity=8)
+    blobs = []
+    rh = region.shape[0]
+    black, white = np.percentile(region, (1, 90))
+    ink = black + 0.5 * (white - black)              # a character's core is at least this dark
+    for i in range(1, n):
+        x, y, bw_, bh, area = stats[i]
+        if x <= 1 or y <= 1 or x + bw_ >= w - 1 or y + bh >= rh - 1:
+            continue                                 # touches the crop's edge: not a character
+        if region[y:y + bh, x:x + bw_].min() > ink:
+            continue                                 # a faint edge (tint, band border), not ink
+        # Runs of '<' may touch and make one wide blob: keep wide blobs of text height too.
+        if 0.35 * exp_cap <= bh <= 1.7 * exp_cap and 2 <= bw_ <= 30 * pitch and area >= 12:
+            blobs.append((x, y + y0, bw_, bh, cents[i][0], cents[i][1] + y0))
+    if len(blobs) < 30:
+        return []
+    blobs.sort(key=lambda b: b[5])
+    groups: list[list[tuple]] = [[blobs[0]]]
+    for b in blobs[1:]:
+        if b[5] - groups[-1][-1][5] > 0.3 * exp_cap:
+            groups.append([b])
+        else:
+            groups[-1].append(b)
+    lines = [ln for grp in groups if len(grp) >= 12 and (ln := _line_of(grp, pitch)) is not None]
+    # The lowest three lines spaced like an MRZ (line pitch about 2 cap heights).
+    for i in range(len(lines) - 3, -1, -1):
+        a, b, c = lines[i:i + 3]
+        mid = (a.x_left + a.x_right) / 2
+        d1, d2 = b.cy(mid) - a.cy(mid), c.cy(mid) - b.cy(mid)
+        cap = np.median([a.cap, b.cap, c.cap])
+        if 1.3 * cap < d1 < 3.2 * cap and 1.3 * cap < d2 < 3.2 * cap and abs(d1 - d2) < 0.35 * cap:
+            return [a, b, c]
+    return []
+
+
+# -- 2./3. normalise and match -----------------------------------------------------------------
+
+def _strip(gray: np.ndarray, line: _Line, pitch: float) -> tuple[np.ndarray, float, float]:
+    """The line resampled to glyph scale; returns strip, scale, x origin.
+
+    The scale comes from the pitch (one cell = GLYPH_W), not from the blobs' height, which
+    blur inflates; OCR-B's cap height is about one pitch.
+    """
+    s = pitch / GLYPH_W                            # image px per normalised px
+    x_start = line.x_left - pitch                  # one cell of margin on the left
+    n_w = int((line.x_right - x_start + pitch) / s) + 2 * _SHIFT
+    n_h = GLYPH_H + 2 * _SHIFT
+    xs = x_start + np.arange(n_w, dtype=np.float32) * s
+    ys_rel = (np.arange(n_h, dtype=np.float32) - _SHIFT - GLYPH_TOP - GLYPH_CAP / 2) * s
+    mx = np.repeat(xs[None, :], n_h, axis=0)
+    my = (line.cy0 + line.slope * xs)[None, :] + ys_rel[:, None]
+    strip = cv2.remap(gray, mx.astype(np.float32), my.astype(np.float32), cv2.INTER_LINEAR,
+                      borderMode=cv2.BORDER_REPLICATE)
+    return strip.astype(np.float32), s, x_start
+
+
+def _match_line(strip: np.ndarray, first_x: float, pitch_n: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Scores (30, len(ALPHABET)) and cell left edges, tracking the best shift cell by cell."""
+    n = len(ALPHABET)
+    levels = len(_TEMPLATES) // n
+    scores = np.full((30, levels, n), -1.0, np.float32)
+    lefts = np.zeros(30)
+    x = first_x
+    win = 2 * _SHIFT + 1
+    for k in range(30):
+        xi = round(x)
+        x0 = xi - _SHIFT
+        need = GLYPH_W + 2 * _SHIFT
+        lo, hi = max(0, x0), max(0, min(strip.shape[1], x0 + need))
+        patch = strip[:, lo:hi]
+        if patch.shape[1] < need:
+            if patch.shape[1] == 0:
+                patch = np.full((strip.shape[0], need), 255, np.float32)
+            else:
+                pad_l = min(need - patch.shape[1], lo - x0)
+                patch = np.pad(patch, ((0, 0), (pad_l, need - patch.shape[1] - pad_l)), mode="edge")
+        wins = np.lib.stride_tricks.sliding_window_view(patch, (GLYPH_H, GLYPH_W))  # (win, win, H, W)
+        wins = wins.reshape(win * win, -1)
+        wins = wins - wins.mean(1, keepdims=True)
+        wins = wins / (np.linalg.norm(wins, axis=1, keepdims=True) + 1e-6)
+        ncc = (wins @ _TEMPLATES.T).reshape(win * win, levels, n)
+        best_shift = int(ncc.max(axis=(1, 2)).argmax())
+        scores[k] = ncc.max(0)
+        dx = best_shift % win - _SHIFT
+        lefts[k] = xi + dx
+        # Follow the text, damped: the pitch is known, only drift needs tracking.
+        x = x + pitch_n + 0.6 * dx
+    # One blur level for the whole line (the one that fits it best), so that a sharp 'D' does
+    # not compete with a blurred 'O'.
+    level = int(scores.max(axis=2).sum(axis=0).argmax())
+    return scores[:, level, :], lefts
+
+
+# -- 4. decide -----------------------------------------------------------------------------------
+
+def _best(scores: np.ndarray, allowed: str) -> list[tuple[float, str]]:
+    idx = [ALPHABET.index(c) for c in allowed]
+    return sorted(((float(scores[i]), ALPHABET[i]) for i in idx), reverse=True)
+
+
+def _fix_field(chars: list[str], options: list[list[tuple[float, str]]], positions: list[int],
+               ok: callable, max_changes: int = 2) -> list[str] | None:   # type: ignore[valid-type]
+    """Cheapest substitution of runner-up characters at `positions` that makes `ok` true."""
+    alts = []
+    for p in positions:
+        top = options[p][0][0]
+        for sc, c in options[p][1:4]:
+            alts.append((top - sc, p, c))
+    alts.sort()
+    alts = alts[:12]
+    for n in range(1, max_changes + 1):
+        best: tuple[float, list[str]] | None = None
+        for combo in itertools.combinations(alts, n):
+            if len({p for _, p, _ in combo}) < n:
+                continue
+            trial = list(chars)
+            for _, p, c in combo:
+                trial[p] = c
+            cost = sum(x for x, _, _ in combo)
+            if cost <= _MAX_FIX_COST and ok(trial):
+                if best is None or cost < best[0]:
+                    best = (cost, trial)
+        if best is not None:
+            return best[1]
+    return None
+
+
+def _decide(all_scores: list[np.ndarray]) -> tuple[tuple[str, str, str], list[str], bool]:
+    sets = ine_charsets()
+    opts = [[_best(sc[i], sets[li][i]) for i in range(30)] for li, sc in enumerate(all_scores)]
+    lines = [[o[0][1] for o in lo] for lo in opts]
+    corrections: list[str] = []
+
+    def digit_check(li: int, start: int, end: int, chk: int) -> None:
+        ln = lines[li]
+
+        def ok(t: list[str]) -> bool:
+            return M.check_digit("".join(t[start:end])) == t[chk]
+
+        if ok(ln):
+            return
+        fixed = _fix_field(ln, opts[li], [*range(start, end), chk], ok)
+        if fixed is not None:
+            for p in range(30):
+                if fixed[p] != ln[p]:
+                    corrections.append(f"línea {li + 1} pos {p + 1}: {ln[p]}→{fixed[p]}")
+            lines[li] = fixed
+
+    digit_check(0, 5, 14, 14)      # CIC
+    digit_check(1, 0, 6, 6)        # birth date
+    digit_check(1, 8, 14, 14)      # expiry
+
+    def comp_ok(l1: list[str], l2: list[str]) -> bool:
+        data = "".join(l1[5:30]) + "".join(l2[0:7]) + "".join(l2[8:15]) + "".join(l2[18:29])
+        return M.check_digit(data) == l2[29]
+
+    if not comp_ok(lines[0], lines[1]):
+        # Only positions not already guarded by their own check digit: OCR, emisión, extra, composite.
+        pos = [(0, p) for p in range(17, 30)] + [(1, p) for p in (19, 20, 23, 24, 25, 26, 27, 29)]
+        flat = lines[0] + lines[1]
+        flat_opts = opts[0] + opts[1]
+        fixed = _fix_field(flat, flat_opts, [li * 30 + p for li, p in pos],
+                           lambda t: comp_ok(t[:30], t[30:]))
+        if fixed is not None:
+            for p in range(60):
+                if fixed[p] != flat[p]:
+                    corrections.append(f"línea {p // 30 + 1} pos {p % 30 + 1}: {flat[p]}→{fixed[p]}")
+            lines[0], lines[1] = fixed[:30], fixed[30:]
+    # Line 3: after the surname separator, the first "<<" ends the given names; only filler
+    # may follow (a stray mark in the padding is not a letter).
+    l3 = "".join(lines[2])
+    sep = l3.find("<<")
+    end = l3.find("<<", sep + 2) if sep >= 0 else -1
+    if end > 0 and l3[end:].strip("<"):
+        corrections.append(f"línea 3 pos {end + 1}-30: relleno")
+        lines[2] = list(l3[:end] + "<" * (30 - end))
+    out = tuple("".join(ln) for ln in lines)
+    try:
+        valid = M.parse_td1(list(out)).valid
+    except M.MrzFormatError:
+        valid = False
+    return out, corrections, valid   # type: ignore[return-value]
+
+
+def read_mrz(card: np.ndarray) -> MrzRead | None:
+    """The MRZ of a straightened card back (any size at ID-1 proportions), or None if none is seen.
+
+    Tries the crop as given, then turned 180° (a card held upside down).
+    """
+    gray = card if card.ndim == 2 else cv2.cvtColor(card, cv2.COLOR_RGB2GRAY)
+    if gray.shape[1] != 1024:
+        f = 1024 / gray.shape[1]
+        gray = cv2.resize(gray, (1024, round(gray.shape[0] * f)), interpolation=cv2.INTER_AREA
+                          if f < 1 else cv2.INTER_CUBIC)
+    best: MrzRead | None = None
+    for g in (gray, cv2.rotate(gray, cv2.ROTATE_180)):
+        got = _read(g)
+        if got is not None and (best is None or (got.checks_ok, got.min_score) > (best.checks_ok,
+                                                                                   best.min_score)):
+            best = got
+        if best is not None and best.checks_ok:
+            break
+    return best
+
+
+def _read(gray: np.ndarray) -> MrzRead | None:
+    lines = _find_lines(gray)
+    if len(lines) != 3:
+        return None
+    w = gray.shape[1]
+    nominal = 0.89 * w / 30                          # 2.54 mm at the crop's scale
+    all_scores, boxes = [], []
+    for ln in lines:
+        # The ink runs from cell 1 to cell 30: its span gives this line's pitch (perspective,
+        # bends), bounded around the nominal one; its middle is the middle of the 30 cells.
+        pitch_img = float(np.clip((ln.x_right - ln.x_left) / 29.6, 0.9 * nominal, 1.1 * nominal))
+        strip, s, x_start = _strip(gray, ln, pitch_img)
+        pitch_n = pitch_img / s
+        mid = (ln.x_left + ln.x_right) / 2
+        first = (mid - 15 * pitch_img - x_start) / s + _SHIFT
+        scores, _ = _match_line(strip, first, pitch_n)
+        all_scores.append(scores)
+        cy = ln.cy((ln.x_left + ln.x_right) / 2)
+        boxes.append((int(ln.x_left), int(cy - ln.cap), int(ln.x_right - ln.x_left), int(2 * ln.cap)))
+    text, corrections, ok = _decide(all_scores)
+    best_scores = [[float(sc[i].max()) for i in range(30)] for sc in all_scores]
+    return MrzRead(text, best_scores, corrections, ok, boxes)
