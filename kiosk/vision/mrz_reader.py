@@ -254,9 +254,8 @@ def _fix_field(chars: list[str], options: list[list[tuple[float, str]]], positio
             for _, p, c in combo:
                 trial[p] = c
             cost = sum(x for x, _, _ in combo)
-            if cost <= _MAX_FIX_COST and ok(trial):
-                if best is None or cost < best[0]:
-                    best = (cost, trial)
+            if cost <= _MAX_FIX_COST and ok(trial) and (best is None or cost < best[0]):
+                best = (cost, trial)
         if best is not None:
             return best[1]
     return None

@@ -193,7 +193,7 @@ def _try_pieces(col: _Collector, g: np.ndarray, source: str) -> None:
 
         before = len(col.codes)
         for stage, fn in (("recorte", lambda p: p), ("recorte_nitidez", _sharpen),
-                          ("recorte_fuerte", lambda p: _sharpen(p, 3.0 * f / 2, 1.5)),
+                          ("recorte_fuerte", lambda p, f=f: _sharpen(p, 3.0 * f / 2, 1.5)),
                           ("recorte_clahe", _clahe), ("recorte_otsu", _otsu)):
             img = fn(piece)
             col.add(_zxing(img), "zxing", stage, source, back)
@@ -228,10 +228,9 @@ def decode_qr(frame: np.ndarray | None, crop: np.ndarray | None = None, fast: bo
                 continue                 # the frame is big; these belong to the card crop
             raws = fn()
             col.add(raws, decoder, stage, source)
-            if decoder == "zxing":
-                if len(raws) > col.located:
-                    col.note_located(raws, source)
-                    _try_pieces(col, g, source)
+            if decoder == "zxing" and len(raws) > col.located:
+                col.note_located(raws, source)
+                _try_pieces(col, g, source)
             if col.done():
                 break
         if col.done():
