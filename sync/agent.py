@@ -38,6 +38,12 @@ class _Sent:
     item: OutboxItem
     sent_mono: float
     sent_ms: int
+    tries: int = 1  # sends in this connection
+
+    def due(self, ack_timeout_s: float) -> float:
+        # Doubling per unanswered resend (cap 32x): a record the server never acks (damaged on
+        # disk, say) costs a resend every ~10 min, not every ack timeout, and blocks no other.
+        return self.sent_mono + ack_timeout_s * 2 ** min(self.tries - 1, 5)
 
 
 @dataclass(frozen=True)
@@ -252,7 +258,7 @@ class SyncAgent:
                 t.heartbeat(self._status_payload(True))
                 next_hb = now + o.heartbeat_s
             if t.name == "mqtt":
-                expired = [s.item for s in window.values() if now - s.sent_mono >= o.ack_timeout_s]
+                expired = [s.item for s in window.values() if now >= s.due(o.ack_timeout_s)]
                 if expired:
                     ob.mark_in_flight([i.record_id for i in expired])
                     self._send(t, window, expired)
@@ -272,15 +278,16 @@ class SyncAgent:
             self._save_if_due()
             timeout = min(o.poll_s, max(0.0, next_hb - now))
             if window and t.name == "mqtt":
-                oldest = min(s.sent_mono for s in window.values())
-                timeout = min(timeout, max(0.01, oldest + o.ack_timeout_s - now))
+                first_due = min(s.due(o.ack_timeout_s) for s in window.values())
+                timeout = min(timeout, max(0.01, first_due - now))
             self._wait(timeout)
 
     def _send(self, t: Transport, window: dict[uuid.UUID, _Sent], items: list[OutboxItem]) -> None:
         for item in items:
             if self._stopping.is_set():
                 return
-            window[item.record_id] = _Sent(item, time.monotonic(), now_ms())
+            prev = window.get(item.record_id)
+            window[item.record_id] = _Sent(item, time.monotonic(), now_ms(), prev.tries + 1 if prev else 1)
             try:
                 t.send(item)
             except RecordHeld as e:
@@ -310,7 +317,7 @@ class SyncAgent:
                 n_refused += 1
                 log.warning("el servidor rechazó %s en definitiva (%s); borrado del dispositivo",
                             ack.folio, ack.verdict)
-            if sent is not None and sent.item.attempts == 0 and via_mqtt:
+            if sent is not None and sent.item.attempts == 0 and sent.tries == 1 and via_mqtt:
                 # First send ever, so received_ms is fresh: server time within our round trip.
                 self._clock(ack.received_ms, (sent.sent_ms + wall) // 2, "mqtt-ack")
         bad = [e for e in refused if e.reason is not AckReason.UNKNOWN_RECORD]
