@@ -104,7 +104,15 @@ def _background_mask(small_lab: np.ndarray) -> np.ndarray:
     b = max(3, h // 40)
     ring = np.concatenate([small_lab[:b].reshape(-1, 3), small_lab[-b:].reshape(-1, 3),
                            small_lab[:, :b].reshape(-1, 3), small_lab[:, -b:].reshape(-1, 3)])
-    ring = ring[::3].astype(np.float32)
+    ring = ring.astype(np.float32)
+    # A card cut by the frame's edge fills part of the ring: drop ring segments whose colour
+    # is far from the ring's typical colour (robustly), so the card is not taken as background.
+    seg = ring[: len(ring) // 32 * 32].reshape(32, -1, 3)
+    means = seg.mean(axis=1)
+    med = np.median(means, axis=0)
+    d = np.abs(means - med).sum(axis=1)
+    keep = d <= max(18.0, 3.0 * float(np.median(d)))
+    ring = seg[keep].reshape(-1, 3)[::3]
     # Four colour centres: a crude k-means seeded by the ring's luminance quartiles.
     order = np.argsort(ring[:, 0])
     centres = np.stack([ring[order[int(len(order) * q)]] for q in (0.1, 0.37, 0.63, 0.9)])
@@ -165,21 +173,23 @@ def find_card(frame: np.ndarray, refine: bool = True) -> CardFind | None:
     if small.ndim == 2:
         small = cv2.cvtColor(small, cv2.COLOR_GRAY2RGB)
     lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB)
-    best: tuple[float, np.ndarray, np.ndarray, str] | None = None
+    best: tuple[float, np.ndarray, np.ndarray, str, bool] | None = None
     for method, mask in (("fondo", _background_mask(lab)), ("bordes", _edge_mask(lab[..., 0]))):
         got = _quad_from_mask(mask)
         if got is None:
             continue
         quad, fill, _area = got
-        score = fill * _aspect_agreement(quad)
+        touches = _touches(mask, quad)
+        # A card cut by the frame's edge is not a full ID-1 quad: judge it by its fill only,
+        # and only if it is big (a cut-off card is close to the camera).
+        score = fill * (0.6 if touches and _area > 0.08 * mask.size else _aspect_agreement(quad))
         if best is None or score > best[0]:
-            best = (score, quad, mask, method)
-        if score > 0.85:
+            best = (score, quad, mask, method, touches)
+        if score > 0.85 and not touches:
             break            # good enough: skip the second route
     if best is None or best[0] < 0.35:
         return None
-    score, quad, mask, method = best
-    touches = _touches(mask, quad)
+    score, quad, mask, method, touches = best
     corners = order_corners(quad / scale)
     if refine and not touches:
         corners = refine_corners(frame, corners)
