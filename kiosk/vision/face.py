@@ -83,8 +83,21 @@ def detect_faces_scored(img: np.ndarray, work_width: int = 480, min_frac: float 
 
 def detect_faces(img: np.ndarray, work_width: int = 480, min_frac: float = 0.08,
                  neighbors: int = 5) -> list[Box]:
-    """Frontal faces in an RGB (or grey) image, largest first, in the image's pixels."""
-    return [b for b, _ in detect_faces_scored(img, work_width, min_frac, neighbors)]
+    """Frontal faces in an RGB (or grey) image, largest first, in the image's pixels.
+
+    Same preprocessing as :func:`detect_faces_scored`, without the confidences
+    (several times faster: the cascade may reject early).
+    """
+    gray = to_gray(img)
+    h, w = gray.shape
+    s = min(1.0, work_width / w)
+    small = cv2.resize(gray, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA) if s < 1 else gray
+    small = cv2.createCLAHE(2.0, (8, 8)).apply(small)
+    mn = max(24, int(small.shape[1] * min_frac))
+    rects = cascade(FRONTAL).detectMultiScale(small, 1.1, neighbors, minSize=(mn, mn))
+    out = [tuple(round(float(v) / s) for v in r) for r in (rects if len(rects) else [])]
+    out.sort(key=lambda b: -b[2] * b[3])
+    return out  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
