@@ -53,6 +53,12 @@ def cmd_check(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scan(ns: argparse.Namespace) -> int:
+    from kiosk.scan import run
+
+    return run(ns.images, ns.json, ns.year)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Kiosco de captura de apoyos.")
     add_config_argument(p)
@@ -60,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="¿está inscrito el dispositivo y es válida su configuración?")
     add_config_argument(c, sub=True)
     c.set_defaults(func=cmd_check)
+    s = sub.add_parser("scan", help="lee el reverso de credenciales en archivos de imagen (diagnóstico)")
+    s.add_argument("images", nargs="+", metavar="IMAGE")
+    s.add_argument("--json", action="store_true", help="un objeto JSON por imagen, uno por línea")
+    s.add_argument("--year", type=int, default=None, help="año actual para la vigencia (por omisión, hoy)")
+    s.set_defaults(func=cmd_scan)
     return p
 
 

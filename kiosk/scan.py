@@ -1,0 +1,111 @@
+"""`fieldkit-kiosk scan IMAGE... [--json]`: run the card vision on image files.
+
+The testers' tool for "why won't this card read": for each file it prints the
+card's corners, the frame-quality verdict, the QR codes, the MRZ lines, the
+parsed fields, the model and the verdict (docs/cli.md has the JSON shape).
+File reading lives here; kiosk.vision only sees arrays.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import cv2
+import numpy as np
+
+from kiosk.vision.credential import BackReading, read_back
+
+
+def load_rgb(path: str | Path) -> np.ndarray:
+    """An image file as RGB uint8; ValueError if it cannot be read as an image."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError("no existe el archivo")
+    data = np.fromfile(p, np.uint8)
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if img is None:
+        raise ValueError("no es una imagen que se pueda leer")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def reading_to_dict(r: BackReading) -> dict[str, Any]:
+    q = r.quality
+    return {
+        "corners": None if r.find is None else [[round(float(x), 1), round(float(y), 1)]
+                                                for x, y in r.find.corners],
+        "quality": {"ok": q.ok, "reasons": q.reasons, "messages": q.messages,
+                    "metrics": {k: round(v, 4) for k, v in q.metrics.items()}},
+        "model": r.model,
+        "accepted": r.accepted,
+        "refusal": None if r.refusal is None else {"code": r.refusal.code, "message": r.refusal.message},
+        "flags": [{"code": f.code, "message": f.message} for f in r.flags],
+        "qr": [{"text": c.text, "bytes_hex": None if c.text is not None else c.data.hex(),
+                "decoder": c.decoder, "stage": c.stage, "source": c.source} for c in r.qr.codes],
+        "mrz": None if r.mrz is None else {"lines": list(r.mrz.lines), "checks_ok": r.mrz.checks_ok,
+                                           "corrections": r.mrz.corrections},
+        "fields": None if r.fields is None else dict(r.fields.__dict__),
+        "cross_check": r.cross_check,
+    }
+
+
+def scan_file(path: str, now_year: int) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    try:
+        img = load_rgb(path)
+    except ValueError as e:
+        return {"file": path, "error": str(e)}
+    out: dict[str, Any] = {"file": path, "error": None, "size": [img.shape[1], img.shape[0]]}
+    out.update(reading_to_dict(read_back(img, now_year=now_year)))
+    out["seconds"] = round(time.perf_counter() - t0, 3)
+    return out
+
+
+def format_text(d: dict[str, Any]) -> str:
+    if d.get("error"):
+        return f"{d['file']}: ERROR: {d['error']}"
+    lines = [f"{d['file']}:"]
+    c = d["corners"]
+    lines.append("  esquinas: " + ("no se encontró la credencial" if c is None else
+                                   " ".join(f"({x:.0f},{y:.0f})" for x, y in c)))
+    q = d["quality"]
+    lines.append("  calidad: " + ("buena" if q["ok"] else "; ".join(q["messages"])))
+    lines.append(f"  modelo: {d['model']}")
+    for code in d["qr"]:
+        shown = code["text"] if code["text"] is not None else f"<{len(code['bytes_hex']) // 2} bytes>"
+        lines.append(f"  QR ({code['decoder']}, {code['stage']}, {code['source']}): {shown}")
+    if not d["qr"]:
+        lines.append("  QR: ninguno")
+    if d["mrz"]:
+        ok = "dígitos verificadores válidos" if d["mrz"]["checks_ok"] else "dígitos verificadores NO válidos"
+        lines.append(f"  MRZ ({ok}):")
+        lines += [f"    {ln}" for ln in d["mrz"]["lines"]]
+        if d["mrz"]["corrections"]:
+            lines.append("    correcciones: " + "; ".join(d["mrz"]["corrections"]))
+    else:
+        lines.append("  MRZ: no encontrada")
+    if d["fields"]:
+        lines += [f"  {k}: {v}" for k, v in d["fields"].items()]
+    if d["cross_check"]:
+        lines.append("  QR vs MRZ: " + ", ".join(f"{k} {'sí' if v else 'NO'}"
+                                                  for k, v in d["cross_check"].items()))
+    verdict = "ACEPTADA" if d["accepted"] else f"RECHAZADA: {d['refusal']['message']}"
+    lines.append(f"  veredicto: {verdict}")
+    lines += [f"  aviso: {f['message']}" for f in d["flags"]]
+    return "\n".join(lines)
+
+
+def run(paths: list[str], as_json: bool, now_year: int | None = None, out: TextIO | None = None) -> int:
+    """Scan each file in order; 1 if any file could not be read, else 0."""
+    out = out or sys.stdout
+    year = now_year or _dt.date.today().year
+    failed = False
+    for p in paths:
+        d = scan_file(p, year)
+        failed |= bool(d.get("error"))
+        print(json.dumps(d, ensure_ascii=False) if as_json else format_text(d), file=out, flush=True)
+    return 1 if failed else 0
