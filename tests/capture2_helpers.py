@@ -53,6 +53,7 @@ class CardSample:
     effects: list[str]
     crop: np.ndarray          # straightened 1024 x 646 RGB
     face_box: list[int]       # truth portrait box on the front (card pixels)
+    corners: list[list[float]]  # truth card corners in the frame
     frame: np.ndarray | None = None
 
 
@@ -66,7 +67,7 @@ def card_samples(seeds, labels=("genuine", "photocopy", "screen", "print"), n_ge
                 continue
             frame = jpeg(v.image)
             out.append(CardSample(seed, v.label, v.side, v.effects, straighten(frame, v.corners),
-                                  truth["front"]["face_box"], frame if keep_frames else None))
+                                  truth["front"]["face_box"], v.corners, frame if keep_frames else None))
     return out
 
 
