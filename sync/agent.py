@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from .ack import Ack
 from .agent_settings import AgentOptions, AgentSettings
 from .agent_state import AgentState, load_state, now_ms, save_state
 from .backoff import Backoff
@@ -58,10 +59,14 @@ class AgentStatus:
 
 class SyncAgent:
     def __init__(self, settings: AgentSettings, options: AgentOptions | None = None,
-                 on_tick: Callable[[], None] | None = None) -> None:
+                 on_tick: Callable[[], None] | None = None,
+                 on_acked: Callable[[Ack, float | None], None] | None = None) -> None:
+        """``on_tick``: called every loop turn (watchdog). ``on_acked(ack, seconds since it was
+        sent, or None)``: after each verified erase, on the agent thread (UI, benchmarks)."""
         self.settings = settings
         self.options = options or AgentOptions()
         self._on_tick = on_tick
+        self._on_acked = on_acked
         self._verifier = settings.verifier()
         self._acks: queue.SimpleQueue[tuple[bytes, str]] = queue.SimpleQueue()
         self._wake = threading.Event()
@@ -313,6 +318,8 @@ class SyncAgent:
         via_mqtt = any(src == "mqtt" for _, src in batch)
         for ack in done:
             sent = window.pop(ack.record_id, None)
+            if self._on_acked is not None:
+                self._on_acked(ack, None if sent is None else time.monotonic() - sent.sent_mono)
             if ack.verdict.startswith("rechazado"):
                 n_refused += 1
                 log.warning("el servidor rechazó %s en definitiva (%s); borrado del dispositivo",

@@ -57,8 +57,7 @@ class MqttTransport:
         self._cond = threading.Condition()
         self._client: mqtt.Client | None = None
         self._connack: ReasonCode | None = None
-        self._suback: list[ReasonCode] | None = None
-        self._sub_mid: int | None = None
+        self._subacks: dict[int, list[ReasonCode]] = {}
         self._lost: str | None = None
         self._pubacks: dict[int, ReasonCode] = {}
         self.session_present = False
@@ -85,8 +84,8 @@ class MqttTransport:
 
     def _on_subscribe(self, _c: Any, _u: Any, mid: int, rcs: list[ReasonCode], _p: Any) -> None:
         with self._cond:
-            if mid == self._sub_mid:
-                self._suback = list(rcs)
+            # Keyed by mid: the SUBACK may arrive before subscribe() has returned the mid.
+            self._subacks[mid] = list(rcs)
             self._cond.notify_all()
 
     def _on_publish(self, _c: Any, _u: Any, mid: int, rc: ReasonCode, _p: Any) -> None:
@@ -121,7 +120,8 @@ class MqttTransport:
         return c
 
     def open(self) -> None:
-        self._connack, self._suback, self._lost = None, None, None
+        self._connack, self._lost = None, None
+        self._subacks.clear()
         self._pubacks.clear()
         c = self._make_client({"online": False, "device_id": self.device_id})
         props = Properties(PacketTypes.CONNECT)
@@ -145,12 +145,12 @@ class MqttTransport:
         # published to a topic we are not yet subscribed to.
         rc, mid = c.subscribe(self.topics["acks"], qos=1)
         with self._cond:
-            self._sub_mid = mid
             ok = rc == mqtt.MQTT_ERR_SUCCESS and self._cond.wait_for(
-                lambda: self._suback is not None or self._lost is not None, self._timeout)
-        if not ok or not self._suback or any(r.is_failure for r in self._suback):
+                lambda: mid in self._subacks or self._lost is not None, self._timeout)
+            suback = self._subacks.get(mid) if mid is not None else None
+        if not ok or not suback or any(r.is_failure for r in suback):
             self.close()
-            raise TransportDown(f"no se pudo suscribir a {self.topics['acks']}: {self._suback}")
+            raise TransportDown(f"no se pudo suscribir a {self.topics['acks']}: {suback or self._lost}")
 
     def send(self, item: OutboxItem) -> None:
         c = self._client
