@@ -26,6 +26,7 @@ def status_report(settings: AgentSettings, transport_mode: str) -> dict[str, Any
                               "outbox": "missing", "pending": 0, "in_flight": 0,
                               "oldest_pending_age_s": None}
     if settings.outbox_path.exists():
+        _quiet_sqlcipher()
         # Read-only: never contend with the agent or the kiosk for the write lock.
         with Outbox.open_with_key_file(settings.outbox_path, settings.outbox_key,
                                        readonly=True) as ob:
@@ -50,6 +51,18 @@ def status_report(settings: AgentSettings, transport_mode: str) -> dict[str, Any
         state_updated_ms=st.updated_ms if st else None,
     )
     return report
+
+
+def _quiet_sqlcipher() -> None:
+    """SQLCipher's log level is process-wide: silence it before the first open, so a wrong
+    key is our one-line error and not HMAC log lines on stderr."""
+    import sqlcipher3
+
+    conn = sqlcipher3.connect(":memory:")
+    try:
+        conn.execute("PRAGMA cipher_log_level = NONE")
+    finally:
+        conn.close()
 
 
 def _round(x: float | None) -> float | None:
