@@ -71,6 +71,50 @@ def card_samples(seeds, labels=("genuine", "photocopy", "screen", "print"), n_ge
     return out
 
 
+def card_shots(seeds, shots_per_side: int = 3, negatives: bool = True, sides=("front", "back"),
+               keep_frames: bool = False) -> list[CardSample]:
+    """Cheaper than make_variants for many samples: per card, `shots_per_side` genuine
+    photographs of each side (the first clean, the rest with 1-2 effects) and, with
+    `negatives`, one photocopy, screen and print of each side. Same generator functions."""
+    from kiosk.testdata.variants import (
+        EFFECTS,
+        _on_paper,
+        halftone,
+        on_screen,
+        photocopy,
+        photograph,
+        photograph_sheet,
+    )
+
+    out = []
+    for seed in seeds:
+        front, back, truth = sample_card(seed)
+        rng = random.Random(f"shots:{seed}")
+        nprng = np.random.default_rng(seed)
+        for side, img in (("front", front), ("back", back)):
+            if side not in sides:
+                continue
+            vs = []
+            for i in range(shots_per_side):
+                eff = [] if i == 0 else rng.sample(EFFECTS, rng.randint(1, 2))
+                if "blur" in eff and "motion_blur" in eff:
+                    eff.remove("motion_blur")
+                vs.append(photograph(img, side, "genuine", f"g{i}", rng, nprng, eff))
+            if negatives:
+                sheet, box = _on_paper(photocopy(img, rng, nprng), rng)
+                vs.append(photograph_sheet(sheet, box, side, "photocopy", "pc", rng, nprng))
+                phone, box = on_screen(img, rng, nprng)
+                vs.append(photograph_sheet(phone, box, side, "screen", "sc", rng, nprng))
+                sheet, box = _on_paper(halftone(img, rng), rng)
+                vs.append(photograph_sheet(sheet, box, side, "print", "pr", rng, nprng))
+            for v in vs:
+                frame = jpeg(v.image)
+                out.append(CardSample(seed, v.label, v.side, v.effects, straighten(frame, v.corners),
+                                      truth["front"]["face_box"], v.corners,
+                                      frame if keep_frames else None))
+    return out
+
+
 # ---------------------------------------------------------------------------
 # Selfie sequences
 
