@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="1 and 10 devices only, fewer trials")
     ns = p.parse_args(argv)
     fleets = FLEETS[:2] if ns.quick else FLEETS
-    need = 2 * sum(n for n, _ in fleets) + 2 + 2 * 8
+    need = 2 * sum(n for n, _ in fleets) + 2 + 2 * 3 * 3  # fleets, latency, reconnect trials
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
         bed = testbed(Path(tmp), need)
         try:
