@@ -174,3 +174,37 @@ def render_ocrb_glyphs(font_path: str = OCRB_FONT) -> np.ndarray:
         ImageDraw.Draw(img).text((0, GLYPH_TOP / s - cap_top), c, font=font, fill=0)
         out[i] = cv2.resize(np.asarray(img), (GLYPH_W, GLYPH_H), interpolation=cv2.INTER_AREA)
     return out
+
+
+def variant_effects(rng: random.Random, i: int) -> list[str]:
+    """Effects drawn as kiosk.testdata.variants.make_variants draws them (clean first)."""
+    if i % 4 == 0:
+        return []
+    effects = rng.sample(V.EFFECTS, rng.randint(1, 2))
+    if "blur" in effects and "motion_blur" in effects:
+        effects.remove("motion_blur")
+    return effects
+
+
+def positive_back_frames(seeds: list[int], models: tuple[str, ...] = ("E", "F", "G", "H")) -> list[Frame]:
+    """Genuine backs as the generator photographs them (background, pose, make_variants' effects),
+    every fourth one with JPEG artefacts and every fifth one far away (small)."""
+    out = []
+    for i, seed in enumerate(seeds):
+        _, back, truth = sample_card(seed, models[i % len(models)])
+        rng = random.Random(f"pos:{seed}")
+        nprng = np.random.default_rng(seed)
+        effects = variant_effects(rng, i)
+        bg, _ = V.background(rng, nprng)
+        frame, pts = V.place(back, bg, rng, scale=(0.36, 0.45) if i % 5 == 4 else (0.45, 0.75))
+        frame = V.apply_effects(frame, pts, effects, rng, nprng)
+        if i % 4 == 3:
+            frame = jpeg(frame, 60)
+            effects = [*effects, "jpeg"]
+        out.append(Frame(f"{truth['card_id']}-pos{i}", frame, truth, np.float32(pts), "genuine", effects))
+    return out
+
+
+def truth_payloads(truth: dict) -> set[bytes]:
+    return {bytes.fromhex(q["payload"]) if q["mode"] == "bytes" else q["payload"].encode()
+            for q in truth["qr"]}

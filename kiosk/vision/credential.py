@@ -134,12 +134,19 @@ def ine_fields(mrz: M.IneMrz, now_year: int) -> IneFields:
     )
 
 
-def identify_model(qr: QrResult, has_mrz: bool) -> str:
-    """E/F: one public QR; G/H: a public QR and two dense ones; C/D: neither QR nor MRZ."""
+def identify_model(qr: QrResult, has_mrz: bool, card_width: int | None = None) -> str:
+    """E/F: one public QR; G/H: a public QR and two dense ones; C/D: neither QR nor MRZ.
+
+    When only the public QR was read, its place tells the two apart: top left on E/F, right
+    of the middle on G/H (docs/credential.md §10).
+    """
     n_dense = sum(1 for c in qr.codes if c.is_binary)
-    if n_dense or len(qr.codes) >= 2 or qr.located >= 2:
+    if n_dense or len(qr.codes) >= 2:
         return "G/H"
     if qr.codes:
+        c = qr.codes[0]
+        if card_width and c.source == "card" and c.box[0] + c.box[2] / 2 > 0.5 * card_width:
+            return "G/H"
         return "E/F"
     return "?" if has_mrz else "C/D"
 
@@ -182,15 +189,16 @@ def read_back(frame: np.ndarray, *, now_year: int,
     public = urls[0] if urls else None
     dense = [c.data for c in qr.codes if c.is_binary]
     has_mrz = mrz is not None and mrz.checks_ok
-    model = identify_model(qr, mrz is not None)
+    model = identify_model(qr, mrz is not None, None if card is None else card.shape[1])
     out = BackReading(find, quality, qr, mrz, None, model, public, dense, card=card)
     if not qr.codes:
         if find is None:
             out.refusal = Notice("sin_credencial")
             return out
-        # A QR that is there but unreadable (located by zxing-cpp, or implied by a valid INE
-        # MRZ: every model with an MRZ has a QR) asks for another photo, not INE's refusal.
-        if qr.located or has_mrz:
+        # A QR that is there but unreadable asks for another photo, not INE's refusal. Its
+        # presence is implied by an MRZ (every model with one has a QR); zxing-cpp's located
+        # symbols are not trusted for this (bars and fingerprints can look like finders).
+        if mrz is not None:
             out.refusal = Notice("qr_ilegible")
             return out
         out.refusal = Notice("sin_qr")

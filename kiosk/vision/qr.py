@@ -224,8 +224,9 @@ def decode_qr(frame: np.ndarray | None, crop: np.ndarray | None = None, fast: bo
         if col.done():
             break
         for stage, decoder, fn in _stages(g):
-            if source == "frame" and stage in ("ampliada", "adaptativa", "nitidez_alta"):
-                continue                 # the frame is big; these belong to the card crop
+            if source == "frame" and (stage in ("ampliada", "adaptativa", "nitidez_alta", "histograma")
+                                      or (crop is not None and decoder == "zbar")):
+                continue                 # the frame is big: the crop had these chances already
             raws = fn()
             col.add(raws, decoder, stage, source)
             if decoder == "zxing" and len(raws) > col.located:
