@@ -193,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
     ls.set_defaults(fn=cmd_list_devices)
     st = with_config(asub.add_parser("stats", help="record and refusal counts (JSON)"))
     st.set_defaults(fn=cmd_stats)
+
+    from server_stub.cli_verify import add_commands  # issue 9: roll, process, verify, dashboard-user
+
+    add_commands(sub, with_config)
     return p
 
 

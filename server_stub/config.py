@@ -111,12 +111,81 @@ class MqttSection:
 
 
 @dataclass(frozen=True)
+class VerifySection:
+    # Classify stored records against the roll in a background thread (issue 9).
+    enabled: bool = True
+    interval_s: float = 0.5
+    batch: int = 200
+
+    def __post_init__(self) -> None:
+        _check(self.interval_s > 0, "interval_s", "debe ser mayor que 0")
+        _check(self.batch > 0, "batch", "debe ser mayor que 0")
+
+
+@dataclass(frozen=True)
+class AcuseSection:
+    # Acuse de recibo by e-mail: "outbox" (.eml files in outbox_dir), "smtp" (relay), "off".
+    mode: str = "outbox"
+    outbox_dir: Path = Path("data/acuses")
+    sender: str = "acuses@fieldkit.invalid"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_user: str = ""
+    smtp_password: str = ""
+    interval_s: float = 1.0
+    retry_min_s: float = 30.0
+    retry_max_s: float = 3600.0
+
+    def __post_init__(self) -> None:
+        _check(self.mode in ("outbox", "smtp", "off"), "mode", f"{self.mode!r}: 'outbox', 'smtp' u 'off'")
+        _check(0 < self.smtp_port < 65536, "smtp_port", f"{self.smtp_port} no es un puerto")
+        _check(0 < self.retry_min_s <= self.retry_max_s, "retry_min_s", "0 < retry_min_s <= retry_max_s")
+        _check("@" in self.sender, "sender", "no es una dirección de correo")
+
+
+@dataclass(frozen=True)
+class DashboardSection:
+    # Coordinators' web dashboard: its own HTTPS listener, no client certificate, password login.
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8444
+
+    def __post_init__(self) -> None:
+        _check(0 <= self.port < 65536, "port", f"{self.port} no es un puerto")
+
+
+@dataclass(frozen=True)
+class FleetSection:
+    """Enrollment and fleet (docs/server.md, "Fleet"). The enrollment listener runs only
+    when `enroll_port` is set: it has no client certificates, so it is opt-in."""
+
+    enroll_host: str = "127.0.0.1"
+    enroll_port: int | None = None
+    enroll_public_url: str = ""  # put in codes/QRs; default https://<enroll_host>:<enroll_port>
+    device_https_url: str = ""  # told to devices; default https://<https.host>:<https.port>
+    device_mqtt_url: str = ""  # default mqtts://<mqtt.host>:<mqtt.port> (empty if MQTT is off)
+    code_ttl_s: int = 24 * 3600
+    broker_acl: Path | None = None  # the broker's acl_file: revocation writes deny rules here
+    broker_pid_file: Path | None = None  # mosquitto's pid_file: revocation sends it SIGHUP
+    broker_reload_command: str = ""  # alternative to the pid file, e.g. "systemctl reload mosquitto"
+
+    def __post_init__(self) -> None:
+        _check(self.enroll_port is None or 0 <= self.enroll_port < 65536, "enroll_port",
+               f"{self.enroll_port} no es un puerto")
+        _check(self.code_ttl_s > 0, "code_ttl_s", "debe ser mayor que 0")
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     tls: TLSSection
     keys: KeysSection
     store: StoreSection = field(default_factory=StoreSection)
     https: HttpsSection = field(default_factory=HttpsSection)
     mqtt: MqttSection = field(default_factory=MqttSection)
+    verify: VerifySection = field(default_factory=VerifySection)
+    acuse: AcuseSection = field(default_factory=AcuseSection)
+    dashboard: DashboardSection = field(default_factory=DashboardSection)
     source: Path = Path()
 
     def store_url(self) -> str:
@@ -126,6 +195,25 @@ class ServerConfig:
             return url
         p = Path(url.removeprefix("sqlite:").removeprefix("//"))
         return f"sqlite:{p if p.is_absolute() else self.source.parent.resolve() / p}"
+
+    def device_https_url(self) -> str:
+        if self.fleet.device_https_url:
+            return self.fleet.device_https_url
+        return f"https://{_host(self.https.host)}:{self.https.port}" if self.https.enabled else ""
+
+    def device_mqtt_url(self) -> str:
+        if self.fleet.device_mqtt_url:
+            return self.fleet.device_mqtt_url
+        return f"mqtts://{_host(self.mqtt.host)}:{self.mqtt.port}" if self.mqtt.enabled else ""
+
+    def enroll_url(self, port: int | None = None) -> str:
+        if self.fleet.enroll_public_url:
+            return self.fleet.enroll_public_url
+        return f"https://{_host(self.fleet.enroll_host)}:{port or self.fleet.enroll_port}"
+
+
+def _host(h: str) -> str:
+    return f"[{h}]" if ":" in h else h
 
 
 def _resolve(cfg: ServerConfig, base: Path) -> ServerConfig:
@@ -138,7 +226,8 @@ def _resolve(cfg: ServerConfig, base: Path) -> ServerConfig:
                    seal_public=fix(cfg.keys.seal_public), sign_key=fix(cfg.keys.sign_key),
                    sign_public=fix(cfg.keys.sign_public))
     idents = [replace(i, cert=fix(i.cert), key=fix(i.key)) for i in cfg.mqtt.identities]
-    return replace(cfg, tls=tls, keys=keys, mqtt=replace(cfg.mqtt, identities=idents))
+    return replace(cfg, tls=tls, keys=keys, mqtt=replace(cfg.mqtt, identities=idents),
+                   acuse=replace(cfg.acuse, outbox_dir=fix(cfg.acuse.outbox_dir)))
 
 
 def parse_config(text: str, path: Path | str = "<texto>") -> ServerConfig:

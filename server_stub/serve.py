@@ -9,12 +9,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
+from server_stub import acuse as acusemod
 from server_stub import keys
 from server_stub.config import ServerConfig
 from server_stub.https_api import HttpsServer, RecordsApp
 from server_stub.ingest import Ingestor
 from server_stub.mqtt_worker import MqttWorker
 from server_stub.store import Store, open_store
+from server_stub.verify import Verifier
 
 log = logging.getLogger("fieldkit.server")
 
@@ -30,12 +32,22 @@ class RunningServer:
     ingestor: Ingestor
     https: HttpsServer | None = None
     workers: list[MqttWorker] = field(default_factory=list)
+    # Issue 9: verification, acuse de recibo and the dashboard (all optional).
+    verifier: Verifier | None = None
+    acuse: acusemod.AcuseWorker | None = None
+    dashboard: HttpsServer | None = None
 
     def start(self, timeout: float = 15.0) -> None:
         if self.https is not None:
             self.https.start(timeout)
         for w in self.workers:
             w.start()
+        if self.verifier is not None:
+            self.verifier.start()
+        if self.acuse is not None:
+            self.acuse.start()
+        if self.dashboard is not None:
+            self.dashboard.start(timeout)
 
     def wait_ready(self, timeout: float = 15.0) -> bool:
         """True once every MQTT worker has its shared subscription."""
@@ -46,6 +58,12 @@ class RunningServer:
             w.stop()
         if self.https is not None:
             self.https.stop()
+        if self.dashboard is not None:
+            self.dashboard.stop()
+        if self.acuse is not None:
+            self.acuse.stop()
+        if self.verifier is not None:
+            self.verifier.stop()
         self.store.close()
 
 
@@ -56,6 +74,8 @@ def build_server(
     identities: Sequence[str] | None = None,
     https: bool = True,
     mqtt: bool = True,
+    background: bool = True,
+    dashboard: bool = True,
 ) -> RunningServer:
     """Load keys, open the store, and wire the listeners; nothing is started yet.
 
@@ -89,7 +109,28 @@ def build_server(
     if server.https is None and not server.workers:
         store.close()
         raise ServeError("nothing to serve: HTTPS and MQTT are both disabled")
+    _add_issue9(server, cfg, background=background, dashboard=dashboard)
     return server
+
+
+def _add_issue9(server: RunningServer, cfg: ServerConfig, *, background: bool, dashboard: bool) -> None:
+    """Verification and acuse workers (idempotent, safe in every process), and the dashboard."""
+    store = server.store
+    if background and cfg.verify.enabled:
+        server.verifier = Verifier(store, batch=cfg.verify.batch, interval_s=cfg.verify.interval_s)
+    a = cfg.acuse
+    transport = acusemod.make_transport(a.mode, folder=a.outbox_dir, host=a.smtp_host, port=a.smtp_port,
+                                        sender=a.sender, starttls=a.smtp_starttls, username=a.smtp_user,
+                                        password=a.smtp_password)
+    if background and transport is not None:
+        server.acuse = acusemod.AcuseWorker(store, transport, a.sender, interval_s=a.interval_s,
+                                            retry_min_s=a.retry_min_s, retry_max_s=a.retry_max_s)
+    if dashboard and cfg.dashboard.enabled:
+        from server_stub.dashboard import DashboardApp
+
+        server.dashboard = HttpsServer(DashboardApp(store), host=cfg.dashboard.host, port=cfg.dashboard.port,
+                                       certfile=cfg.tls.server_cert, keyfile=cfg.tls.server_key,
+                                       ca_cert=cfg.tls.ca_cert, require_client_cert=False)
 
 
 def serve_forever(server: RunningServer) -> None:
@@ -105,6 +146,7 @@ def serve_forever(server: RunningServer) -> None:
         if not server.wait_ready(10):
             log.warning("MQTT not subscribed yet (broker down?); workers keep retrying")
         where = [server.https.url] if server.https else []
+        where += [f"dashboard {server.dashboard.url}"] if server.dashboard else []
         where += [f"mqtt {w.identity}@{w.host}:{w.port}" for w in server.workers]
         log.info("serving: %s", ", ".join(where))
         print("fieldkit-server ready: " + ", ".join(where), flush=True)

@@ -292,6 +292,42 @@ class Store:
                              (row.envelope_sha256,)).fetchone()
         return bytes(r[0])
 
+    # --- for feature modules (roll, verify, acuse, dashboard): their own tables ----------
+
+    def tx(self) -> contextlib.AbstractContextManager[Any]:
+        """A write transaction on this thread's connection (see `_tx`)."""
+        return self._tx()
+
+    def sql(self, sql: str) -> str:
+        """`?` placeholders in the dialect of this store."""
+        return self._sql(sql)
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return self._query(sql, params)
+
+    def raw_connection(self) -> Any:
+        """This thread's connection (bulk loads: COPY on PostgreSQL)."""
+        return self._conn()
+
+    def ensure_schema(self, schema: str, lock_id: int) -> None:
+        """Run `;`-separated CREATE ... IF NOT EXISTS statements ({blob}/{int}/{real} typed)."""
+        types = ({"blob": "BLOB", "int": "INTEGER", "real": "REAL"} if self.kind == "sqlite"
+                 else {"blob": "BYTEA", "int": "BIGINT", "real": "DOUBLE PRECISION"})
+        with self._tx() as conn:
+            if self.kind == "postgresql":
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_id,))
+            for stmt in schema.format(**types).split(";"):
+                if stmt.strip():
+                    conn.execute(stmt)
+
+    def has_table(self, name: str) -> bool:
+        if self.kind == "sqlite":
+            rows = self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+        else:
+            rows = self._query("SELECT 1 FROM information_schema.tables WHERE table_name = ? "
+                               "AND table_schema = current_schema()", (name,))
+        return bool(rows)
+
     # --- inspection (admin, tests) ----------------------------------------------------
 
     def count_records(self) -> int:
