@@ -258,9 +258,21 @@ def _match_line(strip: np.ndarray, first_x: float, pitch_n: float
 
 # -- 4. decide -----------------------------------------------------------------------------------
 
+# Look-alikes across the digit/letter divide: where the field allows only one side, a glyph
+# that matches its look-alike on the other side better counts for the allowed character.
+_LOOKALIKE = {"0": "OQD", "1": "I", "2": "Z", "5": "S", "6": "G", "8": "B",
+              "O": "0", "Q": "0", "D": "0", "I": "1", "Z": "2", "S": "5", "G": "6", "B": "8"}
+
+
 def _best(scores: np.ndarray, allowed: str) -> list[tuple[float, str]]:
-    idx = [ALPHABET.index(c) for c in allowed]
-    return sorted(((float(scores[i]), ALPHABET[i]) for i in idx), reverse=True)
+    out = []
+    for c in allowed:
+        sc = float(scores[ALPHABET.index(c)])
+        for other in _LOOKALIKE.get(c, ""):
+            if other not in allowed:
+                sc = max(sc, float(scores[ALPHABET.index(other)]))
+        out.append((sc, c))
+    return sorted(out, reverse=True)
 
 
 def _fix_field(chars: list[str], options: list[list[tuple[float, str]]], positions: list[int],
