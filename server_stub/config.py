@@ -186,6 +186,7 @@ class ServerConfig:
     verify: VerifySection = field(default_factory=VerifySection)
     acuse: AcuseSection = field(default_factory=AcuseSection)
     dashboard: DashboardSection = field(default_factory=DashboardSection)
+    fleet: FleetSection = field(default_factory=FleetSection)  # issue 8: enrollment, revocation
     source: Path = Path()
 
     def store_url(self) -> str:
@@ -227,7 +228,9 @@ def _resolve(cfg: ServerConfig, base: Path) -> ServerConfig:
                    sign_public=fix(cfg.keys.sign_public))
     idents = [replace(i, cert=fix(i.cert), key=fix(i.key)) for i in cfg.mqtt.identities]
     return replace(cfg, tls=tls, keys=keys, mqtt=replace(cfg.mqtt, identities=idents),
-                   acuse=replace(cfg.acuse, outbox_dir=fix(cfg.acuse.outbox_dir)))
+                   acuse=replace(cfg.acuse, outbox_dir=fix(cfg.acuse.outbox_dir)),
+                   fleet=replace(cfg.fleet, **{f.name: fix(v) for f in fields(cfg.fleet)
+                                               if isinstance(v := getattr(cfg.fleet, f.name), Path)}))
 
 
 def parse_config(text: str, path: Path | str = "<texto>") -> ServerConfig:

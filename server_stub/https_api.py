@@ -36,6 +36,8 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# (scope, receive, send, client CN) -> True when it answered the request.
+FleetHandler = Callable[[Scope, Receive, Send, str], Awaitable[bool]]
 
 ACK_MEDIA_TYPE = "application/cbor"
 ACCEPTED_MEDIA_TYPES = ("application/cbor", "application/octet-stream")
@@ -107,9 +109,12 @@ async def _json(send: Send, status: int, obj: dict[str, Any],
 class RecordsApp:
     """`POST /v1/records` (envelope in, ack out) and `GET /v1/health`."""
 
-    def __init__(self, ingestor: Ingestor, max_body: int = MAX_ENVELOPE_BYTES) -> None:
+    def __init__(self, ingestor: Ingestor, max_body: int = MAX_ENVELOPE_BYTES,
+                 fleet: FleetHandler | None = None) -> None:
         self.ingestor = ingestor
         self.max_body = max_body
+        # Fleet endpoints (heartbeats, command polling, revoked check): server_stub/fleet_api.py.
+        self.fleet = fleet
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -127,6 +132,8 @@ class RecordsApp:
             await _json(send, 403, {"error": "client_certificate_required"})
             return
         path, method = scope["path"], scope["method"]
+        if self.fleet is not None and await self.fleet(scope, receive, send, cn):
+            return
         if path == "/v1/health":
             if method != "GET":
                 await _json(send, 405, {"error": "method_not_allowed"}, [(b"allow", b"GET")])

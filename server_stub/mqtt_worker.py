@@ -26,6 +26,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from server_stub.broker import TOPIC_ROOT, ingest_share_topic
+from server_stub.fleet_mqtt import FleetMqtt, status_share_topic
 from server_stub.ingest import Ingestor, Outcome
 
 log = logging.getLogger("fieldkit.server.mqtt")
@@ -46,7 +47,8 @@ def topic_device(topic: str) -> str | None:
 
 class MqttWorker:
     def __init__(self, ingestor: Ingestor, *, host: str, port: int, ca_cert: Path, identity: str,
-                 cert: Path, key: Path, share_group: str, session_expiry_s: int = 7 * 24 * 3600) -> None:
+                 cert: Path, key: Path, share_group: str, session_expiry_s: int = 7 * 24 * 3600,
+                 fleet: bool = True) -> None:
         self.ingestor = ingestor
         self.host, self.port = host, port
         self.identity = identity
@@ -65,6 +67,9 @@ class MqttWorker:
         c.on_subscribe = self._on_subscribe
         c.on_message = self._on_message
         self.client = c
+        # Heartbeats in, commands out (server_stub/fleet_mqtt.py).
+        self.status_topic = status_share_topic(share_group)
+        self.fleet = FleetMqtt(ingestor.store, c) if fleet else None
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -74,11 +79,15 @@ class MqttWorker:
         # connect_async + loop_start: paho keeps retrying until the broker is up.
         self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False, properties=props)
         self.client.loop_start()
+        if self.fleet is not None:
+            self.fleet.start()
 
     def wait_ready(self, timeout: float = 15.0) -> bool:
         return self.subscribed.wait(timeout)
 
     def stop(self) -> None:
+        if self.fleet is not None:
+            self.fleet.stop()
         self.client.disconnect()
         self.client.loop_stop()
         self.subscribed.clear()
@@ -92,7 +101,10 @@ class MqttWorker:
         log.info("%s connected to %s:%d (session present: %s)", self.identity, self.host, self.port,
                  flags.session_present)
         # Subscribing again on a present session is harmless and covers a lost one.
-        client.subscribe(self.share_topic, options=SubscribeOptions(qos=1))
+        subs = [(self.share_topic, SubscribeOptions(qos=1))]
+        if self.fleet is not None:  # one SUBSCRIBE: rcs[0] stays the records one
+            subs.append((self.status_topic, SubscribeOptions(qos=1)))
+        client.subscribe(subs)
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, rc: ReasonCode | None, _p: Any) -> None:
         self.subscribed.clear()
@@ -114,6 +126,9 @@ class MqttWorker:
             self.handled += 1
 
     def _handle(self, client: mqtt.Client, msg: mqtt.MQTTMessage) -> None:
+        if self.fleet is not None and msg.topic.endswith("/status"):
+            self.fleet.on_status(msg.topic, bytes(msg.payload))
+            return
         peer = topic_device(msg.topic)
         if peer is None:
             log.warning("%s: ignoring message on unexpected topic %s", self.identity, msg.topic)

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from server_stub import acuse as acusemod
-from server_stub import keys
+from server_stub import keys, pki
 from server_stub.config import ServerConfig
+from server_stub.enrollment import EnrollApp, Enroller
+from server_stub.fleet_api import FleetEndpoints
 from server_stub.https_api import HttpsServer, RecordsApp
 from server_stub.ingest import Ingestor
 from server_stub.mqtt_worker import MqttWorker
@@ -36,10 +38,13 @@ class RunningServer:
     verifier: Verifier | None = None
     acuse: acusemod.AcuseWorker | None = None
     dashboard: HttpsServer | None = None
+    enroll: HttpsServer | None = None  # issue 8: enrollment listener (no client certs), if configured
 
     def start(self, timeout: float = 15.0) -> None:
         if self.https is not None:
             self.https.start(timeout)
+        if self.enroll is not None:
+            self.enroll.start(timeout)
         for w in self.workers:
             w.start()
         if self.verifier is not None:
@@ -60,6 +65,8 @@ class RunningServer:
             self.https.stop()
         if self.dashboard is not None:
             self.dashboard.stop()
+        if self.enroll is not None:
+            self.enroll.stop()
         if self.acuse is not None:
             self.acuse.stop()
         if self.verifier is not None:
@@ -91,7 +98,8 @@ def build_server(
     ingestor = Ingestor(store, seal, sign, fault=fault)
     server = RunningServer(cfg, store, ingestor)
     if https and cfg.https.enabled:
-        server.https = HttpsServer(RecordsApp(ingestor), host=cfg.https.host, port=cfg.https.port,
+        server.https = HttpsServer(RecordsApp(ingestor, fleet=FleetEndpoints(store)),
+                                   host=cfg.https.host, port=cfg.https.port,
                                    certfile=cfg.tls.server_cert, keyfile=cfg.tls.server_key,
                                    ca_cert=cfg.tls.ca_cert)
     if mqtt and cfg.mqtt.enabled:
@@ -106,6 +114,15 @@ def build_server(
                 ingestor, host=cfg.mqtt.host, port=cfg.mqtt.port, ca_cert=cfg.tls.ca_cert,
                 identity=name, cert=ident.cert, key=ident.key, share_group=cfg.mqtt.share_group,
                 session_expiry_s=cfg.mqtt.session_expiry_s))
+    if https and cfg.fleet.enroll_port is not None:
+        ca_key = cfg.tls.ca_key
+        if ca_key is None or not ca_key.exists():
+            store.close()
+            raise ServeError("[fleet].enroll_port needs tls.ca_key (device certificates are issued here)")
+        enroller = Enroller(store, cfg, pki.load_ca(cfg.tls.ca_cert, ca_key), sign)
+        server.enroll = HttpsServer(EnrollApp(enroller), host=cfg.fleet.enroll_host, port=cfg.fleet.enroll_port,
+                                    certfile=cfg.tls.server_cert, keyfile=cfg.tls.server_key,
+                                    ca_cert=cfg.tls.ca_cert, require_client_cert=False)
     if server.https is None and not server.workers:
         store.close()
         raise ServeError("nothing to serve: HTTPS and MQTT are both disabled")
@@ -146,6 +163,7 @@ def serve_forever(server: RunningServer) -> None:
         if not server.wait_ready(10):
             log.warning("MQTT not subscribed yet (broker down?); workers keep retrying")
         where = [server.https.url] if server.https else []
+        where += [f"enroll {server.enroll.url}"] if server.enroll else []
         where += [f"dashboard {server.dashboard.url}"] if server.dashboard else []
         where += [f"mqtt {w.identity}@{w.host}:{w.port}" for w in server.workers]
         log.info("serving: %s", ", ".join(where))

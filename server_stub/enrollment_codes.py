@@ -1,0 +1,119 @@
+"""Enrollment codes: issue one for a set of auxiliaries (CLI `admin enroll-code`, dashboard).
+
+API (stable; the dashboard calls it):
+
+    issue_enrollment_code(store: Store, cfg: ServerConfig, auxiliaries: list[str], *,
+                          ttl_s: int | None = None, server_url: str | None = None,
+                          now_ms: int | None = None) -> IssuedCode
+        Raises fleet.FleetError (Spanish, one line) for unknown auxiliaries or
+        auxiliaries of different aspirants.
+    IssuedCode.code        "7KQ2-M9XB-T4RP-3HDA-0ZCW" (what a person types)
+    IssuedCode.uri         the QR content (code + CA fingerprint + server URL)
+    IssuedCode.expires_ms  Unix ms
+    IssuedCode.qr_png(path, scale=8) -> Path;  IssuedCode.qr_svg() -> str (inline in HTML)
+    IssuedCode.qr_text() -> str  (for a terminal)
+    list_codes(store) -> list[CodeRow]  (no secrets: id prefix, state, device)
+
+The server never stores the code: only ``code_id`` (HKDF of it, for lookup) and
+``mac_key`` (HKDF of it, to authenticate the bundle). Codes are single use,
+valid ``[fleet].code_ttl_s`` (24 h), and bind to the first device that redeems them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import segno
+from cryptography.hazmat.primitives import serialization
+
+from server_stub import fleet, pki
+from server_stub.commands import device_config
+from server_stub.config import ServerConfig
+from server_stub.store import Store
+from sync.enroll_proto import EnrollCode, new_code, qr_uri
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS enrollment_codes (
+    code_id      TEXT PRIMARY KEY,
+    mac_key      {blob} NOT NULL,
+    auxiliaries  TEXT NOT NULL,
+    created_ms   {int} NOT NULL,
+    expires_ms   {int} NOT NULL,
+    state        TEXT NOT NULL,
+    device_id    TEXT,
+    key_binding  TEXT,
+    bundle       {blob},
+    redeemed_ms  {int}
+)
+"""
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    code: str
+    uri: str
+    expires_ms: int
+    auxiliaries: list[str]
+
+    def _qr(self) -> segno.QRCode:
+        return segno.make(self.uri, error="m")
+
+    def qr_png(self, path: Path | str, scale: int = 8) -> Path:
+        p = Path(path)
+        self._qr().save(str(p), kind="png", scale=scale, border=4)
+        return p
+
+    def qr_svg(self) -> str:
+        buf = io.BytesIO()
+        self._qr().save(buf, kind="svg", scale=6, border=4, xmldecl=False)
+        return buf.getvalue().decode()
+
+    def qr_text(self) -> str:
+        buf = io.StringIO()
+        self._qr().terminal(out=buf, compact=True)
+        return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class CodeRow:
+    code_id_prefix: str
+    state: str  # "issued", "redeemed", "expired"
+    auxiliaries: list[str]
+    created_ms: int
+    expires_ms: int
+    device_id: str | None
+
+
+def ensure_schema(store: Store) -> None:
+    fleet.ensure_schema(store)
+    store.ensure_schema(SCHEMA, 7711109)
+
+
+def issue_enrollment_code(store: Store, cfg: ServerConfig, auxiliaries: list[str], *,
+                          ttl_s: int | None = None, server_url: str | None = None,
+                          now_ms: int | None = None) -> IssuedCode:
+    ensure_schema(store)
+    if not auxiliaries:
+        raise fleet.FleetError("indique al menos un auxiliar (--auxiliary)")
+    device_config(store, auxiliaries)  # same checks as the bundle will make: fail now, not at redeem
+    ca_der = pki.load_cert(cfg.tls.ca_cert).public_bytes(serialization.Encoding.DER)
+    code: EnrollCode = new_code(ca_der, server_url or cfg.enroll_url())
+    now = fleet.now_ms() if now_ms is None else now_ms
+    expires = now + 1000 * (ttl_s or cfg.fleet.code_ttl_s)
+    with store.tx() as conn:
+        conn.execute(store.sql("INSERT INTO enrollment_codes (code_id, mac_key, auxiliaries, created_ms, "
+                               "expires_ms, state) VALUES (?, ?, ?, ?, ?, 'issued')"),
+                     (code.code_id(), code.mac_key(), json.dumps(auxiliaries), now, expires))
+    return IssuedCode(code.display, qr_uri(code), expires, list(auxiliaries))
+
+
+def list_codes(store: Store) -> list[CodeRow]:
+    ensure_schema(store)
+    now = fleet.now_ms()
+    rows = store.query("SELECT code_id, state, auxiliaries, created_ms, expires_ms, device_id "
+                       "FROM enrollment_codes ORDER BY created_ms")
+    return [CodeRow(r[0][:8], "expired" if r[1] == "issued" and int(r[4]) <= now else r[1],
+                    json.loads(r[2]), int(r[3]), int(r[4]), r[5]) for r in rows]
