@@ -97,7 +97,7 @@ def back_reading(seed: int, model: str | None = None) -> BackReading:
 def make_draft(seed: int = 1, *, liveness: object = None, consent: bool = True,
                email: str | None = "muestra@example.org") -> Draft:
     """A complete draft from generated card ``seed``, as the flow holds it at "Guardar"."""
-    front, back, truth = card(seed)
+    front, _back, truth = card(seed)
     reading = back_reading(seed)
     d = Draft(PROCESS, ASPIRANT, AUXILIARY, model=truth["model"])
     d.front, d.front_reading = front, read_front(front, truth["model"])
