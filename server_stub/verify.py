@@ -186,6 +186,7 @@ class Verifier:
     def run_once(self) -> int:
         """Verify up to `batch` pending records; returns how many (0: nothing to do or busy)."""
         s = self.store
+        asp = {(a.process_id, a.aspirant_id): a for a in processes.list_aspirants(s)}
         with s.tx() as conn:
             if s.kind == "postgresql":
                 got = conn.execute("SELECT pg_try_advisory_xact_lock(7711199)").fetchone()[0]
@@ -197,7 +198,6 @@ class Verifier:
                 "ORDER BY r.received_ms, r.record_id LIMIT ?"), (self.batch,)).fetchall()
             if not rows:
                 return 0
-            asp = {(a.process_id, a.aspirant_id): a for a in processes.list_aspirants(s)}
             recs: list[tuple[bytes, int, Record]] = []
             for rid, received, blob in rows:
                 try:

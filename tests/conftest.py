@@ -141,3 +141,42 @@ def pg_database(pg_url: str) -> Iterator[str]:
         yield url
     finally:
         drop_database(pg_url, url)
+
+
+# --- verification, acuse, dashboard (issue 9) ----------------------------------------------
+
+from kiosk.testdata.roll import Citizen, generate_roll, write_roll  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def synthetic_roll(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Citizen]]:
+    """A 3,000-row synthetic roll (seed 9) as CSV, and its rows."""
+    rows = list(generate_roll(3000, seed=9))
+    path = tmp_path_factory.mktemp("roll") / "roll.csv"
+    write_roll(path, rows)
+    return path, rows
+
+
+def make_support_record(device_id: str, citizen: Citizen | None, *, process_id: str, aspirant_id: str,
+                        seed: int = 0, cic: str | None = None, ident: str | None = None,
+                        email: str | None = "ciudadano@example.org", **changes: object):  # -> Record
+    """A record for `citizen` built with sync's record code (tiny images, real signature/checks)."""
+    from dataclasses import replace as dc_replace
+
+    from outbox_helpers import tiny_record
+
+    base = tiny_record(device_id, seed=seed, image_bytes=300)
+    c = citizen
+    cred = dc_replace(base.credential, cic=cic if cic is not None else (c.cic if c else "123456789"),
+                      id_ciudadano=ident if ident is not None else (c.identificador if c else "987654321"),
+                      ocr=(c.ocr if c else ""), seccion=f"{c.seccion:04d}" if c else "",
+                      vigencia=str(c.vigencia) if c else "")
+    rec = dc_replace(base, credential=cred, process_id=process_id, aspirant_id=aspirant_id, email=email,
+                     folio=f"F-{seed:05d}")
+    return dc_replace(rec, **changes) if changes else rec
+
+
+@pytest.fixture
+def support_record() -> Callable[..., object]:
+    """`support_record(device_id, citizen, process_id=..., aspirant_id=..., seed=..., **changes)`."""
+    return make_support_record
