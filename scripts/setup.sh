@@ -15,6 +15,7 @@ SYSTEM_PACKAGES=(
     tesseract-ocr                 # independent MRZ read-back check in the outbox tests
     fonts-ocr-b fonts-dejavu-core # OCR-B for the synthetic MRZ; UI font
     postgresql                    # multi-worker server store tests
+    chromium chromium-driver      # headless dashboard tests (Selenium with the system driver)
     libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3  # Qt offscreen
     systemd                       # systemd-analyze verify on our units
 )
