@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from sync.agent_settings import AgentSettings
@@ -114,13 +115,30 @@ def cmd_run(ns: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_term)
     # SIGUSR1 = "send now" (e.g. from the kiosk after a save): skip the backoff wait.
     signal.signal(signal.SIGUSR1, lambda _s, _f: agent.send_now())
+    channel = _start_channel(agent, cfg.device.data_dir)
     sdnotify.notify("READY=1")
     try:
         agent.run()
     except SyncError as e:
         print(f"{PROG}: {e}", file=sys.stderr)
         return 1
+    finally:
+        if channel is not None:
+            channel.close()
     return 0
+
+
+def _start_channel(agent: Any, data_dir: Path) -> Any:
+    """The kiosk's local channel (status, send now) on <data dir>/sync.sock; the agent runs
+    without it (with a warning) if the socket cannot be served."""
+    from sync.local_channel import ChannelError, LocalChannelServer, socket_path
+
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return LocalChannelServer(socket_path(data_dir), agent).start()
+    except (ChannelError, OSError) as e:
+        logging.getLogger("fieldkit.sync").warning("sin canal local: %s", e)
+        return None
 
 
 def build_parser() -> argparse.ArgumentParser:
