@@ -46,7 +46,9 @@ case "$fstype" in
             ok "atime updates are rare (noatime/relatime): reads do not write"
         fi
         if [ -b "$source" ] && command -v dumpe2fs >/dev/null; then
-            if dumpe2fs -h "$source" 2>/dev/null | grep -q '^Filesystem features:.*has_journal'; then
+            if ! features="$(dumpe2fs -h "$source" 2>/dev/null | grep '^Filesystem features:')"; then
+                warn "could not read the superblock of $source to check for a journal"
+            elif [[ "$features" == *has_journal* ]]; then
                 ok "ext4 has a journal"
             else
                 fail "ext4 without a journal: a power cut can leave the file system needing a manual fsck"
