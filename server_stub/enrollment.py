@@ -100,8 +100,9 @@ class Enroller:
             conn.execute(s.sql("INSERT INTO fleet_devices (device_id, folio_prefix, auxiliaries, code_id, "
                                "enrolled_ms) VALUES (?, ?, ?, ?, ?)"),
                          (device_id, prefix, json.dumps(aux_ids), code_id, now))
-            conn.execute(s.sql("UPDATE enrollment_codes SET state = 'redeemed', device_id = ?, key_binding = ?, "
-                               "redeemed_ms = ? WHERE code_id = ?"), (device_id, binding, now, code_id))
+            conn.execute(s.sql("UPDATE enrollment_codes SET state = 'redeemed', device_id = ?, "
+                               "key_binding = ?, redeemed_ms = ? WHERE code_id = ?"),
+                         (device_id, binding, now, code_id))
         return device_id
 
     def _finish(self, code_id: str, device_id: str, csr_pem: bytes, sign_pub: bytes, mac_key: bytes,

@@ -119,9 +119,10 @@ def put_auxiliary(store: Store, aux_id: str, name: str, pin: str, processes: lis
     row = AuxiliaryRow(aux_id, name, pin_hash, role, aspirants.pop(), list(processes))
     with store.tx() as conn:
         conn.execute(store.sql(
-            "INSERT INTO fleet_auxiliaries (aux_id, name, pin_hash, role, aspirant_id, processes, updated_ms) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (aux_id) DO UPDATE SET name = excluded.name, "
-            "pin_hash = excluded.pin_hash, role = excluded.role, aspirant_id = excluded.aspirant_id, "
+            "INSERT INTO fleet_auxiliaries (aux_id, name, pin_hash, role, aspirant_id, processes, "
+            "updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (aux_id) DO UPDATE SET "
+            "name = excluded.name, pin_hash = excluded.pin_hash, role = excluded.role, "
+            "aspirant_id = excluded.aspirant_id, "
             "processes = excluded.processes, updated_ms = excluded.updated_ms"),
             (aux_id, name, pin_hash, role, row.aspirant_id, json.dumps(processes), now_ms()))
     return row
@@ -133,8 +134,8 @@ def set_pin(store: Store, aux_id: str, pin: str) -> None:
     except ValueError as e:
         raise FleetError(str(e)) from None
     with store.tx() as conn:
-        cur = conn.execute(store.sql("UPDATE fleet_auxiliaries SET pin_hash = ?, updated_ms = ? WHERE aux_id = ?"),
-                           (h, now_ms(), aux_id))
+        cur = conn.execute(store.sql("UPDATE fleet_auxiliaries SET pin_hash = ?, updated_ms = ? "
+                                     "WHERE aux_id = ?"), (h, now_ms(), aux_id))
         if not cur.rowcount:
             raise FleetError(f"no existe el auxiliar {aux_id!r}")
 
@@ -223,8 +224,8 @@ def record_heartbeat(store: Store, device_id: str, status: dict[str, Any], via: 
     update = ", ".join(f"{c} = excluded.{c}" for c in cols[1:])
     with store.tx() as conn:
         conn.execute(store.sql(f"INSERT INTO device_heartbeats ({_HB_COLS}) VALUES "
-                               f"({', '.join('?' * len(values))}) ON CONFLICT (device_id) DO UPDATE SET {update}"),
-                     values)
+                               f"({', '.join('?' * len(values))}) "
+                               f"ON CONFLICT (device_id) DO UPDATE SET {update}"), values)
     return hb
 
 

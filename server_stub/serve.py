@@ -120,7 +120,8 @@ def build_server(
             store.close()
             raise ServeError("[fleet].enroll_port needs tls.ca_key (device certificates are issued here)")
         enroller = Enroller(store, cfg, pki.load_ca(cfg.tls.ca_cert, ca_key), sign)
-        server.enroll = HttpsServer(EnrollApp(enroller), host=cfg.fleet.enroll_host, port=cfg.fleet.enroll_port,
+        server.enroll = HttpsServer(EnrollApp(enroller), host=cfg.fleet.enroll_host,
+                                    port=cfg.fleet.enroll_port,
                                     certfile=cfg.tls.server_cert, keyfile=cfg.tls.server_key,
                                     ca_cert=cfg.tls.ca_cert, require_client_cert=False)
     if server.https is None and not server.workers:

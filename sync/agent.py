@@ -21,14 +21,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from .ack import Ack
+from .agent_fleet import AgentFleet
 from .agent_settings import AgentOptions, AgentSettings
 from .agent_state import AgentState, load_state, now_ms, save_state
 from .backoff import Backoff
+from .commands import REVOKED_TEXT, last_applied_seq
+from .config import DeviceConfig
 from .errors import AckReason, OutboxError
+from .heartbeat import vitals
 from .netwatch import link_fingerprint
 from .outbox import Outbox, OutboxItem
 from .transport import RecordHeld, Transport, TransportDown
-from .transport_https import HttpsTransport
+from .transport_https import DeviceRevoked, HttpsTransport
 from .transport_mqtt import MqttTransport
 
 log = logging.getLogger("fieldkit.sync")
@@ -57,13 +61,20 @@ class AgentStatus:
     oldest_pending_age_s: float | None
 
 
-class SyncAgent:
+class SyncAgent(AgentFleet):
     def __init__(self, settings: AgentSettings, options: AgentOptions | None = None,
                  on_tick: Callable[[], None] | None = None,
-                 on_acked: Callable[[Ack, float | None], None] | None = None) -> None:
+                 on_acked: Callable[[Ack, float | None], None] | None = None,
+                 config: DeviceConfig | None = None) -> None:
         """``on_tick``: called every loop turn (watchdog). ``on_acked(ack, seconds since it was
-        sent, or None)``: after each verified erase, on the agent thread (UI, benchmarks)."""
+        sent, or None)``: after each verified erase, on the agent thread (UI, benchmarks).
+        ``config``: with it the agent also takes server commands (wipe, config update)."""
         self.settings = settings
+        self.config = config
+        self._cmds: queue.SimpleQueue[tuple[bytes, str]] = queue.SimpleQueue()
+        self.wiped = False  # a verified wipe ran: nothing of this device is left
+        self._hb_pending: int | None = None
+        self._hb_last = 0.0
         self.options = options or AgentOptions()
         self._on_tick = on_tick
         self._on_acked = on_acked
@@ -115,6 +126,11 @@ class SyncAgent:
         self._acks.put((data, source))
         self._wake.set()
 
+    def handle_command(self, data: bytes, source: str = "mqtt") -> None:
+        """Queue a server command for verification on the agent thread (transports call this)."""
+        self._cmds.put((data, source))
+        self._wake.set()
+
     def snapshot(self) -> AgentStatus:
         with self._lock:
             state = replace(self.state)
@@ -144,13 +160,21 @@ class SyncAgent:
                     retry_after = None
                     continue
                 self._backoff.reset()
+                if self.state.last_error == REVOKED_TEXT:
+                    self._update(last_error=None)  # the server took us back (re-registered)
                 try:
                     self._online(t)
                     t.close(self._status_payload(False) if self._stopping.is_set() else None)
                 except TransportDown as e:
                     t.close()
                     retry_after = e.retry_after_s
-                    self._went_offline(str(e))
+                    if isinstance(e, DeviceRevoked):
+                        self._revoked()
+                    elif t.name == "mqtt" and "Not authorized" in str(e):
+                        self._probe_revoked()
+                    if self.wiped:
+                        break
+                    self._went_offline(REVOKED_TEXT if self.state.last_error == REVOKED_TEXT else str(e))
                     if retry_after is None:
                         self._sleep_offline(self._backoff.next_delay())
         finally:
@@ -179,10 +203,12 @@ class SyncAgent:
         s, o = self.settings, self.options
         if name == "mqtt":
             return MqttTransport(s.device_id, s.mqtt_url, s.tls, self.handle_ack, self._wake.set,
-                                 window=o.mqtt_window, timeout_s=o.connect_timeout_s)
+                                 window=o.mqtt_window, timeout_s=o.connect_timeout_s,
+                                 on_command=self.handle_command if self.config else None)
         return HttpsTransport(s.device_id, s.https_url, s.tls, self.handle_ack, self._clock,
                               window=o.https_window, connect_timeout_s=o.connect_timeout_s,
-                              read_timeout_s=o.http_read_timeout_s)
+                              read_timeout_s=o.http_read_timeout_s,
+                              on_command=self.handle_command if self.config else None)
 
     def _connect(self) -> Transport | None:
         errors = []
@@ -193,6 +219,10 @@ class SyncAgent:
             t = self._make(name)
             try:
                 t.open()
+            except DeviceRevoked:
+                self._revoked()
+                errors.append(f"{name}: {REVOKED_TEXT}")
+                continue
             except TransportDown as e:
                 errors.append(f"{name}: {e}")
                 continue
@@ -259,8 +289,9 @@ class SyncAgent:
             acked = self._drain_acks(window)
             t.check()
             now = time.monotonic()
-            if now >= next_hb:
+            if now >= next_hb or self._status_changed(now):
                 t.heartbeat(self._status_payload(True))
+                self._hb_last = now
                 next_hb = now + o.heartbeat_s
             if t.name == "mqtt":
                 expired = [s.item for s in window.values() if now >= s.due(o.ack_timeout_s)]
@@ -302,6 +333,7 @@ class SyncAgent:
                 log.warning("el servidor no aceptó %s (se conserva): %s", item.folio, e)
 
     def _drain_acks(self, window: dict[uuid.UUID, _Sent]) -> bool:
+        self._drain_commands()
         batch: list[tuple[bytes, str]] = []
         while True:
             try:
@@ -320,6 +352,8 @@ class SyncAgent:
             sent = window.pop(ack.record_id, None)
             if self._on_acked is not None:
                 self._on_acked(ack, None if sent is None else time.monotonic() - sent.sent_mono)
+            if ack.verdict == "rechazado:dispositivo_revocado":
+                self._revoked(ack.verdict)
             if ack.verdict.startswith("rechazado"):
                 n_refused += 1
                 log.warning("el servidor rechazó %s en definitiva (%s); borrado del dispositivo",
@@ -350,10 +384,19 @@ class SyncAgent:
 
     def _status_payload(self, online: bool) -> dict[str, object]:
         st = self.snapshot()
-        return {"online": online, "device_id": self.settings.device_id, "pending": st.pending,
-                "oldest_pending_age_s": st.oldest_pending_age_s,
-                "app_version": self.settings.app_version, "device_time_ms": now_ms(),
-                "clock_offset_ms": st.state.clock_offset_ms, "transport": st.state.transport}
+        self._hb_pending = st.pending
+        out: dict[str, object] = {
+            "online": online, "device_id": self.settings.device_id, "pending": st.pending,
+            "oldest_pending_age_s": st.oldest_pending_age_s,
+            "app_version": self.settings.app_version, "device_time_ms": now_ms(),
+            "clock_offset_ms": st.state.clock_offset_ms, "transport": st.state.transport}
+        if self.config is not None:  # fleet fields (docs/server.md, "Fleet")
+            out.update(vitals(self.settings.outbox_path.parent))
+            out.update(last_sync_ms=st.state.last_success_ms,
+                       last_sync_server_ms=st.state.last_success_server_ms,
+                       last_command_seq=last_applied_seq(self.config),
+                       revoked=st.state.last_error == REVOKED_TEXT)
+        return out
 
     def _wait(self, timeout: float) -> None:
         self._wake.wait(timeout)

@@ -102,7 +102,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
             last_ping[0] = time.monotonic()
 
     try:
-        agent = SyncAgent(AgentSettings.from_config(cfg), on_tick=tick)
+        agent = SyncAgent(AgentSettings.from_config(cfg), on_tick=tick, config=cfg)  # config: commands
     except (SyncError, OSError, ValueError) as e:
         print(f"{PROG}: no se pudo iniciar el agente: {e}", file=sys.stderr)
         return 1

@@ -129,6 +129,9 @@ class Process:
     start: str
     end: str
     threshold_percent: float = 0.0
+    # Exact period in Unix ms from the server (enrollment); 0 = use the dates (whole days).
+    start_ms: int = 0
+    end_ms: int = 0
 
     def __post_init__(self) -> None:
         _check(bool(_DATE.match(self.start)), "start", f"{self.start!r} no es una fecha AAAA-MM-DD")
@@ -142,6 +145,7 @@ class Auxiliary:
     name: str
     pin_hash: str  # "scrypt$n$r$p$salt_hex$hash_hex"; never the PIN itself
     processes: list[str]
+    role: Literal["auxiliar", "coordinador"] = "auxiliar"  # a coordinator may unlock others
 
     def __post_init__(self) -> None:
         _check(self.pin_hash.startswith("scrypt$"), "pin_hash",
@@ -161,6 +165,18 @@ class Seccion:
 
 
 @dataclass(frozen=True)
+class FreezeSection:
+    """Freeze policy (sync/freeze.py): no new captures while too much is unsent."""
+
+    max_unsent_age_days: float = 3.0
+    max_pending: int = 2000
+
+    def __post_init__(self) -> None:
+        _check(self.max_unsent_age_days > 0, "max_unsent_age_days", "debe ser mayor que 0")
+        _check(self.max_pending > 0, "max_pending", "debe ser mayor que 0")
+
+
+@dataclass(frozen=True)
 class DeviceConfig:
     device: DeviceSection
     server: ServerSection
@@ -170,6 +186,7 @@ class DeviceConfig:
     secciones: list[Seccion] = field(default_factory=list)
     locale: Literal["es", "en"] = "es"
     idle_lock_minutes: int = 5
+    freeze: FreezeSection = field(default_factory=FreezeSection)
     source: Path = Path()
 
     def __post_init__(self) -> None:

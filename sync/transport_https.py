@@ -38,19 +38,24 @@ def _retry_after(resp: requests.Response) -> float | None:
     return float(v) if v.isdigit() else None
 
 
+class DeviceRevoked(TransportDown):
+    """The server refused this device's certificate for good (HTTP 403 device_revoked)."""
+
+
 class HttpsTransport:
     name = "https"
 
     def __init__(self, device_id: str, url: str, tls: TLSFiles, on_ack: AckSink,
                  on_clock: ClockSink, wake: Callable[[], None] | None = None, *,
                  window: int = 16, connect_timeout_s: float = 5.0,
-                 read_timeout_s: float = 30.0) -> None:
+                 read_timeout_s: float = 30.0, on_command: AckSink | None = None) -> None:
         self.device_id = device_id
         self.base = url.rstrip("/")
         self.tls = tls
         self.window = window
         self._on_ack = on_ack
         self._on_clock = on_clock
+        self._on_command = on_command  # set: heartbeats go to /v1/status and commands are polled
         self._timeout = (connect_timeout_s, read_timeout_s)
         self._session: requests.Session | None = None
 
@@ -67,6 +72,8 @@ class HttpsTransport:
         except requests.RequestException as e:
             raise TransportDown(f"sin conexión con {self.base}: {_short(e)}") from None
         t1 = time.time()
+        if resp.status_code == 403 and b"device_revoked" in resp.content[:200]:
+            raise DeviceRevoked("dispositivo revocado")
         server_ms = server_time_ms(resp)
         if server_ms is not None:
             # The server stamped its answer somewhere within the round trip: take the middle.
@@ -107,8 +114,26 @@ class HttpsTransport:
             raise TransportDown("sin sesión HTTPS")
 
     def heartbeat(self, status: dict[str, object]) -> None:
-        # No status endpoint over HTTPS; a health check keeps "online" and the clock honest.
-        self._health()
+        if self._on_command is None:
+            # A health check keeps "online" and the clock honest.
+            self._health()
+            return
+        # Fleet: the status goes to the server, and pending commands come back (HTTPS-only devices).
+        resp = self._request("POST", "/v1/status", json=status)
+        if resp.status_code >= 500:
+            raise TransportDown(f"HTTP {resp.status_code} a /v1/status", _retry_after(resp))
+        after = status.get("last_command_seq") or 0
+        resp = self._request("GET", f"/v1/commands?after={after}")
+        if resp.status_code == 200:
+            import cbor2
+
+            try:
+                items = cbor2.loads(resp.content)
+            except Exception:
+                items = []
+            for data in items if isinstance(items, list) else []:
+                if isinstance(data, bytes):
+                    self._on_command(data, self.name)
 
     def close(self, status: dict[str, object] | None = None) -> None:
         s, self._session = self._session, None

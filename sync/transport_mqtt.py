@@ -44,13 +44,14 @@ class MqttTransport:
 
     def __init__(self, device_id: str, url: str, tls: TLSFiles, on_ack: AckSink,
                  wake: Callable[[], None], *, window: int = 32, keepalive_s: int = 30,
-                 timeout_s: float = 10.0) -> None:
+                 timeout_s: float = 10.0, on_command: AckSink | None = None) -> None:
         self.device_id = device_id
         self.host, self.port = parse_mqtt_url(url)
         self.tls = tls
         self.topics = topics(device_id)
         self.window = window
         self._on_ack = on_ack
+        self._on_command = on_command  # signed server commands (sync/commands.py verifies them)
         self._wake = wake
         self._keepalive = keepalive_s
         self._timeout = timeout_s
@@ -101,6 +102,8 @@ class MqttTransport:
     def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
         if msg.topic == self.topics["acks"]:
             self._on_ack(bytes(msg.payload), self.name)
+        elif msg.topic == self.topics["commands"] and self._on_command is not None and msg.payload:
+            self._on_command(bytes(msg.payload), self.name)
 
     # --- transport API (agent thread) ------------------------------------------------
 
@@ -143,7 +146,8 @@ class MqttTransport:
             raise TransportDown(f"el broker no aceptó la conexión: {why}")
         # Subscribe (and wait for the SUBACK) before any publish, so no ack can be
         # published to a topic we are not yet subscribed to.
-        rc, mid = c.subscribe(self.topics["acks"], qos=1)
+        subs = [(self.topics["acks"], 1)] + ([(self.topics["commands"], 1)] if self._on_command else [])
+        rc, mid = c.subscribe(subs)
         with self._cond:
             ok = rc == mqtt.MQTT_ERR_SUCCESS and self._cond.wait_for(
                 lambda: mid in self._subacks or self._lost is not None, self._timeout)

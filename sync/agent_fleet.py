@@ -1,0 +1,104 @@
+"""The sync agent's fleet side (issue 8): server commands, revocation, heartbeat on change.
+
+A mixin of ``SyncAgent`` so the send/ack loop in agent.py stays as it was; these
+run on the agent thread, called from the loop. Commands are verified in
+sync/commands.py before anything happens.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .agent_state import AgentState
+from .commands import REVOKED_TEXT, apply_command, mark_revoked
+from .config import DeviceConfig
+from .errors import OutboxError
+from .heartbeat import CHANGE_MIN_INTERVAL_S
+from .transport import Transport, TransportDown
+from .transport_https import DeviceRevoked
+
+if TYPE_CHECKING:
+    from .agent_settings import AgentSettings
+    from .outbox import Outbox
+
+log = logging.getLogger("fieldkit.sync")
+
+
+class AgentFleet:
+    # Provided by SyncAgent.
+    settings: AgentSettings
+    config: DeviceConfig | None
+    state: AgentState
+    wiped: bool
+    _cmds: queue.SimpleQueue[tuple[bytes, str]]
+    _outbox: Outbox | None
+    _stopping: threading.Event
+    _hb_pending: int | None
+    _hb_last: float
+    request_stop: Callable[[], None]
+    _open_outbox: Callable[[], bool]
+    _make: Callable[[str], Transport]
+    _update: Callable[..., None]
+
+    def _drain_commands(self) -> None:
+        while not self.wiped:
+            try:
+                data, _src = self._cmds.get_nowait()
+            except queue.Empty:
+                return
+            if self.config is None:
+                continue
+            if self._outbox is not None and _is_wipe(data):
+                self._outbox.close()  # a verified wipe deletes the file under us
+                self._outbox = None
+            r = apply_command(self.config, data, self.state.clock_offset_ms)
+            if r.applied and r.kind == "wipe":
+                self.wiped = True
+                self.request_stop()
+                return
+            if self._outbox is None and not self._stopping.is_set():
+                self._open_outbox()  # it was a forged or stale wipe: carry on
+
+    def _revoked(self, why: str = REVOKED_TEXT) -> None:
+        if self.state.last_error != REVOKED_TEXT:
+            log.error("el servidor revocó este dispositivo (%s)", why)
+        self._update(last_error=REVOKED_TEXT, save=True)
+        mark_revoked(self.settings.outbox_path.parent, why)
+
+    def _probe_revoked(self) -> None:
+        """The broker refused us: if HTTPS says "revoked", that is why (MQTT cannot say it)."""
+        if not self.settings.https_url:
+            return
+        t = self._make("https")
+        try:
+            t.open()
+        except DeviceRevoked:
+            self._revoked("HTTPS 403 device_revoked")
+        except TransportDown:
+            pass
+        finally:
+            t.close()
+
+    def _status_changed(self, now: float) -> bool:
+        """Heartbeat on change: the queue depth moved (at most every CHANGE_MIN_INTERVAL_S)."""
+        if now - self._hb_last < CHANGE_MIN_INTERVAL_S or self._outbox is None:
+            return False
+        try:
+            return self._outbox.counts().unacknowledged != self._hb_pending
+        except OutboxError:
+            return False
+
+
+def _is_wipe(data: bytes) -> bool:
+    from .command_format import CommandRejected, parse_command
+
+    try:
+        return parse_command(data)[0].kind == "wipe"
+    except CommandRejected:
+        return False
+
+
