@@ -72,7 +72,7 @@ class DashboardApp:
         verify.ensure_schema(store)
         accounts.ensure_schema(store)
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-                                      autoescape=True, undefined=jinja2.StrictUndefined)
+                                      autoescape=True)
         self.env.filters["when"] = _when
 
     # --- ASGI -----------------------------------------------------------------------------
