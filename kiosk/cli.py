@@ -59,10 +59,43 @@ def cmd_scan(ns: argparse.Namespace) -> int:
     return run(ns.images, ns.json, ns.year)
 
 
+def _add_run_arguments(p: argparse.ArgumentParser, sub: bool = False) -> None:
+    def d(value: object) -> object:
+        return argparse.SUPPRESS if sub else value
+
+    p.add_argument("--camera", default=d("auto"), metavar="SPEC",
+                   help="picamera[:N] | webcam[:INDEX|PATH] | replay:PATH[@FPS] (por omisión: auto)")
+    p.add_argument("--lang", choices=("es", "en"), default=d(None),
+                   help="idioma (por omisión, el de la configuración)")
+    p.add_argument("--size", default=d("800x480"), choices=("800x480", "1280x800"),
+                   help="tamaño de la pantalla")
+    p.add_argument("--windowed", action="store_true", default=d(False),
+                   help="en una ventana, no a pantalla completa")
+
+
+def cmd_run(ns: argparse.Namespace) -> int:
+    """The touchscreen app (no subcommand, or `run`)."""
+    try:
+        start = resolve_start(ns.config)
+    except ConfigError as e:
+        print(f"{PROG}: error de configuración: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    from kiosk.app import run
+
+    return run(camera=ns.camera, config=start.config, config_path=start.config_path, lang=ns.lang,
+               size=ns.size, windowed=ns.windowed)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="Kiosco de captura de apoyos.")
     add_config_argument(p)
-    sub = p.add_subparsers(dest="cmd", required=True)
+    _add_run_arguments(p)
+    p.set_defaults(func=cmd_run)
+    sub = p.add_subparsers(dest="cmd")
+    r = sub.add_parser("run", help="abre la aplicación del kiosco (lo mismo que sin subcomando)")
+    add_config_argument(r, sub=True)
+    _add_run_arguments(r, sub=True)
+    r.set_defaults(func=cmd_run)
     c = sub.add_parser("check", help="¿está inscrito el dispositivo y es válida su configuración?")
     add_config_argument(c, sub=True)
     c.set_defaults(func=cmd_check)
@@ -71,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="un objeto JSON por imagen, uno por línea")
     s.add_argument("--year", type=int, default=None, help="año actual para la vigencia (por omisión, hoy)")
     s.set_defaults(func=cmd_scan)
+    from kiosk.capture_cli import add_parser as add_capture_parser
+
+    add_capture_parser(sub, add_config_argument)
     return p
 
 

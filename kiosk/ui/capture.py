@@ -1,0 +1,89 @@
+"""Front, back and selfie capture: live preview, guidance, auto-capture, manual shutter."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
+
+from kiosk.ui.preview import Preview
+from kiosk.ui.theme import tr
+from kiosk.ui.widgets import Header, NoticeLabel, button, label
+
+TITLES = {
+    "front": (
+        "Frente de la credencial",
+        "Paso 1 de 6",
+        "Sostenga el FRENTE de la credencial (el lado con la fotografía) dentro del recuadro. "
+        "La foto se toma sola cuando se ve bien.",
+    ),
+    "back": (
+        "Reverso de la credencial",
+        "Paso 2 de 6",
+        "Voltee la credencial: sostenga el REVERSO (el lado con el código QR) dentro del recuadro. "
+        "La foto se toma sola cuando se ve bien.",
+    ),
+    "selfie": (
+        "Foto del rostro",
+        "Paso 3 de 6",
+        "Pida a la persona que mire a la cámara con el rostro dentro del óvalo.",
+    ),
+}
+
+
+class CaptureScreen(QWidget):
+    shutter = Signal()
+    cancel = Signal()
+    retry_challenge = Signal()
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        title, step, help_text = TITLES[kind]
+        col = QVBoxLayout(self)
+        col.setContentsMargins(8, 4, 8, 6)
+        col.setSpacing(4)
+        col.addWidget(Header(title, self.cancel.emit, tr(step)))
+        self.help = label(tr(help_text))
+        col.addWidget(self.help)
+        self.notice = NoticeLabel()
+        col.addWidget(self.notice)
+        body = QHBoxLayout()
+        self.preview = Preview(face=kind == "selfie")
+        body.addWidget(self.preview, 1)
+        side = QVBoxLayout()
+        self.challenge = label("", "title")
+        self.challenge.setVisible(kind == "selfie")
+        side.addWidget(self.challenge)
+        side.addStretch(1)
+        if kind == "selfie":
+            side.addWidget(
+                button(tr("Repetir prueba"), None, self.retry_challenge.emit, name="retry_challenge")
+            )
+        self.shutter_button = button(tr("Tomar foto"), "primary", self.shutter.emit, name="shutter")
+        side.addWidget(self.shutter_button)
+        body.addLayout(side)
+        col.addLayout(body, 1)
+        self.guide = label(tr("Buscando…"), "guide")
+        self.guide.setObjectName("guide")
+        col.addWidget(self.guide)
+
+    def show_frame(self, rgb: np.ndarray) -> None:
+        self.preview.set_frame(rgb)
+
+    def set_guidance(self, text: str, quad: np.ndarray | None = None, good: bool = False) -> None:
+        self.guide.setText(tr(text))
+        self.guide.setStyleSheet("background: #00612a;" if good else "")
+        self.preview.set_detection(quad, good)
+
+    def set_challenge(self, text: str) -> None:
+        self.challenge.setText(tr(text))
+
+    def set_camera_error(self, message: str | None) -> None:
+        """The camera's own Spanish message while it is lost; None when it is back."""
+        if message:
+            self.notice.show_text(message + "\n" + tr("Reintentando…"), error=True)
+            self.preview.clear()
+        else:
+            self.notice.show_text(None)
+        self.shutter_button.setEnabled(not message)

@@ -1,0 +1,93 @@
+"""Signature pad screen and the optional e-mail screen with its on-screen keyboard."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QVBoxLayout, QWidget
+
+from kiosk.ui.signature_pad import SignaturePad
+from kiosk.ui.theme import tr
+from kiosk.ui.widgets import Header, Keyboard, NoticeLabel, button, label
+from sync.record import Signature
+
+
+class SignatureScreen(QWidget):
+    done = Signal(object, object)  # Signature, problem (str | None)
+    cancel = Signal()
+    retake_selfie = Signal()
+
+    def __init__(self, citizen_name: str) -> None:
+        super().__init__()
+        col = QVBoxLayout(self)
+        col.setContentsMargins(8, 4, 8, 6)
+        col.setSpacing(4)
+        col.addWidget(Header("Firma", self.cancel.emit, tr("Paso 4 de 6")))
+        who = citizen_name or tr("(nombre no leído)")
+        self.name = label(f"{tr('Firma de')}: {who}", "title")
+        self.name.setObjectName("citizen_name")
+        col.addWidget(self.name)
+        col.addWidget(
+            label(
+                tr(
+                    "Pida a la persona que firme dentro del recuadro, con el lápiz o con el dedo, "
+                    "como en su credencial."
+                )
+            )
+        )
+        self.notice = NoticeLabel()
+        col.addWidget(self.notice)
+        self.pad = SignaturePad()
+        self.pad.setObjectName("signature_pad")
+        self.pad.changed.connect(lambda: self.notice.show_text(None))
+        col.addWidget(self.pad, 1)
+        row = QHBoxLayout()
+        row.addWidget(button(tr("Repetir foto"), None, self.retake_selfie.emit, name="retake_selfie"))
+        row.addWidget(button(tr("Borrar"), "danger", self.pad.clear, name="clear"))
+        row.addStretch(1)
+        row.addWidget(button(tr("Listo"), "primary", self._done, name="signature_done"))
+        col.addLayout(row)
+
+    def _done(self) -> None:
+        sig: Signature | None = None if self.pad.is_empty() else self.pad.signature()
+        self.done.emit(sig, self.pad.problem())
+
+
+class EmailScreen(QWidget):
+    done = Signal(str)
+    cancel = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        col = QVBoxLayout(self)
+        col.setContentsMargins(8, 4, 8, 6)
+        col.setSpacing(4)
+        col.addWidget(Header("Correo electrónico (opcional)", self.cancel.emit, tr("Paso 5 de 6")))
+        col.addWidget(
+            label(
+                tr(
+                    "Si la persona quiere recibir el acuse de su apoyo, escriba su correo. "
+                    "Si no, toque «Omitir»."
+                )
+            )
+        )
+        self.notice = NoticeLabel()
+        col.addWidget(self.notice)
+        row = QHBoxLayout()
+        self.email = QLineEdit()
+        self.email.setObjectName("email")
+        self.email.setPlaceholderText("nombre@ejemplo.com")
+        row.addWidget(self.email, 1)
+        row.addWidget(button(tr("Omitir"), None, lambda: self.done.emit(""), name="skip_email"))
+        row.addWidget(
+            button(tr("Continuar"), "primary", lambda: self.done.emit(self.email.text()), name="email_done")
+        )
+        col.addLayout(row)
+        kb = Keyboard()
+        kb.key.connect(self._key)
+        col.addWidget(kb, 1)
+
+    def _key(self, k: str) -> None:
+        if k == "<":
+            self.email.backspace()
+        else:
+            self.email.insert(k)

@@ -1,0 +1,151 @@
+"""Helpers for the kiosk UI tests: an offline provisioned device, replay frame folders made
+from the synthetic card generator, a window on a replay camera, and input events."""
+
+from __future__ import annotations
+
+import random
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QPointingDevice, QTabletEvent
+from PySide6.QtWidgets import QApplication, QWidget
+
+from kiosk.testdata import variants as V
+from kiosk.testdata.cards import sample_card
+from server_stub import keys as server_keys
+from sync.config import load_config
+from sync.envelope_open import ServerPrivateKey
+from sync.keyfile import create_key_file
+from sync.pin import hash_pin
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "docs" / "device.example.toml"
+PIN = "123456"  # the example config's auxiliary PIN
+COORD_PIN = "9999"
+IN_PERIOD = date(2027, 1, 20)  # inside the example process's collection period
+
+
+def _q(p: Path | str) -> str:
+    return '"' + str(p).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def offline_device(root: Path) -> Path:
+    """A provisioned device config (keys, outbox key) with no server: for saving offline."""
+    kdir = root / "keys"
+    kdir.mkdir(parents=True, exist_ok=True)
+    sign = ed25519.Ed25519PrivateKey.generate()
+    (kdir / "device-sign.key").write_bytes(
+        sign.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    (kdir / "device-sign.key").chmod(0o600)
+    create_key_file(kdir / "outbox.key")
+    server_keys.write_seal_keys(
+        kdir / "server-seal.key", kdir / "server-seal.pub", ServerPrivateKey.generate()
+    )
+    server_keys.write_sign_keys(
+        kdir / "server-sign.key", kdir / "server-sign.pub", ed25519.Ed25519PrivateKey.generate()
+    )
+    for name in ("ca.pem", "device.crt", "device.key"):
+        (kdir / name).write_text("")
+    text = EXAMPLE.read_text()
+    cfg = root / "device.toml"
+    cfg.write_text(text)
+    load_config(cfg).device.data_dir.mkdir(exist_ok=True)
+    return cfg
+
+
+def coordinators() -> list[tuple[str, str, str]]:
+    return [("coord-01", "COORDINACIÓN MUESTRA", hash_pin(COORD_PIN, n=2**10))]
+
+
+def _write(folder: Path, name: str, rgb: np.ndarray) -> None:
+    cv2.imwrite(str(folder / f"{name}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+
+def card_frames(seed: int, model: str | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Clean camera frames (1280x720) of a generated card's front and back, and its truth."""
+    front, back, truth = sample_card(seed, model)
+    rng, nprng = random.Random(seed), np.random.default_rng(seed)
+    vf = V.photograph(front, "front", "genuine", "front", rng, nprng, [])
+    vb = V.photograph(back, "back", "genuine", "back", rng, nprng, [])
+    return vf.image, vb.image, truth
+
+
+def selfie_frame(size: tuple[int, int] = (1280, 720)) -> np.ndarray:
+    """A still face (scikit-image's astronaut) centred on a plain background."""
+    from skimage import data
+
+    face = data.astronaut()[0:300, 90:370]  # head and shoulders
+    w, h = size
+    out = np.full((h, w, 3), 90, np.uint8)
+    scale = h * 0.9 / face.shape[0]
+    f = cv2.resize(face, (int(face.shape[1] * scale), int(face.shape[0] * scale)))
+    y, x = (h - f.shape[0]) // 2, (w - f.shape[1]) // 2
+    out[y : y + f.shape[0], x : x + f.shape[1]] = f
+    return out
+
+
+def replay_folder(folder: Path, seed: int = 3, repeat: int = 6, back: np.ndarray | None = None) -> dict:
+    """front x repeat, back x repeat, selfie x repeat, looping: as a person shows them in turn."""
+    folder.mkdir(parents=True, exist_ok=True)
+    f, b, truth = card_frames(seed)
+    s = selfie_frame()
+    for i in range(repeat):
+        _write(folder, f"a_front_{i:02d}", f)
+        _write(folder, f"b_back_{i:02d}", b if back is None else back)
+        _write(folder, f"c_selfie_{i:02d}", s)
+    return truth
+
+
+def no_qr_back(seed: int = 11) -> np.ndarray:
+    _front, back, _truth = sample_card(seed, "D")
+    rng, nprng = random.Random(seed), np.random.default_rng(seed)
+    return V.photograph(back, "back", "no_qr", "back", rng, nprng, []).image
+
+
+def find(root: QWidget, name: str) -> Any:
+    w = root.findChild(QWidget, name)
+    assert w is not None, f"no widget named {name!r} on {type(root).__name__}"
+    return w
+
+
+def tablet_stroke(widget: QWidget, points: list[tuple[float, float]], pressure: float = 0.6) -> None:
+    """A stylus stroke as QTabletEvents (press, moves, release) with pressure."""
+    dev = QPointingDevice.primaryPointingDevice()
+    for i, (x, y) in enumerate(points):
+        kind = (
+            QTabletEvent.Type.TabletPress
+            if i == 0
+            else QTabletEvent.Type.TabletRelease
+            if i == len(points) - 1
+            else QTabletEvent.Type.TabletMove
+        )
+        local = QPointF(x, y)
+        ev = QTabletEvent(
+            kind,
+            dev,
+            local,
+            widget.mapToGlobal(local),
+            pressure,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            Qt.KeyboardModifier.NoModifier,
+            Qt.MouseButton.LeftButton,
+            Qt.MouseButton.LeftButton if kind != QTabletEvent.Type.TabletRelease else Qt.MouseButton.NoButton,
+        )
+        QApplication.sendEvent(widget, ev)
+
+
+def wave(w: int, h: int, n: int = 40, x0: float = 0.1, x1: float = 0.9) -> list[tuple[float, float]]:
+    return [(w * (x0 + (x1 - x0) * i / (n - 1)), h * (0.5 + 0.25 * np.sin(i / 3))) for i in range(n)]
