@@ -73,6 +73,34 @@ def _add_run_arguments(p: argparse.ArgumentParser, sub: bool = False) -> None:
                    help="en una ventana, no a pantalla completa")
 
 
+def cmd_enroll(ns: argparse.Namespace) -> int:
+    """Enroll this device with a coordinator's code (logic in sync/enroll.py, shared with the UI)."""
+    import json
+
+    from sync.config import resolve_config_path
+    from sync.enroll import EnrollError, enroll
+
+    path, _explicit = resolve_config_path(getattr(ns, "config", None))
+
+    def progress(step: str, frac: float) -> None:
+        if not ns.json:
+            print(f"[{frac * 100:3.0f} %] {step}", file=sys.stderr)
+
+    try:
+        r = enroll(ns.code, ns.server, path, progress=progress)
+    except EnrollError as e:
+        if ns.json:
+            print(json.dumps({"ok": False, "reason": e.reason, "message": e.message}, ensure_ascii=False))
+        else:
+            print(f"{PROG}: {e.message}", file=sys.stderr)
+        return 1
+    out = {"ok": True, "device_id": r.device_id, "folio_prefix": r.folio_prefix,
+           "config": str(r.config_path), "processes": r.processes, "auxiliaries": r.auxiliaries}
+    text = f"Dispositivo inscrito como {r.device_id} (folios {r.folio_prefix}-…); configuración: {r.config_path}"
+    print(json.dumps(out, ensure_ascii=False) if ns.json else text)
+    return 0
+
+
 def cmd_run(ns: argparse.Namespace) -> int:
     """The touchscreen app (no subcommand, or `run`)."""
     try:
@@ -104,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="un objeto JSON por imagen, uno por línea")
     s.add_argument("--year", type=int, default=None, help="año actual para la vigencia (por omisión, hoy)")
     s.set_defaults(func=cmd_scan)
+    e = sub.add_parser("enroll", help="inscribe este dispositivo con el código (o el QR) del coordinador")
+    add_config_argument(e, sub=True)
+    e.add_argument("code", metavar="CÓDIGO", help="el código de 20 caracteres, o el contenido del QR")
+    e.add_argument("--server", default=None, help="URL https:// del servidor (el QR ya la trae)")
+    e.add_argument("--json", action="store_true", help="resultado como un objeto JSON")
+    e.set_defaults(func=cmd_enroll)
     from kiosk.capture_cli import add_parser as add_capture_parser
 
     add_capture_parser(sub, add_config_argument)

@@ -2,6 +2,8 @@
 
     fieldkit-testdata roll  --out roll.csv -n N [--seed S] [--json]
     fieldkit-testdata cards --roll roll.csv --out DIR -n N [--variants] [--seed S] [--jobs J] [--json]
+    fieldkit-testdata selfies --out DIR -n N [--kinds K,...] [--seed S] [--json]
+    fieldkit-testdata signatures --out DIR -n N [--no-pressure] [--seed S] [--json]
 
 Every image is marked MUESTRA; nothing here is a real card or person.
 """
@@ -108,6 +110,41 @@ def cmd_cards(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_selfies(ns: argparse.Namespace) -> int:
+    from kiosk.testdata.selfies import KINDS, write_selfies
+
+    kinds = tuple(k.strip() for k in ns.kinds.split(",") if k.strip())
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        print(f"fieldkit-testdata: tipo de secuencia desconocido {bad}; se admiten {', '.join(KINDS)}",
+              file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    entries = write_selfies(Path(ns.out), ns.n, ns.seed, kinds)
+    secs = time.perf_counter() - t0
+    if ns.json:
+        print(json.dumps({"selfies": len(entries), "sequences": len(entries) * len(kinds), "out": ns.out,
+                          "seed": ns.seed, "items": entries, "seconds": round(secs, 3)}))
+    else:
+        print(f"{len(entries)} fotos del rostro y {len(entries) * len(kinds)} secuencias en {ns.out} "
+              f"en {secs:.1f} s")
+    return 0
+
+
+def cmd_signatures(ns: argparse.Namespace) -> int:
+    from kiosk.testdata.signatures import write_signatures
+
+    t0 = time.perf_counter()
+    names = write_signatures(Path(ns.out), ns.n, ns.seed, pressure=not ns.no_pressure)
+    secs = time.perf_counter() - t0
+    if ns.json:
+        print(json.dumps({"signatures": len(names), "out": ns.out, "seed": ns.seed, "files": names,
+                          "seconds": round(secs, 3)}))
+    else:
+        print(f"{len(names)} firmas en {ns.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fieldkit-testdata",
                                 description="Datos sintéticos (MUESTRA) para pruebas.")
@@ -128,6 +165,22 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--jobs", type=int, default=0, help="procesos (por omisión, uno por núcleo)")
     c.add_argument("--json", action="store_true", help="resumen en JSON (docs/cli.md)")
     c.set_defaults(func=cmd_cards)
+    se = sub.add_parser("selfies", help="fotos del rostro y secuencias de cuadros para la prueba de vida")
+    se.add_argument("--out", required=True)
+    se.add_argument("-n", type=int, default=3)
+    se.add_argument("--kinds", default="live",
+                    help="secuencias por foto, separadas por comas: "
+                    "live, wrong_action, static, moved, tilted")
+    se.add_argument("--seed", type=int, default=0)
+    se.add_argument("--json", action="store_true", help="resumen en JSON (docs/cli.md)")
+    se.set_defaults(func=cmd_selfies)
+    sg = sub.add_parser("signatures", help="firmas sintéticas: archivos de trazos JSON")
+    sg.add_argument("--out", required=True)
+    sg.add_argument("-n", type=int, default=3)
+    sg.add_argument("--no-pressure", action="store_true", help="sin presión (como un dedo o un ratón)")
+    sg.add_argument("--seed", type=int, default=0)
+    sg.add_argument("--json", action="store_true", help="resumen en JSON (docs/cli.md)")
+    sg.set_defaults(func=cmd_signatures)
     return p
 
 
