@@ -96,7 +96,8 @@ def cmd_enroll(ns: argparse.Namespace) -> int:
         return 1
     out = {"ok": True, "device_id": r.device_id, "folio_prefix": r.folio_prefix,
            "config": str(r.config_path), "processes": r.processes, "auxiliaries": r.auxiliaries}
-    text = f"Dispositivo inscrito como {r.device_id} (folios {r.folio_prefix}-…); configuración: {r.config_path}"
+    text = (f"Dispositivo inscrito como {r.device_id} (folios {r.folio_prefix}-…); "
+            f"configuración: {r.config_path}")
     print(json.dumps(out, ensure_ascii=False) if ns.json else text)
     return 0
 

@@ -74,6 +74,8 @@ class BrokerConfig:
     max_queued_messages: int = 10000
     autosave_interval: int = 60  # seconds; a clean stop always saves
     verbose: bool = False  # log every packet (debugging only; large logs)
+    # Revoked devices (issue 8): explicit deny rules, applied by reload() without a restart.
+    denied_devices: Sequence[str] = ()
 
     @property
     def conf_path(self) -> Path:
@@ -92,8 +94,12 @@ class BrokerConfig:
         return self.workdir / "data"
 
 
-def render_acl(server_identities: Sequence[str] = ("server:ingest",)) -> str:
-    """ACL text. `pattern` lines apply to every user, servers included."""
+def render_acl(server_identities: Sequence[str] = ("server:ingest",), denied: Sequence[str] = ()) -> str:
+    """ACL text. `pattern` lines apply to every user, servers included.
+
+    `denied`: revoked device ids. Mosquitto checks a user's `deny` rules before any
+    grant (pattern ones included) on every publish and delivery, and re-reads the
+    file on SIGHUP; it does not re-read its CRL, so revocation is done here."""
     lines = [
         "# Devices: CN = username = %u; write own records/status, read own acks/commands.",
         f"pattern write {TOPIC_ROOT}/%u/records",
@@ -115,6 +121,10 @@ def render_acl(server_identities: Sequence[str] = ("server:ingest",)) -> str:
             f"topic write {TOPIC_ROOT}/+/commands",
             "",
         ]
+    for dev in denied:
+        if not dev or any(c in dev for c in " \t\n/+#"):
+            raise BrokerError(f"invalid device id for the ACL: {dev!r}")
+        lines += [f"user {dev}", "topic deny #", ""]
     return "\n".join(lines)
 
 
@@ -164,7 +174,7 @@ def write_config(cfg: BrokerConfig) -> Path:
             raise BrokerError(f"TLS file missing: {p}")
     cfg.workdir.mkdir(parents=True, exist_ok=True)
     cfg.persistence_dir.mkdir(parents=True, exist_ok=True)
-    cfg.acl_path.write_text(render_acl(cfg.server_identities))
+    cfg.acl_path.write_text(render_acl(cfg.server_identities, cfg.denied_devices))
     cfg.conf_path.write_text(render_config(cfg))
     return cfg.conf_path
 

@@ -22,7 +22,7 @@ from server_stub import keys, pki
 from server_stub.config import ServerConfig, ServerConfigError, load_config
 from server_stub.ingest import FAULT_CRASH_AFTER_STORE
 from server_stub.init import InitError, InitOptions, init_deployment
-from server_stub.registry import RegistryError, add_device, revoke_device
+from server_stub.registry import RegistryError, add_device
 from server_stub.serve import ServeError, build_server, serve_forever
 from server_stub.store import StoreError, open_store
 
@@ -106,12 +106,21 @@ def cmd_add_device(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke_device(args: argparse.Namespace) -> int:
-    store = open_store(_config(args).store_url())
+    # Issue 8: registry + broker ACL deny and reload (no restart) + pending report.
+    from server_stub.revocation import revoke
+
+    cfg = _config(args)
+    store = open_store(cfg.store_url())
     try:
-        revoke_device(store, args.id)
+        report = revoke(store, cfg, args.id)
     finally:
         store.close()
-    print(f"device {args.id} revoked (restart the broker with a new CRL to cut its MQTT access)")
+    if getattr(args, "json", False):
+        print(json.dumps(report.to_json()))
+    else:
+        pending = "unknown (no heartbeat)" if report.pending is None else str(report.pending)
+        print(f"device {args.id} revoked; broker: {report.broker}; "
+              f"pending records at last heartbeat: {pending}")
     return 0
 
 
@@ -187,12 +196,16 @@ def build_parser() -> argparse.ArgumentParser:
     ad.set_defaults(fn=cmd_add_device)
     rv = with_config(asub.add_parser("revoke-device", help="refuse a device's records from now on"))
     rv.add_argument("--id", required=True)
+    rv.add_argument("--json", action="store_true", help="print the revocation report as JSON")
     rv.set_defaults(fn=cmd_revoke_device)
     ls = with_config(asub.add_parser("list-devices", help="list the registry"))
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(fn=cmd_list_devices)
     st = with_config(asub.add_parser("stats", help="record and refusal counts (JSON)"))
     st.set_defaults(fn=cmd_stats)
+    from server_stub.fleet_cli import add_admin_commands  # issue 8: auxiliaries, codes, commands, fleet
+
+    add_admin_commands(asub, with_config)
 
     from server_stub.cli_verify import add_commands  # issue 9: roll, process, verify, dashboard-user
 
