@@ -218,13 +218,15 @@ def _cell_scores(strip: np.ndarray, x: float, templates: np.ndarray, levels: int
     wins = wins.reshape(vy * vx, -1)
     wins = wins - wins.mean(1, keepdims=True)
     wins = wins / (np.linalg.norm(wins, axis=1, keepdims=True) + 1e-6)
-    ncc = (wins @ templates.T).reshape(vy * vx, levels, n)
+    # einsum, not `@`: numpy's BLAS spreads these small products over threads, which costs
+    # ten times more than it saves when the cores are busy (as on a kiosk showing video).
+    ncc = np.einsum("ij,kj->ik", wins, templates).reshape(vy * vx, levels, n)
     best_shift = int(ncc.max(axis=(1, 2)).argmax())
     return ncc.max(0), best_shift % vx - _SHIFT
 
 
-def _match_line(strip: np.ndarray, first_x: float, pitch_n: float
-                ) -> tuple[np.ndarray, np.ndarray]:
+def _match_line(strip: np.ndarray, first_x: float, pitch_n: float, level: int = -1
+                ) -> tuple[np.ndarray, np.ndarray, int]:
     """Scores (30, len(ALPHABET)) and cell left edges, tracking the best shift cell by cell.
 
     The blur level (which template set fits) is chosen on the first cells with every set,
@@ -238,10 +240,11 @@ def _match_line(strip: np.ndarray, first_x: float, pitch_n: float
     first = np.full((probe, levels, n), -1.0, np.float32)
     lefts = np.zeros(30)
     x = first_x
-    level = -1
-    tmpl = _TEMPLATES
+    tmpl = _TEMPLATES if level < 0 else _TEMPLATES[level * n:(level + 1) * n]
+    if level >= 0:
+        probe = 0
     for k in range(30):
-        if k == probe:
+        if k == probe and level < 0:
             level = int(first.max(axis=2).sum(axis=0).argmax())
             scores[:probe] = first[:, level, :]
             tmpl = _TEMPLATES[level * n:(level + 1) * n]
@@ -253,7 +256,7 @@ def _match_line(strip: np.ndarray, first_x: float, pitch_n: float
         lefts[k] = round(x) + dx
         # Follow the text, damped: the pitch is known, only drift needs tracking.
         x = x + pitch_n + 0.6 * dx
-    return scores, lefts
+    return scores, lefts, level
 
 
 # -- 4. decide -----------------------------------------------------------------------------------
@@ -391,6 +394,7 @@ def _read(gray: np.ndarray) -> MrzRead | None:
     w = gray.shape[1]
     nominal = 0.89 * w / 30                          # 2.54 mm at the crop's scale
     all_scores, boxes = [], []
+    level = -1                       # blur level: chosen on line 1, kept for lines 2 and 3
     for ln in lines:
         # The ink runs from cell 1 to cell 30: its span gives this line's pitch (perspective,
         # bends), bounded around the nominal one; its middle is the middle of the 30 cells.
@@ -399,7 +403,7 @@ def _read(gray: np.ndarray) -> MrzRead | None:
         pitch_n = pitch_img / s
         mid = (ln.x_left + ln.x_right) / 2
         first = (mid - 15 * pitch_img - x_start) / s + _SHIFT
-        scores, _ = _match_line(strip, first, pitch_n)
+        scores, _, level = _match_line(strip, first, pitch_n, level)
         all_scores.append(scores)
         cy = ln.cy((ln.x_left + ln.x_right) / 2)
         boxes.append((int(ln.x_left), int(cy - ln.cap), int(ln.x_right - ln.x_left), int(2 * ln.cap)))
