@@ -18,6 +18,7 @@ SYSTEM_PACKAGES=(
     chromium chromium-driver      # headless dashboard tests (Selenium with the system driver)
     libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3  # Qt offscreen
     systemd                       # systemd-analyze verify on our units
+    shellcheck                    # systemd/install.sh and check-storage.sh must be shellcheck-clean
 )
 
 ensure_system_packages() {
