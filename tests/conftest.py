@@ -180,3 +180,21 @@ def make_support_record(device_id: str, citizen: Citizen | None, *, process_id: 
 def support_record() -> Callable[..., object]:
     """`support_record(device_id, citizen, process_id=..., aspirant_id=..., seed=..., **changes)`."""
     return make_support_record
+
+
+# --- provisioning and fleet (issue 8; see tests/fleet_helpers.py) --------------------------
+
+from fleet_helpers import Fleet  # noqa: E402
+
+
+@pytest.fixture
+def fleet_env(tmp_path: Path, ingest_server_factory: Callable[..., IngestServer],
+              mosquitto: Broker) -> Iterator[Fleet]:
+    """A started server with its enrollment listener, the broker (revocation wired to its ACL
+    and pid), process ci-2027-df-0901 / aspirant asp-0001, auxiliaries aux-0001, aux-0002 and
+    coordinator coord-01. `fleet_env.enroll(name)` enrolls a device under tmp_path/name."""
+    f = Fleet(tmp_path / "fleet", ingest_server_factory, mosquitto)
+    try:
+        yield f
+    finally:
+        f.close()
