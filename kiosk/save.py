@@ -179,7 +179,7 @@ class SaveContext:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 outbox = Outbox.create(path, load_key(k.outbox_key), cfg.device.id,
                                        cfg.device.folio_prefix)
-        except (SyncError, OSError) as e:
+        except (SyncError, OSError, ValueError) as e:  # ValueError: a bad folio prefix
             raise SaveError(f"No se pudo abrir la bandeja de salida: {e}") from e
         if outbox.device_id != cfg.device.id:
             outbox.close()
