@@ -28,7 +28,7 @@ from kiosk.ui.screens import ScreenFactory
 from kiosk.vision.card import straighten
 from kiosk.vision.credential import BackReading, read_back
 from kiosk.vision.face import find_card_photo
-from kiosk.vision.liveness import LivenessChecker, LivenessState, assess_selfie
+from kiosk.vision.liveness import PROMPTS, LivenessChecker, LivenessState, assess_selfie
 from kiosk.vision.quality import CaptureTracker
 from sync.config import DeviceConfig
 from sync.pin import verify_pin
@@ -121,8 +121,11 @@ class SelfieAnalyser:
                 return Captured(np.array(image), self.state)
         elif force and self.last_good is not None:
             return Captured(np.array(self.last_good), self.state)
-        text = q.reasons[0] if q.reasons else prompt
-        return Guidance(text, None, q.ok, challenge=prompt)
+        if self.state.verdict == "failed":
+            text = self.state.message + ". " + "Toque «Otra prueba» o «Tomar foto»."
+        else:
+            text = q.reasons[0] if q.reasons else prompt
+        return Guidance(text, None, q.ok, challenge=PROMPTS[self.checker.challenge])
 
 
 # -- services ---------------------------------------------------------------------------------
@@ -198,6 +201,13 @@ class KioskWindow(QWidget):
         self._status_timer.start()
         self._on_step(self.flow.step)
         self.refresh_status()
+        # The model chooser's pictures are drawn by the card generator: ready them early, off-thread.
+        QTimer.singleShot(500, lambda: self.jobs.run(card_pictures, self._pictures_ready))
+
+    def _pictures_ready(self, pictures: dict[str, np.ndarray]) -> None:
+        self.screens.pictures = pictures
+        if self.flow.step == Step.CARD_MODEL:
+            self.rebuild()
 
     # -- flow -> screens ------------------------------------------------------------------
     def _on_step(self, step: Step) -> None:

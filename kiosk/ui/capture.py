@@ -7,7 +7,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
 
 from kiosk.ui.preview import Preview
-from kiosk.ui.theme import tr
+from kiosk.ui.theme import Scale, tr
 from kiosk.ui.widgets import Header, NoticeLabel, button, label
 
 TITLES = {
@@ -48,21 +48,25 @@ class CaptureScreen(QWidget):
         col.addWidget(self.help)
         self.notice = NoticeLabel()
         col.addWidget(self.notice)
+        self.challenge = label("", "title")
+        self.challenge.setObjectName("challenge")
+        self.challenge.setVisible(kind == "selfie")
+        col.addWidget(self.challenge)
         body = QHBoxLayout()
         self.preview = Preview(face=kind == "selfie")
         body.addWidget(self.preview, 1)
-        side = QVBoxLayout()
-        self.challenge = label("", "title")
-        self.challenge.setVisible(kind == "selfie")
-        side.addWidget(self.challenge)
+        side_box = QWidget()
+        side_box.setFixedWidth(Scale.px(190))
+        side = QVBoxLayout(side_box)
+        side.setContentsMargins(0, 0, 0, 0)
         side.addStretch(1)
         if kind == "selfie":
             side.addWidget(
-                button(tr("Repetir prueba"), None, self.retry_challenge.emit, name="retry_challenge")
+                button(tr("Otra prueba"), None, self.retry_challenge.emit, name="retry_challenge")
             )
         self.shutter_button = button(tr("Tomar foto"), "primary", self.shutter.emit, name="shutter")
         side.addWidget(self.shutter_button)
-        body.addLayout(side)
+        body.addWidget(side_box)
         col.addLayout(body, 1)
         self.guide = label(tr("Buscando…"), "guide")
         self.guide.setObjectName("guide")
@@ -77,7 +81,7 @@ class CaptureScreen(QWidget):
         self.preview.set_detection(quad, good)
 
     def set_challenge(self, text: str) -> None:
-        self.challenge.setText(tr(text))
+        self.challenge.setText(tr("Prueba de vida") + ": " + tr(text))
 
     def set_camera_error(self, message: str | None) -> None:
         """The camera's own Spanish message while it is lost; None when it is back."""

@@ -29,7 +29,6 @@ class CardModelScreen(QWidget):
         col = QVBoxLayout(self)
         col.setContentsMargins(8, 4, 8, 6)
         col.addWidget(Header("¿Cómo es la credencial?", self.cancel.emit))
-        col.addWidget(label(tr("Toque la imagen de la credencial que se parezca a la suya.")))
         self.notice = NoticeLabel()
         col.addWidget(self.notice)
         grid = QGridLayout()

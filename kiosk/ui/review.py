@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QGridLayout,
@@ -60,6 +60,7 @@ class ReviewScreen(QWidget):
         col.addWidget(self.notice)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         inner = QWidget()
         body = QVBoxLayout(inner)
         body.addWidget(label(f"{tr('Proceso')}: {data.process}\n{tr('Aspirante')}: {data.aspirant}", "title"))
@@ -73,19 +74,13 @@ class ReviewScreen(QWidget):
             ("signature", data.signature, "Firma"),
         ):
             box = QVBoxLayout()
-            ib = ImageBox(150, 95)
+            ib = ImageBox(80, 60)
             ib.setObjectName(f"review_{key}")
             ib.setFixedHeight(Scale.px(110))
             ib.set_image(img)
             box.addWidget(ib)
-            box.addWidget(
-                button(
-                    tr("Rehacer") + " " + tr(title).lower(),
-                    None,
-                    lambda k=key: self.redo.emit(k),
-                    name=f"redo_{key}",
-                )
-            )
+            box.addWidget(label(tr(title), "muted", align=Qt.AlignmentFlag.AlignCenter))
+            box.addWidget(button(tr("Rehacer"), None, lambda k=key: self.redo.emit(k), name=f"redo_{key}"))
             images.addLayout(box)
         body.addLayout(images)
         grid = QGridLayout()
@@ -102,13 +97,9 @@ class ReviewScreen(QWidget):
         body.addWidget(aviso)
         self.support = QCheckBox(tr("La persona da su apoyo a este aspirante."))
         self.support.setObjectName("consent_support")
-        self.biometric = QCheckBox(
-            tr(
-                "La persona leyó o escuchó el aviso de privacidad y consiente "
-                "expresamente el uso de su rostro y su firma."
-            )
-        )
+        self.biometric = QCheckBox(tr("Consiente el uso de su rostro y su firma."))
         self.biometric.setObjectName("consent_biometric")
+        body.addWidget(label(tr("Lea el aviso a la persona y marque sólo lo que ella acepte:"), "title"))
         for cb in (self.support, self.biometric):
             cb.setStyleSheet("QCheckBox { padding: 6px; }")
             body.addWidget(cb)

@@ -70,7 +70,7 @@ class EmailScreen(QWidget):
                 )
             )
         )
-        self.notice = NoticeLabel()
+        self.notice = NoticeLabel(errors_only=True)
         col.addWidget(self.notice)
         row = QHBoxLayout()
         self.email = QLineEdit()

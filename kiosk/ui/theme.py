@@ -57,7 +57,9 @@ def style_sheet() -> str:
     QPushButton[role="primary"] {{ background: {PRIMARY}; color: {PAPER}; border-color: {PRIMARY}; }}
     QPushButton[role="primary"]:disabled {{ background: #8899bb; border-color: #8899bb; }}
     QPushButton[role="danger"] {{ background: {PAPER}; color: {DANGER}; border-color: {DANGER}; }}
-    QPushButton[role="key"] {{ font-size: {p(26)}px; }}
+    QPushButton[role="key"] {{ font-size: {p(24)}px; padding: 0; min-width: {p(40)}px; }}
+    QPushButton[role="kb"] {{ font-size: {p(22)}px; padding: 0; min-width: {p(36)}px;
+                              min-height: {p(48)}px; }}
     QPushButton[role="huge"] {{ background: {PRIMARY}; color: {PAPER}; border-color: {PRIMARY};
                                 font-size: {p(30)}px; min-height: {p(96)}px; }}
     QPushButton:checked {{ background: {PRIMARY}; color: {PAPER}; border-color: {PRIMARY}; }}

@@ -76,6 +76,12 @@ class ImageBox(QLabel):
         self.setStyleSheet("border: 2px solid #000;")
         self._rgb: np.ndarray | None = None
 
+    def sizeHint(self) -> QSize:
+        return self.minimumSize()
+
+    def minimumSizeHint(self) -> QSize:
+        return self.minimumSize()
+
     def set_image(self, rgb: np.ndarray | None) -> None:
         self._rgb = rgb
         self._refresh()
@@ -95,15 +101,16 @@ class ImageBox(QLabel):
 class NoticeLabel(QLabel):
     """The line where the flow's notice (or any message) appears; hidden when empty."""
 
-    def __init__(self) -> None:
+    def __init__(self, errors_only: bool = False) -> None:
         super().__init__()
+        self.errors_only = errors_only      # the screen already says what the flow's hint would
         self.setObjectName("notice")
         self.setWordWrap(True)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.hide()
 
     def show_text(self, text: str | None, error: bool = False) -> None:
-        if not text:
+        if not text or (self.errors_only and not error):
             self.hide()
             return
         self.setProperty("error", "true" if error else "false")
@@ -154,17 +161,18 @@ class Keyboard(QWidget):
             row = QHBoxLayout()
             row.setSpacing(Scale.px(4))
             for ch in list(chars) + extra.get(r, []):
-                b = button("⌫" if ch == "<" else ch, "key", name=f"kb_{ch}")
-                b.setMinimumWidth(Scale.px(50))
+                b = button("⌫" if ch == "<" else ch, "kb", name=f"kb_{ch}")
                 b.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
                 b.clicked.connect(lambda _=False, ch=ch: self.key.emit(ch))
                 row.addWidget(b)
             col.addLayout(row)
         row = QHBoxLayout()
         for text in ("@gmail.com", "@hotmail.com", "@outlook.com", ".com", ".mx"):
-            b = button(text, "key", name=f"kb_{text}")
+            b = button(text, "kb", name=f"kb_{text}")
+            b.setStyleSheet(f"font-size: {Scale.px(16)}px;")
+            b.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
             b.clicked.connect(lambda _=False, t=text: self.key.emit(t))
-            row.addWidget(b)
+            row.addWidget(b, 2 if text.startswith("@") else 1)
         col.addLayout(row)
 
 
