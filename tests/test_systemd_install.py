@@ -47,8 +47,8 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
     chroot = f"chroot {root} "
     apt = [c for c in cmds if "apt-get install" in c]
     assert len(apt) == 1 and apt[0].startswith(chroot)
-    for pkg in ("python3-venv", "libzbar0", "fonts-dejavu-core", "fonts-ocr-b", "libegl1", "libgbm1",
-                "systemd-zram-generator"):
+    for pkg in ("python3-venv", "procps", "libzbar0", "fonts-dejavu-core", "fonts-ocr-b", "libegl1",
+                "libgbm1", "systemd-zram-generator"):
         assert f" {pkg}" in apt[0], pkg
     # Not on a Pi: no python3-picamera2 (it is only in the Raspberry Pi OS archive), no cage.
     assert "python3-picamera2" not in apt[0] and " cage" not in apt[0] and "mosquitto" not in apt[0]
