@@ -172,3 +172,27 @@ def test_roll_import_indexes_counts_and_replaces(backend: str, tmp_path: Path, s
         assert int(store.query("SELECT COUNT(*) FROM roll")[0][0]) == 10  # all or nothing
     finally:
         store.close()
+
+
+def test_cli_roll_process_user_and_verify(ingest_server: IngestServer, synthetic_roll, capsys,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from server_stub import accounts
+    from server_stub.cli import main
+
+    cfg = str(ingest_server.config_path)
+    path, rows = synthetic_roll
+    assert main(["roll", "import", "--config", cfg, str(path)]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["rows"] == len(rows)
+    assert main(["process", "define", "--config", cfg, "--id", "p1", "--kind", "senaduria",
+                 "--start", "2026-01-01", "--end", "2026-12-31"]) == 0
+    assert main(["process", "add-aspirant", "--config", cfg, "--process", "p1", "--id", "a1"]) == 1
+    assert "necesita --entidad" in capsys.readouterr().err
+    assert main(["process", "add-aspirant", "--config", cfg, "--process", "p1", "--id", "a1",
+                 "--entidad", "9"]) == 0
+    monkeypatch.setenv("FIELDKIT_DASHBOARD_PASSWORD", "una-clave-larga")
+    assert main(["dashboard-user", "--config", cfg, "ana"]) == 0
+    assert accounts.login(ingest_server.store, "ana", "una-clave-larga") is not None
+    assert main(["verify", "--config", cfg, "--recompute"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["verified"] == 0
