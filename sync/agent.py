@@ -287,6 +287,8 @@ class SyncAgent(AgentFleet):
         while not self._stopping.is_set():
             self._tick()
             acked = self._drain_acks(window)
+            if self.wiped:
+                return  # a verified wipe: the outbox is gone
             t.check()
             now = time.monotonic()
             if now >= next_hb or self._status_changed(now):

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .agent_state import AgentState
-from .commands import REVOKED_TEXT, apply_command, mark_revoked
+from .command_format import CommandRejected
+from .commands import REVOKED_TEXT, execute, mark_revoked, verify
 from .config import DeviceConfig
 from .errors import OutboxError
 from .heartbeat import CHANGE_MIN_INTERVAL_S
@@ -52,16 +53,19 @@ class AgentFleet:
                 return
             if self.config is None:
                 continue
-            if self._outbox is not None and _is_wipe(data):
-                self._outbox.close()  # a verified wipe deletes the file under us
+            try:
+                cmd = verify(self.config, data, self.state.clock_offset_ms)
+            except CommandRejected as e:
+                log.warning("orden rechazada (%s): %s", _src, e)
+                continue
+            if cmd.kind == "wipe" and self._outbox is not None:
+                self._outbox.close()  # verified: its file is about to go
                 self._outbox = None
-            r = apply_command(self.config, data, self.state.clock_offset_ms)
+            r = execute(self.config, cmd)
             if r.applied and r.kind == "wipe":
                 self.wiped = True
                 self.request_stop()
                 return
-            if self._outbox is None and not self._stopping.is_set():
-                self._open_outbox()  # it was a forged or stale wipe: carry on
 
     def _revoked(self, why: str = REVOKED_TEXT) -> None:
         if self.state.last_error != REVOKED_TEXT:
@@ -91,14 +95,3 @@ class AgentFleet:
             return self._outbox.counts().unacknowledged != self._hb_pending
         except OutboxError:
             return False
-
-
-def _is_wipe(data: bytes) -> bool:
-    from .command_format import CommandRejected, parse_command
-
-    try:
-        return parse_command(data)[0].kind == "wipe"
-    except CommandRejected:
-        return False
-
-

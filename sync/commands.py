@@ -58,16 +58,29 @@ def _trusted(cfg: DeviceConfig) -> list[ed25519.Ed25519PublicKey]:
     return [key] if isinstance(key, ed25519.Ed25519PublicKey) else []
 
 
-def apply_command(cfg: DeviceConfig, data: bytes, clock_offset_ms: int | None = None) -> CommandResult:
-    """Verify and act. Never raises for a bad command: it is refused and logged."""
+def verify(cfg: DeviceConfig, data: bytes, clock_offset_ms: int | None = None) -> Command:
+    """Signature, device, freshness, replay; raises CommandRejected (Spanish reason)."""
     now_server = int(time.time() * 1000) + (clock_offset_ms or 0)
     try:
-        cmd = verify_command(data, cfg.device.id, _trusted(cfg), now_server, last_applied_seq(cfg))
+        return verify_command(data, cfg.device.id, _trusted(cfg), now_server, last_applied_seq(cfg))
+    except (OSError, ValueError) as e:
+        if isinstance(e, CommandRejected):
+            raise
+        raise CommandRejected(f"no se pudo verificar la orden: {e}") from None
+
+
+def apply_command(cfg: DeviceConfig, data: bytes, clock_offset_ms: int | None = None) -> CommandResult:
+    """Verify and act. Never raises for a bad command: it is refused and logged."""
+    try:
+        cmd = verify(cfg, data, clock_offset_ms)
     except CommandRejected as e:
         log.warning("orden rechazada: %s", e)
         return CommandResult(False, reason=str(e))
-    except (OSError, ValueError) as e:
-        return CommandResult(False, reason=f"no se pudo verificar la orden: {e}")
+    return execute(cfg, cmd)
+
+
+def execute(cfg: DeviceConfig, cmd: Command) -> CommandResult:
+    """Act on a command that `verify` accepted (a wipe needs the outbox closed first)."""
     if cmd.kind == "wipe":
         log.warning("orden de borrado %d verificada: borrando claves, configuración y registros", cmd.seq)
         wipe(cfg)
