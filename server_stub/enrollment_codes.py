@@ -13,6 +13,10 @@ API (stable; the dashboard calls it):
     IssuedCode.qr_png(path, scale=8) -> Path;  IssuedCode.qr_svg() -> str (inline in HTML)
     IssuedCode.qr_text() -> str  (for a terminal)
     list_codes(store) -> list[CodeRow]  (no secrets: id prefix, state, device)
+    dashboard_issue(store, form: dict[str, str]) -> str
+        The dashboard's hook: form["auxiliary"] = comma-separated auxiliary ids; returns
+        the Spanish text to show (the code, or why none was issued). Needs
+        `configure(cfg)`, which `fieldkit-server serve` calls at start.
 
 The server never stores the code: only ``code_id`` (HKDF of it, for lookup) and
 ``mac_key`` (HKDF of it, to authenticate the bundle). Codes are single use,
@@ -117,3 +121,26 @@ def list_codes(store: Store) -> list[CodeRow]:
                        "FROM enrollment_codes ORDER BY created_ms")
     return [CodeRow(r[0][:8], "expired" if r[1] == "issued" and int(r[4]) <= now else r[1],
                     json.loads(r[2]), int(r[3]), int(r[4]), r[5]) for r in rows]
+
+
+_CONFIG: ServerConfig | None = None
+
+
+def configure(cfg: ServerConfig) -> None:
+    """The server config the dashboard hook issues codes with (set by serve.build_server)."""
+    global _CONFIG
+    _CONFIG = cfg
+
+
+def dashboard_issue(store: Store, form: dict[str, str]) -> str:
+    if _CONFIG is None:
+        return "No se pueden emitir códigos: el servidor no está configurado para inscripciones."
+    aux = [a.strip() for a in form.get("auxiliary", "").replace(";", ",").split(",") if a.strip()]
+    if not aux:
+        return ("Indique los auxiliares del dispositivo (campo «auxiliary», separados por comas) "
+                "o use «fieldkit-server admin enroll-code --auxiliary …».")
+    try:
+        c = issue_enrollment_code(store, _CONFIG, aux)
+    except fleet.FleetError as e:
+        return f"No se emitió el código: {e}"
+    return f"Código de inscripción {c.code} (un solo uso, 24 h) para {', '.join(aux)}. QR: {c.uri}"

@@ -114,6 +114,9 @@ def build_server(
                 ingestor, host=cfg.mqtt.host, port=cfg.mqtt.port, ca_cert=cfg.tls.ca_cert,
                 identity=name, cert=ident.cert, key=ident.key, share_group=cfg.mqtt.share_group,
                 session_expiry_s=cfg.mqtt.session_expiry_s))
+    from server_stub import enrollment_codes  # the dashboard's "issue a code" hook needs the config
+
+    enrollment_codes.configure(cfg)
     if https and cfg.fleet.enroll_port is not None:
         ca_key = cfg.tls.ca_key
         if ca_key is None or not ca_key.exists():
