@@ -246,6 +246,11 @@ name = "AUXILIAR DEMO"
 pin_hash = "{hash_pin(DEMO_PIN)}"
 processes = ["{PROCESS_ID}"]
 """)
+    # The kiosk's first save would make the outbox; made now, the agent starts on it at once.
+    from kiosk.save import SaveContext
+    from sync.config import load_config
+
+    SaveContext.from_config(load_config(cfg)).close()
     return cfg
 
 
@@ -300,15 +305,16 @@ def device_counts(cfg_path: Path) -> tuple[int, int]:
 def headless(ns: argparse.Namespace, root: Path, procs: Procs, dep: Deployment, cfg: Path) -> dict[str, Any]:
     t0 = time.monotonic()
     n = ns.records
-    n_selfies = min(n, 3)
+    n_selfies = 1  # one person's selfie and live sequence (turn left) serve every record
     logs = procs.logs
     with ThreadPoolExecutor(3) as pool:
-        cards_f = pool.submit(make_cards, dep, n)
-        pool.submit(run_cmd, logs, "testdata", tool("fieldkit-testdata"), "selfies", "--out",
-                    str(root / "selfies"), "-n", str(n_selfies)).result()
-        pool.submit(run_cmd, logs, "testdata", tool("fieldkit-testdata"), "signatures", "--out",
-                    str(root / "signatures"), "-n", str(n)).result()
-        cards = cards_f.result()
+        jobs = [pool.submit(run_cmd, logs, "testdata", tool("fieldkit-testdata"), "selfies", "--out",
+                            str(root / "selfies"), "-n", str(n_selfies)),
+                pool.submit(run_cmd, logs, "testdata", tool("fieldkit-testdata"), "signatures", "--out",
+                            str(root / "signatures"), "-n", str(n))]
+        cards = make_cards(dep, n)
+        for j in jobs:
+            j.result()
     if not ns.offline:
         procs.start("sync-agent", [tool("fieldkit-sync"), "--config", str(cfg), "run"])
     with ThreadPoolExecutor(max(1, min(n, os.cpu_count() or 1))) as pool:
@@ -324,8 +330,8 @@ def headless(ns: argparse.Namespace, root: Path, procs: Procs, dep: Deployment, 
             time.sleep(0.3)
     pending, acked = device_counts(cfg)
     return {"captured": len(folios), "stored_at_server": stored, "erased_from_device": acked,
-            "pending": pending, "transport": "none" if ns.offline else ns.transport,
-            "seconds": round(time.monotonic() - t0, 1), "folios": folios, "data_dir": str(root)}
+            "pending": pending, "transport": ns.transport, "offline": bool(ns.offline),
+            "seconds": round(time.monotonic() - t0, 1), "folios": sorted(folios), "data_dir": str(root)}
 
 
 def replay_folder(root: Path, card: Path) -> Path:
