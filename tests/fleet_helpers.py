@@ -103,7 +103,8 @@ class Fleet:
         now = int(time.time() * 1000)
         procmod.define_process(self.store, PROCESS, "diputacion_federal", "Diputación federal 01 (MUESTRA)",
                                now - 86_400_000, now + 30 * 86_400_000)
-        procmod.add_aspirant(self.store, PROCESS, ASPIRANT, "ASPIRANTE MUESTRA", entidad=9, distrito_federal=1)
+        procmod.add_aspirant(self.store, PROCESS, ASPIRANT, "ASPIRANTE MUESTRA", entidad=9,
+                             distrito_federal=1)
         fleet.put_auxiliary(self.store, "aux-0001", "AUXILIAR UNO", "123456", [PROCESS])
         fleet.put_auxiliary(self.store, "aux-0002", "AUXILIAR DOS", "654321", [PROCESS])
         fleet.put_auxiliary(self.store, "coord-01", "COORDINADORA", "999999", [PROCESS], role="coordinador")

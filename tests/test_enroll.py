@@ -28,7 +28,8 @@ def _mode(p: Path) -> int:
 def test_enroll_then_capture_and_sync(fleet_env: Fleet, tmp_path: Path) -> None:
     # The coordinator's CLI issues the code and its QR; the device's CLI redeems it.
     r = subprocess.run([str(BIN / "fieldkit-server"), "admin", "enroll-code", "--config",
-                        str(fleet_env.server.config_path), "--auxiliary", "aux-0001", "--auxiliary", "coord-01",
+                        str(fleet_env.server.config_path), "--auxiliary", "aux-0001",
+                        "--auxiliary", "coord-01",
                         "--server-url", fleet_env.enroll_url, "--qr", str(tmp_path / "qr.png"), "--json"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
@@ -37,13 +38,15 @@ def test_enroll_then_capture_and_sync(fleet_env: Fleet, tmp_path: Path) -> None:
     assert issued["code"] in issued["uri"] and "ca=" in issued["uri"]
     cfg_path = tmp_path / "kiosk" / "device.toml"
     r = subprocess.run([str(BIN / "fieldkit-kiosk"), "--config", str(cfg_path), "enroll", issued["code"],
-                        "--server", fleet_env.enroll_url, "--json"], capture_output=True, text=True, timeout=60)
+                        "--server", fleet_env.enroll_url, "--json"],
+                       capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     out = json.loads(r.stdout)
     assert out["ok"] and out["auxiliaries"] == ["aux-0001", "coord-01"]
     assert out["device_id"].startswith("fk-") and out["processes"] == ["ci-2027-df-0901"]
 
     from fleet_helpers import FleetDevice
+
     from sync.enroll import EnrollResult
 
     dev = FleetDevice(EnrollResult(out["device_id"], out["folio_prefix"], cfg_path, out["processes"],
@@ -62,8 +65,8 @@ def test_enroll_then_capture_and_sync(fleet_env: Fleet, tmp_path: Path) -> None:
     assert all(f.startswith(out["folio_prefix"] + "-") for f in folios)
     agent = dev.agent()
     assert wait_until(lambda: fleet_env.server.stored_count() == 3, 30)
-    assert wait_until(lambda: (hb := fleet_env.heartbeat(dev.id)) is not None and hb.online and hb.pending == 0,
-                      30)
+    assert wait_until(lambda: (hb := fleet_env.heartbeat(dev.id)) is not None and hb.online
+                      and hb.pending == 0, 30)
     hb = fleet_env.heartbeat(dev.id)
     assert hb is not None and hb.free_disk_bytes and hb.app_version and hb.last_sync_ms
     assert agent.snapshot().pending == 0

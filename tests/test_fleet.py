@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 from fleet_helpers import Fleet, wait_until
-from mqtt_helpers import NOT_AUTHORIZED, make_client
+from mqtt_helpers import NOT_AUTHORIZED
 
 from server_stub import commands, fleet
 from sync.command_format import Command, sign_command
@@ -66,13 +66,6 @@ def test_revoked_device_is_refused_by_broker_and_https_and_knows_it(fleet_env: F
     other.capture(1)
     other.agent()
     assert wait_until(lambda: other.outbox().counts().unacknowledged == 0, 30)
-
-
-def _server_client(fleet_env: Fleet, pki):
-    from mqtt_helpers import TestClient
-
-    c = TestClient(make_client(pki.ca_cert, pki.server, client_id="server:ingest-test"), fleet_env.broker)
-    return c
 
 
 def test_forged_wipes_do_nothing_and_a_real_one_leaves_nothing(fleet_env: Fleet, tmp_path: Path) -> None:
@@ -136,7 +129,8 @@ def test_https_only_device_heartbeats_and_commands(fleet_env: Fleet) -> None:
     from sync.pin import verify_pin
 
     assert verify_pin("424242", {a.id: a.pin_hash for a in dev.config.auxiliaries}["aux-0001"])
-    assert wait_until(lambda: (hb := fleet_env.heartbeat(dev.id)) is not None and hb.last_command_seq == 1, 30)
+    assert wait_until(lambda: (hb := fleet_env.heartbeat(dev.id)) is not None
+                      and hb.last_command_seq == 1, 30)
     assert agent.snapshot().state.last_error is None
 
 
