@@ -81,10 +81,12 @@ class _Raw:
     ok: bool
 
 
-def _zxing(g: np.ndarray, binarizer: zxingcpp.Binarizer = zxingcpp.Binarizer.LocalAverage) -> list[_Raw]:
+def _zxing(g: np.ndarray, binarizer: zxingcpp.Binarizer = zxingcpp.Binarizer.LocalAverage,
+           quick: bool = False) -> list[_Raw]:
     out = []
-    for r in zxingcpp.read_barcodes(g, formats=_QR, try_rotate=True, try_downscale=True,
-                                    binarizer=binarizer, return_errors=True):
+    # quick (live preview, on the straightened card): no rotated, downscaled or inverted passes.
+    for r in zxingcpp.read_barcodes(g, formats=_QR, try_rotate=not quick, try_downscale=not quick,
+                                    try_invert=not quick, binarizer=binarizer, return_errors=True):
         p = r.position
         xs = [p.top_left.x, p.top_right.x, p.bottom_right.x, p.bottom_left.x]
         ys = [p.top_left.y, p.top_right.y, p.bottom_right.y, p.bottom_left.y]
@@ -215,7 +217,7 @@ def decode_qr(frame: np.ndarray | None, crop: np.ndarray | None = None, fast: bo
         if img is None:
             continue
         g = _gray(img)
-        first = _zxing(g)
+        first = _zxing(g, quick=fast)
         col.add(first, "zxing", "tal_cual", source)
         col.note_located(first, source)
         if fast or col.done():
