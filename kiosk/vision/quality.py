@@ -67,8 +67,9 @@ _SMALL = (384, 242)
 
 def _glare(inner: np.ndarray) -> float:
     """Saturated area that is not just printed white: blobs wider than a QR's quiet zone."""
-    sat = (inner.min(axis=2) >= 253).astype(np.uint8)
-    if not sat.any():
+    r, g, b = cv2.split(inner)
+    sat = (cv2.min(cv2.min(r, g), b) >= 253).astype(np.uint8)
+    if not cv2.countNonZero(sat):
         return 0.0
     k = max(3, inner.shape[1] // 40)
     blobs = cv2.morphologyEx(sat, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
@@ -81,6 +82,9 @@ def _pct(a: np.ndarray, q: float) -> float:
     return float(np.partition(flat, k)[k])
 
 
+_MAX_BLUR_PX = 90_000       # the blur estimate looks at most this many pixels (the card's middle)
+
+
 def blur_px(frame: np.ndarray, corners: np.ndarray) -> float:
     """Blur of the card in frame pixels (Gaussian sigma equivalent), worst direction."""
     h_f, w_f = frame.shape[:2]
@@ -89,16 +93,21 @@ def blur_px(frame: np.ndarray, corners: np.ndarray) -> float:
     w, h = x1 - x0, y1 - y0
     if w < 20 or h < 20:
         return 0.0
-    roi = frame[y0 + h // 5:y1 - h // 5, x0 + w // 5:x1 - w // 5]
-    g = (roi if roi.ndim == 2 else cv2.cvtColor(roi, cv2.COLOR_RGB2GRAY)).astype(np.float32)
-    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3) / 8
-    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3) / 8
+    # The middle 60 % of the card's box, shrunk further (same centre) on a large card.
+    cw, ch = w * 0.6, h * 0.6
+    f = min(1.0, (_MAX_BLUR_PX / (cw * ch)) ** 0.5)
+    cw, ch = int(cw * f), int(ch * f)
+    cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+    roi = frame[cy - ch // 2:cy + ch // 2, cx - cw // 2:cx + cw // 2]
+    g = roi if roi.ndim == 2 else cv2.cvtColor(roi, cv2.COLOR_RGB2GRAY)
+    gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3, scale=1 / 8)
+    gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3, scale=1 / 8)
     contrast = _pct(g, 0.98) - _pct(g, 0.02)
     if contrast < 8:
         return 0.0                      # nothing to measure (a blank or black card)
     worst = 0.0
     for c, s in ((1, 0), (0, 1), (0.7071, 0.7071), (0.7071, -0.7071)):
-        slope = _pct(np.abs(gx * c + gy * s), 0.995)
+        slope = _pct(cv2.absdiff(cv2.addWeighted(gx, c, gy, s, 0), 0), 0.995)
         worst = max(worst, contrast / (2.5066 * max(slope, 1e-3)))
     return worst
 
@@ -110,7 +119,7 @@ def card_metrics(frame: np.ndarray, find: CardFind) -> dict[str, float]:
     # A margin inside the card: the edge itself belongs to the background as much as the card.
     inner = small[6:-6, 6:-6]
     g = cv2.cvtColor(inner, cv2.COLOR_RGB2GRAY)
-    return {"brightness": float(np.median(g)), "blur": blur_px(frame, find.corners), "glare": _glare(inner),
+    return {"brightness": _pct(g, 0.5), "blur": blur_px(frame, find.corners), "glare": _glare(inner),
             "width": find.width_px / frame.shape[1], "area": find.area_fraction}
 
 
