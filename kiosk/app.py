@@ -220,6 +220,8 @@ class KioskWindow(QWidget):
             self._begin_capture(step)
         if step == Step.FOLIO:
             self._folio_timer.start()
+        if step == Step.HOME:
+            self.refresh_status()
 
     def show_screen(self, w: QWidget) -> None:
         old = self.screen
@@ -324,7 +326,7 @@ class KioskWindow(QWidget):
             self.show_notice()
 
     def refresh_status(self) -> None:
-        if self.flow.step not in (Step.HOME, Step.COORDINATOR, Step.FOLIO):
+        if self.flow.step in CAPTURE:
             return
         fn = self.sv.status
         ctx = self.sv.save_ctx

@@ -4,6 +4,7 @@ from the synthetic card generator, a window on a replay camera, and input events
 from __future__ import annotations
 
 import random
+import threading
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,14 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QPointingDevice, QTabletEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
+from hardware.camera import Backoff, Camera, CameraBackend, CameraError, CameraInfo, open_camera
+from hardware.camera_replay import ReplayBackend
+from kiosk.app import KioskWindow, Services
+from kiosk.flow import Step
+from kiosk.save import SaveContext
 from kiosk.testdata import variants as V
 from kiosk.testdata.cards import sample_card
+from kiosk.ui.theme import Scale, style_sheet
 from server_stub import keys as server_keys
 from sync.config import load_config
 from sync.envelope_open import ServerPrivateKey
@@ -149,3 +156,71 @@ def tablet_stroke(widget: QWidget, points: list[tuple[float, float]], pressure: 
 
 def wave(w: int, h: int, n: int = 40, x0: float = 0.1, x1: float = 0.9) -> list[tuple[float, float]]:
     return [(w * (x0 + (x1 - x0) * i / (n - 1)), h * (0.5 + 0.25 * np.sin(i / 3))) for i in range(n)]
+
+
+class LosableReplay(CameraBackend):
+    """A real replay camera whose cable can be "pulled" (the camera hardware is absent here):
+    while `lost` is set, opening and reading fail as an unplugged webcam does."""
+
+    def __init__(self, folder: Path, fps: float = 15.0) -> None:
+        self.inner = ReplayBackend(folder, fps=fps, preview_size=(1280, 720))
+        self.pace_fps = self.inner.pace_fps
+        self.lost = threading.Event()
+
+    def _check(self) -> None:
+        if self.lost.is_set():
+            raise CameraError("disconnected", detail="test: cable pulled")
+
+    def open(self) -> CameraInfo:
+        self._check()
+        return self.inner.open()
+
+    def read(self, timeout: float) -> tuple[np.ndarray, dict[str, Any]]:
+        self._check()
+        return self.inner.read(timeout)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def replay_camera(folder: Path, fps: float = 15.0) -> Camera:
+    return open_camera(f"replay:{folder}@{fps:g}", backoff=Backoff(0.1, 2.0, 0.3))
+
+
+def make_window(qtbot: Any, cfg_path: Path | None, camera: Camera | None, *, status: Any = None,
+                send_now: Any = None, size: tuple[int, int] = (800, 480)) -> KioskWindow:
+    """The real window on a real config and camera, at a screen size, shown offscreen."""
+    app = QApplication.instance()
+    Scale.set_for(*size)
+    app.setStyleSheet(style_sheet())  # type: ignore[union-attr]
+    cfg = load_config(cfg_path) if cfg_path else None
+    ctx = SaveContext.from_config(cfg) if cfg else None
+    sv = Services(cfg, camera, ctx, status=status, send_now=send_now, coordinators=coordinators(),
+                  today=lambda: IN_PERIOD, device_text="Dispositivo fk-muestra-0001")
+    w = KioskWindow(sv, "es")
+    qtbot.addWidget(w)
+    w.resize(*size)
+    w.show()
+    return w
+
+
+def click(w: KioskWindow, name: str) -> None:
+    find(w.screen, name).click()
+
+
+def unlock(qtbot: Any, w: KioskWindow, pin: str = PIN) -> None:
+    for d in pin:
+        click(w, f"key_{d}")
+    click(w, "key_ok")
+    qtbot.waitUntil(lambda: w.flow.step == Step.HOME, timeout=5000)
+
+
+def through_front(qtbot: Any, w: KioskWindow) -> None:
+    """From home: "Nuevo apoyo", the front auto-captured, model chosen, photo confirmed."""
+    click(w, "new_support")
+    qtbot.waitUntil(lambda: w.flow.step == Step.CARD_MODEL, timeout=30000)
+    qtbot.waitUntil(lambda: w.screen.findChild(QWidget, "model_G") is not None, timeout=30000)
+    click(w, "model_G")
+    assert w.flow.step == Step.CARD_PHOTO
+    click(w, "same_person")
+    assert w.flow.step == Step.BACK
