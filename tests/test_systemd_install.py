@@ -158,6 +158,7 @@ def debian_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.mark.skipif(not FULL, reason="multi-minute debootstrap + apt + pip run: set FIELDKIT_FULL=1")
+@pytest.mark.timeout(3600)  # debootstrap + apt + pip (PySide6, OpenCV, SciPy) twice
 def test_install_for_real_into_a_debootstrapped_root_twice(debian_root: Path) -> None:
     root = debian_root
     first = run_install("--root", str(root), "--no-pi", "--rotate", "90", timeout=3600)
