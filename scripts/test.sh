@@ -8,6 +8,11 @@ ensure_venv dev
 cd "$REPO"
 export QT_QPA_PLATFORM=offscreen
 echo "==> ruff check"
-"$VENV/bin/ruff" check kiosk hardware sync server_stub tests bench
+lint=0
+"$VENV/bin/ruff" check kiosk hardware sync server_stub tests bench || lint=$?
 echo "==> pytest"
-exec "$VENV/bin/python" -m pytest "$@"
+# Run the suite even when lint fails, so one run reports both; either fails the command.
+tests=0
+"$VENV/bin/python" -m pytest "$@" || tests=$?
+if [ "$lint" -ne 0 ]; then echo "ruff found problems (see above)" >&2; fi
+exit $(( tests != 0 ? tests : lint ))
