@@ -70,8 +70,8 @@ class AgentFleet:
     def _revoked(self, why: str = REVOKED_TEXT) -> None:
         if self.state.last_error != REVOKED_TEXT:
             log.error("el servidor revocó este dispositivo (%s)", why)
+        mark_revoked(self.settings.outbox_path.parent, why)  # first: the kiosk reads this file
         self._update(last_error=REVOKED_TEXT, save=True)
-        mark_revoked(self.settings.outbox_path.parent, why)
 
     def _probe_revoked(self) -> None:
         """The broker refused us: if HTTPS says "revoked", that is why (MQTT cannot say it)."""
@@ -89,7 +89,7 @@ class AgentFleet:
 
     def _status_changed(self, now: float) -> bool:
         """Heartbeat on change: the queue depth moved (at most every CHANGE_MIN_INTERVAL_S)."""
-        if now - self._hb_last < CHANGE_MIN_INTERVAL_S or self._outbox is None:
+        if self.config is None or now - self._hb_last < CHANGE_MIN_INTERVAL_S or self._outbox is None:
             return False
         try:
             return self._outbox.counts().unacknowledged != self._hb_pending
