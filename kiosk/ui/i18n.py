@@ -21,8 +21,12 @@ def language() -> str:
 def tr(es: str) -> str:
     if _lang == "es":
         return es
-    if es in EN:
-        return EN[es]
+    if not _screens:
+        from kiosk.ui.i18n_en import SCREENS
+
+        _screens.update(SCREENS)
+    if es in EN or es in _screens:
+        return EN.get(es) or _screens[es]
     for pattern, template in _PATTERNS:
         m = pattern.match(es)
         if m:
@@ -30,6 +34,7 @@ def tr(es: str) -> str:
     return es
 
 
+_screens: dict[str, str] = {}
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^PIN incorrecto\. Le quedan (\d+) intento\(s\)\.$"), "Wrong PIN. {0} attempt(s) left."),
     (re.compile(r"^Demasiados intentos\. Espere (\d+) s\.$"), "Too many attempts. Wait {0} s."),

@@ -1,0 +1,75 @@
+# ruff: noqa: E501  (translation table: one string per line reads best)
+"""English texts of the screens (the Spanish is the key)."""
+
+from kiosk.ui.capture import TITLES
+from kiosk.ui.lock import FIRST_RUN_TEXT
+from kiosk.ui.review import AVISO
+
+SCREENS: dict[str, str] = {
+    "(ninguno)": "(none)", "(nombre no leído)": "(name not read)",
+    "1. Toque su nombre.   2. Escriba su PIN.   3. Toque «Entrar».": "1. Tap your name.   2. Type your PIN.   3. Tap “Enter”.",
+    "Agente detenido": "Sync agent stopped", "Apoyo guardado con folio": "Support saved with folio",
+    "Borrar": "Clear", "Buscando…": "Looking…", "Cambiar correo": "Change e-mail", "Cancelar": "Cancel",
+    "Cargando…": "Loading…", "Cerrar sesión": "Sign out",
+    "Compare la fotografía de la credencial con la persona que tiene enfrente. ¿Es la misma persona?":
+        "Compare the card's photo with the person in front of you. Is it the same person?",
+    "Consiente el uso de su rostro y su firma.": "Consents to the use of their face and signature.",
+    "Continuar": "Continue", "Coordinador": "Coordinator", "Correo electrónico (opcional)": "E-mail (optional)",
+    "Código de inscripción": "Enrollment code", "Demasiados intentos. Espere {} s.": "Too many attempts. Wait {} s.",
+    "Desbloquear auxiliar:": "Unlock auxiliary:", "Dispositivo no inscrito": "Device not enrolled",
+    "Dígale el folio a la persona o pídale que lo anote: con él puede consultar su apoyo. Se enviará en cuanto haya conexión.":
+        "Tell the person the folio or ask them to write it down: with it they can look up their support. It is sent as soon as there is a connection.",
+    "El agente de sincronización no está disponible.": "The sync agent is not available.",
+    "Entrar": "Enter", "Enviar ahora": "Send now",
+    "Este dispositivo no tiene coordinador configurado.": "This device has no coordinator configured.",
+    "Firma": "Signature", "Fotografía de la credencial": "Photo on the card", "Guardar": "Save",
+    "Inscribir": "Enroll",
+    "La inscripción desde esta pantalla aún no está disponible en esta versión: use «fieldkit-kiosk enroll» o pida ayuda a su coordinador.":
+        "Enrolling from this screen is not available in this version yet: use “fieldkit-kiosk enroll” or ask your coordinator.",
+    "La persona da su apoyo a este aspirante.": "The person gives their support to this aspirant.",
+    "Lea el aviso a la persona y marque sólo lo que ella acepte:": "Read the notice to the person and tick only what they accept:",
+    "Listo": "Done", "Menú del coordinador": "Coordinator menu", "Ningún auxiliar bloqueado.": "No auxiliary is locked out.",
+    "No es la persona": "Not the person",
+    "No se encontró la fotografía en la credencial: compare con la imagen.": "The photo was not found on the card: compare with the image.",
+    "No se guardó nada. Devuelva la credencial a la persona.": "Nothing was stored. Give the card back to the person.",
+    "No se puede captar este apoyo": "This support cannot be taken", "Nuevo apoyo": "New support",
+    "Omitir": "Skip", "Otra prueba": "New test", "Paso 1 de 6": "Step 1 of 6", "Paso 2 de 6": "Step 2 of 6",
+    "Paso 3 de 6": "Step 3 of 6", "Paso 4 de 6": "Step 4 of 6", "Paso 5 de 6": "Step 5 of 6", "Paso 6 de 6": "Step 6 of 6",
+    "Pida a la persona que firme dentro del recuadro, con el lápiz o con el dedo, como en su credencial.":
+        "Ask the person to sign inside the box, with the pen or a finger, as on their card.",
+    "Primero toque su nombre.": "First tap your name.", "Prueba de vida": "Liveness test", "Rehacer": "Redo",
+    "Reintentando…": "Retrying…", "Repetir foto": "Retake photo", "Repetir frente": "Retake front",
+    "Revisar y guardar": "Review and save", "Salir del menú": "Leave menu",
+    "Si la persona quiere recibir el acuse de su apoyo, escriba su correo. Si no, toque «Omitir».":
+        "If the person wants the receipt of their support, type their e-mail. If not, tap “Skip”.",
+    "Sin datos": "No data", "Sí, es la misma persona": "Yes, same person", "Terminar": "Finish", "Tomar foto": "Take photo",
+    "Toque el proceso para el que capta:": "Tap the process you are collecting for:", "Volver": "Back",
+    "Volver al inicio": "Back to start", "hace {} h": "{} h ago", "hace {} min": "{} min ago", "hace {} s": "{} s ago",
+    "nunca": "never", "¿Cómo es la credencial?": "Which card is it?", "Iniciar sesión": "Sign in",
+    "PIN del coordinador": "Coordinator PIN", "Por enviar": "To send", "Enviados hoy": "Sent today", "Batería": "Battery",
+    "Último envío": "Last sync", "Auxiliar": "Auxiliary", "Aspirante": "Aspirant", "Proceso": "Process",
+    "En línea": "Online", "Sin conexión": "Offline", "Conectando…": "Connecting…",
+    "Enviar ahora ": "Send now", "Probar cámara": "Test camera", "Probar conexión": "Test connection",
+    "Almacenamiento": "Storage", "Versión": "Version", "Frente": "Front", "Reverso": "Back", "Rostro": "Face",
+    "Nombre": "Name", "Sección": "Sección", "Vigencia": "Valid until", "Nacimiento": "Born", "Sexo": "Sex",
+    "Modelo": "Model", "Correo": "E-mail", "superada": "passed", "no superada": "not passed", "no realizada": "not done",
+    "No no es la persona": "Not the person",
+    "Modelo E (2014)": "Model E (2014)", "Modelo F (extranjero)": "Model F (abroad)", "Modelo G (2019)": "Model G (2019)",
+    "Modelo H (2019+)": "Model H (2019+)", "IFE modelo D (sin QR)": "IFE model D (no QR)", "IFE modelo C (sin QR)": "IFE model C (no QR)",
+    "Frente de la credencial": "Front of the card", "Reverso de la credencial": "Back of the card", "Foto del rostro": "Face photo",
+    TITLES["front"][2]: "Hold the FRONT of the card (the side with the photo) inside the box. The photo is taken by itself when it looks good.",
+    TITLES["back"][2]: "Turn the card over: hold the BACK (the side with the QR code) inside the box. The photo is taken by itself when it looks good.",
+    TITLES["selfie"][2]: "Ask the person to look at the camera with their face inside the oval.",
+    "Muestre el FRENTE de la credencial (el lado con la fotografía)": "Show the FRONT of the card (the side with the photo)",
+    "Voltee la credencial: muestre el REVERSO (el lado con el código QR)": "Turn the card over: show the BACK (the side with the QR code)",
+    "Revisando el reverso…": "Checking the back…", "Listo ": "Ready",
+    "Falta la firma: pida a la persona que firme en el recuadro.": "No signature: ask the person to sign in the box.",
+    "La firma es demasiado corta: pida que firme como en su credencial.": "The signature is too short: ask them to sign as on their card.",
+    "La credencial ya no está vigente; no se puede captar el apoyo.": "The card has expired; the support cannot be taken.",
+    "La sección de la credencial no está en la tabla del dispositivo": "The card's sección is not in the device's table",
+    "La sección de la credencial está fuera del ámbito geográfico del aspirante": "The card's sección is outside the aspirant's area",
+    "El código QR no coincide con los datos de la credencial": "The QR code does not match the card's data",
+    "Ahora una foto del rostro de la persona.": "Now a photo of the person's face.",
+    FIRST_RUN_TEXT: "This device is not enrolled yet, so it cannot take supports.\n\nTo enroll it: ask your coordinator for an enrollment code (valid 24 hours, for one device only), connect the device to the internet and type the code here.",
+    AVISO: "<b>Simplified privacy notice.</b> {aspirant}, for the process “{process}”, and the Instituto Nacional Electoral (INE) process the personal data taken here: the data on your voter card (name, CIC, OCR, sección, validity), images of the front and back of the card, a live photo of your face and your signature. They are used only to verify your citizen support against the electoral roll; they travel and are stored encrypted, and are erased from this device as soon as the server confirms it received them. Your face photo and signature are <b>biometric (sensitive) data</b>: they are only taken with your express consent. You may exercise your rights of access, rectification, cancellation and opposition (ARCO) before the INE's Transparency Unit; the full privacy notice is on the INE's website.",
+}
