@@ -43,6 +43,8 @@ def style_sheet() -> str:
     QLabel#notice {{ font-size: {p(20)}px; font-weight: 700; padding: {p(4)}px; }}
     QLabel#notice[error="true"] {{ color: {PAPER}; background: {DANGER}; }}
     QLabel#notice[error="false"] {{ color: {INK}; background: #ffe066; }}
+    QLabel#warnings {{ font-size: {p(18)}px; font-weight: 700; padding: {p(4)}px; color: {PAPER};
+                      background: {WARN}; }}
     QLabel#guide {{ font-size: {p(22)}px; font-weight: 800; color: {PAPER}; background: {INK};
                    padding: {p(6)}px; }}
     QLabel#muted {{ color: {MUTED}; }}
