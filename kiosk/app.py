@@ -70,7 +70,8 @@ class CardAnalyser:
     def __call__(self, image: np.ndarray, _t: float, force: bool = False) -> Guidance | Captured | Refused:
         v = self.tracker.update(image)
         if v.find is None or not (v.steady or (force and not v.find.touches_border)):
-            return Guidance(v.quality.message, None if v.find is None else v.find.corners, v.quality.ok)
+            text = "Mantenga firme la credencial…" if v.quality.ok else v.quality.message
+            return Guidance(text, None if v.find is None else v.find.corners, v.quality.ok)
         crop = straighten(image, v.find.corners)
         photo = find_card_photo(crop)
         if self.side == "front":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtWidgets import QWidget
 from ui_helpers import COORD_PIN, click, find, make_window, offline_device
 
 from kiosk.flow import MAX_PIN_FAILURES, Step
@@ -57,7 +58,9 @@ def test_idle_auto_lock(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyp
 def test_first_run_screen_when_not_enrolled(qtbot) -> None:  # type: ignore[no-untyped-def]
     w = make_window(qtbot, None, None)
     assert w.flow.step == Step.FIRST_RUN
-    assert find(w.screen, "enroll_code") is not None
+    # No device-side enrollment function yet: the screen says how to enroll, no code entry.
+    assert "fieldkit-kiosk enroll" in find(w.screen, "warnings").text()
+    assert w.screen.findChild(QWidget, "enroll_code") is None
     w.close_services()
 
 

@@ -46,7 +46,7 @@ class CaptureScreen(QWidget):
         col.addWidget(Header(title, self.cancel.emit, tr(step)))
         self.help = label(tr(help_text))
         col.addWidget(self.help)
-        self.notice = NoticeLabel()
+        self.notice = NoticeLabel(errors_only=True)
         col.addWidget(self.notice)
         self.challenge = label("", "title")
         self.challenge.setObjectName("challenge")

@@ -62,6 +62,7 @@ SCREENS: dict[str, str] = {
     TITLES["selfie"][2]: "Ask the person to look at the camera with their face inside the oval.",
     "Muestre el FRENTE de la credencial (el lado con la fotografía)": "Show the FRONT of the card (the side with the photo)",
     "Voltee la credencial: muestre el REVERSO (el lado con el código QR)": "Turn the card over: show the BACK (the side with the QR code)",
+    "Mantenga firme la credencial…": "Hold the card steady…",
     "Revisando el reverso…": "Checking the back…", "Listo ": "Ready",
     "Falta la firma: pida a la persona que firme en el recuadro.": "No signature: ask the person to sign in the box.",
     "La firma es demasiado corta: pida que firme como en su credencial.": "The signature is too short: ask them to sign as on their card.",

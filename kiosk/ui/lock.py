@@ -26,6 +26,13 @@ class FirstRunScreen(QWidget):
         col.addWidget(label(device_text, "muted"))
         self.notice = NoticeLabel()
         col.addWidget(self.notice)
+        if not can_enroll:
+            info = label(tr("La inscripción desde esta pantalla aún no está disponible en esta "
+                            "versión: use «fieldkit-kiosk enroll» o pida ayuda a su coordinador."),)
+            info.setObjectName("warnings")
+            col.addWidget(info)
+            col.addStretch(1)
+            return
         row = QHBoxLayout()
         self.code = QLineEdit()
         self.code.setObjectName("enroll_code")
@@ -34,17 +41,9 @@ class FirstRunScreen(QWidget):
         self.go = button(tr("Inscribir"), "primary", self._submit, name="enroll")
         row.addWidget(self.go)
         col.addLayout(row)
-        kb = Keyboard()
+        kb = Keyboard(email=False)
         kb.key.connect(self._key)
         col.addWidget(kb)
-        if not can_enroll:
-            self.go.setEnabled(False)
-            self.notice.show_text(
-                tr(
-                    "La inscripción desde esta pantalla aún no está disponible en esta "
-                    "versión: use «fieldkit-kiosk enroll» o pida ayuda a su coordinador."
-                )
-            )
 
     def _key(self, k: str) -> None:
         if k == "<":

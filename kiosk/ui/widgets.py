@@ -151,7 +151,7 @@ class Keyboard(QWidget):
         "zxcvbnm",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, email: bool = True) -> None:
         super().__init__()
         col = QVBoxLayout(self)
         col.setSpacing(Scale.px(4))
@@ -166,6 +166,8 @@ class Keyboard(QWidget):
                 b.clicked.connect(lambda _=False, ch=ch: self.key.emit(ch))
                 row.addWidget(b)
             col.addLayout(row)
+        if not email:
+            return
         row = QHBoxLayout()
         for text in ("@gmail.com", "@hotmail.com", "@outlook.com", ".com", ".mx"):
             b = button(text, "kb", name=f"kb_{text}")
