@@ -345,9 +345,20 @@ def _decide(all_scores: list[np.ndarray]) -> tuple[tuple[str, str, str], list[st
                 if fixed[p] != flat[p]:
                     corrections.append(f"línea {p // 30 + 1} pos {p % 30 + 1}: {flat[p]}→{fixed[p]}")
             lines[0], lines[1] = fixed[:30], fixed[30:]
-    # Line 3: after the surname separator, the first "<<" ends the given names; only filler
-    # may follow (a stray mark in the padding is not a letter).
+    # Line 3 nearly always has the "<<" between surnames and given names. If none was read,
+    # the cheapest pair of neighbours whose runner-up is '<' (within a small budget) is it.
     l3 = "".join(lines[2])
+    if "<<" not in l3:
+        lt = ALPHABET.index("<")
+        sc3 = all_scores[2]
+        cost = [float(sc3[i].max() - sc3[i][lt]) for i in range(30)]
+        p = min(range(1, 28), key=lambda i: cost[i] + cost[i + 1])
+        if cost[p] + cost[p + 1] <= _MAX_FIX_COST * 2:
+            corrections.append(f"línea 3 pos {p + 1}-{p + 2}: {l3[p:p + 2]}→<<")
+            l3 = l3[:p] + "<<" + l3[p + 2:]
+            lines[2] = list(l3)
+    # After the surname separator, the first "<<" ends the given names; only filler may
+    # follow (a stray mark in the padding is not a letter).
     sep = l3.find("<<")
     end = l3.find("<<", sep + 2) if sep >= 0 else -1
     if end > 0 and l3[end:].strip("<"):
