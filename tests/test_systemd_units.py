@@ -87,9 +87,18 @@ def test_execstart_arguments_match_the_clis() -> None:
     assert out.returncode == 0 and "--config" in out.stdout
     # The kiosk runs with no --config: a missing default config means "not enrolled"
     # (first-run screen); an explicit --config that is missing is an error.
+    from kiosk.cli import build_parser as kiosk_parser
+
+    defaults = dict(v.split("=", 1) for e in unit_values(SYSTEMD / "fieldkit-kiosk.service", "Environment")
+                    for v in e.split())
     for f in (SYSTEMD / "fieldkit-kiosk.service", CAGE_DROPIN):
         argv = exec_argv(unit_values(f, "ExecStart")[0])
-        assert "--config" not in argv and argv[-2:] == ["--camera", "${FIELDKIT_CAMERA}"]
+        argv = argv[argv.index(VENV_BIN + "fieldkit-kiosk"):]
+        assert "--config" not in argv
+        argv = [defaults.get(a[2:-1], a) if a.startswith("${") else a for a in argv]
+        ns = kiosk_parser().parse_args(argv[1:])
+        assert ns.func.__name__ == "cmd_run" and ns.config is None
+        assert (ns.camera, ns.size) == ("picamera", "800x480")
 
 
 @pytest.mark.parametrize("unit", SERVICES)
@@ -122,7 +131,7 @@ def test_hardening_and_power_loss_settings(unit: str) -> None:
     assert unit_values(f, "MemoryMax"), unit
     assert unit_values(f, "RestrictAddressFamilies"), unit
     assert unit_values(f, "SystemCallFilter")[0] == "@system-service"
-    rw = " ".join(unit_values(f, "ReadWritePaths")).split()
+    rw = [p.lstrip("-") for p in " ".join(unit_values(f, "ReadWritePaths")).split()]
     assert rw, unit
     assert all(p.startswith(("/var/lib/fieldkit", "/etc/fieldkit", "/run/fieldkit", "/srv/fieldkit"))
                for p in rw), rw
