@@ -139,8 +139,8 @@ def test_records_of_unknown_device_or_wrong_key_are_refused_not_stored(
                                             impostor.sealer.server_key)
     impostor.put(2)
     agents = [unknown.agent(), impostor.agent()]
-    assert wait_until(lambda: ingest_server.refusal_count() == 5, 30)
-    assert wait_until(lambda: unknown.unacked() == 0 and impostor.unacked() == 0, 30)
+    assert wait_until(lambda: ingest_server.refusal_count() >= 5, 60)
+    assert wait_until(lambda: unknown.unacked() == 0 and impostor.unacked() == 0, 60)
     assert ingest_server.stored_count() == 0
     assert [a.snapshot().state.refused_total for a in agents] == [3, 2]
 
