@@ -201,9 +201,6 @@ def _fingerprint(d: ImageDraw.ImageDraw, box: tuple[int, int, int, int]) -> None
         d.ellipse((cx - r * 0.8, cy - r, cx + r * 0.8, cy + r), outline=(70, 70, 80), width=2)
 
 
-BackRender = tuple[np.ndarray, list[QrTruth], list[str] | None, list[int] | None]
-
-
 def _marking_boxes(d: ImageDraw.ImageDraw, box: tuple[float, float, float, float]) -> None:
     """The grid of small numbered squares marked at each election."""
     x0, y0, x1, y1 = _fx(box[0]), _fy(box[1]), _fx(box[2]), _fy(box[3])
