@@ -1,6 +1,7 @@
 """Verification and ingest throughput (issue 9). Standalone: makes its own roll, keys and stores.
 
     .venv/bin/python bench/bench_verify.py [--rows 1000000] [--records 4000] [--no-pg]
+        [--roll-cache /tmp/roll-200k.csv]  (generate the roll once, reuse it on later runs)
 
 1. A synthetic roll of --rows citizens (fieldkit-testdata's generator) as CSV; `roll import`
    time on SQLite and PostgreSQL.
@@ -31,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from outbox_helpers import tiny_record
 from pg_helpers import PG_ENV, PgCluster, create_database
 
-from kiosk.testdata.roll import generate_roll, write_roll
+from kiosk.testdata.roll import generate_roll, read_roll, write_roll
 from server_stub import processes, roll, verify
 from server_stub.ingest import Ingestor
 from server_stub.store import DeviceEntry, open_store
@@ -85,12 +86,18 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--records", type=int, default=4000)
     ap.add_argument("--no-pg", action="store_true")
+    ap.add_argument("--roll-cache", type=Path, help="roll CSV: read it if it exists, else generate it there")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-verify-"))
+    roll_csv = a.roll_cache or tmp / "roll.csv"
     t = time.perf_counter()
-    rows = list(generate_roll(a.rows, seed=3))
-    write_roll(tmp / "roll.csv", rows)
-    print(f"roll: {a.rows} rows generated and written in {time.perf_counter() - t:.1f} s")
+    if a.roll_cache and a.roll_cache.exists():
+        rows = read_roll(roll_csv)
+        print(f"roll: {len(rows)} rows read from {roll_csv} in {time.perf_counter() - t:.1f} s")
+    else:
+        rows = list(generate_roll(a.rows, seed=3))
+        write_roll(roll_csv, rows)
+        print(f"roll: {a.rows} rows generated and written in {time.perf_counter() - t:.1f} s")
     seal_key = ServerPrivateKey.generate(CLASSIC)
     sign_key = ed25519.Ed25519PrivateKey.generate()
     dev_key = ed25519.Ed25519PrivateKey.generate()
@@ -113,7 +120,7 @@ def main() -> int:
             url = mk("verify")
             store = open_store(url)
             t = time.perf_counter()
-            res = roll.import_roll(store, tmp / "roll.csv")
+            res = roll.import_roll(store, roll_csv)
             print(f"{name}: roll import {res.rows} rows, {res.secciones} secciones in "
                   f"{time.perf_counter() - t:.1f} s ({res.rows / (time.perf_counter() - t):.0f} rows/s)")
             processes.define_process(store, "pres", "presidencia", "Presidencia", 0, 2**42)

@@ -76,6 +76,9 @@ class BrokerConfig:
     verbose: bool = False  # log every packet (debugging only; large logs)
     # Revoked devices (issue 8): explicit deny rules, applied by reload() without a restart.
     denied_devices: Sequence[str] = ()
+    # Mosquitto writes its pid here (after dropping privileges: the folder must be writable by
+    # its user); `[fleet].broker_pid_file` points at it so revocation can SIGHUP the broker.
+    pid_file: Path | None = None
 
     @property
     def conf_path(self) -> Path:
@@ -152,6 +155,8 @@ def render_config(cfg: BrokerConfig) -> str:
         lines.append("log_type all")
     if cfg.run_as:
         lines.append(f"user {cfg.run_as}")
+    if cfg.pid_file is not None:
+        lines.append(f"pid_file {cfg.pid_file}")
     lines += [
         "",
         f"listener {cfg.port} {cfg.host}",

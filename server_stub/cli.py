@@ -46,7 +46,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     o = InitOptions(hostnames=args.hostname or ["localhost"], ips=args.ip or ["127.0.0.1", "::1"],
                     suite=args.suite, workers=args.workers, https_host=args.https_host,
                     https_port=args.https_port, mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port,
-                    store_url=args.store_url)
+                    store_url=args.store_url, enroll_host=args.enroll_host,
+                    enroll_port=None if args.no_enroll else args.enroll_port, broker_user=args.broker_user)
     try:
         path = init_deployment(Path(args.dir), o)
     except InitError as e:
@@ -167,6 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--mqtt-host", default="127.0.0.1")
     i.add_argument("--mqtt-port", type=int, default=8883)
     i.add_argument("--store-url", default="sqlite:data/fieldkit.db")
+    i.add_argument("--enroll-host", default="127.0.0.1", help="enrollment listener address")
+    i.add_argument("--enroll-port", type=int, default=8445, help="enrollment listener port")
+    i.add_argument("--no-enroll", action="store_true", help="no enrollment listener (enroll_port unset)")
+    i.add_argument("--broker-user", help="Mosquitto's `user` (default: 'mosquitto' when run as root)")
     i.set_defaults(fn=cmd_init)
 
     def with_config(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:

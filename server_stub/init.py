@@ -10,7 +10,8 @@ directory. Layout (all paths in server.toml are relative to DIR):
     pki/server_ingest-N.crt/key  MQTT identities server:ingest-1..N
     keys/server-seal.key/.pub    HPKE sealing key pair (.pub goes to devices)
     keys/server-sign.key/.pub    Ed25519 ack/command signing key (.pub goes to devices)
-    mosquitto/mosquitto.conf,acl broker config with the same ACL the tests use
+    mosquitto/mosquitto.conf,acl broker config with the same ACL the tests use; its pid_file
+                                 (mosquitto/mosquitto.pid) and acl are what [fleet] revocation uses
     data/                        the SQLite store (default)
 """
 
@@ -30,6 +31,7 @@ from sync.envelope import suite_by_name
 from sync.envelope_open import ServerPrivateKey
 
 CONFIG_NAME = "server.toml"
+BROKER_DIR = "mosquitto"
 
 
 class InitError(RuntimeError):
@@ -47,6 +49,11 @@ class InitOptions:
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 8883
     store_url: str = "sqlite:data/fieldkit.db"
+    # Enrollment listener (issue 8); None = off. Not 8444: the dashboard's default port.
+    enroll_host: str = "127.0.0.1"
+    enroll_port: int | None = 8445
+    # Mosquitto's `user` line: None = its default (drops to "mosquitto" when started as root).
+    broker_user: str | None = None
 
 
 def _q(s: str | Path) -> str:
@@ -82,6 +89,14 @@ def render_config(o: InitOptions, share_group: str, identities: Sequence[str]) -
         f"port = {o.mqtt_port}",
         "# Secret: a device that knows it could join the group on Mosquitto 2.0.",
         f"share_group = {_q(share_group)}",
+        "",
+        "[fleet]",
+        "# Enrollment listener (no client certificates); comment enroll_port out to turn it off.",
+        f"enroll_host = {_q(o.enroll_host)}",
+        *([f"enroll_port = {o.enroll_port}"] if o.enroll_port is not None else []),
+        "# Revocation rewrites the broker's ACL with deny rules and SIGHUPs the pid in broker_pid_file.",
+        f"broker_acl = {_q(f'{BROKER_DIR}/acl')}",
+        f"broker_pid_file = {_q(f'{BROKER_DIR}/mosquitto.pid')}",
     ]
     for name in identities:
         stem = name.replace(":", "_")
@@ -98,6 +113,9 @@ def init_deployment(root: Path, o: InitOptions = InitOptions()) -> Path:
             raise InitError(f"{p} already exists: {root} holds a deployment; refusing to overwrite it")
     if not 1 <= o.workers <= 64:
         raise InitError(f"--workers must be 1..64, not {o.workers}")
+    ports = [o.https_port, o.mqtt_port, *([o.enroll_port] if o.enroll_port is not None else [])]
+    if not all(0 < p < 65536 for p in ports) or len(set(ports)) != len(ports):
+        raise InitError(f"ports must be distinct and in 1..65535 (https, mqtt, enroll: {ports})")
     try:
         suite = suite_by_name(o.suite)
     except ValueError as e:
@@ -126,8 +144,8 @@ def init_deployment(root: Path, o: InitOptions = InitOptions()) -> Path:
     # The broker config the deployment runs Mosquitto with (same ACL as the tests).
     bcfg = brokermod.BrokerConfig(
         tls=brokermod.BrokerTLS(pki_dir / "ca.crt", pki_dir / "server.crt", pki_dir / "server.key"),
-        workdir=root / "mosquitto", port=o.mqtt_port, host=o.mqtt_host, server_identities=identities,
-        run_as=None)
+        workdir=root / BROKER_DIR, port=o.mqtt_port, host=o.mqtt_host, server_identities=identities,
+        run_as=o.broker_user, pid_file=root / BROKER_DIR / "mosquitto.pid")
     brokermod.write_config(bcfg)
 
     (root / "data").mkdir(exist_ok=True)
