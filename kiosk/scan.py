@@ -19,6 +19,8 @@ import cv2
 import numpy as np
 
 from kiosk.vision.credential import BackReading, read_back
+from kiosk.vision.face import find_card_photo
+from kiosk.vision.integrity import check_integrity
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
@@ -50,6 +52,21 @@ def reading_to_dict(r: BackReading) -> dict[str, Any]:
                                            "corrections": r.mrz.corrections},
         "fields": None if r.fields is None else dict(r.fields.__dict__),
         "cross_check": r.cross_check,
+        **capture2_to_dict(r.card),
+    }
+
+
+def capture2_to_dict(card: np.ndarray | None) -> dict[str, Any]:
+    """Integrity verdict and printed portrait on the straightened card (front or back)."""
+    if card is None:
+        return {"integrity": None, "card_photo": None}
+    integ = check_integrity(card)
+    photo = find_card_photo(card)
+    return {
+        "integrity": {"verdict": integ.verdict, "passed": integ.passed, "reason": integ.reason,
+                      "scores": {k: round(float(v), 4) for k, v in integ.scores.items()}},
+        "card_photo": None if photo is None else {"box": [int(v) for v in photo.box],
+                                                  "face": [int(v) for v in photo.face]},
     }
 
 
@@ -93,6 +110,11 @@ def format_text(d: dict[str, Any]) -> str:
     if d["cross_check"]:
         lines.append("  QR vs MRZ: " + ", ".join(f"{k} {'sí' if v else 'NO'}"
                                                   for k, v in d["cross_check"].items()))
+    if d["integrity"]:
+        i = d["integrity"]
+        lines.append("  integridad: " + ("original" if i["passed"] else f"{i['verdict']}: {i['reason']}"))
+    if d["card_photo"]:
+        lines.append(f"  fotografía impresa: {d['card_photo']['box']}")
     verdict = "ACEPTADA" if d["accepted"] else f"RECHAZADA: {d['refusal']['message']}"
     lines.append(f"  veredicto: {verdict}")
     lines += [f"  aviso: {f['message']}" for f in d["flags"]]

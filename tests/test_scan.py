@@ -65,3 +65,26 @@ def test_console_script_runs_as_a_separate_process(images) -> None:  # type: ign
 
 def test_check_still_works(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["--config", str(tmp_path / "nada.toml"), "check"]) == 2
+
+
+def test_integrity_and_card_photo_on_fronts(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import random
+
+    import numpy as np
+
+    from kiosk.testdata.cards import sample_card
+    from kiosk.testdata.variants import _on_paper, photocopy, photograph, photograph_sheet
+
+    front, _back, _truth = sample_card(6100, "G")
+    rng, nprng = random.Random(1), np.random.default_rng(1)
+    genuine = photograph(front, "front", "genuine", "g", rng, nprng)
+    sheet, box = _on_paper(photocopy(front, rng, nprng), rng)
+    copy = photograph_sheet(sheet, box, "front", "photocopy", "p", rng, nprng)
+    paths = []
+    for name, v in (("original.png", genuine), ("copia.png", copy)):
+        paths.append(tmp_path / name)
+        cv2.imwrite(str(paths[-1]), cv2.cvtColor(v.image, cv2.COLOR_RGB2BGR))
+    assert main(["scan", "--json", "--year", NOW, *map(str, paths)]) == 0
+    orig, cp = (json.loads(x) for x in capsys.readouterr().out.strip().splitlines())
+    assert orig["integrity"]["verdict"] == "ok" and orig["card_photo"] is not None
+    assert cp["integrity"]["verdict"] == "photocopy" and cp["integrity"]["reason"]
