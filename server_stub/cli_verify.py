@@ -152,6 +152,6 @@ def add_commands(sub: Any, with_config: Callable[[argparse.ArgumentParser], argp
 
 
 def verify_kinds() -> list[str]:
-    from server_stub.thresholds import RULES
+    from server_stub.process_kinds import KINDS
 
-    return list(RULES)
+    return list(KINDS)

@@ -18,13 +18,11 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from server_stub import fleet
 from server_stub import processes as procmod
+from server_stub.process_kinds import device_kind, rule_for
 from server_stub.store import Store
-from server_stub.thresholds import RULES
 from sync.command_format import KINDS, Command, sign_command
 
 DEFAULT_TTL_MS = 7 * 24 * 3600 * 1000  # a lost device may stay off for days
-# Issue 9's process kinds are threshold rules; the device names the legal figure.
-DEVICE_KIND = {"revocacion": "revocacion_mandato"}
 DEFAULT_FREEZE = {"max_unsent_age_days": 3.0, "max_pending": 2000}
 
 
@@ -65,8 +63,8 @@ def device_config(store: Store, aux_ids: list[str]) -> dict[str, Any]:
         asp = procmod.get_aspirant(store, pid, next(iter(aspirants)))
         if p is None or asp is None:
             raise fleet.FleetError(f"el proceso {pid!r} ya no existe")
-        rule = RULES.get(p.kind)
-        procs.append({"id": p.process_id, "kind": DEVICE_KIND.get(p.kind, "candidatura_independiente"),
+        rule = rule_for(p.kind)
+        procs.append({"id": p.process_id, "kind": device_kind(p.kind),  # process_kinds.KINDS
                       "name": p.name, "aspirant_id": asp.aspirant_id, "aspirant_name": asp.name,
                       "scope": _scope(asp), "start": _date(p.starts_ms), "end": _date(p.ends_ms),
                       "start_ms": p.starts_ms, "end_ms": p.ends_ms,

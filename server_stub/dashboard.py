@@ -7,10 +7,13 @@ session's CSRF token and, when the browser sends one, an Origin equal to the
 Host. Coordinators see everything and can revoke a device and open the
 garantía de audiencia; an `aspirante` account sees only its own page.
 
-"Issue an enrollment code" belongs to the fleet issue (#8): the button is
-rendered only when a module `server_stub.enrollment_codes` exists, and the
-POST calls its `dashboard_issue(store, form) -> str` (text shown to the
-coordinator). This module does not create it.
+"Issue an enrollment code" belongs to the fleet issue (#8): the form (a
+multi-select of auxiliaries) is rendered only when `server_stub.enrollment_codes`
+exists; the POST calls its `dashboard_issue_code(store, form)` and answers with
+the page itself (never a redirect: the code must not land in a URL), showing the
+code and its QR as an inline PNG (data: URL). Revoking calls the fleet's
+`revocation.revoke` when the app has the server config (serve passes it), so the
+broker's ACL denies the device and Mosquitto reloads.
 """
 
 from __future__ import annotations
@@ -30,18 +33,19 @@ from urllib.parse import parse_qs, quote, urlsplit
 import jinja2
 from markupsafe import Markup
 
-from server_stub import accounts, dashboard_data, dashboard_svg, processes, verify
+from server_stub import accounts, dashboard_data, dashboard_svg, fleet, processes, revocation, verify
+from server_stub.config import ServerConfig
 from server_stub.https_api import Receive, Scope, Send, _header, _respond
+from server_stub.process_kinds import NO_RULE_LABEL, kind_label, rule_for
 from server_stub.registry import RegistryError, revoke_device
 from server_stub.store import Store, StoreError
-from server_stub.thresholds import RULES
 
 log = logging.getLogger("fieldkit.server.dashboard")
 
 COOKIE = "fk_session"
 MAX_FORM = 64 * 1024
 UNIT_LABELS = {"entidad": "entidades", "distrito": "distritos", "seccion": "secciones"}
-_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
+_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'")
 
 
@@ -65,10 +69,17 @@ def enrollment_hook() -> Any | None:
     return importlib.import_module("server_stub.enrollment_codes")
 
 
+_BROKER_TEXT = {"reloaded": "el broker ya lo rechaza",
+                "acl-written": "ACL del broker escrita; falta recargarlo",
+                "not-configured": "broker sin configurar ([fleet].broker_acl)"}
+
+
 class DashboardApp:
-    def __init__(self, store: Store, *, secure_cookie: bool = True) -> None:
+    def __init__(self, store: Store, *, secure_cookie: bool = True,
+                 config: ServerConfig | None = None) -> None:
         self.store = store
         self.secure_cookie = secure_cookie
+        self.config = config  # with it, revoking also reaches the broker (revocation.revoke)
         verify.ensure_schema(store)
         accounts.ensure_schema(store)
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -125,7 +136,9 @@ class DashboardApp:
     def handle(self, scope: Scope, body: bytes) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]]:
         path, method = scope["path"], scope["method"]
         query = {k: v[0] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
-        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()} if body else {}
+        # A multi-select sends one field per choice: auxiliaries are joined with commas.
+        form = {k: ",".join(v) if k == "auxiliary" else v[0]
+                for k, v in parse_qs(body.decode("utf-8", "replace")).items()} if body else {}
         token = self._cookie(scope)
         if path == "/login":
             return self._login(method, form)
@@ -170,9 +183,15 @@ class DashboardApp:
         if path == "/devices/revoke":
             dev = form.get("device_id", "")
             try:
-                revoke_device(self.store, dev)
+                if self.config is None:
+                    revoke_device(self.store, dev)
+                    msg = f"Dispositivo {dev} revocado (sin configuración del broker)."
+                else:
+                    rep = revocation.revoke(self.store, self.config, dev)
+                    msg = f"Dispositivo {dev} revocado; {_BROKER_TEXT.get(rep.broker, rep.broker)}."
+                    if rep.pending:
+                        msg += f" Tenía {rep.pending} registros sin enviar en su último latido."
                 log.warning("device %s revoked from the dashboard by %s", dev, sess.user.username)
-                msg = f"Dispositivo {dev} revocado."
             except RegistryError as e:
                 msg = f"No se pudo revocar: {e}"
             return self._redirect("/?msg=" + quote(msg))
@@ -180,7 +199,13 @@ class DashboardApp:
             hook = enrollment_hook()
             if hook is None:
                 return 404, b"no disponible", "text/plain", []
-            return self._redirect("/?msg=" + quote(str(hook.dashboard_issue(self.store, form))))
+            text, issued = hook.dashboard_issue_code(self.store, form)
+            if issued is None:
+                return self._redirect("/?msg=" + quote(text))
+            log.warning("enrollment code issued from the dashboard by %s for %s", sess.user.username,
+                        ", ".join(issued.auxiliaries))
+            return self._html("overview.html", session=sess, **self._overview(text), issued=issued,
+                              issued_qr=issued.qr_png_data_url())
         if path == "/aspirante/notificar":
             p, a = form.get("p", ""), form.get("a", "")
             try:
@@ -213,21 +238,26 @@ class DashboardApp:
         devs = dashboard_data.devices(s)
         procs = []
         for proc in processes.list_processes(s):
-            rule = RULES[proc.kind]
+            rule = rule_for(proc.kind)
             left, send_left = dashboard_data.time_left(proc, now)
             procs.append({
-                "proc": proc, "rule": rule, "unit_label": UNIT_LABELS[rule.unit],
+                "proc": proc, "rule": rule, "unit_label": UNIT_LABELS[rule.unit] if rule else "",
+                "kind_label": kind_label(proc.kind), "no_rule": NO_RULE_LABEL,
                 "period": f"{_when(proc.starts_ms)} – {_when(proc.ends_ms)}",
                 "left_ms": left, "left": _duration(left), "send_left_ms": send_left,
                 "send_left": _duration(send_left),
-                "aspirants": [{"asp": a, "pr": dashboard_data.progress(s, proc, a)}
+                "aspirants": [{"asp": a, "pr": dashboard_data.progress(s, proc, a) if rule else None,
+                               "valid": dashboard_data.verdict_counts(s, proc.process_id, a.aspirant_id)
+                               .get(verify.VALIDO, 0)}
                               for a in processes.list_aspirants(s, proc.process_id)]})
         totals = verify.counts(s)
+        hook = enrollment_hook()
         return {"procs": procs, "devices": devs, "holding": dashboard_data.devices_holding(devs),
                 "timeline_svg": Markup(dashboard_svg.timeline_chart(dashboard_data.timeline(s))),
                 "legend": Markup(dashboard_svg.legend()), "labels": verify.LABELS,
                 "totals": [(v, totals[v]) for v in verify.VERDICTS if v in totals],
-                "enroll_hook": enrollment_hook() is not None, "flash": msg}
+                "enroll_hook": hook is not None, "flash": msg,
+                "auxiliaries": fleet.list_auxiliaries(s) if hook is not None else []}
 
     def _aspirant(self, sess: accounts.Session, p: str, a: str,
                   msg: str | None) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]]:
@@ -235,14 +265,16 @@ class DashboardApp:
         proc, asp = processes.get_process(s, p), processes.get_aspirant(s, p, a)
         if proc is None or asp is None:
             return 404, b"aspirante no encontrado", "text/plain", []
-        pr = dashboard_data.progress(s, proc, asp)
+        rule = rule_for(proc.kind)
+        pr = dashboard_data.progress(s, proc, asp) if rule else None
         left, send_left = dashboard_data.time_left(proc)
         counts = dashboard_data.verdict_counts(s, p, a)
         return self._html(
-            "aspirant.html", session=sess, proc=proc, asp=asp, pr=pr, rule=pr.rule,
-            unit_label=UNIT_LABELS[pr.rule.unit],
-            cheapest=pr.cheapest_missing_units()[: min(5, pr.units_missing)],
-            units_svg=Markup(dashboard_svg.units_chart(pr)), left=_duration(left),
+            "aspirant.html", session=sess, proc=proc, asp=asp, pr=pr, rule=rule,
+            unit_label=UNIT_LABELS[rule.unit] if rule else "", kind_label=kind_label(proc.kind),
+            no_rule=NO_RULE_LABEL, valid=counts.get(verify.VALIDO, 0),
+            cheapest=pr.cheapest_missing_units()[: min(5, pr.units_missing)] if pr else [],
+            units_svg=Markup(dashboard_svg.units_chart(pr)) if pr else "", left=_duration(left),
             send_left=_duration(send_left),
             counts=[(v, counts[v]) for v in verify.VERDICTS if v in counts], labels=verify.LABELS,
             by_aux=dashboard_data.progress_by(s, "auxiliary_id", p, a),

@@ -45,7 +45,9 @@ def _unit_sql(unit: str) -> tuple[str, str]:
 
 def progress(store: Store, proc: Process, asp: Aspirant) -> Progress:
     """Valid supports of one aspirant against the rule of its process, per unit."""
-    rule = RULES[proc.kind]
+    rule = RULES.get(proc.kind)
+    if rule is None:
+        raise ValueError(f"process kind {proc.kind!r} has no threshold rule (process_kinds.rule_for)")
     col, _ = _unit_sql(rule.unit)
     where, params = [], []
     if asp.entidad is not None:

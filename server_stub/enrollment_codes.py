@@ -14,9 +14,11 @@ API (stable; the dashboard calls it):
     IssuedCode.qr_text() -> str  (for a terminal)
     list_codes(store) -> list[CodeRow]  (no secrets: id prefix, state, device)
     dashboard_issue(store, form: dict[str, str]) -> str
-        The dashboard's hook: form["auxiliary"] = comma-separated auxiliary ids; returns
-        the Spanish text to show (the code, or why none was issued). Needs
-        `configure(cfg)`, which `fieldkit-server serve` calls at start.
+        The dashboard's hook: form["auxiliary"] = comma-separated auxiliary ids (the
+        dashboard joins its multi-select); returns the Spanish text to show (the code, or
+        why none was issued). Needs `configure(cfg)`, which `fieldkit-server serve` calls.
+    dashboard_issue_code(store, form) -> (text, IssuedCode | None)
+        The same, with the issued code itself (the dashboard shows it and its QR).
 
 The server never stores the code: only ``code_id`` (HKDF of it, for lookup) and
 ``mac_key`` (HKDF of it, to authenticate the bundle). Codes are single use,
@@ -25,6 +27,7 @@ valid ``[fleet].code_ttl_s`` (24 h), and bind to the first device that redeems t
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 from dataclasses import dataclass
@@ -69,6 +72,12 @@ class IssuedCode:
         p = Path(path)
         self._qr().save(str(p), kind="png", scale=scale, border=4)
         return p
+
+    def qr_png_data_url(self, scale: int = 6) -> str:
+        """The QR as a data: URL (inline in the dashboard page; nothing is served or stored)."""
+        buf = io.BytesIO()
+        self._qr().save(buf, kind="png", scale=scale, border=4)
+        return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
     def qr_svg(self) -> str:
         buf = io.BytesIO()
@@ -133,14 +142,23 @@ def configure(cfg: ServerConfig) -> None:
 
 
 def dashboard_issue(store: Store, form: dict[str, str]) -> str:
+    return dashboard_issue_code(store, form)[0]
+
+
+def dashboard_issue_code(store: Store, form: dict[str, str]) -> tuple[str, IssuedCode | None]:
     if _CONFIG is None:
-        return "No se pueden emitir códigos: el servidor no está configurado para inscripciones."
+        return "No se pueden emitir códigos: el servidor no está configurado para inscripciones.", None
+    if _CONFIG.fleet.enroll_port is None and not _CONFIG.fleet.enroll_public_url:
+        return ("No se pueden emitir códigos: falta [fleet].enroll_port (el servicio de inscripción "
+                "no está activo)."), None
     aux = [a.strip() for a in form.get("auxiliary", "").replace(";", ",").split(",") if a.strip()]
     if not aux:
-        return ("Indique los auxiliares del dispositivo (campo «auxiliary», separados por comas) "
-                "o use «fieldkit-server admin enroll-code --auxiliary …».")
+        return ("Elija los auxiliares del dispositivo (campo «auxiliary») "
+                "o use «fieldkit-server admin enroll-code --auxiliary …»."), None
     try:
         c = issue_enrollment_code(store, _CONFIG, aux)
     except fleet.FleetError as e:
-        return f"No se emitió el código: {e}"
-    return f"Código de inscripción {c.code} (un solo uso, 24 h) para {', '.join(aux)}. QR: {c.uri}"
+        return f"No se emitió el código: {e}", None
+    hours = round(_CONFIG.fleet.code_ttl_s / 3600, 1)
+    return (f"Código de inscripción {c.code} (un solo uso, {hours:g} h) para {', '.join(aux)}. "
+            f"QR: {c.uri}"), c

@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from server_stub.process_kinds import KINDS
 from server_stub.store import Store
-from server_stub.thresholds import RULES
 
 SEND_WINDOW_MS = 24 * 3600 * 1000  # LGIPE: everything sent within 24 h after the period closes
 AUDIENCIA_MS = 5 * 24 * 3600 * 1000  # garantía de audiencia: 5 days after notification
@@ -90,8 +90,8 @@ def ensure_schema(store: Store) -> None:
 
 def define_process(store: Store, process_id: str, kind: str, name: str, starts_ms: int, ends_ms: int,
                    *, replace: bool = False) -> Process:
-    if kind not in RULES:
-        raise ProcessError(f"tipo de proceso desconocido {kind!r} (uno de: {', '.join(RULES)})")
+    if kind not in KINDS:
+        raise ProcessError(f"tipo de proceso desconocido {kind!r} (uno de: {', '.join(KINDS)})")
     if not process_id or ends_ms <= starts_ms:
         raise ProcessError("hace falta un id y un periodo con fin posterior al inicio")
     ensure_schema(store)
@@ -112,7 +112,7 @@ def add_aspirant(store: Store, process_id: str, aspirant_id: str, name: str, *, 
     proc = get_process(store, process_id)
     if proc is None:
         raise ProcessError(f"no existe el proceso {process_id!r}")
-    scope = RULES[proc.kind].scope
+    scope = KINDS[proc.kind].scope if proc.kind in KINDS else "pais"
     if scope in ("entidad", "distrito") and entidad is None:
         raise ProcessError(f"un proceso de tipo {proc.kind} necesita --entidad")
     if scope == "distrito" and distrito_federal is None:

@@ -149,7 +149,8 @@ def _add_issue9(server: RunningServer, cfg: ServerConfig, *, background: bool, d
     if dashboard and cfg.dashboard.enabled:
         from server_stub.dashboard import DashboardApp
 
-        server.dashboard = HttpsServer(DashboardApp(store), host=cfg.dashboard.host, port=cfg.dashboard.port,
+        server.dashboard = HttpsServer(DashboardApp(store, config=cfg), host=cfg.dashboard.host,
+                                       port=cfg.dashboard.port,
                                        certfile=cfg.tls.server_cert, keyfile=cfg.tls.server_key,
                                        ca_cert=cfg.tls.ca_cert, require_client_cert=False)
 

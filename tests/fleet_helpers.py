@@ -87,14 +87,19 @@ class FleetDevice:
 class Fleet:
     __test__ = False
 
-    def __init__(self, root: Path, make_server: Callable[..., IngestServer], broker: Broker) -> None:
+    def __init__(self, root: Path, make_server: Callable[..., IngestServer], broker: Broker, *,
+                 extra_config: str = "") -> None:
         self.root, self.broker = root, broker
         self.server = make_server(start=False)
         self.enroll_port = free_port()
         self.pid_file = root / "mosquitto.pid"
         with self.server.config_path.open("a") as f:
             f.write(f"[fleet]\nenroll_port = {self.enroll_port}\n"
-                    f'broker_acl = "{broker.config.acl_path}"\nbroker_pid_file = "{self.pid_file}"\n')
+                    f'broker_acl = "{broker.config.acl_path}"\nbroker_pid_file = "{self.pid_file}"\n'
+                    + extra_config)
+        root.mkdir(parents=True, exist_ok=True)
+        if broker.proc is not None:  # what Mosquitto's pid_file would hold (revocation SIGHUPs it)
+            self.pid_file.write_text(f"{broker.proc.pid}\n")
         self.server.config = load_config(self.server.config_path)
         self.server.start()
         self.cfg = self.server.config
