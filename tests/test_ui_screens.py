@@ -61,7 +61,13 @@ def test_every_screen_fits_800x480(qtbot, tmp_path: Path) -> None:  # type: igno
     click(w, "model_G")
     shot(w, "06_card_photo")
     click(w, "same_person")
-    qtbot.waitUntil(lambda: w.screen.preview._quad is not None, timeout=20000)
+
+    def back_in_view() -> bool:   # the replay loops front, back, face: picture it on a back
+        f = w.sv.camera.latest_frame(1.0)
+        return "b_back" in f.meta["source"] and w.screen.preview._quad is not None \
+            and "firme" in w.screen.guide.text()
+
+    qtbot.waitUntil(back_in_view, timeout=20000)
     shot(w, "07_back")
     qtbot.waitUntil(lambda: w.flow.step == Step.SELFIE, timeout=40000)
     qtbot.waitUntil(lambda: getattr(w._analyser, "last_good", None) is not None, timeout=20000)
