@@ -84,7 +84,10 @@ def queue_command(store: Store, sign_key: ed25519.Ed25519PrivateKey, device_id: 
         raise fleet.FleetError(f"dispositivo desconocido {device_id!r}")
     now = fleet.now_ms()
     with store.tx() as conn:
-        # Seq under the write lock: two admins queueing at once still get distinct seqs.
+        # Seq under the write lock: two admins queueing at once still get distinct seqs (SQLite's
+        # write transaction; on PostgreSQL's READ COMMITTED a per-device advisory lock).
+        if store.kind == "postgresql":
+            conn.execute("SELECT pg_advisory_xact_lock(7711120, hashtext(%s))", (device_id,))
         row = conn.execute(store.sql("SELECT COALESCE(MAX(seq), 0) FROM device_commands WHERE device_id = ?"),
                            (device_id,)).fetchone()
         seq = int(row[0]) + 1

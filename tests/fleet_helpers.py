@@ -88,9 +88,9 @@ class Fleet:
     __test__ = False
 
     def __init__(self, root: Path, make_server: Callable[..., IngestServer], broker: Broker, *,
-                 extra_config: str = "") -> None:
+                 extra_config: str = "", store_url: str | None = None) -> None:
         self.root, self.broker = root, broker
-        self.server = make_server(start=False)
+        self.server = make_server(start=False, store_url=store_url)
         self.enroll_port = free_port()
         self.pid_file = root / "mosquitto.pid"
         with self.server.config_path.open("a") as f:
