@@ -53,8 +53,9 @@ def save_state(path: Path, state: AgentState) -> None:
     state.updated_ms = now_ms()
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     data = state.to_json().encode()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     try:
+        os.fchmod(fd, 0o600)  # exactly 0600, whatever the umask or a leftover temp file had
         os.write(fd, data)
     finally:
         os.close(fd)

@@ -79,6 +79,28 @@ class OutboxCounts:
         return self.pending + self.in_flight
 
 
+def _make_private_file(p: Path) -> bool:
+    """Make the (empty) database file 0600 and, if missing, its folder 0700, whatever the
+    umask. SQLite gives the -wal and -shm files it makes later the main file's mode, so they
+    are 0600 too. False when the folder is on read-only media (``_connect`` says so)."""
+    try:
+        if not p.parent.is_dir():
+            p.parent.mkdir(parents=True, mode=0o700)
+            os.chmod(p.parent, 0o700)  # mkdir's mode is filtered by the umask
+        if fs_readonly(p.parent):
+            return False
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        raise OutboxStateError(f"{p} already exists; refusing to create an outbox over it") from None
+    except OSError as e:
+        raise OutboxError(f"cannot create the outbox {p}: {e}") from e
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    return True
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -101,7 +123,13 @@ class Outbox:
         validate_prefix(folio_prefix)
         if p.exists():
             raise OutboxStateError(f"{p} already exists; refusing to create an outbox over it")
-        ob = cls._connect(p, key, create=True)
+        made = _make_private_file(p)
+        try:
+            ob = cls._connect(p, key, create=True)
+        except BaseException:
+            if made:  # an empty file left behind would make the next create() refuse
+                p.unlink(missing_ok=True)
+            raise
         with ob._txn():
             for stmt in statements(SCHEMA):  # not executescript: it would COMMIT
                 ob._conn.execute(stmt)
