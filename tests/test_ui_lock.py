@@ -24,9 +24,10 @@ def test_wrong_pin_locks_out_with_countdown_and_coordinator_clears_it(qtbot, tmp
         type_pin(w, "0000")
         left = MAX_PIN_FAILURES - i - 1
         want = f"Le quedan {left} intento" if left else "Espere"
-        qtbot.waitUntil(lambda want=want: want in (w.flow.notice.text if w.flow.notice else ""), timeout=3000)
+        qtbot.waitUntil(lambda want=want: want in (w.flow.notice.text if w.flow.notice else ""),
+                        timeout=10000)
     notice = find(w.screen, "notice")
-    qtbot.waitUntil(lambda: "Espere" in notice.text(), timeout=3000)
+    qtbot.waitUntil(lambda: "Espere" in notice.text(), timeout=10000)
     assert not w.screen.keypad.isEnabled()           # locked out: keypad disabled, countdown shown
     assert w.flow.lockout_remaining("aux-0001", __import__("time").monotonic()) > 50
     # The coordinator unlocks the auxiliary from the menu.
@@ -34,20 +35,20 @@ def test_wrong_pin_locks_out_with_countdown_and_coordinator_clears_it(qtbot, tmp
     assert w.coordinator_pin
     click(w, "aux_coord-01")
     type_pin(w, COORD_PIN)
-    qtbot.waitUntil(lambda: w.flow.step == Step.COORDINATOR, timeout=3000)
+    qtbot.waitUntil(lambda: w.flow.step == Step.COORDINATOR, timeout=10000)
     click(w, "clear_aux-0001")
     assert w.flow.lockout_remaining("aux-0001", 0.0) == 0
     click(w, "leave")
     assert w.flow.step == Step.LOCKED
     type_pin(w, "123456")
-    qtbot.waitUntil(lambda: w.flow.step == Step.HOME, timeout=3000)
+    qtbot.waitUntil(lambda: w.flow.step == Step.HOME, timeout=10000)
     w.close_services()
 
 
 def test_idle_auto_lock(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     w = make_window(qtbot, offline_device(tmp_path / "dev"), None)
     type_pin(w, "123456")
-    qtbot.waitUntil(lambda: w.flow.step == Step.HOME, timeout=3000)
+    qtbot.waitUntil(lambda: w.flow.step == Step.HOME, timeout=10000)
     w.flow.idle_lock_seconds = 1.5                  # config minimum is a minute; same code path
     qtbot.waitUntil(lambda: w.flow.step == Step.LOCKED, timeout=6000)
     assert w.flow.operator is None
@@ -67,11 +68,11 @@ def test_first_run_screen_when_not_enrolled(qtbot) -> None:  # type: ignore[no-u
 def test_coordinator_menu_diagnostics_and_language(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     w = make_window(qtbot, offline_device(tmp_path / "dev"), None)
     type_pin(w, "123456")
-    qtbot.waitUntil(lambda: w.flow.step == Step.HOME, timeout=3000)
+    qtbot.waitUntil(lambda: w.flow.step == Step.HOME, timeout=10000)
     click(w, "coordinator")
     click(w, "aux_coord-01")
     type_pin(w, COORD_PIN)
-    qtbot.waitUntil(lambda: w.flow.step == Step.COORDINATOR, timeout=3000)
+    qtbot.waitUntil(lambda: w.flow.step == Step.COORDINATOR, timeout=10000)
     out = find(w.screen, "diagnostics")
     for what in ("storage", "version", "camera"):
         click(w, f"diag_{what}")

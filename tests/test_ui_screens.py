@@ -64,8 +64,8 @@ def test_every_screen_fits_800x480(qtbot, tmp_path: Path) -> None:  # type: igno
 
     def back_in_view() -> bool:   # the replay loops front, back, face: picture it on a back
         f = w.sv.camera.latest_frame(1.0)
-        return "b_back" in f.meta["source"] and w.screen.preview._quad is not None \
-            and "firme" in w.screen.guide.text()
+        return f.index == w._last_index and "b_back" in f.meta["source"] \
+            and w.screen.preview._quad is not None and "firme" in w.screen.guide.text()
 
     qtbot.waitUntil(back_in_view, timeout=20000)
     shot(w, "07_back")

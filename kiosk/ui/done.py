@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from kiosk.ui.theme import tr
+from kiosk.ui.theme import DANGER, PAPER, PRIMARY, Scale, tr
 from kiosk.ui.widgets import button, label
 
 CENTER = Qt.AlignmentFlag.AlignCenter
@@ -21,6 +21,7 @@ class FolioScreen(QWidget):
         col.addWidget(label(tr("Apoyo guardado con folio"), "title", align=CENTER))
         self.folio = label(folio, "big", align=CENTER)
         self.folio.setObjectName("folio")
+        self.folio.setStyleSheet(f"font-size: {Scale.px(64)}px; font-weight: 800; color: {PRIMARY};")
         self.folio.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         col.addWidget(self.folio)
         col.addWidget(
@@ -46,7 +47,8 @@ class RefusedScreen(QWidget):
         col.addWidget(label(tr("No se puede captar este apoyo"), "title", align=CENTER))
         self.reason = label(tr(reason), "notice", align=CENTER)
         self.reason.setObjectName("refusal")
-        self.reason.setProperty("error", "true")
+        self.reason.setStyleSheet(f"font-size: {Scale.px(24)}px; font-weight: 800; color: {PAPER}; "
+                                  f"background: {DANGER}; padding: {Scale.px(10)}px;")
         col.addWidget(self.reason)
         col.addWidget(label(tr("No se guardó nada. Devuelva la credencial a la persona."), align=CENTER))
         col.addStretch(1)
