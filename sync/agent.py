@@ -215,6 +215,9 @@ class SyncAgent(AgentFleet):
         for name in self.settings.transport_order():
             if self._stopping.is_set():
                 return None
+            # One transport's open() is one bounded step (docs/sync.md, "Watchdog"): the
+            # watchdog hears from the loop before each, never during one.
+            self._tick()
             self._update(connection="connecting")
             t = self._make(name)
             try:
@@ -324,6 +327,7 @@ class SyncAgent(AgentFleet):
         for item in items:
             if self._stopping.is_set():
                 return
+            self._tick()  # one record (one HTTPS request) is one bounded step
             prev = window.get(item.record_id)
             window[item.record_id] = _Sent(item, time.monotonic(), now_ms(), prev.tries + 1 if prev else 1)
             try:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import requests
 
 from .outbox import OutboxItem
 from .transport import AckSink, ClockSink, RecordHeld, TLSFiles, TransportDown
+from .transport_dns import DNS_TIMEOUT_S, getaddrinfo_within
 
 CONTENT_TYPE = "application/cbor"
 
@@ -48,7 +50,8 @@ class HttpsTransport:
     def __init__(self, device_id: str, url: str, tls: TLSFiles, on_ack: AckSink,
                  on_clock: ClockSink, wake: Callable[[], None] | None = None, *,
                  window: int = 16, connect_timeout_s: float = 5.0,
-                 read_timeout_s: float = 30.0, on_command: AckSink | None = None) -> None:
+                 read_timeout_s: float = 30.0, on_command: AckSink | None = None,
+                 dns_timeout_s: float = DNS_TIMEOUT_S) -> None:
         self.device_id = device_id
         self.base = url.rstrip("/")
         self.tls = tls
@@ -56,7 +59,10 @@ class HttpsTransport:
         self._on_ack = on_ack
         self._on_clock = on_clock
         self._on_command = on_command  # set: heartbeats go to /v1/status and commands are polled
+        # Each request: TCP connect + TLS handshake <= connect_timeout_s, then each wait for
+        # the answer <= read_timeout_s (docs/sync.md, "Watchdog").
         self._timeout = (connect_timeout_s, read_timeout_s)
+        self._dns_timeout = dns_timeout_s
         self._session: requests.Session | None = None
 
     def _request(self, method: str, path: str, **kw: object) -> requests.Response:
@@ -81,6 +87,9 @@ class HttpsTransport:
         return resp
 
     def open(self) -> None:
+        u = urlsplit(self.base)
+        if u.hostname:  # a bounded lookup first: getaddrinfo itself has no timeout
+            getaddrinfo_within(u.hostname, u.port or 443, self._dns_timeout)
         s = requests.Session()
         s.trust_env = False  # no proxies or CA bundles from the environment: the CA is pinned
         self._session = s

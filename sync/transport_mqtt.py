@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +23,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from .outbox import OutboxItem
 from .transport import AckSink, TLSFiles, TransportDown
+from .transport_dns import DNS_TIMEOUT_S, getaddrinfo_within
 
 TOPIC_ROOT = "fieldkit/v1/devices"
 SESSION_EXPIRY_S = 7 * 24 * 3600  # acks wait a week at the broker for a device that is away
@@ -44,7 +46,8 @@ class MqttTransport:
 
     def __init__(self, device_id: str, url: str, tls: TLSFiles, on_ack: AckSink,
                  wake: Callable[[], None], *, window: int = 32, keepalive_s: int = 30,
-                 timeout_s: float = 10.0, on_command: AckSink | None = None) -> None:
+                 timeout_s: float = 10.0, on_command: AckSink | None = None,
+                 dns_timeout_s: float = DNS_TIMEOUT_S) -> None:
         self.device_id = device_id
         self.host, self.port = parse_mqtt_url(url)
         self.tls = tls
@@ -55,6 +58,7 @@ class MqttTransport:
         self._wake = wake
         self._keepalive = keepalive_s
         self._timeout = timeout_s
+        self._dns_timeout = dns_timeout_s
         self._cond = threading.Condition()
         self._client: mqtt.Client | None = None
         self._connack: ReasonCode | None = None
@@ -130,6 +134,9 @@ class MqttTransport:
         props = Properties(PacketTypes.CONNECT)
         # Absent means 0 and the session (with its queued acks) would die at disconnect.
         props.SessionExpiryInterval = SESSION_EXPIRY_S
+        # open() <= DNS (dns_timeout_s) + TCP connect (timeout_s per address) + TLS handshake
+        # (timeout_s) + CONNACK and SUBACK together (timeout_s): docs/sync.md, "Watchdog".
+        getaddrinfo_within(self.host, self.port, self._dns_timeout)
         try:
             c.connect(self.host, self.port, keepalive=self._keepalive, clean_start=False,
                       properties=props)
@@ -137,6 +144,7 @@ class MqttTransport:
             raise TransportDown(f"sin conexión con el broker {self.host}:{self.port}: {e}") from None
         self._client = c
         c.loop_start()
+        deadline = time.monotonic() + self._timeout  # one budget for CONNACK and SUBACK
         with self._cond:
             self._cond.wait_for(lambda: self._connack is not None or self._lost is not None,
                                 self._timeout)
@@ -150,7 +158,8 @@ class MqttTransport:
         rc, mid = c.subscribe(subs)
         with self._cond:
             ok = rc == mqtt.MQTT_ERR_SUCCESS and self._cond.wait_for(
-                lambda: mid in self._subacks or self._lost is not None, self._timeout)
+                lambda: mid in self._subacks or self._lost is not None,
+                max(0.0, deadline - time.monotonic()))
             suback = self._subacks.get(mid) if mid is not None else None
         if not ok or not suback or any(r.is_failure for r in suback):
             self.close()
