@@ -19,7 +19,7 @@ import enum
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 MAX_PIN_FAILURES = 5
 LOCKOUT_SECONDS = 60.0           # doubles with every further lockout, capped
@@ -95,6 +95,45 @@ class _PinState:
     locked_until: float = 0.0
 
 
+class LockoutStore(Protocol):
+    """Where PIN failures and lockouts live (in memory here; on disk on a device: kiosk.lockout)."""
+
+    def remaining(self, auxiliary_id: str, now: float) -> float: ...
+    def failure(self, auxiliary_id: str, now: float) -> tuple[float, int]: ...  # (lockout s, tries left)
+    def success(self, auxiliary_id: str) -> None: ...
+    def clear(self, auxiliary_id: str) -> None: ...
+
+
+@dataclass
+class MemoryLockouts:
+    """Lockout after MAX_PIN_FAILURES, doubling with every further lockout, capped."""
+
+    pins: dict[str, _PinState] = field(default_factory=dict)
+
+    def remaining(self, auxiliary_id: str, now: float) -> float:
+        st = self.pins.get(auxiliary_id)
+        return max(0.0, st.locked_until - now) if st else 0.0
+
+    def failure(self, auxiliary_id: str, now: float) -> tuple[float, int]:
+        st = self.pins.setdefault(auxiliary_id, _PinState())
+        st.failures += 1
+        if st.failures < MAX_PIN_FAILURES:
+            return 0.0, MAX_PIN_FAILURES - st.failures
+        st.lockouts += 1
+        st.failures = 0
+        wait = min(LOCKOUT_SECONDS * 2 ** (st.lockouts - 1), LOCKOUT_MAX_SECONDS)
+        st.locked_until = now + wait
+        return wait, 0
+
+    def success(self, auxiliary_id: str) -> None:
+        st = self.pins.get(auxiliary_id)
+        if st is not None:
+            st.failures = 0
+
+    def clear(self, auxiliary_id: str) -> None:
+        self.pins.pop(auxiliary_id, None)
+
+
 @dataclass
 class Flow:
     """Drive it from the UI; read `step`, `draft`, `notice`, `operator`."""
@@ -108,7 +147,7 @@ class Flow:
     operator: Operator | None = None
     folio: str | None = None
     last_activity: float = 0.0
-    _pins: dict[str, _PinState] = field(default_factory=dict)
+    lockouts: LockoutStore = field(default_factory=MemoryLockouts)
     _before_coordinator: Step = Step.LOCKED
     listeners: list[Callable[[Step], None]] = field(default_factory=list)
 
@@ -133,30 +172,23 @@ class Flow:
 
     # -- lock -----------------------------------------------------------
     def lockout_remaining(self, auxiliary_id: str, now: float) -> float:
-        st = self._pins.get(auxiliary_id)
-        return max(0.0, st.locked_until - now) if st else 0.0
+        return self.lockouts.remaining(auxiliary_id, now)
 
     def unlock(self, auxiliary_id: str, name: str, pin: str, now: float, *, coordinator: bool = False
                ) -> bool:
         self._expect(Step.LOCKED, Step.HOME)
-        st = self._pins.setdefault(auxiliary_id, _PinState())
-        remaining = st.locked_until - now
+        remaining = self.lockouts.remaining(auxiliary_id, now)
         if remaining > 0:
             self.notice = Notice(f"Demasiados intentos. Espere {int(remaining) + 1} s.", error=True)
             return False
         if not self.verify_pin(auxiliary_id, pin):
-            st.failures += 1
-            if st.failures >= MAX_PIN_FAILURES:
-                st.lockouts += 1
-                st.failures = 0
-                wait = min(LOCKOUT_SECONDS * 2 ** (st.lockouts - 1), LOCKOUT_MAX_SECONDS)
-                st.locked_until = now + wait
+            wait, left = self.lockouts.failure(auxiliary_id, now)
+            if wait > 0:
                 self.notice = Notice(f"Demasiados intentos. Espere {int(wait)} s.", error=True)
             else:
-                left = MAX_PIN_FAILURES - st.failures
                 self.notice = Notice(f"PIN incorrecto. Le quedan {left} intento(s).", error=True)
             return False
-        st.failures = 0
+        self.lockouts.success(auxiliary_id)
         self.last_activity = now
         if coordinator:
             # The coordinator menu returns to where it was opened from.
@@ -169,7 +201,7 @@ class Flow:
 
     def clear_lockout(self, auxiliary_id: str) -> None:
         """Coordinator action: unlock an auxiliary who ran out of attempts."""
-        self._pins.pop(auxiliary_id, None)
+        self.lockouts.clear(auxiliary_id)
 
     def lock(self) -> None:
         """Sign out (or idle): whatever was captured and not saved is dropped."""

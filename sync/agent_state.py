@@ -12,6 +12,7 @@ import json
 import os
 import time
 from dataclasses import asdict, dataclass, fields
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +40,33 @@ class AgentState:
     rejected_acks: int = 0                # acks that failed verification (erased nothing)
     held: int = 0                         # records the server could not take (kept, retried later)
     updated_ms: int = 0
+    acked_day: str | None = None          # server-corrected local date (YYYY-MM-DD) of acked_today
+    acked_today: int = 0                  # records acked on acked_day (the home's "sent today")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Every rise of acked_total (the agent's own counter) is also counted on today's date,
+        # by the server-corrected clock, whoever makes it: the agent needs no change for it.
+        if name == "acked_total" and "acked_total" in self.__dict__:
+            rise = int(value) - int(self.__dict__["acked_total"])
+            if rise > 0:
+                self.count_acked(rise)
+        super().__setattr__(name, value)
+
+    def server_day(self, at_ms: int | None = None) -> str:
+        """The local date at `at_ms` (device time, default now) corrected by the server clock."""
+        t = (now_ms() if at_ms is None else at_ms) + (self.clock_offset_ms or 0)
+        return datetime.fromtimestamp(t / 1000).date().isoformat()
+
+    def count_acked(self, n: int, at_ms: int | None = None) -> None:
+        day = self.server_day(at_ms)
+        if self.acked_day != day:
+            object.__setattr__(self, "acked_day", day)
+            object.__setattr__(self, "acked_today", 0)
+        object.__setattr__(self, "acked_today", self.acked_today + n)
+
+    def sent_on(self, day: str) -> int:
+        """Records acked on `day` (0 for any other day than the counted one)."""
+        return self.acked_today if self.acked_day == day else 0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

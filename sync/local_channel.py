@@ -9,7 +9,11 @@ user), served by the agent (`fieldkit-sync run`). JSON lines, UTF-8, one
 request and one answer per line, any number per connection:
 
     -> {"op": "status"}
-    <- {"ok": true, "status": {"pending": 3, "oldest_pending_age_s": 41.2, "connection": "online", ...}}
+    <- {"ok": true, "status": {"pending": 3, "oldest_pending_age_s": 41.2, "connection": "online",
+        "sent_today": 12, "sent_day": "2027-01-20", ...}}
+
+`sent_today` counts the records acknowledged on `sent_day`, the local date by the
+server-corrected clock (the agent's `clock_offset_ms`), by this agent run.
     -> {"op": "send_now"}
     <- {"ok": true, "pending": 3}
     -> {"op": "nonsense"}
@@ -80,6 +84,8 @@ def status_of(agent: AgentLike) -> dict[str, Any]:
         "last_success_age_s": None if not st.last_success_ms else round((now - st.last_success_ms) / 1000, 1),
         "last_error": st.last_error,
         "acked_total": st.acked_total,
+        "sent_day": st.server_day(now),
+        "sent_today": st.sent_on(st.server_day(now)),
         "refused_total": st.refused_total,
         "held": st.held,
         "clock_offset_ms": st.clock_offset_ms,

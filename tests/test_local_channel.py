@@ -3,10 +3,12 @@ process serving the socket, the kiosk's client, against the real server, broker 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import stat
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from agent_helpers import AgentDevice, make_device, wait_until
 from mqtt_helpers import PKIPaths
 from server_helpers import IngestServer
 
+from sync.agent_state import AgentState
 from sync.local_channel import (
     ChannelUnavailable,
     LocalChannelClient,
@@ -59,6 +62,10 @@ def test_status_and_send_now_from_a_running_agent(device: AgentDevice, ingest_se
     st = client.status()
     assert st["acked_total"] == 5 and st["last_success_ms"] and st["last_success_age_s"] >= 0
     assert st["oldest_pending_age_s"] is None
+    # The per-day count (the home's "sent today"), on the server-corrected date.
+    assert st["sent_today"] == 5
+    offset = st["clock_offset_ms"] or 0
+    assert st["sent_day"] == datetime.fromtimestamp((st["time_ms"] + offset) / 1000).date().isoformat()
     # SIGTERM: the agent stops cleanly and takes its socket with it.
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0
@@ -120,3 +127,21 @@ def test_bad_requests_get_error_answers(device: AgentDevice) -> None:
     with pytest.raises(Exception, match="no es un socket"):
         LocalChannelServer(path, agent).start()
     assert path.read_text() == "not a socket"
+
+
+def test_sent_today_counts_acks_per_server_corrected_day() -> None:
+    st = AgentState(clock_offset_ms=0)
+    day1 = int(datetime(2027, 1, 20, 23, 59, 50).timestamp() * 1000)
+    st.count_acked(3, at_ms=day1)
+    assert (st.acked_day, st.acked_today) == ("2027-01-20", 3)
+    # A device clock 20 s behind the server: its 23:59:50 is already tomorrow.
+    st.clock_offset_ms = 20_000
+    st.count_acked(2, at_ms=day1)
+    assert (st.acked_day, st.acked_today) == ("2027-01-21", 2)
+    assert st.sent_on("2027-01-20") == 0 and st.sent_on("2027-01-21") == 2
+    # The agent only raises acked_total; the day's count follows it, and survives the state file.
+    st.acked_total += 4
+    today = st.server_day()
+    assert st.sent_on(today) == (4 if today != "2027-01-21" else 6)
+    back = AgentState.from_dict(json.loads(st.to_json()))
+    assert back.sent_on(today) == st.sent_on(today) and back.acked_total == 4

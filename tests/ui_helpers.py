@@ -63,6 +63,11 @@ def offline_device(root: Path) -> Path:
     for name in ("ca.pem", "device.crt", "device.key"):
         (kdir / name).write_text("")
     text = EXAMPLE.read_text()
+    # A coordinator, as the enrollment bundle carries one: an auxiliary with role "coordinador".
+    coord_id, coord_name, coord_hash = coordinators()[0]
+    text = text.replace("[[secciones]]", (
+        f'[[auxiliaries]]\nid = "{coord_id}"\nname = "{coord_name}"\npin_hash = "{coord_hash}"\n'
+        'processes = ["ci-2027-df-0901"]\nrole = "coordinador"\n\n[[secciones]]'), 1)
     cfg = root / "device.toml"
     cfg.write_text(text)
     load_config(cfg).device.data_dir.mkdir(exist_ok=True)
@@ -195,7 +200,7 @@ def make_window(qtbot: Any, cfg_path: Path | None, camera: Camera | None, *, sta
     app.setStyleSheet(style_sheet())  # type: ignore[union-attr]
     cfg = load_config(cfg_path) if cfg_path else None
     ctx = SaveContext.from_config(cfg) if cfg else None
-    sv = Services(cfg, camera, ctx, status=status, send_now=send_now, coordinators=coordinators(),
+    sv = Services(cfg, camera, ctx, status=status, send_now=send_now,
                   today=lambda: IN_PERIOD, device_text="Dispositivo fk-muestra-0001")
     w = KioskWindow(sv, "es")
     qtbot.addWidget(w)

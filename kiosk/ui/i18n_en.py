@@ -2,7 +2,7 @@
 """English texts of the screens (the Spanish is the key)."""
 
 from kiosk.ui.capture import TITLES
-from kiosk.ui.lock import FIRST_RUN_TEXT
+from kiosk.ui.first_run import FIRST_RUN_TEXT
 from kiosk.ui.review import AVISO
 
 SCREENS: dict[str, str] = {
@@ -24,8 +24,12 @@ SCREENS: dict[str, str] = {
     "Este dispositivo no tiene coordinador configurado.": "This device has no coordinator configured.",
     "Firma": "Signature", "Fotografía de la credencial": "Photo on the card", "Guardar": "Save",
     "Inscribir": "Enroll",
-    "La inscripción desde esta pantalla aún no está disponible en esta versión: use «fieldkit-kiosk enroll» o pida ayuda a su coordinador.":
-        "Enrolling from this screen is not available in this version yet: use “fieldkit-kiosk enroll” or ask your coordinator.",
+    "Sin dirección de configuración: use «fieldkit-kiosk enroll» o pida ayuda a su coordinador.":
+        "No configuration path: use “fieldkit-kiosk enroll” or ask your coordinator.",
+    "Este dispositivo todavía no está inscrito, así que no puede captar apoyos.":
+        "This device is not enrolled yet, so it cannot take supports.",
+    "Código: XXXX-XXXX-…": "Code: XXXX-XXXX-…", "Servidor: https://…": "Server: https://…",
+    "Código": "Code", "Servidor": "Server", "Escanear QR": "Scan QR", "Teclado": "Keyboard",
     "La persona da su apoyo a este aspirante.": "The person gives their support to this aspirant.",
     "Lea el aviso a la persona y marque sólo lo que ella acepte:": "Read the notice to the person and tick only what they accept:",
     "Listo": "Done", "Menú del coordinador": "Coordinator menu", "Ningún auxiliar bloqueado.": "No auxiliary is locked out.",
@@ -71,6 +75,6 @@ SCREENS: dict[str, str] = {
     "La sección de la credencial está fuera del ámbito geográfico del aspirante": "The card's sección is outside the aspirant's area",
     "El código QR no coincide con los datos de la credencial": "The QR code does not match the card's data",
     "Ahora una foto del rostro de la persona.": "Now a photo of the person's face.",
-    FIRST_RUN_TEXT: "This device is not enrolled yet, so it cannot take supports.\n\nTo enroll it: ask your coordinator for an enrollment code (valid 24 hours, for one device only), connect the device to the internet and type the code here.",
+    FIRST_RUN_TEXT: "Ask your coordinator for an enrollment code (valid 24 hours, for one device only), connect the device to the internet and type the code and the server address, or tap “Scan QR” and show the coordinator's QR to the camera.",
     AVISO: "<b>Simplified privacy notice.</b> {aspirant}, for the process “{process}”, and the Instituto Nacional Electoral (INE) process the personal data taken here: the data on your voter card (name, CIC, OCR, sección, validity), images of the front and back of the card, a live photo of your face and your signature. They are used only to verify your citizen support against the electoral roll; they travel and are stored encrypted, and are erased from this device as soon as the server confirms it received them. Your face photo and signature are <b>biometric (sensitive) data</b>: they are only taken with your express consent. You may exercise your rights of access, rectification, cancellation and opposition (ARCO) before the INE's Transparency Unit; the full privacy notice is on the INE's website.",
 }

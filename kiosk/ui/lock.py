@@ -1,4 +1,4 @@
-"""First run (device not enrolled) and the lock screen (auxiliary + PIN keypad)."""
+"""The lock screen (auxiliary + PIN keypad)."""
 
 from __future__ import annotations
 
@@ -6,53 +6,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLineEdit, QVBoxLayout, QWidget
 
 from kiosk.ui.theme import Scale, tr
-from kiosk.ui.widgets import Keyboard, Keypad, NoticeLabel, button, label
-
-FIRST_RUN_TEXT = (
-    "Este dispositivo todavía no está inscrito, así que no puede captar apoyos.\n\n"
-    "Para inscribirlo: pida a su coordinador un código de inscripción (vale 24 horas y sólo "
-    "para un dispositivo), conecte el dispositivo a internet y escriba el código aquí."
-)
-
-
-class FirstRunScreen(QWidget):
-    enroll = Signal(str)
-
-    def __init__(self, device_text: str, can_enroll: bool) -> None:
-        super().__init__()
-        col = QVBoxLayout(self)
-        col.addWidget(label(tr("Dispositivo no inscrito"), "title"))
-        col.addWidget(label(tr(FIRST_RUN_TEXT)))
-        col.addWidget(label(device_text, "muted"))
-        self.notice = NoticeLabel()
-        col.addWidget(self.notice)
-        if not can_enroll:
-            info = label(tr("La inscripción desde esta pantalla aún no está disponible en esta "
-                            "versión: use «fieldkit-kiosk enroll» o pida ayuda a su coordinador."),)
-            info.setObjectName("warnings")
-            col.addWidget(info)
-            col.addStretch(1)
-            return
-        row = QHBoxLayout()
-        self.code = QLineEdit()
-        self.code.setObjectName("enroll_code")
-        self.code.setPlaceholderText(tr("Código de inscripción"))
-        row.addWidget(self.code, 1)
-        self.go = button(tr("Inscribir"), "primary", self._submit, name="enroll")
-        row.addWidget(self.go)
-        col.addLayout(row)
-        kb = Keyboard(email=False)
-        kb.key.connect(self._key)
-        col.addWidget(kb)
-
-    def _key(self, k: str) -> None:
-        if k == "<":
-            self.code.backspace()
-        elif len(k) == 1:
-            self.code.insert(k.upper())
-
-    def _submit(self) -> None:
-        self.enroll.emit(self.code.text().strip())
+from kiosk.ui.widgets import Keypad, NoticeLabel, button, label
 
 
 class LockScreen(QWidget):

@@ -13,8 +13,9 @@ from kiosk.ui.capture import CaptureScreen
 from kiosk.ui.cards import CardModelScreen, CardPhotoScreen
 from kiosk.ui.coordinator import CoordinatorScreen
 from kiosk.ui.done import BusyScreen, FolioScreen, RefusedScreen
+from kiosk.ui.first_run import FirstRunScreen
 from kiosk.ui.home import HomeScreen, HomeStatus
-from kiosk.ui.lock import FirstRunScreen, LockScreen
+from kiosk.ui.lock import LockScreen
 from kiosk.ui.review import ReviewData, ReviewScreen
 from kiosk.ui.sign import EmailScreen, SignatureScreen
 from kiosk.ui.theme import tr
@@ -80,19 +81,19 @@ class ScreenFactory:
         w = self.win
         s = FirstRunScreen(w.sv.device_text, w.sv.enroll is not None)
         s.enroll.connect(w.enroll)
+        s.scan.connect(w.scan_qr)
         return s
 
     def _locked(self) -> QWidget:
         w = self.win
         if w.coordinator_pin:
-            people = [(i, n) for i, n, _h in w.sv.coordinators]
+            people = [(i, n) for i, n, _h in w.people(coordinator=True)]
             s = LockScreen(people, "PIN del coordinador")
             s.coord_button.setText(tr("Volver"))
             if not people:
                 s.notice.show_text(tr("Este dispositivo no tiene coordinador configurado."), error=True)
         else:
-            cfg = w.sv.config
-            s = LockScreen([(a.id, a.name) for a in cfg.auxiliaries] if cfg else [])
+            s = LockScreen([(i, n) for i, n, _h in w.people(coordinator=False)])
         s.unlock.connect(w.try_unlock)
         s.coordinator.connect(w.toggle_coordinator_pin if w.flow.step == Step.LOCKED else w.rebuild_home)
         return s
@@ -118,7 +119,7 @@ class ScreenFactory:
     def _card_model(self) -> QWidget:
         w = self.win
         if not self.pictures:
-            from kiosk.app import card_pictures
+            from kiosk.capture_analysis import card_pictures
 
             def ready(p: dict[str, np.ndarray]) -> None:
                 self.pictures = p
@@ -234,15 +235,10 @@ class ScreenFactory:
 
     def _coordinator(self) -> QWidget:
         w = self.win
-        cfg = w.sv.config
         import time
 
         now = time.monotonic()
-        locked = [
-            (a.id, a.name)
-            for a in (cfg.auxiliaries if cfg else [])
-            if w.flow.lockout_remaining(a.id, now) > 0
-        ]
+        locked = [(i, n) for i, n, _h in w.people(coordinator=False) if w.flow.lockout_remaining(i, now) > 0]
         s = CoordinatorScreen(locked)
         s.send_now.connect(w.send_now)
         s.diagnose.connect(w.diagnose)
