@@ -87,7 +87,7 @@ def cmd_enroll(ns: argparse.Namespace) -> int:
             print(f"[{frac * 100:3.0f} %] {step}", file=sys.stderr)
 
     try:
-        r = enroll(ns.code, ns.server, path, progress=progress)
+        r = enroll(ns.code, ns.server, path, progress=progress, data_dir=ns.data_dir)
     except EnrollError as e:
         if ns.json:
             print(json.dumps({"ok": False, "reason": e.reason, "message": e.message}, ensure_ascii=False))
@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("code", metavar="CÓDIGO", help="el código de 20 caracteres, o el contenido del QR")
     e.add_argument("--server", default=None, help="URL https:// del servidor (el QR ya la trae)")
     e.add_argument("--json", action="store_true", help="resultado como un objeto JSON")
+    e.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="carpeta de la bandeja de salida (por omisión /var/lib/fieldkit con la "
+                        "configuración por omisión; si no, junto a la configuración)")
     e.set_defaults(func=cmd_enroll)
     from kiosk.capture_cli import add_parser as add_capture_parser
 

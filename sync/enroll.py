@@ -15,6 +15,9 @@ match the fingerprint carried by the code, and the bundle must carry a MAC made
 with a key derived from the code (HKDF) as well as the server's signature.
 Files land atomically: everything is built in a private staging folder, moved
 into ``<config dir>/device.d``, and the config file is renamed into place last.
+The outbox goes to the data dir: ``/var/lib/fieldkit`` with the default config,
+``<config dir>/device.d/data`` with any other, or where ``data_dir`` says
+(``fieldkit-kiosk enroll --data-dir``); the config's ``device.data_dir`` names it.
 """
 
 from __future__ import annotations
@@ -45,7 +48,15 @@ from .keyfile import create_key_file, load_key
 from .outbox import Outbox
 
 Progress = Callable[[str, float], None]
-STATE_DIR = "device.d"  # next to the config file: keys/ and data/
+STATE_DIR = "device.d"  # next to the config file: keys/ (and data/ for a non-default config)
+DEFAULT_DATA_DIR = Path("/var/lib/fieldkit")  # with the default config (systemd/fieldkit.tmpfiles)
+
+
+def default_data_dir(config_path: Path | str) -> Path | None:
+    """Where enrollment puts the outbox when no ``--data-dir`` is given: /var/lib/fieldkit for
+    the default config (/etc/fieldkit/device.toml, a real device), else None, meaning
+    ``<config dir>/device.d/data`` (tests, the demo, a desktop)."""
+    return DEFAULT_DATA_DIR if Path(config_path) == Path(DEFAULT_CONFIG_PATH) else None
 
 MESSAGES = {
     "bad_code": "El código no es válido: son 20 letras y números en 5 grupos de 4. Revíselo.",
@@ -205,9 +216,12 @@ def config_data(b: dict[str, Any], data_dir: str) -> dict[str, Any]:
     }
 
 
-def _install(cfg_path: Path, b: dict[str, Any], keys: _Keys, ca_pem: bytes) -> None:
-    """Build everything in a 0700 staging folder, then rename into place (config last)."""
+def _install(cfg_path: Path, b: dict[str, Any], keys: _Keys, ca_pem: bytes,
+             data_dir: Path | None = None) -> None:
+    """Build everything in a 0700 staging folder, then rename into place (config last).
+    ``data_dir`` (absolute): the outbox goes there instead of ``device.d/data``."""
     root = cfg_path.parent
+    made: Path | None = None  # an outbox made outside the staging folder
     stage = root / f".enroll-{secrets.token_hex(4)}"
     os.mkdir(stage, 0o700)
     try:
@@ -221,12 +235,21 @@ def _install(cfg_path: Path, b: dict[str, Any], keys: _Keys, ca_pem: bytes) -> N
         write_private_file(kd / "server-seal.pub", b["server_seal_public"].encode(), 0o644)
         write_private_file(kd / "server-sign.pub", b["server_sign_public"].encode(), 0o644)
         create_key_file(kd / "outbox.key")
-        text = render_toml(config_data(b, f"{STATE_DIR}/data"))
+        text = render_toml(config_data(b, str(data_dir) if data_dir else f"{STATE_DIR}/data"))
         from .config import parse_config
 
         parse_config(text, root / cfg_path.name)  # validate before anything is visible
         key = load_key(kd / "outbox.key")
-        Outbox.create(dd / "outbox.db", key, b["device_id"], b["folio_prefix"]).close()
+        if data_dir is None:
+            Outbox.create(dd / "outbox.db", key, b["device_id"], b["folio_prefix"]).close()
+        else:
+            os.rmdir(dd)
+            target = data_dir / "outbox.db"
+            if target.exists():  # records of an earlier enrollment: never overwritten
+                raise OSError(f"{target} ya existe (¿datos de una inscripción anterior?)")
+            # Outbox.create makes a missing data dir 0700, and the file 0600.
+            Outbox.create(target, key, b["device_id"], b["folio_prefix"]).close()
+            made = target
         write_private_file(stage / "device.toml", text.encode())
         final = root / STATE_DIR
         if final.exists():  # leftover of an enrollment that never wrote its config
@@ -238,12 +261,19 @@ def _install(cfg_path: Path, b: dict[str, Any], keys: _Keys, ca_pem: bytes) -> N
         shutil.rmtree(stage, ignore_errors=True)
         if not cfg_path.exists():
             shutil.rmtree(root / STATE_DIR, ignore_errors=True)
+            if made is not None:
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{made}{suffix}").unlink(missing_ok=True)
         raise
 
 
 def enroll(code: str, server_url: str | None = None, config_path: Path | str = DEFAULT_CONFIG_PATH, *,
-           progress: Progress | None = None, timeout_s: float = 20.0) -> EnrollResult:
+           progress: Progress | None = None, timeout_s: float = 20.0,
+           data_dir: Path | str | None = None) -> EnrollResult:
+    """``data_dir``: where the outbox goes, written into the config's ``device.data_dir``
+    (absolute). None: ``default_data_dir(config_path)``."""
     say = progress or (lambda _t, _f: None)
+    data = Path(data_dir).absolute() if data_dir is not None else default_data_dir(config_path)
     try:
         c = proto.parse_code(code)
     except proto.CodeFormatError:
@@ -270,7 +300,7 @@ def enroll(code: str, server_url: str | None = None, config_path: Path | str = D
     b = _verify(bundle, c, keys)
     say("Guardando claves y configuración", 0.85)
     try:
-        _install(cfg_path, b, keys, ca_pem)
+        _install(cfg_path, b, keys, ca_pem, data)
     except ConfigError as e:
         raise EnrollError("refused", f"configuración no válida: {e}") from None
     except OSError as e:
