@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from server_stub.registry import device_key
 from server_stub.store import RecordRow, RefusalRow, Store, StoreError
+from server_stub.verify_keys import record_keys
 from sync import envelope as env
 from sync.ack import Ack, sign_ack
 from sync.envelope_open import ServerPrivateKey, open_envelope
@@ -165,7 +166,7 @@ class Ingestor:
         ack = self._sign(h, sha, VERDICT_RECEIVED, now)
         row = RecordRow(h.record_id, h.device_id, h.folio, h.created_ms, now, transport, rec.process_id,
                         rec.aspirant_id, rec.auxiliary_id, rec.captured_at_ms, sha, data,
-                        encode_record(rec), ack)
+                        encode_record(rec), ack, record_keys(rec).as_row())
         winner = self.store.insert_record(row)
         if winner.envelope_sha256 != sha:
             return self._refuse(data, h, sha, REFUSED_CONFLICT,

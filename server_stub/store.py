@@ -94,6 +94,8 @@ class RecordRow:
     envelope: bytes
     record: bytes  # the opened record's CBOR (the server's readable copy)
     ack: bytes
+    # Verification keys (verify_keys.RecordKeys.as_row()); None = not extracted (the verifier decodes).
+    keys: tuple[str, str, str, str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,8 @@ class StoredAck:
 
 _RECORD_COLS = ("record_id, device_id, folio, created_ms, received_ms, transport, process_id, "
                 "aspirant_id, auxiliary_id, captured_ms, envelope_sha256, envelope, record, ack")
+# Added later (additive migration in init_schema): what verification looks up, so it never decodes.
+KEY_COLUMNS = ("key_cic", "key_ident", "key_seccion", "key_model", "key_checks")
 _REFUSAL_COLS = "envelope_sha256, record_id, device_id, reason, detail, received_ms, transport, envelope, ack"
 
 
@@ -211,6 +215,20 @@ class Store:
             for stmt in _SCHEMA.format(**types).split(";"):
                 if stmt.strip():
                     conn.execute(stmt)
+            self._migrate_records(conn)
+
+    def _migrate_records(self, conn: Any) -> None:
+        """Add the verification key columns to an older records table (NULL for old rows)."""
+        if self.kind == "sqlite":
+            have = {r[1] for r in conn.execute("PRAGMA table_info(records)").fetchall()}
+            for col in KEY_COLUMNS:
+                if col not in have:
+                    conn.execute(f"ALTER TABLE records ADD COLUMN {col} TEXT")
+        else:
+            for col in KEY_COLUMNS:
+                conn.execute(f"ALTER TABLE records ADD COLUMN IF NOT EXISTS {col} TEXT")
+        # The verifier reads records without a verdict in receive order.
+        conn.execute("CREATE INDEX IF NOT EXISTS records_received ON records (received_ms, record_id)")
 
     def close(self) -> None:
         with self._lock:
@@ -266,10 +284,11 @@ class Store:
         """Store once; returns what is stored for this record id (ours, or the earlier one)."""
         values = (row.record_id.bytes, row.device_id, row.folio, row.created_ms, row.received_ms,
                   row.transport, row.process_id, row.aspirant_id, row.auxiliary_id, row.captured_ms,
-                  row.envelope_sha256, row.envelope, row.record, row.ack)
+                  row.envelope_sha256, row.envelope, row.record, row.ack, *(row.keys or (None,) * 5))
         marks = ", ".join("?" * len(values))
         with self._tx() as conn:
-            conn.execute(self._sql(f"INSERT INTO records ({_RECORD_COLS}) VALUES ({marks}) "
+            conn.execute(self._sql(f"INSERT INTO records ({_RECORD_COLS}, {', '.join(KEY_COLUMNS)}) "
+                                   f"VALUES ({marks}) "
                                    "ON CONFLICT (record_id) DO NOTHING"), values)
             # READ COMMITTED: this statement sees a concurrent winner's committed row.
             r = conn.execute(self._sql("SELECT device_id, envelope_sha256, ack FROM records "

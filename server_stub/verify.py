@@ -29,13 +29,22 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from server_stub import processes, roll
 from server_stub.processes import Aspirant
 from server_stub.roll import RollEntry
 from server_stub.store import Store, StoreError
-from sync.errors import RecordFormatError
-from sync.record import ImageKind, Record, decode_record
+from server_stub.verify_keys import (
+    PENDING_COLS,
+    Pending,
+    citizen_of,
+    load_pending,
+    record_keys,
+    roll_many,
+    summary,
+)
+from sync.record import ImageKind, Record
 
 log = logging.getLogger("fieldkit.server.verify")
 
@@ -115,45 +124,52 @@ def ensure_schema(store: Store) -> None:
 
 def citizen_key(rec: Record) -> tuple[str, str] | None:
     """(CIC, identificador del ciudadano) as read on the device, or None."""
-    c = rec.credential
-    ident = c.id_ciudadano or (c.ocr[4:] if len(c.ocr) == 13 else "")
-    if len(c.cic) == 9 and c.cic.isdigit() and len(ident) == 9 and ident.isdigit():
-        return c.cic, ident
-    return None
+    k = record_keys(rec)
+    return citizen_of(k.cic, k.ident)
 
 
-def capture_defects(rec: Record) -> tuple[str, str] | None:
-    """(verdict, reason) for the first capture defect, or None."""
-    for chk in rec.checks:
-        if chk.name == "integrity" and not chk.passed:
-            kind = chk.detail.split(":", 1)[0].strip()
-            return _INTEGRITY.get(kind, DOCUMENTO_NO_VALIDO), f"integridad: {chk.detail or 'marcada'}"
+def defects(facts: dict[str, Any], readable: bool) -> tuple[str, str] | None:
+    """(verdict, reason) for the first capture defect in a `verify_keys.summary`, or None."""
+    if "integrity_failed" in facts:
+        detail = str(facts["integrity_failed"])
+        kind = detail.split(":", 1)[0].strip()
+        return _INTEGRITY.get(kind, DOCUMENTO_NO_VALIDO), f"integridad: {detail or 'marcada'}"
     reasons = []
-    if not any(len(s) for s in rec.signature.strokes):
+    if not facts.get("signed"):
         reasons.append("sin firma")
-    kinds = {i.kind for i in rec.images}
-    if ImageKind.SELFIE not in kinds:
+    kinds = set(facts.get("images", ()))
+    if ImageKind.SELFIE.value not in kinds:
         reasons.append("sin fotografía viva del rostro")
-    if not {ImageKind.CARD_FRONT, ImageKind.CARD_BACK} <= kinds:
+    if not {ImageKind.CARD_FRONT.value, ImageKind.CARD_BACK.value} <= kinds:
         reasons.append("falta el anverso o el reverso de la credencial")
-    live = [c for c in rec.checks if c.name == "liveness"]
-    if not live:
+    live = facts.get("liveness", "none")
+    if live == "none":
         reasons.append("prueba de vida no realizada")
-    elif not all(c.passed for c in live):
+    elif live != "passed":
         reasons.append("prueba de vida fallida")
-    if citizen_key(rec) is None:
+    if not readable:
         reasons.append("CIC o identificador del ciudadano ilegibles")
     return (INCONSISTENCIA, "; ".join(reasons)) if reasons else None
 
 
+def capture_defects(rec: Record) -> tuple[str, str] | None:
+    """(verdict, reason) for the first capture defect, or None."""
+    return defects(summary(rec), citizen_key(rec) is not None)
+
+
 def classify(rec: Record, entry: RollEntry | None, aspirant: Aspirant | None) -> Stage1:
     """Stage 1 for one record (pure)."""
-    key = citizen_key(rec)
+    return classify_pending(Pending.of(rec), entry, aspirant)
+
+
+def classify_pending(p: Pending, entry: RollEntry | None, aspirant: Aspirant | None) -> Stage1:
+    """Stage 1 from a record's keys (pure)."""
+    key = p.citizen
     citizen = f"{key[0]}:{key[1]}" if key else ""
     if aspirant is None:
-        return Stage1(PENDIENTE, f"proceso {rec.process_id!r} o aspirante {rec.aspirant_id!r} no definido",
+        return Stage1(PENDIENTE, f"proceso {p.process_id!r} o aspirante {p.aspirant_id!r} no definido",
                       citizen, entry)
-    defect = capture_defects(rec)
+    defect = defects(p.facts, key is not None)
     if defect is not None:
         return Stage1(defect[0], defect[1], citizen, entry)
     if entry is None:
@@ -163,7 +179,7 @@ def classify(rec: Record, entry: RollEntry | None, aspirant: Aspirant | None) ->
         return Stage1(BAJA, f"baja por {cause}", citizen, entry)
     if not entry.in_lista_nominal:
         return Stage1(PADRON_SIN_LISTA, "en padrón electoral pero no en lista nominal", citizen, entry)
-    year = dt.datetime.fromtimestamp(rec.captured_at_ms / 1000, dt.UTC).year
+    year = dt.datetime.fromtimestamp(p.captured_ms / 1000, dt.UTC).year
     if entry.vigencia < year:
         return Stage1(NO_VIGENTE, f"vigencia {entry.vigencia} anterior a la captura ({year})", citizen, entry)
     if not aspirant.in_scope(entry.entidad, entry.distrito_federal, entry.municipio):
@@ -193,38 +209,32 @@ class Verifier:
                 if not got:
                     return 0
             rows = conn.execute(s.sql(
-                "SELECT r.record_id, r.received_ms, r.record FROM records r LEFT JOIN verdicts v "
+                f"SELECT {PENDING_COLS} FROM records r LEFT JOIN verdicts v "
                 "ON v.record_id = r.record_id WHERE v.record_id IS NULL "
                 "ORDER BY r.received_ms, r.record_id LIMIT ?"), (self.batch,)).fetchall()
             if not rows:
                 return 0
-            recs: list[tuple[bytes, int, Record]] = []
-            for rid, received, blob in rows:
-                try:
-                    recs.append((bytes(rid), int(received), decode_record(bytes(blob))))
-                except RecordFormatError as e:  # stored records were validated at ingest
-                    log.error("stored record %s does not decode: %s", uuid.UUID(bytes=bytes(rid)), e)
-            q = s.sql("SELECT " + ", ".join(roll.ROLL_COLUMNS)
-                      + " FROM roll WHERE cic = ? AND identificador = ?")
+            pend = load_pending(s, conn, rows)
+            entries = roll_many(s, conn, {p.citizen for p in pend if p.citizen})
             ins = s.sql(f"INSERT INTO verdicts ({_COLS}) VALUES ({', '.join('?' * 17)}) "
                         "ON CONFLICT (record_id) DO NOTHING")
             groups: set[tuple[str, str]] = set()
             now = int(time.time() * 1000)
-            for rid, received, rec in recs:
-                key = citizen_key(rec)
-                r = conn.execute(q, key).fetchone() if key else None
-                entry = RollEntry(*r) if r else None
-                st = classify(rec, entry, asp.get((rec.process_id, rec.aspirant_id)))
+            out = []
+            for p in pend:
+                entry = entries.get(p.citizen) if p.citizen else None
+                st = classify_pending(p, entry, asp.get((p.process_id, p.aspirant_id)))
                 e = st.entry
-                conn.execute(ins, (rid, rec.process_id, rec.aspirant_id, st.citizen, st.verdict,
-                                   VALIDO if st.verdict == CANDIDATE else st.verdict, st.reason,
-                                   e.entidad if e else None, e.distrito_federal if e else None,
-                                   e.municipio if e else None, e.seccion if e else None, received,
-                                   rec.captured_at_ms, rec.device_id, rec.auxiliary_id, rec.folio, now))
+                out.append((p.record_id, p.process_id, p.aspirant_id, st.citizen, st.verdict,
+                            VALIDO if st.verdict == CANDIDATE else st.verdict,
+                            "en lista nominal" if st.verdict == CANDIDATE else st.reason,
+                            e.entidad if e else None, e.distrito_federal if e else None,
+                            e.municipio if e else None, e.seccion if e else None, p.received_ms,
+                            p.captured_ms, p.device_id, p.auxiliary_id, p.folio, now))
                 if st.verdict == CANDIDATE:
-                    groups.add((rec.process_id, st.citizen))
-            for g in sorted(groups):
-                _regroup(s, conn, g, now)
+                    groups.add((p.process_id, st.citizen))
+            conn.cursor().executemany(ins, out)
+            _regroup(s, conn, groups, now)
         return len(rows)
 
     def run_until_idle(self, max_rounds: int = 100_000) -> int:
@@ -261,25 +271,40 @@ class Verifier:
             self._thread = None
 
 
-def _regroup(s: Store, conn: object, group: tuple[str, str], now: int) -> None:
-    """First candidate of (process, citizen) counts; later ones are duplicates."""
-    rows = conn.execute(s.sql(  # type: ignore[attr-defined]
-        "SELECT record_id, aspirant_id, folio, verdict, reason FROM verdicts WHERE process_id = ? "
-        "AND citizen = ? AND stage1 = ? ORDER BY received_ms, record_id"), (*group, CANDIDATE)).fetchall()
-    first_by_asp: dict[str, str] = {}
-    winner: tuple[str, str] | None = None
-    upd = s.sql("UPDATE verdicts SET verdict = ?, reason = ?, updated_ms = ? WHERE record_id = ?")
-    for rid, asp, folio, old_v, old_r in rows:
-        if winner is None:
-            winner = (asp, folio)
-            v, reason = VALIDO, "en lista nominal"
-        elif asp == winner[0]:
-            v, reason = DUPLICADO, f"cuenta el folio {first_by_asp.get(asp, winner[1])}, recibido antes"
-        else:
-            v, reason = OTRO_ASPIRANTE, f"ya apoya a {winner[0]} (folio {winner[1]})"
-        first_by_asp.setdefault(asp, folio)
-        if (v, reason) != (old_v, old_r):
-            conn.execute(upd, (v, reason, now, rid))  # type: ignore[attr-defined]
+def _regroup(s: Store, conn: Any, groups: set[tuple[str, str]], now: int, chunk: int = 500) -> None:
+    """First candidate of (process, citizen) counts; later ones are duplicates. One query per
+    process and chunk of citizens (not one per group), one batched update for what changed."""
+    by_proc: dict[str, list[str]] = {}
+    for proc, citizen in sorted(groups):
+        by_proc.setdefault(proc, []).append(citizen)
+    changes: list[tuple[str, str, int, Any]] = []
+    for proc, citizens in by_proc.items():
+        for i in range(0, len(citizens), chunk):
+            part = citizens[i:i + chunk]
+            rows = conn.execute(s.sql(
+                "SELECT citizen, record_id, aspirant_id, folio, verdict, reason FROM verdicts "
+                f"WHERE process_id = ? AND stage1 = ? AND citizen IN ({', '.join('?' * len(part))}) "
+                "ORDER BY citizen, received_ms, record_id"), (proc, CANDIDATE, *part)).fetchall()
+            first_by_asp: dict[str, str] = {}
+            winner: tuple[str, str] | None = None
+            current = None
+            for citizen, rid, asp, folio, old_v, old_r in rows:
+                if citizen != current:
+                    current, winner, first_by_asp = citizen, None, {}
+                if winner is None:
+                    winner = (asp, folio)
+                    v, reason = VALIDO, "en lista nominal"
+                elif asp == winner[0]:
+                    first = first_by_asp.get(asp, winner[1])
+                    v, reason = DUPLICADO, f"cuenta el folio {first}, recibido antes"
+                else:
+                    v, reason = OTRO_ASPIRANTE, f"ya apoya a {winner[0]} (folio {winner[1]})"
+                first_by_asp.setdefault(asp, folio)
+                if (v, reason) != (old_v, old_r):
+                    changes.append((v, reason, now, rid))
+    if changes:
+        conn.cursor().executemany(
+            s.sql("UPDATE verdicts SET verdict = ?, reason = ?, updated_ms = ? WHERE record_id = ?"), changes)
 
 
 def invalidate(store: Store, process_id: str | None = None) -> int:
