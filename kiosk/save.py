@@ -87,8 +87,14 @@ class FrontReading:
 
 
 def read_front(front: np.ndarray, model: str | None = None) -> FrontReading:
-    """Portrait crop (kiosk.vision.face) and integrity verdict (kiosk.vision.integrity)."""
-    return FrontReading(find_card_photo(front), check_integrity(front), model)
+    """Portrait crop (kiosk.vision.face), integrity verdict (kiosk.vision.integrity) and, unless
+    given, the model family from the layout ("E/F", "G/H"; None when unsure: the chooser asks)."""
+    from kiosk.vision.front_model import front_model
+
+    photo = find_card_photo(front)
+    if model is None and photo is not None:
+        model = front_model(front, photo)
+    return FrontReading(photo, check_integrity(front), model)
 
 
 def back_refusal(reading: BackReading | None) -> str | None:

@@ -76,7 +76,7 @@ def test_camera_lost_mid_capture_shows_error_and_recovers(qtbot, tmp_path: Path)
     backend.lost.clear()
     qtbot.waitUntil(lambda: not notice.isVisible(), timeout=10000)
     assert find(w.screen, "shutter").isEnabled()
-    qtbot.waitUntil(lambda: w.flow.step == Step.CARD_MODEL, timeout=30000)   # and capture resumes
+    qtbot.waitUntil(lambda: w.flow.step == Step.CARD_PHOTO, timeout=30000)   # and capture resumes
     w.close_services()
 
 

@@ -221,11 +221,13 @@ def unlock(qtbot: Any, w: KioskWindow, pin: str = PIN) -> None:
 
 
 def through_front(qtbot: Any, w: KioskWindow) -> None:
-    """From home: "Nuevo apoyo", the front auto-captured, model chosen, photo confirmed."""
+    """From home: "Nuevo apoyo", the front auto-captured, its model read from the layout (the
+    chooser skipped), photo confirmed."""
+    steps: list[Step] = []
+    w.flow.listeners.append(steps.append)
     click(w, "new_support")
-    qtbot.waitUntil(lambda: w.flow.step == Step.CARD_MODEL, timeout=30000)
-    qtbot.waitUntil(lambda: w.screen.findChild(QWidget, "model_G") is not None, timeout=30000)
-    click(w, "model_G")
-    assert w.flow.step == Step.CARD_PHOTO
+    qtbot.waitUntil(lambda: w.flow.step == Step.CARD_PHOTO, timeout=30000)
+    w.flow.listeners.remove(steps.append)
+    assert Step.CARD_MODEL not in steps and w.flow.draft.model == "G/H"
     click(w, "same_person")
     assert w.flow.step == Step.BACK
