@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from PySide6.QtWidgets import QApplication
 from ui_helpers import (
     click,
     find,
@@ -29,6 +30,7 @@ def _shooter(tmp_path: Path, size: tuple[int, int]):  # type: ignore[no-untyped-
 
     def shot(w, name: str) -> None:  # type: ignore[no-untyped-def]
         w.resize(*size)
+        QApplication.processEvents()  # pending layout passes run first, as in the event loop
         img = w.grab()
         assert (img.width(), img.height()) == size, f"{name} does not fit {size}: {img.size()}"
         img.save(str(out / f"{name}{suffix}.png"))
@@ -38,18 +40,35 @@ def _shooter(tmp_path: Path, size: tuple[int, int]):  # type: ignore[no-untyped-
 
 def test_every_screen_fits_800x480(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     shot = _shooter(tmp_path, (800, 480))
-    first = make_window(qtbot, None, None)
+    from test_ui_enroll import first_run_window, type_text
+
+    first = first_run_window(qtbot, tmp_path / "new" / "device.toml")
+    click(first, "focus_code")
+    type_text(first, "7KQ2-M9XB-T4RP-3HDA")
+    click(first, "focus_server")
+    click(first, "kb_https")
+    type_text(first, "apoyo.example.mx")
     shot(first, "01_first_run")
+    click(first, "enroll")   # one character short: refused on the device, before any network
+    qtbot.waitUntil(lambda: "no es válido" in find(first.screen, "notice").text(), timeout=10000)
+    assert first.flow.step == Step.FIRST_RUN
+    shot(first, "01_first_run_error")
     first.close_services()
     frames = tmp_path / "frames"
     replay_folder(frames)
     w = make_window(qtbot, offline_device(tmp_path / "dev"), Camera(ReplayBackend(frames, 15, (1280, 720))))
-    w.status_data = {"pending": 3, "connection": "offline", "acked_total": 0, "battery": 64.0,
+    w.status_data = {"pending": 3, "connection": "offline", "sent_today": 12, "battery": 64.0,
                      "last_success_age_s": 1260.0}
     shot(w, "02_lock")
     unlock(qtbot, w)
     w.refresh_status()
     qtbot.waitUntil(lambda: find(w.screen, "status_pending").text() != "", timeout=5000)
+    # What home shows for an agent's local-channel answer (the real one: tests/test_ui_flow.py).
+    w._status_timer.stop()
+    w.jobs.wait()
+    QApplication.processEvents()   # the last local snapshot delivered before the agent's answer
+    w.screen.set_status_data({"pending": 3, "connection": "online", "transport": "mqtt",
+                              "sent_today": 12, "battery": 64.0, "last_success_age_s": 1260.0})
     shot(w, "03_home")
     click(w, "new_support")
     qtbot.waitUntil(lambda: w.screen.preview._quad is not None, timeout=20000)

@@ -13,10 +13,21 @@ from kiosk.ui.theme import tr
 from kiosk.ui.widgets import Keyboard, NoticeLabel, button, label
 
 FIRST_RUN_TEXT = (
-    "Pida a su coordinador un código de inscripción (vale 24 horas, para un solo dispositivo), "
-    "conecte el dispositivo a internet y escriba el código y la dirección del servidor, "
-    "o toque «Escanear QR» y muestre el QR del coordinador a la cámara."
+    "Dispositivo no inscrito. Con internet: escriba el código del coordinador (vale 24 h) y el servidor, "
+    "o toque «Escanear QR» y muestre su QR a la cámara."
 )
+
+
+class _HelpOrNotice(NoticeLabel):
+    """The notice takes the help line's place (800x480 has room for one of them)."""
+
+    def __init__(self, help_label: QWidget) -> None:
+        super().__init__()
+        self.help = help_label
+
+    def show_text(self, text: str | None, error: bool = False) -> None:
+        super().show_text(text, error)
+        self.help.setVisible(self.isHidden())
 
 
 class FirstRunScreen(QWidget):
@@ -28,12 +39,14 @@ class FirstRunScreen(QWidget):
         col = QVBoxLayout(self)
         col.setContentsMargins(8, 4, 8, 4)
         col.setSpacing(4)
-        col.addWidget(label(tr("Dispositivo no inscrito"), "title"))
-        col.addWidget(label(tr(FIRST_RUN_TEXT) if can_enroll else tr(
-            "Este dispositivo todavía no está inscrito, así que no puede captar apoyos.")))
-        col.addWidget(label(device_text, "muted"))
-        self.notice = NoticeLabel()
         if not can_enroll:
+            col.addWidget(label(tr("Dispositivo no inscrito"), "title"))
+        self.help = label(tr(FIRST_RUN_TEXT) if can_enroll else tr(
+            "Este dispositivo todavía no está inscrito, así que no puede captar apoyos."))
+        col.addWidget(self.help)
+        self.notice = _HelpOrNotice(self.help) if can_enroll else NoticeLabel()
+        if not can_enroll:
+            col.addWidget(label(device_text, "muted"))
             col.addWidget(self.notice)
             info = label(tr("Sin dirección de configuración: use «fieldkit-kiosk enroll» o pida "
                             "ayuda a su coordinador."))
@@ -51,12 +64,11 @@ class FirstRunScreen(QWidget):
         col.addLayout(fields)
         self.focus: QLineEdit = self.code
         self.code.setFocus()
-        status = QHBoxLayout()
         self.progress = QProgressBar(objectName="enroll_progress", maximum=100, textVisible=False)
         self.progress.setVisible(False)
-        status.addWidget(self.notice, 1)
-        status.addWidget(self.progress, 1)
-        col.addLayout(status)
+        self.progress.setFixedHeight(8)
+        col.insertWidget(col.indexOf(self.help), self.notice)
+        col.addWidget(self.progress)
         self.preview = Preview()
         self.preview.setObjectName("qr_preview")
         self.preview.setVisible(False)
@@ -65,12 +77,18 @@ class FirstRunScreen(QWidget):
         self.keyboard.key.connect(self._key)
         col.addWidget(self.keyboard)
         row = QHBoxLayout()
+        self.focus_buttons = {}
         for text, fn, name in (("Código", lambda: self._focus(self.code), "focus_code"),
                                ("Servidor", lambda: self._focus(self.server), "focus_server"),
                                ("https://", lambda: self._key("https://"), "kb_https"),
                                (":", lambda: self._key(":"), "kb_colon"),
                                ("/", lambda: self._key("/"), "kb_slash")):
-            row.addWidget(button(text if name.startswith("kb_") else tr(text), "kb", fn, name=name))
+            b = button(text if name.startswith("kb_") else tr(text), "kb", fn, name=name)
+            row.addWidget(b)
+            if name.startswith("focus_"):
+                b.setCheckable(True)
+                self.focus_buttons[name] = b
+        self.focus_buttons["focus_code"].setChecked(True)
         self.scan_button = button(tr("Escanear QR"), None, self._toggle_scan, name="scan_qr")
         self.go = button(tr("Inscribir"), "primary", self._submit, name="enroll")
         row.addWidget(self.scan_button)
@@ -81,6 +99,8 @@ class FirstRunScreen(QWidget):
     def _focus(self, field: QLineEdit) -> None:
         self.focus = field
         field.setFocus()
+        for name, b in self.focus_buttons.items():
+            b.setChecked((name == "focus_code") == (field is self.code))
 
     def _typed(self, _text: str) -> None:
         self.qr_text = ""  # typed by hand: the QR's fingerprint no longer applies

@@ -30,12 +30,14 @@ class StatusBar(QFrame):
         self.setObjectName("statusbar")
         row = QHBoxLayout(self)
         row.setContentsMargins(8, 4, 8, 4)
+        row.setSpacing(10)
         self.fields: dict[str, QLabel] = {}
         for key in ("pending", "sent", "conn", "battery", "last"):
             lab = QLabel()
             lab.setObjectName(f"status_{key}")
             self.fields[key] = lab
-            row.addWidget(lab, 1 if key != "last" else 2)
+            row.addWidget(lab)  # each as wide as its text: none is cut when another is short
+        row.addStretch(1)
 
     def set_status(self, s: HomeStatus) -> None:
         def n(v: int | None) -> str:
@@ -49,10 +51,11 @@ class StatusBar(QFrame):
         f["conn"].setProperty("warn", "false" if s.online else "true")
         f["battery"].setText(f"{tr('Batería')}: {s.battery}")
         f["battery"].setProperty("warn", "true" if s.battery_low else "false")
-        f["last"].setText(f"{tr('Último envío')}: {s.last_sync}")
+        f["last"].setText(f"{tr('Último envío')} {s.last_sync}")
         for lab in f.values():
             lab.style().unpolish(lab)
             lab.style().polish(lab)
+            lab.updateGeometry()  # the re-polished font changes the width the text needs
 
 
 class HomeScreen(QWidget):

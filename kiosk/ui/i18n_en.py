@@ -75,6 +75,6 @@ SCREENS: dict[str, str] = {
     "La sección de la credencial está fuera del ámbito geográfico del aspirante": "The card's sección is outside the aspirant's area",
     "El código QR no coincide con los datos de la credencial": "The QR code does not match the card's data",
     "Ahora una foto del rostro de la persona.": "Now a photo of the person's face.",
-    FIRST_RUN_TEXT: "Ask your coordinator for an enrollment code (valid 24 hours, for one device only), connect the device to the internet and type the code and the server address, or tap “Scan QR” and show the coordinator's QR to the camera.",
+    FIRST_RUN_TEXT: "Device not enrolled. Online: type the coordinator's code (valid 24 h) and the server, or tap “Scan QR” and show their QR to the camera.",
     AVISO: "<b>Simplified privacy notice.</b> {aspirant}, for the process “{process}”, and the Instituto Nacional Electoral (INE) process the personal data taken here: the data on your voter card (name, CIC, OCR, sección, validity), images of the front and back of the card, a live photo of your face and your signature. They are used only to verify your citizen support against the electoral roll; they travel and are stored encrypted, and are erased from this device as soon as the server confirms it received them. Your face photo and signature are <b>biometric (sensitive) data</b>: they are only taken with your express consent. You may exercise your rights of access, rectification, cancellation and opposition (ARCO) before the INE's Transparency Unit; the full privacy notice is on the INE's website.",
 }

@@ -49,7 +49,7 @@ def style_sheet() -> str:
                    padding: {p(6)}px; }}
     QLabel#muted {{ color: {MUTED}; }}
     QFrame#statusbar {{ background: {INK}; }}
-    QFrame#statusbar QLabel {{ background: {INK}; color: {PAPER}; font-size: {p(16)}px; font-weight: 700; }}
+    QFrame#statusbar QLabel {{ background: {INK}; color: {PAPER}; font-size: {p(14)}px; font-weight: 700; }}
     QFrame#statusbar QLabel[warn="true"] {{ color: #ffd400; }}
     QPushButton {{ min-height: {p(56)}px; min-width: {p(56)}px; padding: 0 {p(14)}px;
                    border: {p(3)}px solid {INK}; border-radius: {p(8)}px; background: {PAPER};
