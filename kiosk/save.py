@@ -247,9 +247,12 @@ def _check_people(draft: Draft, cfg: DeviceConfig | None) -> None:
 def credential_of(reading: BackReading, model: str | None) -> Credential:
     f = reading.fields
     assert f is not None
-    letter = model if model in _MODELS else ""
+    # A letter from the chooser, or the family ("E/F", "G/H") that the front's layout
+    # or the back's QR count tells; the back's family when the front told nothing.
+    family = model or reading.model
+    kept = family if family in _MODELS or family in ("E/F", "G/H") else ""
     return Credential(
-        model=letter or "", cic=f.cic, ocr=f.ocr, seccion=f.seccion, id_ciudadano=f.identificador,
+        model=kept, cic=f.cic, ocr=f.ocr, seccion=f.seccion, id_ciudadano=f.identificador,
         nombre=f.nombres, apellido_paterno=f.apellido_paterno, apellido_materno=f.apellido_materno,
         fecha_nacimiento=f.fecha_nacimiento, sexo=f.sexo, vigencia=str(f.vigencia), emision=f.emision,
         mrz=tuple(reading.mrz.lines) if reading.mrz is not None else (),

@@ -88,12 +88,14 @@ class SyncAgent(AgentFleet):
         self._thread: threading.Thread | None = None
         self._backoff = Backoff(self.options.backoff_initial_s, 2.0, self.options.backoff_cap_s)
         prev = load_state(settings.state_path)
-        # Keep what the last run learned (last success, clock offset); the rest is this run's.
+        # Keep what the last run learned (last success, clock offset, today's sent count);
+        # the rest is this run's.
         self.state = AgentState() if prev is None else replace(
             AgentState(), last_success_ms=prev.last_success_ms,
             last_success_server_ms=prev.last_success_server_ms, transport=prev.transport,
             clock_offset_ms=prev.clock_offset_ms, clock_source=prev.clock_source,
-            clock_measured_ms=prev.clock_measured_ms)
+            clock_measured_ms=prev.clock_measured_ms, acked_day=prev.acked_day,
+            acked_today=prev.acked_today)
         self._dirty = False
         self._last_save = 0.0
         self._logged_error: str | None = None

@@ -61,7 +61,7 @@ class Signature:
 class Credential:
     """Fields parsed from the voter card. Empty string = not read."""
 
-    model: str = ""  # "E", "F", "G" or "H"
+    model: str = ""  # "E", "F", "G" or "H", or the family "E/F" / "G/H" when only that is known
     cic: str = ""
     ocr: str = ""
     seccion: str = ""

@@ -72,6 +72,13 @@ def test_status_and_send_now_from_a_running_agent(device: AgentDevice, ingest_se
     assert not client.path.exists()
     with pytest.raises(ChannelUnavailable):
         client.send_now()
+    # A restarted agent still knows what was sent today.
+    proc = device.spawn()
+    assert wait_until(lambda: _serving(client), 20), device.log_text()
+    assert wait_until(lambda: client.status()["sent_today"] == 5, 10), client.status()
+    assert client.status()["acked_total"] == 0
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
 
 
 def test_offline_agent_reports_pending_and_a_killed_agents_socket_is_replaced(

@@ -59,6 +59,13 @@ def test_draft_from_generated_card_saves_and_folio_is_the_outboxes(device, ctx):
     assert result.envelope_bytes == len(item.envelope)
 
 
+def test_model_family_from_the_fronts_layout_is_kept(device, ctx):
+    draft = dataclasses.replace(make_draft(2), model="G/H")
+    save_draft(draft, ctx)
+    record = device.open(ctx.outbox.next_batch(1)[0].envelope)
+    assert record.credential.model == "G/H"
+
+
 def test_liveness_verdicts_are_recorded_as_they_were(device, ctx):
     passed = LivenessState(Verdict.PASSED, "Prueba de vida superada", 1.0, Challenge.BLINK)
     failed = LivenessState(Verdict.FAILED, "No se completó la prueba de vida", 0.4, Challenge.TURN_LEFT)
