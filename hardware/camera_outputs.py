@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from hardware.camera import CameraStatus
+    from hardware.camera_interface import CameraStatus
 
 _log = logging.getLogger(__name__)
 

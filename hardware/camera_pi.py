@@ -31,7 +31,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from hardware.camera import CameraBackend, CameraError, CameraInfo, Size
+from hardware.camera_errors import CameraError
+from hardware.camera_interface import CameraBackend, CameraInfo, Size
 
 _log = logging.getLogger(__name__)
 

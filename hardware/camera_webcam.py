@@ -4,7 +4,7 @@
   USB webcams need for 720p at full rate) and reports what the device
   actually delivers, measured on the first frame, in ``CameraInfo``.
 - Unplug: reads that keep failing raise ``disconnected``; the
-  :class:`~hardware.camera.Camera` worker closes the device and reopens it
+  :class:`~hardware.camera_worker.Camera` worker closes the device and reopens it
   with backoff, so plugging it back in resumes the stream.
 - Any path OpenCV can open works, video files included (played at the
   file's frame rate): that is how the tests run this backend for real.
@@ -22,7 +22,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from hardware.camera import CameraBackend, CameraError, CameraInfo, Size
+from hardware.camera_errors import CameraError
+from hardware.camera_interface import CameraBackend, CameraInfo, Size
 
 _log = logging.getLogger(__name__)
 
