@@ -8,26 +8,18 @@ from __future__ import annotations
 import inspect
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
+from camera_helpers import FAST, wait_for_error, wait_for_no_camera, wait_until
 
-from hardware.camera import Backoff, Camera, CameraError, CameraState, open_camera
+from hardware.camera import Camera, CameraError, CameraState, open_camera
 from hardware.camera_pi import PiCameraBackend, to_rgb
 
 FAKE = Path(__file__).parent / "fake_picamera2"
-FAST = Backoff(initial=0.02, factor=2.0, maximum=0.1)
-
-
-def wait_until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.005)
 
 
 @pytest.fixture
@@ -156,10 +148,7 @@ def test_no_camera_then_one_is_connected(hw: ModuleType) -> None:
     cam = pi_camera()
     cam.start()
     try:
-        wait_until(lambda: cam.status().state is CameraState.ERROR)
-        err = cam.status().error
-        assert err is not None and err.code == "no_camera"
-        assert err.message.startswith("No se encontró la cámara")
+        wait_for_no_camera(cam)
         with pytest.raises(CameraError):
             cam.latest_frame(1)
         small_sensor(hw)
@@ -173,9 +162,8 @@ def test_busy_camera_then_released(hw: ModuleType) -> None:
     cam = pi_camera()
     cam.start()
     try:
-        wait_until(lambda: cam.status().state is CameraState.ERROR)
-        err = cam.status().error
-        assert err is not None and err.code == "busy" and "ocupada" in err.message
+        err = wait_for_error(cam)
+        assert err.code == "busy" and "ocupada" in err.message
         sim.held_elsewhere = False
         cam.latest_frame(5, fail_fast=False)
     finally:
@@ -189,9 +177,8 @@ def test_camera_that_stops_delivering_is_reopened(hw: ModuleType) -> None:
     try:
         before = cam.latest_frame(5)
         sim.delivering = False
-        wait_until(lambda: cam.status().state is CameraState.ERROR)
-        err = cam.status().error
-        assert err is not None and err.code == "stalled" and "dejó de enviar imagen" in err.message
+        err = wait_for_error(cam)
+        assert err.code == "stalled" and "dejó de enviar imagen" in err.message
         t0 = time.monotonic()
         with pytest.raises(CameraError):
             cam.capture_still(3)  # no frozen capture either

@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import shutil
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from camera_helpers import FAST, wait_until
 
-from hardware.camera import Backoff, Camera, CameraError, CameraState, open_camera
+from hardware.camera import Camera, CameraError, CameraState, open_camera
 from hardware.camera_replay import ReplayBackend
-
-FAST = Backoff(initial=0.02, factor=2.0, maximum=0.1)
-
-
-def wait_until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.005)
 
 
 def rgb_frame(i: int, size: tuple[int, int] = (160, 90)) -> np.ndarray:

@@ -8,25 +8,15 @@ put back."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from camera_helpers import FAST, wait_for_no_camera, wait_until
 
-from hardware.camera import Backoff, Camera, CameraError, CameraState, open_camera
+from hardware.camera import Camera, CameraError, CameraState, open_camera
 from hardware.camera_webcam import WebcamBackend
-
-FAST = Backoff(initial=0.02, factor=2.0, maximum=0.1)
-
-
-def wait_until(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.005)
 
 
 @pytest.fixture
@@ -105,10 +95,7 @@ def test_no_camera_at_an_index() -> None:
     cam = Camera(WebcamBackend(57), backoff=FAST)
     cam.start()
     try:
-        wait_until(lambda: cam.status().state is CameraState.ERROR)
-        err = cam.status().error
-        assert err is not None and err.code == "no_camera"
-        assert err.message.startswith("No se encontró la cámara")
+        wait_for_no_camera(cam)
         with pytest.raises(CameraError):
             cam.capture_still(1)
     finally:
