@@ -5,9 +5,11 @@ transports only move bytes and hand ack bytes back through a queue. States:
 
     connecting -> online -> (lost) -> offline --(backoff / network change / send_now)--> connecting
 
-Erase happens only in ``_drain_acks`` through ``Outbox.acknowledge_many``, which
-verifies the server's signature, the device, the record and the envelope hash
-first. A PUBACK or an HTTP 200 by itself erases nothing. See docs/sync.md.
+Erase happens only in ``_drain_acks`` (sync/agent_acks.py) through
+``Outbox.acknowledge_many``, which verifies the server's signature, the device,
+the record and the envelope hash first. A PUBACK or an HTTP 200 by itself erases
+nothing. What the agent publishes and how it keeps its state: sync/agent_status.py;
+server commands and revocation: sync/agent_fleet.py. See docs/sync.md.
 """
 
 from __future__ import annotations
@@ -18,50 +20,30 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from .ack import Ack
+from .agent_acks import AgentAcks, Sent
 from .agent_fleet import AgentFleet
 from .agent_settings import AgentOptions, AgentSettings
-from .agent_state import AgentState, load_state, now_ms, save_state
+from .agent_state import AgentState, load_state, now_ms
+from .agent_status import AgentStatus, AgentStatusKeeper
 from .backoff import Backoff
-from .commands import REVOKED_TEXT, last_applied_seq
+from .commands import REVOKED_TEXT
 from .config import DeviceConfig
-from .errors import AckReason, OutboxError
-from .heartbeat import vitals
+from .errors import AckReason
 from .netwatch import link_fingerprint
 from .outbox import Outbox, OutboxItem
 from .transport import RecordHeld, Transport, TransportDown
 from .transport_https import DeviceRevoked, HttpsTransport
 from .transport_mqtt import MqttTransport
 
+__all__ = ["AgentStatus", "SyncAgent"]
+
 log = logging.getLogger("fieldkit.sync")
 
 
-@dataclass
-class _Sent:
-    item: OutboxItem
-    sent_mono: float
-    sent_ms: int
-    tries: int = 1  # sends in this connection
-
-    def due(self, ack_timeout_s: float) -> float:
-        # Doubling per unanswered resend (cap 32x): a record the server never acks (damaged on
-        # disk, say) costs a resend every ~10 min, not every ack timeout, and blocks no other.
-        return self.sent_mono + ack_timeout_s * 2 ** min(self.tries - 1, 5)
-
-
-@dataclass(frozen=True)
-class AgentStatus:
-    """What the kiosk UI and `fieldkit-sync status` show."""
-
-    state: AgentState
-    pending: int | None            # records not yet acknowledged (pending + in flight)
-    in_flight: int | None
-    oldest_pending_age_s: float | None
-
-
-class SyncAgent(AgentFleet):
+class SyncAgent(AgentAcks, AgentStatusKeeper, AgentFleet):
     def __init__(self, settings: AgentSettings, options: AgentOptions | None = None,
                  on_tick: Callable[[], None] | None = None,
                  on_acked: Callable[[Ack, float | None], None] | None = None,
@@ -132,18 +114,6 @@ class SyncAgent(AgentFleet):
         """Queue a server command for verification on the agent thread (transports call this)."""
         self._cmds.put((data, source))
         self._wake.set()
-
-    def snapshot(self) -> AgentStatus:
-        with self._lock:
-            state = replace(self.state)
-        ob = self._outbox
-        if ob is None:
-            return AgentStatus(state, None, None, None)
-        try:
-            c = ob.counts()
-            return AgentStatus(state, c.unacknowledged, c.in_flight, ob.oldest_pending_age_s())
-        except OutboxError:
-            return AgentStatus(state, None, None, None)
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -284,7 +254,7 @@ class SyncAgent(AgentFleet):
         assert self._outbox is not None
         ob = self._outbox
         ob.requeue_in_flight()  # a new connection: everything unacked goes again
-        window: dict[uuid.UUID, _Sent] = {}
+        window: dict[uuid.UUID, Sent] = {}
         started = time.monotonic()
         next_hb = started
         last_poll = -1e9
@@ -325,13 +295,13 @@ class SyncAgent(AgentFleet):
                 timeout = min(timeout, max(0.01, first_due - now))
             self._wait(timeout)
 
-    def _send(self, t: Transport, window: dict[uuid.UUID, _Sent], items: list[OutboxItem]) -> None:
+    def _send(self, t: Transport, window: dict[uuid.UUID, Sent], items: list[OutboxItem]) -> None:
         for item in items:
             if self._stopping.is_set():
                 return
             self._tick()  # one record (one HTTPS request) is one bounded step
             prev = window.get(item.record_id)
-            window[item.record_id] = _Sent(item, time.monotonic(), now_ms(), prev.tries + 1 if prev else 1)
+            window[item.record_id] = Sent(item, time.monotonic(), now_ms(), prev.tries + 1 if prev else 1)
             try:
                 t.send(item)
             except RecordHeld as e:
@@ -340,71 +310,7 @@ class SyncAgent(AgentFleet):
                 self._update(held=self.state.held + 1, last_error=f"{item.folio}: {e}", save=True)
                 log.warning("el servidor no aceptó %s (se conserva): %s", item.folio, e)
 
-    def _drain_acks(self, window: dict[uuid.UUID, _Sent]) -> bool:
-        self._drain_commands()
-        batch: list[tuple[bytes, str]] = []
-        while True:
-            try:
-                batch.append(self._acks.get_nowait())
-            except queue.Empty:
-                break
-        if not batch or self._outbox is None:
-            for b in batch:  # outbox not open yet: keep them for later
-                self._acks.put(b)
-            return False
-        done, refused = self._outbox.acknowledge_many([b for b, _ in batch], self._verifier)
-        wall = now_ms()
-        n_refused = 0
-        via_mqtt = any(src == "mqtt" for _, src in batch)
-        for ack in done:
-            sent = window.pop(ack.record_id, None)
-            if self._on_acked is not None:
-                self._on_acked(ack, None if sent is None else time.monotonic() - sent.sent_mono)
-            if ack.verdict == "rechazado:dispositivo_revocado":
-                self._revoked(ack.verdict)
-            if ack.verdict.startswith("rechazado"):
-                n_refused += 1
-                log.warning("el servidor rechazó %s en definitiva (%s); borrado del dispositivo",
-                            ack.folio, ack.verdict)
-            if sent is not None and sent.item.attempts == 0 and sent.tries == 1 and via_mqtt:
-                # First send ever, so received_ms is fresh: server time within our round trip.
-                self._clock(ack.received_ms, (sent.sent_ms + wall) // 2, "mqtt-ack")
-        bad = [e for e in refused if e.reason is not AckReason.UNKNOWN_RECORD]
-        for e in bad:
-            last = self._rejected_logged.get(e.reason, 0.0)
-            if time.monotonic() - last > 60:  # an attacker must not flood the log either
-                log.warning("ack rechazado, no se borra nada: %s", e)
-                self._rejected_logged[e.reason] = time.monotonic()
-        if done:
-            s = self.state
-            self._update(acked_total=s.acked_total + len(done), refused_total=s.refused_total + n_refused,
-                         last_success_ms=wall, last_success_server_ms=wall + (s.clock_offset_ms or 0)
-                         if s.clock_offset_ms is not None else None)
-        if bad:
-            self._update(rejected_acks=self.state.rejected_acks + len(bad))
-        return bool(done)
-
     # --- helpers ----------------------------------------------------------------------------
-
-    def _clock(self, server_ms: int, device_ms: int, source: str) -> None:
-        self._update(clock_offset_ms=server_ms - device_ms, clock_source=source,
-                     clock_measured_ms=device_ms)
-
-    def _status_payload(self, online: bool) -> dict[str, object]:
-        st = self.snapshot()
-        self._hb_pending = st.pending
-        out: dict[str, object] = {
-            "online": online, "device_id": self.settings.device_id, "pending": st.pending,
-            "oldest_pending_age_s": st.oldest_pending_age_s,
-            "app_version": self.settings.app_version, "device_time_ms": now_ms(),
-            "clock_offset_ms": st.state.clock_offset_ms, "transport": st.state.transport}
-        if self.config is not None:  # fleet fields (docs/server.md, "Fleet")
-            out.update(vitals(self.settings.outbox_path.parent))
-            out.update(last_sync_ms=st.state.last_success_ms,
-                       last_sync_server_ms=st.state.last_success_server_ms,
-                       last_command_seq=last_applied_seq(self.config),
-                       revoked=st.state.last_error == REVOKED_TEXT)
-        return out
 
     def _wait(self, timeout: float) -> None:
         self._wake.wait(timeout)
@@ -413,28 +319,6 @@ class SyncAgent(AgentFleet):
     def _tick(self) -> None:
         if self._on_tick is not None:
             self._on_tick()
-
-    def _update(self, save: bool = False, **changes: object) -> None:
-        with self._lock:
-            for k, v in changes.items():
-                setattr(self.state, k, v)
-            self._dirty = True
-        if save:
-            self._save()
-
-    def _save_if_due(self) -> None:
-        if self._dirty and time.monotonic() - self._last_save >= self.options.state_save_s:
-            self._save()
-
-    def _save(self) -> None:
-        with self._lock:
-            snap = replace(self.state)
-            self._dirty = False
-        self._last_save = time.monotonic()
-        try:
-            save_state(self.settings.state_path, snap)
-        except OSError as e:
-            log.debug("no se pudo guardar el estado: %s", e)
 
 
 def _pid() -> int:
