@@ -9,22 +9,16 @@ prints it and exits with status 2.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from server_stub import broker as brokermod
 from server_stub import pki
-from sync.typed_load import FieldError, load_dataclass
+from sync.typed_load import FieldError, FileFieldError, parse_toml, read_text_file
 
 
-class ServerConfigError(Exception):
+class ServerConfigError(FileFieldError):
     """`<file>: <field>: <what>` in one line."""
-
-    def __init__(self, path: Path | str, field_name: str, message: str) -> None:
-        self.path, self.field, self.message = str(path), field_name, message
-        where = f"{self.path}: {field_name}" if field_name else self.path
-        super().__init__(f"{where}: {message}")
 
 
 def _check(cond: bool, name: str, message: str) -> None:
@@ -235,28 +229,9 @@ def _resolve(cfg: ServerConfig, base: Path) -> ServerConfig:
 
 def parse_config(text: str, path: Path | str = "<texto>") -> ServerConfig:
     path = Path(path)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ServerConfigError(path, "", f"TOML mal formado: {e}") from None
-    data.pop("source", None)
-    try:
-        cfg = load_dataclass(ServerConfig, data)
-    except FieldError as e:
-        raise ServerConfigError(path, e.field, e.message) from None
-    return _resolve(replace(cfg, source=path), path.parent.resolve())
+    return _resolve(parse_toml(ServerConfig, text, path, ServerConfigError), path.parent.resolve())
 
 
 def load_config(path: Path | str) -> ServerConfig:
     path = Path(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise ServerConfigError(path, "", "no existe el archivo") from None
-    except IsADirectoryError:
-        raise ServerConfigError(path, "", "es un directorio, no un archivo") from None
-    except UnicodeDecodeError:
-        raise ServerConfigError(path, "", "no está en UTF-8") from None
-    except OSError as e:
-        raise ServerConfigError(path, "", f"no se puede leer ({e.strerror})") from None
-    return parse_config(text, path)
+    return parse_config(read_text_file(path, ServerConfigError), path)

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from sync.typed_load import FieldError, load_dataclass
+from sync.typed_load import FieldError, FileFieldError, parse_toml, read_text_file
 
 DEFAULT_CONFIG_PATH = Path("/etc/fieldkit/device.toml")
 CONFIG_ENV = "FIELDKIT_CONFIG"
@@ -39,15 +38,8 @@ _FOLIO_PREFIX = re.compile(r"^[A-Z0-9]{2,6}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-class ConfigError(Exception):
+class ConfigError(FileFieldError):
     """A config problem, as one line: `<file>: <field>: <what>`."""
-
-    def __init__(self, path: Path | str, field_name: str, message: str) -> None:
-        self.path = str(path)
-        self.field = field_name
-        self.message = message
-        where = f"{self.path}: {field_name}" if field_name else self.path
-        super().__init__(f"{where}: {message}")
 
 
 def _check(cond: bool, field_name: str, message: str) -> None:
@@ -234,34 +226,10 @@ def _resolve_paths(cfg: DeviceConfig, base: Path) -> DeviceConfig:
 
 def parse_config(text: str, path: Path | str = "<texto>") -> DeviceConfig:
     path = Path(path)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(path, "", f"TOML mal formado: {e}") from None
-    data.pop("source", None)
-    try:
-        cfg = load_dataclass(DeviceConfig, data)
-    except FieldError as e:
-        raise ConfigError(path, e.field, e.message) from None
-    from dataclasses import replace
-
-    return _resolve_paths(replace(cfg, source=path), path.parent.resolve())
+    cfg = parse_toml(DeviceConfig, text, path, ConfigError)
+    return _resolve_paths(cfg, path.parent.resolve())
 
 
 def load_config(path: Path | str) -> DeviceConfig:
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(path, "", "no existe el archivo") from None
-    except IsADirectoryError:
-        raise ConfigError(path, "", "es un directorio, no un archivo") from None
-    except PermissionError:
-        raise ConfigError(path, "", "sin permiso de lectura") from None
-    except OSError as e:
-        raise ConfigError(path, "", f"no se puede leer ({e.strerror})") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(path, "", "no está en UTF-8") from None
-    return parse_config(text, path)
+    return parse_config(read_text_file(path, ConfigError, permission_denied="sin permiso de lectura"), path)

@@ -3,11 +3,15 @@
 Unknown keys are refused (a typo in a config must not be silently ignored),
 missing required fields and wrong types are reported with the dotted path of
 the field, so the caller can print one line that names file and field.
+``read_text_file`` and ``parse_toml`` do that for a config file (the device's,
+sync/config.py, and the server's, server_stub/config.py): every problem becomes
+a ``FileFieldError`` subclass whose str() is `<file>: <field>: <what>`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 import types
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -32,6 +36,51 @@ class FieldError(ValueError):
         super().__init__(f"{field}: {message}" if field else message)
         self.field = field
         self.message = message
+
+
+class FileFieldError(Exception):
+    """A problem in a file, as one line: `<file>: <field>: <what>` (no field: `<file>: <what>`)."""
+
+    def __init__(self, path: Path | str, field_name: str, message: str) -> None:
+        self.path = str(path)
+        self.field = field_name
+        self.message = message
+        where = f"{self.path}: {field_name}" if field_name else self.path
+        super().__init__(f"{where}: {message}")
+
+
+def read_text_file(path: Path, error: type[FileFieldError], permission_denied: str | None = None) -> str:
+    """The file's text (UTF-8), or ``error`` saying in one line why not. ``permission_denied``:
+    the message for a file we may not read; None reports it like any other OSError."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise error(path, "", "no existe el archivo") from None
+    except IsADirectoryError:
+        raise error(path, "", "es un directorio, no un archivo") from None
+    except PermissionError as e:
+        raise error(path, "", permission_denied or f"no se puede leer ({e.strerror})") from None
+    except OSError as e:
+        raise error(path, "", f"no se puede leer ({e.strerror})") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise error(path, "", "no está en UTF-8") from None
+
+
+def parse_toml(cls: type[T], text: str, path: Path, error: type[FileFieldError]) -> T:
+    """``cls`` (a dataclass with a ``source`` field) from TOML text, with ``source=path``; a
+    ``source`` key in the text is ignored. Bad TOML or a bad field: ``error`` naming the field."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise error(path, "", f"TOML mal formado: {e}") from None
+    data.pop("source", None)
+    try:
+        obj = load_dataclass(cls, data)
+    except FieldError as e:
+        raise error(path, e.field, e.message) from None
+    return dataclasses.replace(obj, source=path)  # type: ignore[type-var]  # cls is a dataclass
 
 
 def _join(path: str, key: str | int) -> str:
@@ -162,4 +211,4 @@ def dump_dataclass(obj: Any) -> Any:
     return obj
 
 
-__all__ = ["FieldError", "dump_dataclass", "load_dataclass"]
+__all__ = ["FieldError", "FileFieldError", "dump_dataclass", "load_dataclass", "parse_toml", "read_text_file"]
