@@ -22,7 +22,6 @@ import logging
 import os
 import smtplib
 import ssl
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -33,7 +32,8 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from server_stub import processes
-from server_stub.store import Store, StoreError
+from server_stub.background import RoundThread
+from server_stub.store import Store
 from sync.errors import RecordFormatError
 from sync.record import Record, decode_record
 
@@ -133,17 +133,18 @@ def build_message(rec: Record, received_ms: int, sender: str, process_name: str,
     return msg
 
 
-class AcuseWorker:
+class AcuseWorker(RoundThread):
+    _thread_name, _join_s, _log = "acuse", 15.0, log
+    _paused, _failed = "acuse worker paused", "acuse round failed"
+
     def __init__(self, store: Store, transport: Transport, sender: str, *, interval_s: float = 1.0,
                  retry_min_s: float = 30.0, retry_max_s: float = 3600.0) -> None:
         self.store = store
         self.transport = transport
         self.sender = sender
-        self.interval_s = interval_s
+        super().__init__(interval_s)
         self.retry_min_ms = int(retry_min_s * 1000)
         self.retry_max_ms = int(retry_max_s * 1000)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         ensure_schema(store)
 
     # --- queueing -------------------------------------------------------------------------
@@ -223,29 +224,9 @@ class AcuseWorker:
     def run_once(self) -> tuple[int, int]:
         return self.enqueue_new(), self.deliver_due()
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                queued, _ = self.run_once()
-            except StoreError as e:
-                log.error("acuse worker paused: %s", e)
-                queued = 0
-            except Exception:
-                log.exception("acuse round failed")
-                queued = 0
-            if not queued:
-                self._stop.wait(self.interval_s)
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="acuse", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(15)
-            self._thread = None
+    def _round(self) -> bool:
+        queued, _ = self.run_once()
+        return bool(queued)
 
 
 def queue_counts(store: Store) -> dict[str, int]:

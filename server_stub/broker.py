@@ -42,6 +42,15 @@ def ingest_share_topic(group: str = "ingest") -> str:
     return f"$share/{group}/{TOPIC_ROOT}/+/records"
 
 
+
+def topic_device(topic: str, leaf: str) -> str | None:
+    """The device id of `fieldkit/v1/devices/{id}/{leaf}`, else None."""
+    root, tail = TOPIC_ROOT + "/", "/" + leaf
+    if not topic.startswith(root) or not topic.endswith(tail):
+        return None
+    dev = topic[len(root):-len(tail)]
+    return dev if dev and "/" not in dev else None
+
 def new_share_group() -> str:
     return f"ingest-{secrets.token_hex(16)}"
 

@@ -35,7 +35,7 @@ from markupsafe import Markup
 
 from server_stub import accounts, dashboard_data, dashboard_svg, fleet, processes, revocation, verify
 from server_stub.config import ServerConfig
-from server_stub.https_api import Receive, Scope, Send, _header, _respond
+from server_stub.https_api import Receive, Scope, Send, _header, _respond, not_http, read_body
 from server_stub.process_kinds import NO_RULE_LABEL, kind_label, rule_for
 from server_stub.registry import RegistryError, revoke_device
 from server_stub.store import Store, StoreError
@@ -89,19 +89,11 @@ class DashboardApp:
     # --- ASGI -----------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                msg = await receive()
-                if msg["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif msg["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "http":
+        if await not_http(scope, receive, send):
             return
         body = b""
         if scope["method"] == "POST":
-            body = await self._body(receive)
+            body = await read_body(receive, MAX_FORM)
             if body is None:
                 await self._send(send, 413, b"demasiado grande", "text/plain")
                 return
@@ -111,18 +103,6 @@ class DashboardApp:
             log.error("dashboard: store unavailable: %s", e)
             status, payload, media, headers = 503, b"base de datos no disponible", "text/plain", []
         await self._send(send, status, payload, media, headers)
-
-    async def _body(self, receive: Receive) -> bytes | None:
-        chunks, size = [], 0
-        while True:
-            msg = await receive()
-            chunk = msg.get("body", b"")
-            size += len(chunk)
-            if size > MAX_FORM:
-                return None
-            chunks.append(chunk)
-            if not msg.get("more_body", False) or msg["type"] == "http.disconnect":
-                return b"".join(chunks)
 
     async def _send(self, send: Send, status: int, payload: bytes, media: str,
                     headers: list[tuple[bytes, bytes]] | None = None) -> None:

@@ -30,7 +30,7 @@ from server_stub import fleet, keys, pki
 from server_stub.commands import device_config
 from server_stub.config import ServerConfig
 from server_stub.enrollment_codes import ensure_schema
-from server_stub.https_api import Receive, Scope, Send, _json, _respond
+from server_stub.https_api import Receive, Scope, Send, _json, _respond, json_object, not_http, read_body
 from server_stub.registry import RegistryError, add_device
 from server_stub.store import Store
 from sync import enroll_proto as proto
@@ -185,15 +185,7 @@ class EnrollApp:
             return len(recent) >= self.MAX_FAILURES
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                msg = await receive()
-                if msg["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif msg["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "http":
+        if await not_http(scope, receive, send):
             return
         path, method = scope["path"], scope["method"]
         if path == "/v1/enroll/ca" and method == "GET":
@@ -211,20 +203,12 @@ class EnrollApp:
             await _json(send, 429, {"error": "too_many_attempts", "message": "demasiados intentos; espere"},
                         [(b"retry-after", str(int(self.WINDOW_S)).encode())])
             return
-        body = b""
-        while True:
-            msg = await receive()
-            body += msg.get("body", b"")
-            if len(body) > MAX_REQUEST:
-                await _json(send, 413, {"error": "too_large", "message": "solicitud demasiado grande"})
-                return
-            if not msg.get("more_body", False):
-                break
-        try:
-            req = json.loads(body)
-            if not isinstance(req, dict):
-                raise ValueError
-        except ValueError:
+        body = await read_body(receive, MAX_REQUEST)
+        if body is None:
+            await _json(send, 413, {"error": "too_large", "message": "solicitud demasiado grande"})
+            return
+        req = json_object(body)
+        if req is None:
             await _json(send, 400, {"error": "bad_request", "message": "se esperaba JSON"})
             return
         try:

@@ -11,13 +11,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from urllib.parse import parse_qs
 
 import cbor2
 
 from server_stub import commands, fleet
-from server_stub.https_api import Receive, Scope, Send, _json, _respond
+from server_stub.https_api import Receive, Scope, Send, _json, _respond, json_object, read_body
 from server_stub.store import Store
 
 MAX_STATUS = 16 * 1024
@@ -38,20 +37,12 @@ class FleetEndpoints:
             await _json(send, 403, REVOKED)
             return True
         if path == "/v1/status" and method == "POST":
-            body = b""
-            while True:
-                msg = await receive()
-                body += msg.get("body", b"")
-                if len(body) > MAX_STATUS:
-                    await _json(send, 413, {"error": "too_large"})
-                    return True
-                if not msg.get("more_body", False):
-                    break
-            try:
-                status = json.loads(body)
-                if not isinstance(status, dict):
-                    raise ValueError
-            except ValueError:
+            body = await read_body(receive, MAX_STATUS)
+            if body is None:
+                await _json(send, 413, {"error": "too_large"})
+                return True
+            status = json_object(body)
+            if status is None:
                 await _json(send, 400, {"error": "bad_status"})
                 return True
             if dev is None:

@@ -19,7 +19,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from server_stub import commands, fleet
-from server_stub.broker import TOPIC_ROOT
+from server_stub.broker import TOPIC_ROOT, topic_device
 from server_stub.store import Store, StoreError
 
 log = logging.getLogger("fieldkit.server.fleet")
@@ -32,14 +32,6 @@ def status_share_topic(group: str) -> str:
 
 def command_topic(device_id: str) -> str:
     return f"{TOPIC_ROOT}/{device_id}/commands"
-
-
-def status_device(topic: str) -> str | None:
-    root = TOPIC_ROOT + "/"
-    if not topic.startswith(root) or not topic.endswith("/status"):
-        return None
-    dev = topic[len(root):-len("/status")]
-    return dev if dev and "/" not in dev else None
 
 
 class FleetMqtt:
@@ -60,7 +52,7 @@ class FleetMqtt:
             self._thread.join(5)
 
     def on_status(self, topic: str, payload: bytes) -> None:
-        dev = status_device(topic)
+        dev = topic_device(topic, "status")
         if dev is None or not payload:
             return
         try:

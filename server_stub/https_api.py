@@ -101,6 +101,46 @@ async def _respond(send: Send, status: int, body: bytes, media: str,
     await send({"type": "http.response.body", "body": body})
 
 
+async def not_http(scope: Scope, receive: Receive, send: Send) -> bool:
+    """True when `scope` is not an HTTP request (nothing more for the app to do); a lifespan
+    scope is answered here, startup and shutdown alike, until the server shuts down."""
+    if scope["type"] == "lifespan":
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return True
+    return scope["type"] != "http"
+
+
+async def read_body(receive: Receive, limit: int) -> bytes | None:
+    """The request body, or None once it grows past `limit` bytes (a disconnect ends it early)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        msg = await receive()
+        if msg["type"] == "http.disconnect":
+            return b"".join(chunks)
+        chunk = msg.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not msg.get("more_body", False):
+            return b"".join(chunks)
+
+
+def json_object(body: bytes) -> dict[str, Any] | None:
+    """`body` parsed as a JSON object; None if it is not JSON or not an object."""
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
 async def _json(send: Send, status: int, obj: dict[str, Any],
                 extra: list[tuple[bytes, bytes]] | None = None) -> None:
     await _respond(send, status, json.dumps(obj).encode(), "application/json", extra)
@@ -117,15 +157,7 @@ class RecordsApp:
         self.fleet = fleet
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                msg = await receive()
-                if msg["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif msg["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "http":
+        if await not_http(scope, receive, send):
             return
         cn = client_cn(scope)
         if cn is None:  # only reachable if TLS is misconfigured: refuse, never guess
@@ -172,19 +204,7 @@ class RecordsApp:
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             return None
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            msg = await receive()
-            if msg["type"] == "http.disconnect":
-                return b"".join(chunks)
-            chunk = msg.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                return None
-            chunks.append(chunk)
-            if not msg.get("more_body", False):
-                return b"".join(chunks)
+        return await read_body(receive, self.max_body)
 
 
 class HttpsServer:

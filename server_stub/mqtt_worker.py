@@ -25,7 +25,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from server_stub.broker import TOPIC_ROOT, ingest_share_topic
+from server_stub.broker import TOPIC_ROOT, ingest_share_topic, topic_device
 from server_stub.fleet_mqtt import FleetMqtt, status_share_topic
 from server_stub.ingest import Ingestor, Outcome
 
@@ -34,15 +34,6 @@ log = logging.getLogger("fieldkit.server.mqtt")
 
 def ack_topic(device_id: str) -> str:
     return f"{TOPIC_ROOT}/{device_id}/acks"
-
-
-def topic_device(topic: str) -> str | None:
-    """The device id of `fieldkit/v1/devices/{id}/records`, else None."""
-    root = TOPIC_ROOT + "/"
-    if not topic.startswith(root) or not topic.endswith("/records"):
-        return None
-    dev = topic[len(root):-len("/records")]
-    return dev if dev and "/" not in dev else None
 
 
 class MqttWorker:
@@ -129,7 +120,7 @@ class MqttWorker:
         if self.fleet is not None and msg.topic.endswith("/status"):
             self.fleet.on_status(msg.topic, bytes(msg.payload))
             return
-        peer = topic_device(msg.topic)
+        peer = topic_device(msg.topic, "records")
         if peer is None:
             log.warning("%s: ignoring message on unexpected topic %s", self.identity, msg.topic)
             return

@@ -25,16 +25,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from server_stub import processes, roll
+from server_stub.background import RoundThread
 from server_stub.processes import Aspirant
 from server_stub.roll import RollEntry
-from server_stub.store import Store, StoreError
+from server_stub.store import Store
 from server_stub.verify_keys import (
     PENDING_COLS,
     Pending,
@@ -188,15 +188,16 @@ def classify_pending(p: Pending, entry: RollEntry | None, aspirant: Aspirant | N
     return Stage1(CANDIDATE, "", citizen, entry)
 
 
-class Verifier:
+class Verifier(RoundThread):
     """Classifies records that have no verdict yet; call `run_once` or run it as a thread."""
+
+    _thread_name, _join_s, _log = "verifier", 10.0, log
+    _paused, _failed = "verification paused", "verification round failed"
 
     def __init__(self, store: Store, *, batch: int = 200, interval_s: float = 0.5) -> None:
         self.store = store
+        super().__init__(interval_s)
         self.batch = batch
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         ensure_schema(store)
 
     def run_once(self) -> int:
@@ -246,29 +247,8 @@ class Verifier:
             total += n
         return total
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                busy = self.run_once() >= self.batch
-            except StoreError as e:
-                log.error("verification paused: %s", e)
-                busy = False
-            except Exception:
-                log.exception("verification round failed")
-                busy = False
-            if not busy:
-                self._stop.wait(self.interval_s)
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="verifier", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+    def _round(self) -> bool:
+        return self.run_once() >= self.batch
 
 
 def _regroup(s: Store, conn: Any, groups: set[tuple[str, str]], now: int, chunk: int = 500) -> None:
