@@ -32,8 +32,26 @@ def chromium() -> Iterator[object]:
         opts.add_argument(a)
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
     driver.set_page_load_timeout(30)
+    driver.implicitly_wait(10)  # a loaded machine may render a page late
     try:
         yield driver
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def click_and_load(driver: object, element: object, timeout: float = 30.0) -> None:
+    """Click something that navigates (a link, a form's submit) and wait until the new page
+    has loaded, so the next look-up reads the new page and never the old one.
+
+    The old page is marked with a window property (DevTools evaluation is not subject to the
+    page's CSP); chromedriver may answer with odd errors while a navigation is under way, so
+    those are retried rather than raised."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.execute_script("window.__fkOldPage = true;")  # type: ignore[attr-defined]
+    element.click()  # type: ignore[attr-defined]
+    loaded = "return window.__fkOldPage !== true && document.readyState === 'complete';"
+    WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script(loaded))

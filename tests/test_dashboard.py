@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 import requests
-from browser_helpers import chromium, have_chromium
+from browser_helpers import chromium, click_and_load, have_chromium
 from server_helpers import IngestServer, TestDevice
 
 from kiosk.testdata.roll import Citizen
@@ -81,11 +81,11 @@ def test_browser_login_numbers_and_revoke(dash: Setup) -> None:
         assert b.current_url.endswith("/login")
         b.find_element(By.ID, "username").send_keys("coord")
         b.find_element(By.ID, "password").send_keys("equivocada-123")
-        b.find_element(By.ID, "login").click()
+        click_and_load(b, b.find_element(By.ID, "login"))
         assert "incorrectos" in b.find_element(By.ID, "login-error").text
         b.find_element(By.ID, "username").send_keys("coord")
         b.find_element(By.ID, "password").send_keys(PASSWORD)
-        b.find_element(By.ID, "login").click()
+        click_and_load(b, b.find_element(By.ID, "login"))
         row = b.find_element(By.ID, "asp-asp-1")
         assert row.find_element(By.CLASS_NAME, "valid-count").text == "5"
         assert row.find_element(By.CLASS_NAME, "required-count").text == str(want.required)
@@ -101,19 +101,19 @@ def test_browser_login_numbers_and_revoke(dash: Setup) -> None:
         assert d1.find_element(By.CLASS_NAME, "version").text == "0.1.0-test"
         assert b.find_elements(By.CSS_SELECTOR, "svg.chart")  # records-by-verdict chart
         # Aspirant page: per-sección chart, non-valid records by folio, per auxiliary/device.
-        row.find_element(By.LINK_TEXT, "detalle").click()
+        click_and_load(b, row.find_element(By.LINK_TEXT, "detalle"))
         assert b.find_element(By.ID, "valid").text == "5"
         nv = b.find_element(By.ID, "non-valid").text
         assert "F-00090" in nv and "cuenta el folio F-00000" in nv and "F-00091" in nv
         assert "aux-07" in b.find_element(By.ID, "by-aux").text
         assert "dev-0002" in b.find_element(By.ID, "by-device").text
         assert b.find_elements(By.CSS_SELECTOR, "svg.chart text.unit-count")
-        b.find_element(By.ID, "notify").click()
+        click_and_load(b, b.find_element(By.ID, "notify"))
         assert "audiencia" in b.find_element(By.ID, "flash").text
         assert processes.get_aspirant(store, PROC, "asp-1").notified_ms is not None  # type: ignore[union-attr]
         # Revoke dev-0002.
         b.get(dash.url + "/")
-        b.find_element(By.ID, "revoke-dev-0002").click()
+        click_and_load(b, b.find_element(By.ID, "revoke-dev-0002"))
         assert "dev-0002 revocado" in b.find_element(By.ID, "flash").text
         assert b.find_element(By.ID, "dev-dev-0002").find_element(By.CLASS_NAME, "state").text == "revoked"
     assert store.get_device("dev-0002").state == "revoked"  # type: ignore[union-attr]

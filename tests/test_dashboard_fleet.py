@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import requests
 import zxingcpp
-from browser_helpers import chromium, have_chromium
+from browser_helpers import chromium, click_and_load, have_chromium
 from fleet_helpers import ASPIRANT, PROCESS, Fleet
 from mqtt_helpers import Identity
 from server_helpers import IngestServer
@@ -67,13 +67,13 @@ def test_dashboard_issues_a_code_and_revocation_reaches_the_broker(dash_fleet: t
         b.get(url + "/login")
         b.find_element(By.ID, "username").send_keys("coord")
         b.find_element(By.ID, "password").send_keys(PASSWORD)
-        b.find_element(By.ID, "login").click()
+        click_and_load(b, b.find_element(By.ID, "login"))
         sel = Select(b.find_element(By.ID, "auxiliary"))
         assert sel.is_multiple
         assert {o.get_attribute("value") for o in sel.options} == {"aux-0001", "aux-0002", "coord-01"}
         sel.select_by_value("aux-0002")
         sel.select_by_value("coord-01")
-        b.find_element(By.ID, "enroll-code").click()
+        click_and_load(b, b.find_element(By.ID, "enroll-code"))
         code = b.find_element(By.ID, "enroll-code-value").text
         assert len(code) == 24 and code.count("-") == 4
         assert "?" not in b.current_url and code.replace("-", "") not in b.current_url.replace("-", "")
@@ -92,7 +92,7 @@ def test_dashboard_issues_a_code_and_revocation_reaches_the_broker(dash_fleet: t
         pid = fl.broker.proc.pid if fl.broker.proc else None
 
         b.get(url + "/")
-        b.find_element(By.ID, f"revoke-{res.device_id}").click()
+        click_and_load(b, b.find_element(By.ID, f"revoke-{res.device_id}"))
         flash = b.find_element(By.ID, "flash").text
         assert f"{res.device_id} revocado" in flash and "el broker ya lo rechaza" in flash, flash
         row = b.find_element(By.ID, f"dev-{res.device_id}")
