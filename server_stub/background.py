@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import abc
 import logging
 import threading
 
 from server_stub.store import StoreError
 
 
-class RoundThread:
+class RoundThread(abc.ABC):
     """`start()` runs `_round()` in a daemon thread until `stop()`; after an idle round (False)
     or a failed one it waits `interval_s`. A store error is logged as a pause, anything else
     with its traceback; either way the thread keeps going."""
@@ -24,9 +25,9 @@ class RoundThread:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @abc.abstractmethod
     def _round(self) -> bool:
         """One round; True if there may be more to do right away."""
-        raise NotImplementedError
 
     def _loop(self) -> None:
         while not self._stop.is_set():
