@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 
 
@@ -22,6 +23,7 @@ class TcpProxy:
     host: str = "127.0.0.1"
     up: bool = True
     accepted: int = 0
+    delay_s: float = 0.0   # added before forwarding each chunk, both ways (a slow link)
     _sock: socket.socket | None = None
     _conns: list[socket.socket] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -101,6 +103,8 @@ class TcpProxy:
                 data = src.recv(65536)
                 if not data:
                     break
+                if self.delay_s:
+                    time.sleep(self.delay_s)
                 dst.sendall(data)
         except OSError:
             pass

@@ -6,10 +6,8 @@ records. (tests/test_systemd_watchdog.py shows the other side: a hung loop stops
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import signal
-import socket
 import time
 from pathlib import Path
 
@@ -27,33 +25,10 @@ DELAY_S = 0.6      # per chunk, each way: a record's request + answer take ~1.2-
 RECORDS = 10       # < https_window: one batch, one _send() call
 
 
-class SlowProxy(TcpProxy):
-    """TcpProxy whose link adds ``delay_s`` before forwarding each chunk (both ways)."""
-
-    delay_s: float = 0.0
-
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                if self.delay_s:
-                    time.sleep(self.delay_s)
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-                s.close()
-
-
 def test_pings_keep_coming_while_a_slow_https_batch_is_delivered(
         tmp_path: Path, ingest_server: IngestServer, pki: PKIPaths) -> None:
     port = int(ingest_server.https_url.rsplit(":", 1)[1])
-    proxy = SlowProxy("127.0.0.1", port).start()
+    proxy = TcpProxy("127.0.0.1", port).start()
     dev = make_device(tmp_path / "dev", ingest_server, pki.device(1), transport="https",
                       https_url=proxy.url("https"), mqtt_url="")
     wd = NotifyListener(tmp_path / "notify.sock", WATCHDOG_S)
