@@ -278,20 +278,14 @@ class Camera:
                     image, meta = backend.read(self.read_timeout)
                     self._publish(self._make_frame(image, meta))
                     attempt = 0
-                except CameraError as err:
-                    attempt += 1
-                    _log.warning("camera error (%s), attempt %d: %r", err.code, attempt, err)
-                    self._fail_jobs(err)
-                    if is_open:
-                        self._close(backend)
-                        is_open = False
-                    self._set_status(CameraState.ERROR, error=err, retries=attempt)
-                    if self._stop.wait(self.backoff.delay(attempt)):
-                        break
                 except Exception as exc:  # a driver bug must not kill the thread silently
                     attempt += 1
-                    _log.exception("unexpected camera failure")
-                    err = CameraError("disconnected", detail=repr(exc))
+                    if isinstance(exc, CameraError):
+                        err = exc
+                        _log.warning("camera error (%s), attempt %d: %r", err.code, attempt, err)
+                    else:
+                        _log.exception("unexpected camera failure")
+                        err = CameraError("disconnected", detail=repr(exc))
                     self._fail_jobs(err)
                     if is_open:
                         self._close(backend)
