@@ -28,6 +28,7 @@ import cbor2
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from . import signed_pair
 from .errors import AckReason, AckRejected
 
 ACK_VERSION = 1
@@ -72,12 +73,7 @@ def parse_ack(data: bytes) -> tuple[Ack, bytes, bytes]:
     if len(data) > MAX_ACK_BYTES:
         raise bad
     try:
-        outer = cbor2.loads(data)
-        if (not isinstance(outer, list) or len(outer) != 2 or not isinstance(outer[0], bytes)
-                or not isinstance(outer[1], bytes) or len(outer[1]) != 64
-                or cbor2.dumps(outer) != data):
-            raise bad
-        body, sig = outer
+        body, sig = signed_pair.split(data)
         b = cbor2.loads(body)
     except AckRejected:
         raise

@@ -27,6 +27,7 @@ import cbor2
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from . import signed_pair
 from .ack import server_key_id
 
 COMMAND_VERSION = 1
@@ -74,11 +75,7 @@ def parse_command(data: bytes) -> tuple[Command, bytes, bytes]:
     if len(data) > MAX_COMMAND_BYTES:
         raise bad
     try:
-        outer = cbor2.loads(data)
-        if (not isinstance(outer, list) or len(outer) != 2 or not isinstance(outer[0], bytes)
-                or not isinstance(outer[1], bytes) or len(outer[1]) != 64):
-            raise bad
-        body, sig = outer
+        body, sig = signed_pair.split(data, canonical=False)
         b = cbor2.loads(body)
     except CommandRejected:
         raise

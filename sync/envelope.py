@@ -25,12 +25,12 @@ from dataclasses import dataclass
 
 import cbor2
 
+from . import signed_pair
 from .errors import EnvelopeFormatError
 
 ENVELOPE_VERSION = 1
 SIGN_CONTEXT = b"fieldkit/v1/envelope\x00"
 INFO_CONTEXT = b"fieldkit/v1/record\x00"
-SIG_LEN = 64
 MAX_ENVELOPE_BYTES = 8 * 1024 * 1024
 
 
@@ -89,7 +89,7 @@ def encode_body(h: EnvelopeHeader) -> bytes:
 
 
 def join(body: bytes, signature: bytes) -> bytes:
-    return cbor2.dumps([body, signature])
+    return signed_pair.join(body, signature)
 
 
 def envelope_hash(envelope: bytes) -> bytes:
@@ -102,15 +102,9 @@ def split(envelope: bytes) -> tuple[bytes, bytes]:
     if len(envelope) > MAX_ENVELOPE_BYTES:
         raise EnvelopeFormatError("envelope too large")
     try:
-        outer = cbor2.loads(envelope)
-    except Exception as e:
-        raise EnvelopeFormatError(f"envelope is not CBOR: {e}") from e
-    if (not isinstance(outer, list) or len(outer) != 2 or not isinstance(outer[0], bytes)
-            or not isinstance(outer[1], bytes) or len(outer[1]) != SIG_LEN):
-        raise EnvelopeFormatError("envelope must be [body bstr, signature bstr(64)]")
-    if cbor2.dumps(outer) != envelope:
-        raise EnvelopeFormatError("envelope has trailing or non-canonical bytes")
-    return outer[0], outer[1]
+        return signed_pair.split(envelope)
+    except signed_pair.SignedPairError as e:
+        raise EnvelopeFormatError(f"envelope: {e}") from e
 
 
 def parse_body(body: bytes) -> EnvelopeHeader:
