@@ -1,13 +1,20 @@
-"""Run callables on a thread pool and get the result back on the UI thread (a Qt signal)."""
+"""Run callables on worker threads and get the result back on the UI thread (a Qt signal).
+
+The workers are plain Python threads (concurrent.futures), not QRunnables: a Python
+QRunnable that Qt auto-deletes while its wrapper waits for Python's garbage collector
+crashed the process in a full CI run; with plain threads Qt owns no Python object.
+Results cross to the UI thread through a queued signal on a QObject that lives there.
+"""
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, Signal
 
 _log = logging.getLogger("fieldkit.kiosk")
 
@@ -16,29 +23,14 @@ class _Bridge(QObject):
     done = Signal(object, object)  # result, exception
 
 
-class _Task(QRunnable):
-    def __init__(self, fn: Callable[[], Any], bridge: _Bridge) -> None:
-        super().__init__()
-        self.setAutoDelete(True)
-        self.fn, self.bridge = fn, bridge
-
-    def run(self) -> None:
-        try:
-            result, error = self.fn(), None
-        except Exception as e:  # handed to the UI thread, never lost
-            result, error = None, e
-        with contextlib.suppress(RuntimeError):  # the window went away while this ran (shutdown)
-            self.bridge.done.emit(result, error)
-
-
 class Jobs(QObject):
     """`run(fn, on_done, on_error)`: fn on a worker; the callbacks on the UI thread."""
 
     def __init__(self, threads: int = 2) -> None:
         super().__init__()
-        self.pool = QThreadPool()
-        self.pool.setMaxThreadCount(threads)
+        self._pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="kiosk-job")
         self._live: set[_Bridge] = set()
+        self._futures: set[concurrent.futures.Future[None]] = set()
 
     def run(
         self,
@@ -46,7 +38,7 @@ class Jobs(QObject):
         on_done: Callable[[Any], None] | None = None,
         on_error: Callable[[Exception], None] | None = None,
     ) -> None:
-        bridge = _Bridge()
+        bridge = _Bridge()  # created here, so it lives in the UI thread
         self._live.add(bridge)
 
         def finished(result: Any, error: Exception | None) -> None:
@@ -60,11 +52,23 @@ class Jobs(QObject):
             elif on_done is not None:
                 on_done(result)
 
+        def task() -> None:
+            try:
+                result, error = fn(), None
+            except Exception as e:  # handed to the UI thread, never lost
+                result, error = None, e
+            with contextlib.suppress(RuntimeError):  # the window went away while this ran
+                bridge.done.emit(result, error)
+
         bridge.done.connect(finished)
-        self.pool.start(_Task(fn, bridge))
+        fut = self._pool.submit(task)
+        self._futures.add(fut)
+        fut.add_done_callback(self._futures.discard)
 
     def busy(self) -> int:
         return len(self._live)
 
     def wait(self, ms: int = 10000) -> bool:
-        return self.pool.waitForDone(ms)
+        """True when every job submitted so far has returned within `ms`."""
+        _, pending = concurrent.futures.wait(list(self._futures), timeout=ms / 1000)
+        return not pending
