@@ -27,6 +27,7 @@ def test_wrong_pin_locks_out_with_countdown_and_coordinator_clears_it(qtbot, tmp
         want = f"Le quedan {left} intento" if left else "Espere"
         qtbot.waitUntil(lambda want=want: want in (w.flow.notice.text if w.flow.notice else ""),
                         timeout=10000)
+        qtbot.waitUntil(lambda: not w.jobs.busy(), timeout=10000)  # the PIN check has finished
     notice = find(w.screen, "notice")
     qtbot.waitUntil(lambda: "Espere" in notice.text(), timeout=10000)
     assert not w.screen.keypad.isEnabled()           # locked out: keypad disabled, countdown shown
