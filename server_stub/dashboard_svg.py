@@ -21,7 +21,8 @@ def units_chart(p: Progress, *, max_units: int = 60) -> str:
     """Horizontal bars: valid supports per unit against the unit's own required share.
 
     Green bar = unit already meets its share, orange = short; the black tick is
-    the requirement. Units are ordered by key; beyond `max_units` the cheapest
+    the requirement. A total-only rule (consulta popular, iniciativa ciudadana)
+    asks nothing of a unit: blue bars with the counts, no tick. Units are ordered by key; beyond `max_units` the cheapest
     missing ones are shown first (where effort pays soonest)."""
     units = list(p.units)
     if len(units) > max_units:
@@ -35,14 +36,18 @@ def units_chart(p: Progress, *, max_units: int = 60) -> str:
         y = 4 + i * row
         bw = width * u.valid / top
         req = left + width * u.required / top
-        color = "#2e7d32" if u.met else "#ef6c00"
+        if p.rule.dispersion:
+            color, label = ("#2e7d32", f"{u.valid}/{u.required}") if u.met else \
+                ("#ef6c00", f"{u.valid}/{u.required} (faltan {u.missing})")
+        else:  # a total-only rule asks nothing of a unit: plain counts, no tick
+            color, label = "#1565c0", str(u.valid)
         parts.append(f'<text x="{left - 6}" y="{y + 11}" text-anchor="end" font-size="11">'
                      f'{escape(u.key)}</text>')
         parts.append(f'<rect x="{left}" y="{y}" width="{bw:.1f}" height="{row - 4}" fill="{color}">'
-                     f'<title>{escape(u.key)}: {u.valid} de {u.required}</title></rect>')
-        parts.append(f'<line x1="{req:.1f}" x2="{req:.1f}" y1="{y - 1}" y2="{y + row - 3}" stroke="#000" '
-                     'stroke-width="2"/>')
-        label = f"{u.valid}/{u.required}" + ("" if u.met else f" (faltan {u.missing})")
+                     f'<title>{escape(u.key)}: {escape(label)}</title></rect>')
+        if p.rule.dispersion:
+            parts.append(f'<line x1="{req:.1f}" x2="{req:.1f}" y1="{y - 1}" y2="{y + row - 3}" '
+                         'stroke="#000" stroke-width="2"/>')
         parts.append(f'<text x="{left + width + 6}" y="{y + 11}" font-size="11" class="unit-count" '
                      f'data-unit="{escape(u.key)}">{escape(label)}</text>')
     parts.append("</svg>")

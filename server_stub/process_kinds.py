@@ -4,7 +4,8 @@ rule (if any) the server applies to it, and which kind the device config names
 
 Candidacies are told apart by office on the server because each office has its own
 threshold rule (thresholds.RULES); on the device they are all `candidatura_independiente`.
-The other kinds have no threshold rule here (the dashboard says "sin umbral definido") and
+Consulta popular and iniciativa ciudadana have a total-only rule (no dispersion). The
+other kinds have no threshold rule here (the dashboard says "sin umbral definido") and
 keep their own name on the device. Partido político covers afiliación and refrendo: two
 server kinds, one device kind.
 """
@@ -36,8 +37,8 @@ KINDS: dict[str, ProcessKind] = {k.kind: k for k in (
     ProcessKind("diputacion_federal", RULES["diputacion_federal"].label, _CI,
                 RULES["diputacion_federal"].scope),
     ProcessKind("revocacion", RULES["revocacion"].label, "revocacion_mandato", RULES["revocacion"].scope),
-    ProcessKind("consulta_popular", "Consulta popular", "consulta_popular"),
-    ProcessKind("iniciativa_ciudadana", "Iniciativa ciudadana", "iniciativa_ciudadana"),
+    ProcessKind("consulta_popular", RULES["consulta_popular"].label, "consulta_popular"),
+    ProcessKind("iniciativa_ciudadana", RULES["iniciativa_ciudadana"].label, "iniciativa_ciudadana"),
     ProcessKind("organizacion_politica", "Organización política", "organizacion_politica"),
     ProcessKind("agrupacion_politica", "Agrupación política", "agrupacion_politica"),
     ProcessKind("partido_politico_afiliacion", "Partido político (afiliación)", "partido_politico"),

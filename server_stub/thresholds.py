@@ -10,6 +10,13 @@ secciones) that must each reach their own share:
 | senaduria | entidad | 2 % | distritos federales | 1 % | half (rounded up) |
 | diputacion_federal | distrito federal | 2 % | secciones | 1 % | half (rounded up) |
 | revocacion | país | 3 % | entidades | 3 % | 17 |
+| consulta_popular | país | 2 % | (entidades, shown only) | — | none |
+| iniciativa_ciudadana | país | 0.13 % | (entidades, shown only) | — | none |
+
+Consulta popular (CPEUM art. 35 fr. VIII) and iniciativa ciudadana (art. 71
+fr. IV) ask only for a share of the national lista nominal, with no dispersion
+rule: their unit share is 0 and no unit count is needed; the units are kept so
+the dashboard can still show where the supports come from.
 
 Percentages are kept in basis points and every "at least x %" is a ceiling,
 so 2 % of 1,001 citizens is 21, never 20.02 rounded down. Units with an empty
@@ -33,6 +40,11 @@ class Rule:
     min_units: int | None = None  # a fixed number of units...
     min_units_half: bool = False  # ...or at least half of them
 
+    @property
+    def dispersion(self) -> bool:
+        """Whether the rule asks anything of each unit (else only the total counts)."""
+        return self.unit_bp > 0 and (self.min_units is not None or self.min_units_half)
+
 
 RULES: dict[str, Rule] = {
     "presidencia": Rule("presidencia", "Presidencia de la República", "pais", "entidad", 100, 100, 17),
@@ -40,6 +52,8 @@ RULES: dict[str, Rule] = {
     "diputacion_federal": Rule("diputacion_federal", "Diputación federal", "distrito", "seccion", 200, 100,
                                min_units_half=True),
     "revocacion": Rule("revocacion", "Revocación de mandato", "pais", "entidad", 300, 300, 17),
+    "consulta_popular": Rule("consulta_popular", "Consulta popular", "pais", "entidad", 200, 0),
+    "iniciativa_ciudadana": Rule("iniciativa_ciudadana", "Iniciativa ciudadana", "pais", "entidad", 13, 0),
 }
 
 

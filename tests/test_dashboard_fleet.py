@@ -133,8 +133,8 @@ def test_process_kinds_map_to_device_kinds_through_enrollment(dash_fleet: tuple[
         PROCESS: ("candidatura_independiente", 2.0),
         "p-presidencia": ("candidatura_independiente", 1.0),
         "p-revocacion": ("revocacion_mandato", 3.0),
-        "p-consulta_popular": ("consulta_popular", 0.0),
-        "p-iniciativa_ciudadana": ("iniciativa_ciudadana", 0.0),
+        "p-consulta_popular": ("consulta_popular", 2.0),
+        "p-iniciativa_ciudadana": ("iniciativa_ciudadana", 0.13),
         "p-organizacion_politica": ("organizacion_politica", 0.0),
         "p-agrupacion_politica": ("agrupacion_politica", 0.0),
         "p-partido_politico_afiliacion": ("partido_politico", 0.0),
@@ -147,8 +147,14 @@ def test_process_kinds_map_to_device_kinds_through_enrollment(dash_fleet: tuple[
     page = s.get(url + "/").text
     for k in kinds:
         assert f'id="proc-p-{k}"' in page
+    sec = page.split('id="proc-p-organizacion_politica"', 1)[1].split("</section>", 1)[0]
+    assert "Organización política" in sec and "sin umbral definido" in sec
+    # Consulta popular: a national total (2 %) and no dispersion rule.
     sec = page.split('id="proc-p-consulta_popular"', 1)[1].split("</section>", 1)[0]
-    assert "Consulta popular" in sec and "sin umbral definido" in sec
+    assert "sin umbral" not in sec and "required-count" in sec and "no se exige" in sec
+    r = s.get(url + "/aspirante", params={"p": "p-consulta_popular", "a": ASPIRANT})
+    assert r.status_code == 200 and 'id="no-dispersion"' in r.text and "(2.0 %" in r.text
+    assert 'id="units-met"' not in r.text
     sec = page.split('id="proc-p-revocacion"', 1)[1].split("</section>", 1)[0]
     assert "sin umbral" not in sec and "required-count" in sec
     r = s.get(url + "/aspirante", params={"p": "p-partido_politico_refrendo", "a": ASPIRANT})

@@ -53,3 +53,19 @@ def test_senate_and_revocation_shares() -> None:
     assert s.units_needed == 2 and s.units_met == 3 and not s.met  # 26 < 27
     r = evaluate(RULES["revocacion"], [Unit(f"{e:02d}", 1000, 30) for e in range(1, 18)])
     assert r.required == 510 and r.valid == 510 and r.units_met == 17 and r.met
+
+
+def test_consulta_popular_and_iniciativa_ciudadana_count_only_the_national_total() -> None:
+    consulta, iniciativa = RULES["consulta_popular"], RULES["iniciativa_ciudadana"]
+    assert not consulta.dispersion and not iniciativa.dispersion
+    assert all(RULES[k].dispersion for k in ("presidencia", "senaduria", "diputacion_federal", "revocacion"))
+    # All supports from one entidad: enough for a total-only rule, whatever the others have.
+    units = [Unit("09", 1_000_001, 20_001), *(Unit(f"{e:02d}", 1_000_000, 0) for e in range(10, 41))]
+    c = evaluate(consulta, units)
+    assert c.required == ceil_share(32_000_001, 200) == 640_001  # 2 % of 32,000,001 is 640,000.02
+    assert (c.units_needed, c.units_missing) == (0, 0) and not c.met
+    assert evaluate(consulta, [Unit("09", 1_000_001, 640_001), *units[1:]]).met
+    i = evaluate(iniciativa, units)
+    assert i.required == ceil_share(32_000_001, 13) == 41_601  # 0.13 % = 41,600.0013
+    assert not i.met and evaluate(iniciativa, [Unit("09", 1_000_001, 41_601), *units[1:]]).met
+    assert i.supports_to_disperse() == 0
