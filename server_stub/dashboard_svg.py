@@ -22,8 +22,9 @@ def units_chart(p: Progress, *, max_units: int = 60) -> str:
 
     Green bar = unit already meets its share, orange = short; the black tick is
     the requirement. A total-only rule (consulta popular, iniciativa ciudadana)
-    asks nothing of a unit: blue bars with the counts, no tick. Units are ordered by key; beyond `max_units` the cheapest
-    missing ones are shown first (where effort pays soonest)."""
+    asks nothing of a unit: blue bars with the counts, no tick. Units are
+    ordered by key; beyond `max_units` the cheapest missing ones are shown
+    first (where effort pays soonest)."""
     units = list(p.units)
     if len(units) > max_units:
         units = sorted(units, key=lambda u: (u.met, u.missing))[:max_units]
