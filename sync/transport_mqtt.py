@@ -22,6 +22,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from .outbox import OutboxItem
+from .tcp_nodelay import set_nodelay
 from .transport import AckSink, TLSFiles, TransportDown
 from .transport_dns import DNS_TIMEOUT_S, getaddrinfo_within
 
@@ -69,7 +70,8 @@ class MqttTransport:
 
     # --- paho callbacks (its network thread) -----------------------------------------
 
-    def _on_connect(self, _c: Any, _u: Any, flags: Any, rc: ReasonCode, _p: Any) -> None:
+    def _on_connect(self, c: mqtt.Client, _u: Any, flags: Any, rc: ReasonCode, _p: Any) -> None:
+        set_nodelay(c)
         with self._cond:
             self._connack = rc
             self.session_present = bool(flags.session_present)
