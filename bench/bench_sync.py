@@ -1,6 +1,8 @@
 """Sync benchmarks (figures, not tests): end-to-end records/s (publish, server store,
 signed ack, verified erase) by MQTT and HTTPS at 1, 10 and 100 simulated devices with a
-typical ~90 KB record; send->erase latency p50/p95 under load and one at a time; time
+typical ~90 KB record; MQTT first with the server committing every record on its own
+(`[mqtt] max_batch = 1`, the baseline) then with group commit (the default), as a ratio;
+send->erase latency p50/p95 under load and one at a time; time
 from connection restored to first ack. Real Mosquitto, real TLS, `fieldkit-server serve`.
 
     .venv/bin/python bench/bench_sync.py [--quick]
@@ -33,6 +35,17 @@ FLEETS = ((1, 200), (10, 30), (100, 5))  # (devices, records per device)
 def pct(xs: list[float], q: float) -> float:
     s = sorted(xs)
     return s[int(q * (len(s) - 1))] * 1000
+
+
+def set_max_batch(bed: Testbed, n: int | None) -> None:
+    """Restart the server with `[mqtt] max_batch = n` (None = the default)."""
+    path = bed.server.config_path
+    lines = [ln for ln in path.read_text().splitlines() if not ln.startswith("max_batch")]
+    if n is not None:
+        lines.insert(lines.index("[mqtt]") + 1, f"max_batch = {n}")
+    path.write_text("\n".join(lines) + "\n")
+    bed.server.stop()
+    bed.server.start()
 
 
 def one_at_a_time(bed: Testbed, ident_index: int, transport: str, n: int = 30) -> list[float]:
@@ -99,18 +112,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="1 and 10 devices only, fewer trials")
     ns = p.parse_args(argv)
     fleets = FLEETS[:2] if ns.quick else FLEETS
-    need = 2 * sum(n for n, _ in fleets) + 2 + 2 * 3 * 3  # fleets, latency, reconnect trials
+    need = 3 * sum(n for n, _ in fleets) + 2 + 2 * 3 * 3  # fleets, latency, reconnect trials
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
         bed = testbed(Path(tmp), need)
         try:
             print("== end to end (typical record ~90 KB; agents as threads of this process;"
                   " server = fieldkit-server serve process)")
             used = 0
+            base: dict[int, float] = {}
+            set_max_batch(bed, 1)
+            for n, per in fleets:
+                r = run_fleet(bed, n, per, "mqtt", tag=f"-base{n}", offset=used)
+                used += n
+                base[n] = r.records / r.seconds
+                print(r.line() + "  [baseline: one commit per record]")
+            set_max_batch(bed, None)
             for transport in ("mqtt", "https"):
                 for n, per in fleets:
                     r = run_fleet(bed, n, per, transport, tag=f"-{n}", offset=used)
                     used += n
-                    print(r.line())
+                    rate = r.records / r.seconds
+                    print(r.line() + (f"  x{rate / base[n]:.2f} vs baseline" if transport == "mqtt" else ""))
             print("== send -> verified erase, one record at a time (no queue)")
             for i, transport in enumerate(("mqtt", "https")):
                 lat = one_at_a_time(bed, used + i, transport)

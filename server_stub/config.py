@@ -87,9 +87,12 @@ class MqttSection:
     share_group: str = ""
     identities: list[MqttIdentity] = field(default_factory=list)
     session_expiry_s: int = 7 * 24 * 3600
+    # Records stored per transaction (one fsync each); 1 = commit every record on its own.
+    max_batch: int = 64
 
     def __post_init__(self) -> None:
         _check(0 < self.port < 65536, "port", f"{self.port} no es un puerto")
+        _check(1 <= self.max_batch <= 1000, "max_batch", "debe estar entre 1 y 1000")
         if self.enabled:
             _check(bool(self.share_group), "share_group", "falta el grupo compartido (secreto)")
             _check(bool(self.identities), "identities", "hace falta al menos una identidad MQTT")

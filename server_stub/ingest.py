@@ -28,13 +28,13 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from server_stub.registry import device_key
-from server_stub.store import RecordRow, RefusalRow, Store, StoreError
+from server_stub.store import RecordRow, RefusalRow, Store, StoredAck, StoreError
 from server_stub.verify_keys import record_keys
 from sync import envelope as env
 from sync.ack import Ack, sign_ack
 from sync.envelope_open import ServerPrivateKey, open_envelope
 from sync.errors import EnvelopeDecryptError, EnvelopeFormatError, EnvelopeSignatureError
-from sync.record import Record, encode_record
+from sync.record import Record
 
 log = logging.getLogger("fieldkit.server.ingest")
 
@@ -116,13 +116,42 @@ class Ingestor:
 
     def ingest(self, data: bytes, *, transport: str, peer_device_id: str) -> IngestResult:
         """Never raises for bad input; StoreError becomes RETRY."""
-        try:
-            return self._ingest(data, transport, peer_device_id)
-        except StoreError as e:
-            log.error("store unavailable: %s", e)
-            return IngestResult(Outcome.RETRY, detail=f"store unavailable: {e}")
+        return self.ingest_many([(data, peer_device_id)], transport=transport)[0]
 
-    def _ingest(self, data: bytes, transport: str, peer: str) -> IngestResult:
+    def ingest_many(self, items: Sequence[tuple[bytes, str]], *, transport: str) -> list[IngestResult]:
+        """Ingest (envelope, peer device) pairs, storing the new records in one transaction.
+
+        One commit (one fsync) per batch instead of per record; each ack is only returned
+        after the commit that holds its record. Results are in the order of ``items``."""
+        results: list[IngestResult | RecordRow] = []
+        for data, peer in items:
+            try:
+                results.append(self._prepare(data, transport, peer))
+            except StoreError as e:
+                results.append(self._store_down(e))
+        rows = [r for r in results if isinstance(r, RecordRow)]
+        if not rows:
+            return [r for r in results if isinstance(r, IngestResult)]
+        try:
+            winners = iter(self.store.insert_records(rows))
+        except StoreError as e:
+            down = self._store_down(e)
+            return [down if isinstance(r, RecordRow) else r for r in results]
+        out: list[IngestResult] = []
+        for r in results:
+            try:
+                out.append(self._finish(r, next(winners), transport) if isinstance(r, RecordRow) else r)
+            except StoreError as e:
+                out.append(self._store_down(e))
+        return out
+
+    @staticmethod
+    def _store_down(e: StoreError) -> IngestResult:
+        log.error("store unavailable: %s", e)
+        return IngestResult(Outcome.RETRY, detail=f"store unavailable: {e}")
+
+    def _prepare(self, data: bytes, transport: str, peer: str) -> IngestResult | RecordRow:
+        """Every check up to the insert: a final result, or the row to store."""
         try:
             h, _body, _sig = env.parse(data)
         except EnvelopeFormatError as e:
@@ -164,18 +193,20 @@ class Ingestor:
         now = self._now_ms()
         rec = opened.record
         ack = self._sign(h, sha, VERDICT_RECEIVED, now)
-        row = RecordRow(h.record_id, h.device_id, h.folio, h.created_ms, now, transport, rec.process_id,
-                        rec.aspirant_id, rec.auxiliary_id, rec.captured_at_ms, sha, data,
-                        encode_record(rec), ack, record_keys(rec).as_row())
-        winner = self.store.insert_record(row)
-        if winner.envelope_sha256 != sha:
-            return self._refuse(data, h, sha, REFUSED_CONFLICT,
+        return RecordRow(h.record_id, h.device_id, h.folio, h.created_ms, now, transport, rec.process_id,
+                         rec.aspirant_id, rec.auxiliary_id, rec.captured_at_ms, sha, data,
+                         opened.plaintext, ack, record_keys(rec).as_row())
+
+    def _finish(self, row: RecordRow, winner: StoredAck, transport: str) -> IngestResult:
+        if winner.envelope_sha256 != row.envelope_sha256:
+            h, _body, _sig = env.parse(row.envelope)
+            return self._refuse(row.envelope, h, row.envelope_sha256, REFUSED_CONFLICT,
                                 f"record id already stored from device {winner.device_id}", transport)
-        new = winner.ack == ack
+        new = winner.ack == row.ack
         if new and self.fault == FAULT_CRASH_AFTER_STORE:
             # Test hook: the record is committed, the ack never leaves.
-            log.error("fault injection: exiting after storing %s", h.record_id)
+            log.error("fault injection: exiting after storing %s", row.record_id)
             os._exit(FAULT_EXIT_CODE)
         if new:
-            log.info("stored %s from %s via %s", h.record_id, h.device_id, transport)
-        return IngestResult(Outcome.ACK, winner.ack, h.device_id, VERDICT_RECEIVED, stored_new=new)
+            log.info("stored %s from %s via %s", row.record_id, row.device_id, transport)
+        return IngestResult(Outcome.ACK, winner.ack, row.device_id, VERDICT_RECEIVED, stored_new=new)

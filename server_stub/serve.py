@@ -113,7 +113,7 @@ def build_server(
             server.workers.append(MqttWorker(
                 ingestor, host=cfg.mqtt.host, port=cfg.mqtt.port, ca_cert=cfg.tls.ca_cert,
                 identity=name, cert=ident.cert, key=ident.key, share_group=cfg.mqtt.share_group,
-                session_expiry_s=cfg.mqtt.session_expiry_s))
+                session_expiry_s=cfg.mqtt.session_expiry_s, max_batch=cfg.mqtt.max_batch))
     from server_stub import enrollment_codes  # the dashboard's "issue a code" hook needs the config
 
     enrollment_codes.configure(cfg)

@@ -66,6 +66,7 @@ class OpenedEnvelope:
     header: env.EnvelopeHeader
     record: Record
     sha256: bytes  # what the ack must quote
+    plaintext: bytes  # the record's CBOR exactly as the device sealed it
 
 
 DeviceKeyLookup = Callable[[str], ed25519.Ed25519PublicKey | None]
@@ -104,7 +105,7 @@ def open_envelope(data: bytes, server_keys: Iterable[ServerPrivateKey],
     if (record.record_id != header.record_id or record.device_id != header.device_id
             or record.folio != header.folio):
         raise EnvelopeFormatError("sealed record disagrees with the envelope header")
-    return OpenedEnvelope(header, record, env.envelope_hash(data))
+    return OpenedEnvelope(header, record, env.envelope_hash(data), plaintext)
 
 
 def record_id_of(data: bytes) -> uuid.UUID:
