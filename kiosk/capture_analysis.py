@@ -12,7 +12,8 @@ from kiosk.save import read_front
 from kiosk.vision.card import straighten
 from kiosk.vision.credential import read_back
 from kiosk.vision.face import find_card_photo
-from kiosk.vision.liveness import PROMPTS, LivenessChecker, LivenessState, assess_selfie
+from kiosk.vision.integrity import check_integrity
+from kiosk.vision.liveness import PROMPTS, LivenessChecker, LivenessState, SelfieQuality, assess_selfie
 from kiosk.vision.quality import CaptureTracker
 from sync.config import DeviceConfig
 
@@ -33,6 +34,9 @@ class Guidance:
 class Captured:
     image: np.ndarray
     reading: Any = None
+    # Checks of `image` the save would otherwise recompute on the UI's save path: the back's
+    # IntegrityResult, the selfie's SelfieQuality.
+    measured: Any = None
 
 
 @dataclass
@@ -79,7 +83,8 @@ class CardAnalyser:
             return Guidance(r.refusal.message, v.find.corners)
         if any(f.code == "vencida" for f in r.flags):
             return Refused("La credencial ya no está vigente; no se puede captar el apoyo.")
-        return Captured(r.card if r.card is not None else crop, r)
+        card = r.card if r.card is not None else crop
+        return Captured(card, r, check_integrity(card))
 
 
 class SelfieAnalyser:
@@ -91,18 +96,18 @@ class SelfieAnalyser:
     def reset(self) -> None:
         self.checker = LivenessChecker()
         self.state: LivenessState | None = None
-        self.last_good: np.ndarray | None = None
+        self.last_good: tuple[np.ndarray, SelfieQuality] | None = None
 
     def __call__(self, image: np.ndarray, t: float, force: bool = False) -> Guidance | Captured:
         q = assess_selfie(image)
         self.state = self.checker.update(image, t)
         prompt = self.state.message
         if q.ok:
-            self.last_good = image
+            self.last_good = image, q
             if self.state.verdict == "passed" or force:
-                return Captured(np.array(image), self.state)
+                return Captured(np.array(image), self.state, q)
         elif force and self.last_good is not None:
-            return Captured(np.array(self.last_good), self.state)
+            return Captured(np.array(self.last_good[0]), self.state, self.last_good[1])
         if self.state.verdict == "failed":
             text = self.state.message + ". " + "Toque «Otra prueba» o «Tomar foto»."
         else:

@@ -157,7 +157,7 @@ def build_capture(ns: argparse.Namespace, cfg: DeviceConfig, now_year: int) -> C
     draft = Draft(proc.id, aspirant, auxiliary, model=None)
     draft.front, draft.front_reading, draft.card_photo_confirmed = front, front_reading, True
     draft.back, draft.back_reading = reading.card, reading
-    draft.selfie, draft.liveness = selfie, liveness
+    draft.selfie, draft.liveness, draft.selfie_quality = selfie, liveness, quality
     draft.signature, draft.email, draft.consent = signature, ns.email, True
     return Capture(draft, liveness, time.perf_counter() - t0)
 

@@ -66,7 +66,9 @@ class Draft:
     card_photo_confirmed: bool = False
     back: Any = None             # straightened back crop
     back_reading: Any = None     # vision.credential.BackReading
+    back_integrity: Any = None   # vision.integrity.IntegrityResult of `back`, measured at capture
     selfie: Any = None
+    selfie_quality: Any = None   # vision's SelfieQuality of `selfie`, measured at capture
     liveness: Any = None         # liveness verdict, or None when not performed
     signature: Any = None        # sync.record.Signature
     email: str | None = None
@@ -286,20 +288,22 @@ class Flow:
         self._expect(Step.CARD_PHOTO)
         self._go(Step.FRONT)
 
-    def back_captured(self, crop: Any, reading: Any, refusal: str | None = None) -> None:
-        """`refusal`: vision's reason to refuse (no QR, old model) — ends the capture."""
+    def back_captured(self, crop: Any, reading: Any, refusal: str | None = None,
+                      integrity: Any = None) -> None:
+        """`refusal`: vision's reason to refuse (no QR, old model) — ends the capture.
+        `integrity`: the crop's integrity result if capture measured it (save needs not redo it)."""
         self._expect(Step.BACK)
         assert self.draft is not None
         if refusal:
             self._refuse(refusal)
             return
-        self.draft.back, self.draft.back_reading = crop, reading
+        self.draft.back, self.draft.back_reading, self.draft.back_integrity = crop, reading, integrity
         self._go(Step.SELFIE, Notice("Ahora una foto del rostro de la persona."))
 
-    def selfie_captured(self, image: Any, liveness: Any) -> None:
+    def selfie_captured(self, image: Any, liveness: Any, quality: Any = None) -> None:
         self._expect(Step.SELFIE)
         assert self.draft is not None
-        self.draft.selfie, self.draft.liveness = image, liveness
+        self.draft.selfie, self.draft.liveness, self.draft.selfie_quality = image, liveness, quality
         self._go(Step.SIGNATURE, Notice("Pida a la persona que firme en el recuadro."))
 
     def retake_selfie(self) -> None:

@@ -41,7 +41,7 @@ from kiosk.flow import Draft
 from kiosk.vision.credential import BackReading
 from kiosk.vision.face import CardPhoto, find_card_photo
 from kiosk.vision.integrity import IntegrityResult, check_integrity
-from kiosk.vision.liveness import LivenessState, Verdict, assess_selfie
+from kiosk.vision.liveness import LivenessState, SelfieQuality, Verdict, assess_selfie
 from sync.config import DeviceConfig
 from sync.envelope import suite_by_name
 from sync.errors import OutboxError, SyncError
@@ -306,14 +306,18 @@ def build_record(draft: Draft, ctx: SaveContext, now_ms: int | None = None) -> R
     ]
     if fr.integrity is not None:
         checks.append(replace(fr.integrity.as_check(), name="integrity_front"))
-    checks.append(replace(check_integrity(back).as_check(), name="integrity_back"))
+    back_integrity = draft.back_integrity if isinstance(draft.back_integrity, IntegrityResult) \
+        else check_integrity(back)
+    checks.append(replace(back_integrity.as_check(), name="integrity_back"))
     flags = ",".join(f.code for f in reading.flags)
     checks.append(Check("credential", not reading.flags, None,
                         f"modelo {reading.model}" + (f"; avisos: {flags}" if flags else "")))
     if reading.cross_check:
         checks.append(Check("qr_mrz_match", all(reading.cross_check.values()), None,
                             ",".join(f"{k}={'si' if v else 'no'}" for k, v in reading.cross_check.items())))
-    checks.append(assess_selfie(selfie).as_check())
+    quality = draft.selfie_quality if isinstance(draft.selfie_quality, SelfieQuality) \
+        else assess_selfie(selfie)
+    checks.append(quality.as_check())
     checks.append(liveness_check(draft.liveness))
 
     try:

@@ -115,9 +115,9 @@ class CaptureMixin:
         elif step == Step.FRONT:
             self.flow.front_captured(r.image, r.reading, r.reading.model)
         elif step == Step.BACK:
-            self.flow.back_captured(r.image, r.reading)
+            self.flow.back_captured(r.image, r.reading, integrity=r.measured)
         else:
-            self.flow.selfie_captured(r.image, r.reading)
+            self.flow.selfie_captured(r.image, r.reading, quality=r.measured)
 
     # -- signature, save, folio -----------------------------------------------------------------
     def signature_done(self, sig: Any, problem: str | None) -> None:

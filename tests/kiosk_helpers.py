@@ -18,6 +18,8 @@ from kiosk.testdata.selfies import make_selfie
 from kiosk.testdata.signatures import make_signature
 from kiosk.vision.card import CardFind
 from kiosk.vision.credential import BackReading, read_back
+from kiosk.vision.integrity import check_integrity
+from kiosk.vision.liveness import assess_selfie
 from server_stub import keys as server_keys
 from sync.config import DeviceConfig, load_config
 from sync.envelope import CLASSIC
@@ -103,7 +105,9 @@ def make_draft(seed: int = 1, *, liveness: object = None, consent: bool = True,
     d.front, d.front_reading = front, read_front(front, truth["model"])
     d.card_photo_confirmed = True
     d.back, d.back_reading = reading.card, reading
+    d.back_integrity = check_integrity(reading.card)  # as the back's capture measures it
     d.selfie, d.liveness = make_selfie(seed), liveness
+    d.selfie_quality = assess_selfie(d.selfie)  # as the selfie's capture measures it
     d.signature = make_signature(seed)
     d.email, d.consent = email, consent
     return d

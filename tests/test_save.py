@@ -165,3 +165,17 @@ def test_context_reopens_the_same_outbox_and_checks_keys(device):
     device.config.keys.signing_key.chmod(0o644)
     with pytest.raises(SaveError, match="0600"):
         SaveContext.from_config(device.config)
+
+
+def test_checks_measured_at_capture_are_kept_and_agree_with_measuring_at_save(ctx):
+    from kiosk.save import build_record
+
+    measured = make_draft(2)  # as the flow holds it: back integrity and selfie quality measured
+    bare = make_draft(2)
+    bare.back_integrity = bare.selfie_quality = None  # e.g. a draft built by a script
+    a, b = _checks(build_record(measured, ctx)), _checks(build_record(bare, ctx))
+    for name in ("integrity_back", "selfie_quality"):
+        assert a[name] == b[name]
+    # What capture measured is what the record says (save does not measure it again).
+    measured.selfie_quality = dataclasses.replace(measured.selfie_quality, ok=False, reasons=("borrosa",))
+    assert _checks(build_record(measured, ctx))["selfie_quality"].detail == "borrosa"

@@ -21,6 +21,8 @@ from ui_helpers import (
 
 from kiosk.flow import Step
 from kiosk.ui.signature_pad import EMPTY
+from kiosk.vision.integrity import check_integrity
+from kiosk.vision.liveness import assess_selfie
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +40,10 @@ def capture_one(qtbot, w) -> str:  # type: ignore[no-untyped-def]
     qtbot.waitUntil(lambda: getattr(w._analyser, "last_good", None) is not None, timeout=20000)
     click(w, "shutter")
     qtbot.waitUntil(lambda: w.flow.step == Step.SIGNATURE, timeout=20000)
-    assert w.flow.draft is not None and w.flow.draft.liveness is not None
+    d = w.flow.draft
+    assert d is not None and d.liveness is not None
+    # What save would otherwise redo was measured on the worker thread, on the very images kept.
+    assert d.back_integrity == check_integrity(d.back) and d.selfie_quality == assess_selfie(d.selfie)
     # An empty signature is refused and the pad stays.
     click(w, "signature_done")
     assert w.flow.step == Step.SIGNATURE
