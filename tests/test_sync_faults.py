@@ -64,8 +64,9 @@ def test_server_killed_after_store_before_ack(tmp_path: Path, ingest_server_fact
     devices.append(dev)
     ids = dev.put(10)
     dev.agent()
-    assert server.wait_exit(30) == 86  # stored the first record, died before acking it
-    assert server.stored_count() == 1
+    assert server.wait_exit(30) == 86  # committed what it had, died before acking any of it
+    # One transaction: the first record alone, or (MQTT group commit) every record waiting.
+    assert 1 <= server.stored_count() <= 10
     assert dev.unacked() == 10  # nothing erased without an ack
     server.fault = None
     server.start()
