@@ -62,7 +62,7 @@ class KioskWindow(CaptureMixin, AdminMixin, EnrollMixin, QWidget):
         self.sv = services
         cfg = services.config
         i18n.set_language(lang or (cfg.locale if cfg else "es"))
-        self.jobs, self.cam_jobs = Jobs(2), Jobs(1)
+        self.jobs, self.cam_jobs = Jobs(2, self), Jobs(1, self)  # children: Qt owns them
         self.flow = Flow(
             verify_pin=self._verify,
             enrolled=cfg is not None,
@@ -99,7 +99,8 @@ class KioskWindow(CaptureMixin, AdminMixin, EnrollMixin, QWidget):
         self._on_step(self.flow.step)
         self.refresh_status()
         # The model chooser's pictures are drawn by the card generator: ready them early, off-thread.
-        QTimer.singleShot(500, lambda: self.jobs.run(card_pictures, self._pictures_ready))
+        # With `self` as context the timer dies with the window (tests open and close windows fast).
+        QTimer.singleShot(500, self, lambda: self.jobs.run(card_pictures, self._pictures_ready))
 
     def _pictures_ready(self, pictures: dict[str, np.ndarray]) -> None:
         self.screens.pictures = pictures

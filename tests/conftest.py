@@ -28,6 +28,21 @@ from server_stub.broker import Broker
 DEVICE_IDS = ("dev-0001", "dev-0002", "dev-0003")
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    """After pytest-qt closed a test's windows: collect reference cycles on the main thread.
+    Python's cyclic GC runs in whichever thread allocates; left alone it could free a closed
+    window (still in a cycle, its C++ side alive) from a worker thread of the next test and
+    run ~QWidget there: a segfault, every other run of test_ui_screens then test_ui_lock.
+    (Flushing the deleteLater events here instead made PySide abort at exit: bool_dealloc.)"""
+    result = yield
+    if "qtbot" in getattr(item, "fixturenames", ()):
+        import gc
+
+        gc.collect()
+    return result
+
+
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> PKIPaths:
     """CA, server cert, devices dev-0001..3, server:ingest, and a foreign CA's
