@@ -3,9 +3,9 @@ config, and the coordinator's diagnostics. No Qt here."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from hardware.camera import Camera, CameraError
@@ -22,7 +22,8 @@ class Services:
     save_ctx: SaveContext | None = None
     status: Callable[[], dict[str, Any]] | None = None  # local channel client's status
     send_now: Callable[[], str] | None = None
-    today: Callable[[], date] = date.today
+    # The device's clock in ms (tests pin it); the window adds the agent's measured offset.
+    now_ms: Callable[[], int] = lambda: int(time.time() * 1000)
     device_text: str = ""
     config_path: str = ""  # where enrollment writes the config (first run)
     enroll: Callable[..., Any] | None = None  # sync.enroll.enroll on a device; None: no enrollment

@@ -12,6 +12,8 @@ from kiosk.flow import Notice, Step
 from kiosk.services import run_diagnostic
 from kiosk.ui import i18n
 from kiosk.window_capture import CAPTURE
+from sync import freeze
+from sync.config import Process
 
 
 class AdminMixin:
@@ -28,27 +30,41 @@ class AdminMixin:
     toggle_coordinator_pin: Any
 
     # -- home -----------------------------------------------------------------------------
-    def period_refusal(self, process_id: str) -> str | None:
-        p = self.sv.config.process(process_id) if self.sv.config else None
-        today = self.sv.today()
-        if p is None:
-            return None
-        if today < date.fromisoformat(p.start):
-            return f"El periodo de captación empieza el {p.start}."
-        if today > date.fromisoformat(p.end):
-            return f"El periodo de captación terminó el {p.end}."
-        return None
+    def server_now_ms(self) -> int:
+        """The device clock corrected by the offset the agent measured (read by refresh_status)."""
+        return self.sv.now_ms() + int(self.status_data.get("clock_offset_ms") or 0)
+
+    def offered(self, procs: list[Process]) -> list[Process]:
+        """The processes in their collection period now: the only ones home offers."""
+        now = self.server_now_ms()
+        return [p for p in procs if freeze.period_refusal(p, now) is None]
+
+    def capture_gate(self, process_id: str) -> str | None:
+        """Why a new capture may not start now: period, revoked device, freeze policy (reads the
+        outbox and the agent's files: call it on a worker)."""
+        cfg = self.sv.config
+        p = cfg.process(process_id) if cfg else None
+        if cfg is None or p is None:
+            return "Este proceso no está en la configuración del dispositivo."
+        if (why := freeze.period_refusal(p, freeze.server_now_ms(cfg, self.sv.now_ms()))) is not None:
+            return why
+        ctx = self.sv.save_ctx
+        return freeze.capture_refusal(cfg, ctx.outbox if ctx is not None else None)
 
     def warnings(self, process_ids: list[str]) -> list[str]:
-        out, today = [], self.sv.today()
+        now = self.server_now_ms()
+        today = freeze.mexico_date(now)
         pending = self.status_data.get("pending") or 0
+        out = [why] if (why := self.status_data.get("capture_refusal")) else []
         for pid in process_ids:
             p = self.sv.config.process(pid) if self.sv.config else None
             if p is None:
                 continue
             end = date.fromisoformat(p.end)
             days = (end - today).days
-            if 0 <= days <= 3:
+            if (why := freeze.period_refusal(p, now)) is not None:
+                out.append(why)
+            elif days <= 3:
                 out.append(f"La captación termina el {p.end} ({days} día(s)).")
             deadline = datetime.combine(end + timedelta(days=2), datetime.min.time())
             if end < today <= end + timedelta(days=1):
@@ -62,14 +78,22 @@ class AdminMixin:
         p = self.sv.config.process(process_id) if self.sv.config else None
         if p is None:
             return
-        if not self.flow.start_capture(p.id, p.aspirant_id, refusal=self.period_refusal(p.id)):
-            self.show_notice()
+
+        def start(refusal: str | None) -> None:
+            if self.flow.step != Step.HOME:  # a second tap, or the screen moved on meanwhile
+                return
+            if not self.flow.start_capture(p.id, p.aspirant_id, refusal=refusal):
+                self.show_notice()
+
+        self.jobs.run(lambda: self.capture_gate(p.id), start,
+                      lambda e: self.show_notice(Notice(f"No se pudo comprobar el dispositivo: {e}",
+                                                        error=True)))
 
     def refresh_status(self) -> None:
         if self.flow.step in CAPTURE:
             return
         fn = self.sv.status
-        ctx = self.sv.save_ctx
+        ctx, cfg = self.sv.save_ctx, self.sv.config
         if fn is None and ctx is None:
             return
 
@@ -80,6 +104,9 @@ class AdminMixin:
             if ctx is not None:
                 c = ctx.counts()
                 data.update(pending=c.unacknowledged, acked_total=c.acked_total)
+            if cfg is not None:  # what home warns about before anyone taps "Nuevo apoyo"
+                data.update(capture_refusal=freeze.capture_refusal(cfg, ctx.outbox if ctx else None),
+                            clock_offset_ms=freeze.clock_offset_ms(cfg))
             if fn is not None:
                 try:
                     data.update(fn())

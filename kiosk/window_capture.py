@@ -13,6 +13,7 @@ from kiosk.capture_analysis import Captured, CardAnalyser, Guidance, Refused, Se
 from kiosk.flow import Step
 from kiosk.save import save_draft, signature_problem
 from kiosk.vision.credential import BackReading
+from sync import freeze
 
 _log = logging.getLogger("fieldkit.kiosk")
 CAPTURE = (Step.FRONT, Step.BACK, Step.SELFIE)
@@ -27,6 +28,7 @@ class CaptureMixin:
     _frame_timer: Any
     _folio_timer: Any
     show_notice: Any
+    server_now_ms: Any  # AdminMixin: the device clock corrected by the agent's offset
 
     # -- camera and analysis ---------------------------------------------------------------------
     def _camera(self, on: bool) -> None:
@@ -38,7 +40,7 @@ class CaptureMixin:
         self._gen += 1
         self._analysing = self._force = False
         d = self.flow.draft
-        year = self.sv.today().year
+        year = freeze.mexico_date(self.server_now_ms()).year  # vigencia: the corrected year
         if step == Step.SELFIE:
             self._analyser = SelfieAnalyser()
         else:

@@ -77,7 +77,7 @@ class EnrollMixin:
         except Exception as e:  # written but unusable: say so, stay on the first run
             self._enroll_failed(e)
             return
-        self.sv = dataclasses.replace(sv, today=self.sv.today)
+        self.sv = dataclasses.replace(sv, now_ms=self.sv.now_ms)
         self.flow.lockouts = FileLockouts(cfg)
         self.flow.idle_lock_seconds = cfg.idle_lock_minutes * 60.0
         self.enrolling = False

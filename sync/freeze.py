@@ -6,6 +6,8 @@
         `[freeze].max_unsent_age_days`, or when more than `[freeze].max_pending`
         records are unsent. Both clear by themselves once a sync succeeds (acked
         records leave the outbox), as MOSIP's registration client does.
+    period_refusal(process, server_ms) -> str | None
+        The Spanish reason a process is not offered at that (server-corrected) time.
     offered_processes(cfg, now_ms=None) -> list[Process]
         The processes whose collection period contains *server-corrected* now
         (device clock + the offset the sync agent measured): a device without an
@@ -28,10 +30,30 @@ from .outbox import Outbox
 MX = ZoneInfo("America/Mexico_City")  # dates in the config are Mexican calendar days
 
 
+def clock_offset_ms(cfg: DeviceConfig) -> int:
+    """Server clock minus device clock as the sync agent last measured it (0: never measured)."""
+    st = load_state(cfg.device.data_dir / STATE_FILE)
+    return (st.clock_offset_ms or 0) if st is not None else 0
+
+
 def server_now_ms(cfg: DeviceConfig, device_now_ms: int | None = None) -> int:
     now = int(time.time() * 1000) if device_now_ms is None else device_now_ms
-    st = load_state(cfg.device.data_dir / STATE_FILE)
-    return now + (st.clock_offset_ms or 0) if st is not None else now
+    return now + clock_offset_ms(cfg)
+
+
+def period_refusal(p: Process, server_ms: int) -> str | None:
+    """Why `p` may not be captured at `server_ms` (outside its collection period), or None."""
+    lo, hi = _bounds(p)
+    if server_ms < lo:
+        return f"El periodo de captación de «{p.name}» empieza el {p.start}."
+    if server_ms > hi:
+        return f"El periodo de captación de «{p.name}» terminó el {p.end}."
+    return None
+
+
+def mexico_date(server_ms: int) -> dt.date:
+    """The calendar day in Mexico City at `server_ms` (the config's dates are such days)."""
+    return dt.datetime.fromtimestamp(server_ms / 1000, MX).date()
 
 
 def capture_refusal(cfg: DeviceConfig, outbox: Outbox | None = None, now_ms: int | None = None) -> str | None:

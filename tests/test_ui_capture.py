@@ -65,7 +65,7 @@ def test_camera_lost_mid_capture_shows_error_and_recovers(qtbot, tmp_path: Path)
     w = make_window(qtbot, offline_device(tmp_path / "dev"), cam)
     unlock(qtbot, w)
     click(w, "new_support")
-    assert w.flow.step == Step.FRONT
+    qtbot.waitUntil(lambda: w.flow.step == Step.FRONT, timeout=10000)  # after the device checks
     qtbot.waitUntil(lambda: w.screen.preview.frames_shown > 0, timeout=10000)
     backend.lost.set()
     notice = find(w.screen, "notice")

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 from fleet_helpers import Fleet
 from PySide6.QtWidgets import QApplication, QWidget
-from ui_helpers import IN_PERIOD, click, find, replay_camera
+from ui_helpers import IN_PERIOD_MS, click, find, replay_camera
 
 from kiosk.app import KioskWindow
 from kiosk.flow import Step
@@ -23,7 +23,7 @@ def first_run_window(qtbot, cfg_path: Path, camera=None) -> KioskWindow:  # type
     Scale.set_for(800, 480)
     QApplication.instance().setStyleSheet(style_sheet())  # type: ignore[union-attr]
     sv = services_for(None, camera, str(cfg_path))
-    sv.today = lambda: IN_PERIOD
+    sv.now_ms = lambda: IN_PERIOD_MS
     w = KioskWindow(sv, "es")
     qtbot.addWidget(w)
     w.resize(800, 480)

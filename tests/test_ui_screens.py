@@ -71,7 +71,8 @@ def test_every_screen_fits_800x480(qtbot, tmp_path: Path) -> None:  # type: igno
                               "sent_today": 12, "battery": 64.0, "last_success_age_s": 1260.0})
     shot(w, "03_home")
     click(w, "new_support")
-    qtbot.waitUntil(lambda: w.screen.preview._quad is not None, timeout=20000)
+    qtbot.waitUntil(lambda: getattr(getattr(w.screen, "preview", None), "_quad", None) is not None,
+                    timeout=20000)
     shot(w, "04_front")
     qtbot.waitUntil(lambda: w.flow.step == Step.CARD_PHOTO, timeout=30000)   # model read: no chooser
     shot(w, "06_card_photo")
@@ -139,6 +140,7 @@ def test_large_screen_1280x800(qtbot, tmp_path: Path) -> None:  # type: ignore[n
     unlock(qtbot, w)
     shot(w, "03_home")
     click(w, "new_support")
-    qtbot.waitUntil(lambda: w.screen.preview._quad is not None, timeout=20000)
+    qtbot.waitUntil(lambda: getattr(getattr(w.screen, "preview", None), "_quad", None) is not None,
+                    timeout=20000)
     shot(w, "04_front")
     w.close_services()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import threading
-from datetime import date
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,9 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "docs" / "device.example.toml"
 PIN = "123456"  # the example config's auxiliary PIN
 COORD_PIN = "9999"
-IN_PERIOD = date(2027, 1, 20)  # inside the example process's collection period
+# 2027-01-20, noon in Mexico City (UTC-6, no DST since 2022): inside the example process's
+# collection period, as the device clock in ms.
+IN_PERIOD_MS = int(datetime(2027, 1, 20, 18, 0, tzinfo=UTC).timestamp() * 1000)
 
 
 def _q(p: Path | str) -> str:
@@ -201,7 +203,7 @@ def make_window(qtbot: Any, cfg_path: Path | None, camera: Camera | None, *, sta
     cfg = load_config(cfg_path) if cfg_path else None
     ctx = SaveContext.from_config(cfg) if cfg else None
     sv = Services(cfg, camera, ctx, status=status, send_now=send_now,
-                  today=lambda: IN_PERIOD, device_text="Dispositivo fk-muestra-0001")
+                  now_ms=lambda: IN_PERIOD_MS, device_text="Dispositivo fk-muestra-0001")
     w = KioskWindow(sv, "es")
     qtbot.addWidget(w)
     w.resize(*size)

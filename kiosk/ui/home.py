@@ -87,6 +87,9 @@ class HomeScreen(QWidget):
         self.selected: str | None = processes[0][0] if processes else None
         if len(processes) > 1:
             body.addWidget(label(tr("Toque el proceso para el que capta:")))
+        elif not processes:  # none in its collection period (or none assigned): say so
+            none_open = tr("No hay procesos abiertos para captar en este momento.")
+            body.addWidget(label(none_open, name="no_process"))
         for pid, name, aspirant in processes:
             b = button(f"{name}\n{tr('Aspirante')}: {aspirant}", name=f"process_{pid}")
             b.setCheckable(True)

@@ -41,6 +41,17 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^Apoyo guardado con folio (.+)$"), "Support saved with folio {0}"),
     (re.compile(r"^No se pudo guardar: (.+)$"), "Could not save: {0}"),
     (re.compile(r"^Falta: (.+)$"), "Missing: {0}"),
+    # sync.freeze: what home warns about and why "Nuevo apoyo" is refused
+    (re.compile(r"^No se pueden capturar apoyos: dispositivo revocado\. Entregue el equipo a su coordinador\.$"),
+     "No supports can be captured: device revoked. Hand the device to your coordinator."),
+    (re.compile(r"^Captura detenida: hay apoyos sin enviar desde hace ([\d.]+) días \(máximo ([\d.]+)\)\. "
+                r"Conéctese a internet para sincronizar\.$"),
+     "Capture stopped: supports unsent for {0} days (maximum {1}). Connect to the internet to sync."),
+    (re.compile(r"^Captura detenida: hay (\d+) apoyos sin enviar \(máximo (\d+)\)\. "
+                r"Conéctese a internet para sincronizar\.$"),
+     "Capture stopped: {0} supports unsent (maximum {1}). Connect to the internet to sync."),
+    (re.compile(r"^El periodo de captación de «(.+)» empieza el (.+)\.$"), "Collection for “{0}” starts on {1}."),
+    (re.compile(r"^El periodo de captación de «(.+)» terminó el (.+)\.$"), "Collection for “{0}” ended on {1}."),
 ]
 
 EN: dict[str, str] = {

@@ -41,6 +41,7 @@ SCREENS: dict[str, str] = {
     "Paso 3 de 6": "Step 3 of 6", "Paso 4 de 6": "Step 4 of 6", "Paso 5 de 6": "Step 5 of 6", "Paso 6 de 6": "Step 6 of 6",
     "Pida a la persona que firme dentro del recuadro, con el lápiz o con el dedo, como en su credencial.":
         "Ask the person to sign inside the box, with the pen or a finger, as on their card.",
+    "No hay procesos abiertos para captar en este momento.": "No process is open for collection right now.",
     "Primero toque su nombre.": "First tap your name.", "Prueba de vida": "Liveness test", "Rehacer": "Redo",
     "Reintentando…": "Retrying…", "Repetir foto": "Retake photo", "Repetir frente": "Retake front",
     "Revisar y guardar": "Review and save", "Salir del menú": "Leave menu",

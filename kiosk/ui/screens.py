@@ -103,7 +103,7 @@ class ScreenFactory:
         cfg, op = w.sv.config, w.flow.operator
         aux = next((a for a in cfg.auxiliaries if op and a.id == op.auxiliary_id), None) if cfg else None
         procs = [cfg.process(pid) for pid in aux.processes] if aux and cfg else []
-        s = HomeScreen(op.name if op else "", [(p.id, p.name, p.aspirant_name) for p in procs])
+        s = HomeScreen(op.name if op else "", [(p.id, p.name, p.aspirant_name) for p in w.offered(procs)])
         s.new_support.connect(w.new_support)
         s.send_now.connect(w.send_now)
         s.coordinator.connect(w.open_coordinator)

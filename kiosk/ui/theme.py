@@ -64,6 +64,7 @@ def style_sheet() -> str:
                               min-height: {p(48)}px; }}
     QPushButton[role="huge"] {{ background: {PRIMARY}; color: {PAPER}; border-color: {PRIMARY};
                                 font-size: {p(30)}px; min-height: {p(96)}px; }}
+    QPushButton[role="huge"]:disabled {{ background: #c4c4c4; color: #5a5a5a; border-color: #c4c4c4; }}
     QPushButton:checked {{ background: {PRIMARY}; color: {PAPER}; border-color: {PRIMARY}; }}
     QLineEdit {{ min-height: {p(52)}px; font-size: {p(24)}px; border: {p(3)}px solid {INK};
                  border-radius: {p(6)}px; padding: 0 {p(8)}px; }}
