@@ -58,6 +58,15 @@ def test_positive_backs_read_whole_when_the_gate_accepts_them(positives) -> None
     assert len(ok) >= 0.95 * len(usable), bad
 
 
+def test_no_genuine_back_the_gate_accepts_gets_ines_final_refusal(positives) -> None:  # type: ignore[no-untyped-def]
+    # INE's "sin QR" ends the capture; a genuine card must at worst be asked for another photo.
+    wrongly = [(f.name, f.effects) for f, r in positives
+               if r.quality.ok and r.refusal is not None and r.refusal.code == "sin_qr"]
+    assert not wrongly
+    asked_again = [f.name for f, r in positives if r.refusal is not None and r.refusal.code == "sin_qr"]
+    assert all(not r.quality.ok for f, r in positives if f.name in asked_again)
+
+
 def test_the_gate_catches_the_blurred_frames_that_do_not_read(positives) -> None:  # type: ignore[no-untyped-def]
     failing_blurred = [(f, r) for f, r in positives
                        if {"blur", "motion_blur"} & set(f.effects) and not _reads_whole(f, r)]
