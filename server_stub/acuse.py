@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 import smtplib
 import ssl
 import time
@@ -38,6 +39,14 @@ from sync.errors import RecordFormatError
 from sync.record import Record, decode_record
 
 log = logging.getLogger("fieldkit.server.acuse")
+
+# An SMTP refusal quotes the recipient (SMTPRecipientsRefused: {address: (code, text)}); the
+# address is the citizen's and must not reach the log or the queue's last_error.
+_ADDRESS = re.compile(r"[^\s'\"<>(),;:]+@[^\s'\"<>(),;:]+")
+
+
+def redact_addresses(text: str) -> str:
+    return _ADDRESS.sub("<correo>", text)
 
 PENDING, SENT, NO_EMAIL = "pendiente", "enviado", "sin_correo"
 CLAIM_MS = 60_000
@@ -207,12 +216,13 @@ class AcuseWorker(RoundThread):
                 self.transport.deliver(to_addr, bytes(message), name)
             except (OSError, smtplib.SMTPException) as e:
                 delay = min(self.retry_max_ms, self.retry_min_ms * 2 ** min(int(attempts), 20))
+                why = redact_addresses(f"{type(e).__name__}: {e}")[:500]
                 with s.tx() as conn:
                     conn.execute(s.sql("UPDATE mail_queue SET attempts = attempts + 1, next_try_ms = ?, "
                                        "claimed_until_ms = 0, last_error = ? WHERE record_id = ?"),
-                                 (int(time.time() * 1000) + delay, f"{type(e).__name__}: {e}"[:500], rid))
+                                 (int(time.time() * 1000) + delay, why, rid))
                 log.warning("acuse %s not delivered (attempt %d), retry in %.0f s: %s", name,
-                            int(attempts) + 1, delay / 1000, e)
+                            int(attempts) + 1, delay / 1000, why)
                 continue
             with s.tx() as conn:
                 conn.execute(s.sql("UPDATE mail_queue SET state = ?, sent_ms = ?, "

@@ -28,6 +28,13 @@ class Inbox:
         return "250 OK"
 
 
+class RefusingInbox(Inbox):
+    """A relay that refuses every recipient, quoting the address (as Postfix does)."""
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+
+
 @pytest.fixture
 def smtp_port() -> int:
     return free_port()
@@ -38,8 +45,8 @@ def relay(smtp_port: int) -> Iterator[Callable[[], Inbox]]:
     """`relay()` starts a real SMTP server on the (fixed) port; stopped at teardown."""
     running: list[Controller] = []
 
-    def start() -> Inbox:
-        inbox = Inbox()
+    def start(inbox: Inbox | None = None) -> Inbox:
+        inbox = inbox or Inbox()
         c = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
         c.start()
         running.append(c)
@@ -112,6 +119,24 @@ def test_relay_down_delays_the_mail_never_the_ack_and_loses_nothing(
     assert acuse.queue_counts(server.store) == {acuse.SENT: 3}
     time.sleep(0.5)
     assert len(inbox.messages) == 3  # sent once each
+
+
+def test_a_refused_recipient_is_retried_and_its_address_never_logged(
+        ingest_server_factory, pki, relay, smtp_port: int, support_record, caplog) -> None:
+    relay(RefusingInbox())
+    server = _server(ingest_server_factory, _smtp_section(smtp_port))
+    dev = TestDevice.create(pki.devices["dev-0001"], server)
+    address = "rosa.muestra.refusal@example.org"
+    rec = support_record(dev.id, None, process_id=PROC, aspirant_id="asp-7", seed=5, email=address)
+    with caplog.at_level("WARNING", logger="fieldkit.server.acuse"):
+        assert dev.post(server, dev.sealer.seal(rec).data).status_code == 200
+        _wait(lambda: (server.store.query("SELECT MIN(attempts) FROM mail_queue")[0][0] or 0) >= 2)
+    assert acuse.queue_counts(server.store) == {acuse.PENDING: 1}  # kept, retried later
+    last_error = server.store.query("SELECT last_error FROM mail_queue")[0][0]
+    assert "SMTPRecipientsRefused" in last_error and "550" in last_error and "<correo>" in last_error
+    logged = [r.getMessage() for r in caplog.records if "not delivered" in r.getMessage()]
+    assert logged and all("<correo>" in m for m in logged)
+    assert address not in last_error and not any(address in r.getMessage() for r in caplog.records)
 
 
 def test_default_outbox_writes_eml_files_and_skips_records_without_email(

@@ -126,9 +126,10 @@ def test_idle_lock_drops_the_capture() -> None:
     assert f.step == Step.LOCKED and f.draft is None and f.operator is None
 
 
-def test_refusal_from_freeze_policy_keeps_home() -> None:
+def test_a_refusal_keeps_home() -> None:
+    # The reason comes from sync.freeze (tests/test_ui_gate.py); the flow only keeps home.
     f = unlocked()
-    assert not f.start_capture("p", "a", refusal="Sincronice antes de seguir capturando.")
+    assert not f.start_capture("p", "a", refusal="Captura detenida: hay 3 apoyos sin enviar (máximo 2).")
     assert f.step == Step.HOME and f.notice.error
 
 

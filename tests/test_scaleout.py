@@ -79,6 +79,9 @@ def test_two_worker_processes_on_postgresql_count_each_support_once(
         for c in clients:
             assert len(c.wait_messages(20, timeout=30)) == 20
         assert server.stored_count() == 20
+        # The shared subscription spread the work: each worker process stored some of it.
+        stored_by = [lg.read_text(errors="replace").count(" stored ") for lg in logs]
+        assert sum(stored_by) == 20 and all(n > 0 for n in stored_by), stored_by
         _wait(lambda: sum(verify.counts(store).values()) == 20)
         _wait(lambda: acuse.queue_counts(store).get(acuse.SENT) == 20)
         counts = verify.counts(store)

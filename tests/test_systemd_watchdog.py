@@ -19,7 +19,7 @@ from systemd_helpers import NotifyListener
 
 # Short WatchdogSec for the test. The agent's loop turns take up to netwatch_s = 2 s
 # (offline) / poll_s = 1 s (online) and it pings at half the period, so 5 s is the
-# smallest period that never fires on a healthy agent (the unit uses 300 s).
+# smallest period that never fires on a healthy agent (the unit uses 120 s).
 WATCHDOG_S = 5.0
 
 
