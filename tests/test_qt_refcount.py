@@ -1,7 +1,7 @@
 """The PySide6 in use must not lose references when a signal is emitted.
 
-PySide6-Essentials 6.12.0's Signal.emit() returns True without taking a reference:
-every emit lowers True's refcount by one, and once it reaches zero CPython aborts
+With PySide6-Essentials 6.12.0 every Signal.emit() lowers True's refcount by one (the
+True it returns is, it seems, not counted), and once it reaches zero CPython aborts
 ("bool_dealloc: deallocating True or False"). The kiosk emits from every background
 job (about 18 a second while capturing), so it died at exit after ten captures and
 would have died mid-shift. pyproject.toml excludes that release; this test catches
