@@ -105,9 +105,15 @@ def _apply_config(cfg: DeviceConfig, cmd: Command) -> None:
     if not isinstance(payload, dict):
         raise ValueError("se esperaba un objeto JSON")
     data = tomllib.loads(cfg.source.read_text())
-    for k in ("processes", "auxiliaries", "secciones", "freeze"):
-        if k in payload:
-            data[k] = payload[k]
+    # The shapes the TOML writer needs; everything inside is checked by the config's own loader.
+    shapes = {"processes": list, "auxiliaries": list, "secciones": list, "freeze": dict}
+    for k, shape in shapes.items():
+        if k not in payload:
+            continue
+        v = payload[k]
+        if not isinstance(v, shape) or (shape is list and not all(isinstance(x, dict) for x in v)):
+            raise ValueError(f"{k}: se esperaba {'una lista de tablas' if shape is list else 'una tabla'}")
+        data[k] = v
     write_config(cfg.source, data)
     for aux in payload.get("unlock") or []:
         clear_lockout(cfg, str(aux))

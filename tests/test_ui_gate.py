@@ -5,6 +5,7 @@ period, judged on the clock the sync agent corrected."""
 from __future__ import annotations
 
 import dataclasses
+from datetime import date
 from pathlib import Path
 
 from kiosk_helpers import make_draft
@@ -92,4 +93,19 @@ def test_the_agents_measured_offset_corrects_a_wrong_device_clock(qtbot, tmp_pat
     w = _home(qtbot, cfg_path, now_ms=wrong)
     assert w.screen.new_button.isEnabled() and len(w.screen._buttons) == 1
     assert _tap_new(qtbot, w) and w.flow.step == Step.FRONT
+    w.close_services()
+
+
+def test_home_warns_before_the_end_and_in_the_24_h_sending_window(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg_path = offline_device(tmp_path / "dev")
+    end = load_config(cfg_path).processes[0].end               # 2027-02-11 in the example
+    end_noon = IN_PERIOD_MS + (date.fromisoformat(end) - date(2027, 1, 20)).days * DAY_MS
+    w = _home(qtbot, cfg_path, now_ms=end_noon - 2 * DAY_MS)
+    assert f"La captación termina el {end} (2 día(s))." in w.screen.warnings.text()
+    assert w.screen.new_button.isEnabled()
+    w.close_services()
+    w = _home(qtbot, cfg_path, now_ms=end_noon + DAY_MS)      # the day after the end
+    text = w.screen.warnings.text()
+    assert "Periodo cerrado: envíe los 0 apoyos pendientes antes del" in text and f"terminó el {end}" in text
+    assert not w.screen.new_button.isEnabled()
     w.close_services()
