@@ -200,9 +200,9 @@ class KioskWindow(CaptureMixin, AdminMixin, EnrollMixin, QWidget):
         self.stop_qr_scan()
         self.flow.draft = None  # an unsaved capture never outlives the window
         QApplication.instance().removeEventFilter(self._activity)
-        self.jobs.wait()
+        self.jobs.close()
         if self.sv.camera is not None:
-            self.cam_jobs.wait()
+            self.cam_jobs.close()
             self.sv.camera.stop()
         if self.sv.save_ctx is not None:
             self.sv.save_ctx.close()

@@ -79,8 +79,11 @@ class AdminMixin:
         if p is None:
             return
 
+        operator = self.flow.operator
+
         def start(refusal: str | None) -> None:
-            if self.flow.step != Step.HOME:  # a second tap, or the screen moved on meanwhile
+            # A second tap, the screen moved on, or another auxiliary signed in meanwhile.
+            if self.flow.step != Step.HOME or self.flow.operator is not operator:
                 return
             if not self.flow.start_capture(p.id, p.aspirant_id, refusal=refusal):
                 self.show_notice()

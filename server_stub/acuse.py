@@ -216,7 +216,7 @@ class AcuseWorker(RoundThread):
                 self.transport.deliver(to_addr, bytes(message), name)
             except (OSError, smtplib.SMTPException) as e:
                 delay = min(self.retry_max_ms, self.retry_min_ms * 2 ** min(int(attempts), 20))
-                why = redact_addresses(f"{type(e).__name__}: {e}")[:500]
+                why = redact_addresses(f"{type(e).__name__}: {e}".replace(to_addr, "<correo>"))[:500]
                 with s.tx() as conn:
                     conn.execute(s.sql("UPDATE mail_queue SET attempts = attempts + 1, next_try_ms = ?, "
                                        "claimed_until_ms = 0, last_error = ? WHERE record_id = ?"),

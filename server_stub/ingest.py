@@ -79,6 +79,20 @@ def validate_record(record: Record) -> None:
         raise EnvelopeFormatError("record has no capture time")
 
 
+_INT64 = 2**63
+
+
+def unstorable(row: RecordRow) -> str | None:
+    """What a signed, well-formed record may still carry that a store column cannot hold:
+    PostgreSQL text refuses NUL, BIGINT stops at 2^63. Refused for good, never retried."""
+    texts = (row.device_id, row.folio, row.process_id, row.aspirant_id, row.auxiliary_id, *(row.keys or ()))
+    if any("\x00" in t for t in texts if t):
+        return "record has a NUL character in a text field"
+    if not all(-_INT64 <= n < _INT64 for n in (row.created_ms, row.received_ms, row.captured_ms)):
+        return "record has a time out of range"
+    return None
+
+
 class Ingestor:
     def __init__(
         self,
@@ -129,20 +143,40 @@ class Ingestor:
                 results.append(self._prepare(data, transport, peer))
             except StoreError as e:
                 results.append(self._store_down(e))
+            except Exception as e:  # a bug must cost this envelope, not its batch
+                log.exception("ingest of a %d-byte envelope from %s failed", len(data), peer)
+                results.append(IngestResult(Outcome.RETRY, detail=f"internal error: {type(e).__name__}"))
         rows = [r for r in results if isinstance(r, RecordRow)]
-        if not rows:
-            return [r for r in results if isinstance(r, IngestResult)]
-        try:
-            winners = iter(self.store.insert_records(rows))
-        except StoreError as e:
-            down = self._store_down(e)
-            return [down if isinstance(r, RecordRow) else r for r in results]
+        stored = self._insert(rows)
         out: list[IngestResult] = []
         for r in results:
+            if not isinstance(r, RecordRow):
+                out.append(r)
+                continue
+            winner = stored.get(id(r))
             try:
-                out.append(self._finish(r, next(winners), transport) if isinstance(r, RecordRow) else r)
+                out.append(self._finish(r, winner, transport) if isinstance(winner, StoredAck)
+                           else self._store_down(winner or StoreError("not stored")))
             except StoreError as e:
                 out.append(self._store_down(e))
+        return out
+
+    def _insert(self, rows: list[RecordRow]) -> dict[int, StoredAck | StoreError]:
+        """One transaction for all; if it fails, each row on its own, so that one row the
+        store refuses (or a store that comes back meanwhile) does not cost the others."""
+        if not rows:
+            return {}
+        try:
+            return {id(r): w for r, w in zip(rows, self.store.insert_records(rows), strict=True)}
+        except StoreError as e:
+            if len(rows) == 1:
+                return {id(rows[0]): e}
+        out: dict[int, StoredAck | StoreError] = {}
+        for r in rows:
+            try:
+                out[id(r)] = self.store.insert_record(r)
+            except StoreError as e:
+                out[id(r)] = e
         return out
 
     @staticmethod
@@ -193,9 +227,12 @@ class Ingestor:
         now = self._now_ms()
         rec = opened.record
         ack = self._sign(h, sha, VERDICT_RECEIVED, now)
-        return RecordRow(h.record_id, h.device_id, h.folio, h.created_ms, now, transport, rec.process_id,
-                         rec.aspirant_id, rec.auxiliary_id, rec.captured_at_ms, sha, data,
-                         opened.plaintext, ack, record_keys(rec).as_row())
+        row = RecordRow(h.record_id, h.device_id, h.folio, h.created_ms, now, transport, rec.process_id,
+                        rec.aspirant_id, rec.auxiliary_id, rec.captured_at_ms, sha, data,
+                        opened.plaintext, ack, record_keys(rec).as_row())
+        if (why := unstorable(row)) is not None:
+            return self._refuse(data, h, sha, REFUSED_MALFORMED, why, transport)
+        return row
 
     def _finish(self, row: RecordRow, winner: StoredAck, transport: str) -> IngestResult:
         if winner.envelope_sha256 != row.envelope_sha256:

@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import ssl
@@ -41,7 +42,7 @@ from sync.tcp_nodelay import set_nodelay
 
 log = logging.getLogger("fieldkit.server.mqtt")
 
-MAX_BATCH = 64  # records per transaction by default; the broker's max_inflight_messages bounds it too
+MAX_BATCH = 64  # records per transaction by default
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +69,8 @@ class MqttWorker:
         self.session_expiry_s = session_expiry_s
         self.max_batch = max_batch
         self.subscribed = threading.Event()
-        self.handled = 0  # messages processed (any outcome)
+        self.handled = 0  # messages processed (any outcome); two threads add to it
+        self._count_lock = threading.Lock()
         self.acks_sent = 0
         self.batches = 0  # store transactions for records
         self._generation = 0
@@ -95,6 +97,9 @@ class MqttWorker:
     def start(self) -> None:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.session_expiry_s  # absent = session dies at disconnect
+        # Flow control: without it the broker may push its whole queued backlog (65,535 by default,
+        # ~94 KB each) into this process at once. Two batches in flight keep the ingest thread fed.
+        props.ReceiveMaximum = 2 * self.max_batch
         # connect_async + loop_start: paho keeps retrying until the broker is up.
         self._ingest_thread = threading.Thread(target=self._ingest_loop, name=f"{self.identity}-ingest",
                                                daemon=True)
@@ -152,18 +157,24 @@ class MqttWorker:
                 try:
                     self.fleet.on_status(msg.topic, bytes(msg.payload))
                 finally:
-                    self.handled += 1
+                    self._count(1)
                     client.ack(msg.mid, msg.qos)
                 return
             peer = topic_device(msg.topic, "records")
             if peer is None:
                 log.warning("%s: ignoring message on unexpected topic %s", self.identity, msg.topic)
-                self.handled += 1
+                self._count(1)
                 client.ack(msg.mid, msg.qos)
                 return
             self._records.put(_Received(self._generation, msg.mid, msg.qos, peer, bytes(msg.payload)))
         except Exception:
             log.exception("%s: failed to handle a message on %s", self.identity, msg.topic)
+            with contextlib.suppress(Exception):  # free its slot of the receive window
+                client.ack(msg.mid, msg.qos)
+
+    def _count(self, n: int) -> None:
+        with self._count_lock:
+            self.handled += n
 
     # --- the ingest thread --------------------------------------------------------------
 
@@ -187,9 +198,12 @@ class MqttWorker:
             except Exception:
                 log.exception("%s: failed to ingest a batch of %d records", self.identity, len(batch))
                 # PUBACK anyway, as a crashed handler would: the device resends after its timeout.
-                self._puback(batch)
+                try:
+                    self._puback(batch)
+                except Exception:  # this thread must outlive any one batch
+                    log.exception("%s: PUBACK failed", self.identity)
             finally:
-                self.handled += len(batch)
+                self._count(len(batch))
 
     def _ingest_batch(self, batch: list[_Received]) -> None:
         results = self.ingestor.ingest_many([(r.payload, r.peer) for r in batch], transport="mqtt")

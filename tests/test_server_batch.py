@@ -11,7 +11,7 @@ from outbox_helpers import tiny_record
 from server_helpers import IngestServer, TestDevice, check_ack
 
 from server_stub import keys
-from server_stub.ingest import REFUSED_CONFLICT, REFUSED_UNKNOWN_DEVICE, Ingestor, Outcome
+from server_stub.ingest import REFUSED_CONFLICT, REFUSED_MALFORMED, REFUSED_UNKNOWN_DEVICE, Ingestor, Outcome
 from server_stub.mqtt_worker import MAX_BATCH
 from server_stub.store import Store
 
@@ -83,3 +83,33 @@ def test_mqtt_backlog_is_stored_in_batches_and_every_record_is_acked(
     worker = ingest_server.running.workers[0]
     # Fewer transactions than records, and none larger than the cap.
     assert len(sealed) / MAX_BATCH <= worker.batches < len(sealed), worker.batches
+
+
+def test_a_row_the_store_refuses_costs_only_itself(ingest_server_factory: Factory, pki: PKIPaths) -> None:
+    server = ingest_server_factory(start=False)
+    dev = TestDevice.create(pki.device(0), server)
+    # A store that refuses one row (a trigger stands in for any per-row failure).
+    with server.store.tx() as conn:
+        conn.execute("CREATE TRIGGER poison BEFORE INSERT ON records WHEN NEW.aspirant_id = 'asp-poison' "
+                     "BEGIN SELECT RAISE(ABORT, 'poisoned row'); END")
+    good = [dev.seal(i) for i in range(3)]
+    bad = dev.sealer.seal(replace(tiny_record(dev.id, seed=9), aspirant_id="asp-poison", folio="TST-00009"))
+    got = _ingestor(server, server.store).ingest_many(
+        [(good[0].data, dev.id), (bad.data, dev.id), (good[1].data, dev.id), (good[2].data, dev.id)],
+        transport="mqtt")
+    assert [r.outcome for r in got] == [Outcome.ACK, Outcome.RETRY, Outcome.ACK, Outcome.ACK]
+    assert "poisoned row" in got[1].detail
+    assert server.stored_ids() == {s.header.record_id for s in good}
+
+
+def test_text_a_store_column_cannot_hold_is_refused_for_good(ingest_server_factory: Factory, pki: PKIPaths,
+                                                            pg_database: str) -> None:
+    server = ingest_server_factory(store_url=pg_database, start=False)
+    dev = TestDevice.create(pki.device(0), server)
+    nul = dev.sealer.seal(replace(tiny_record(dev.id, seed=4), aspirant_id="asp\x00x", folio="TST-00004"))
+    ok = dev.seal(5)
+    got = _ingestor(server, server.store).ingest_many([(nul.data, dev.id), (ok.data, dev.id)],
+                                                      transport="mqtt")
+    assert got[0].outcome is Outcome.ACK and got[0].verdict == REFUSED_MALFORMED  # final: never resent
+    assert check_ack(server, dev.id, got[0].ack, nul).verdict == REFUSED_MALFORMED
+    assert got[1].stored_new and server.stored_ids() == {ok.header.record_id}

@@ -19,6 +19,7 @@ import concurrent.futures
 import contextlib
 import itertools
 import logging
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -45,9 +46,13 @@ class Jobs(QObject):
         # key -> ([fn], on_done, on_error); the list is emptied on the UI thread.
         self._pending: dict[int, tuple[list[Callable[[], Any]], Callback | None, Callback | None]] = {}
         self._futures: set[concurrent.futures.Future[None]] = set()
+        self._closed = False
 
     def run(self, fn: Callable[[], Any], on_done: Callback | None = None,
             on_error: Callable[[Exception], None] | None = None) -> None:
+        if self._closed:  # the window is going: nothing may start that would call back into it
+            _log.debug("job refused after close: %r", fn)
+            return
         key, cell, bridge = next(self._keys), [fn], self._bridge
         self._pending[key] = (cell, on_done, on_error)
 
@@ -55,6 +60,10 @@ class Jobs(QObject):
             try:
                 result, error = cell[0](), None
             except Exception as e:  # handed to the UI thread, never lost
+                # As text: a traceback's frames would keep the callable (and the window) alive
+                # in a cycle that the GC could then free from any thread.
+                e.add_note("".join(traceback.format_exception(e)))
+                e.__traceback__ = None
                 result, error = None, e
             with contextlib.suppress(RuntimeError):  # the window (and this bridge) went away meanwhile
                 bridge.done.emit(key, result, error)
@@ -76,6 +85,11 @@ class Jobs(QObject):
                 _log.error("background job failed", exc_info=error)
         elif on_done is not None:
             on_done(result)
+
+    def close(self, ms: int = 10000) -> bool:
+        """Refuse new jobs, then wait up to `ms` for the running ones (True: all returned)."""
+        self._closed = True
+        return self.wait(ms)
 
     def busy(self) -> int:
         return len(self._pending)

@@ -6,6 +6,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QWidget
 
 from kiosk.flow import Step
@@ -103,16 +104,23 @@ class ScreenFactory:
         cfg, op = w.sv.config, w.flow.operator
         aux = next((a for a in cfg.auxiliaries if op and a.id == op.auxiliary_id), None) if cfg else None
         procs = [cfg.process(pid) for pid in aux.processes] if aux and cfg else []
-        s = HomeScreen(op.name if op else "", [(p.id, p.name, p.aspirant_name) for p in w.offered(procs)])
+        offered = [p.id for p in w.offered(procs)]
+        s = HomeScreen(op.name if op else "",
+                       [(p.id, p.name, p.aspirant_name) for p in procs if p.id in offered])
         s.new_support.connect(w.new_support)
         s.send_now.connect(w.send_now)
         s.coordinator.connect(w.open_coordinator)
         s.sign_out.connect(w.sign_out)
         s.set_warnings([tr(x) for x in w.warnings([p.id for p in procs])])
-        s.set_status_data = lambda data: (
-            s.status.set_status(_status(data)),  # type: ignore[attr-defined]
-            s.set_warnings([tr(x) for x in w.warnings([p.id for p in procs])]),
-        )
+
+        def status_changed(data: dict) -> None:
+            s.status.set_status(_status(data))
+            s.set_warnings([tr(x) for x in w.warnings([p.id for p in procs])])
+            # The agent's clock offset arrived (or the day changed): offer what is open now.
+            if [p.id for p in w.offered(procs)] != offered and w.flow.step == Step.HOME:
+                QTimer.singleShot(0, s, w.rebuild)
+
+        s.set_status_data = status_changed
         s.set_status_data(w.status_data)  # type: ignore[attr-defined]
         return s
 
