@@ -109,7 +109,8 @@ class Progress:
 
     @property
     def met(self) -> bool:
-        return self.valid >= self.required and self.units_met >= self.units_needed
+        # No lista nominal (roll not imported for this scope): nothing can be met, not "0 of 0".
+        return self.lista_nominal > 0 and self.valid >= self.required and self.units_met >= self.units_needed
 
     def cheapest_missing_units(self) -> list[UnitProgress]:
         """Units still short, the closest to their share first: where effort pays soonest."""

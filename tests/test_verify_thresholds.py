@@ -69,3 +69,11 @@ def test_consulta_popular_and_iniciativa_ciudadana_count_only_the_national_total
     assert i.required == ceil_share(32_000_001, 13) == 41_601  # 0.13 % = 41,600.0013
     assert not i.met and evaluate(iniciativa, [Unit("09", 1_000_001, 41_601), *units[1:]]).met
     assert i.supports_to_disperse() == 0
+
+
+def test_no_lista_nominal_is_never_met() -> None:
+    # Before the roll is imported every share is 0 of 0: that must not read as "cumple".
+    for kind in ("consulta_popular", "iniciativa_ciudadana", "senaduria", "diputacion_federal"):
+        p = evaluate(RULES[kind], [])
+        assert p.required == 0 and not p.met, kind
+    assert not evaluate(RULES["consulta_popular"], [Unit("09", 0, 5)]).met
