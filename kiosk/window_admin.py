@@ -37,7 +37,7 @@ class AdminMixin:
     def offered(self, procs: list[Process]) -> list[Process]:
         """The processes in their collection period now: the only ones home offers."""
         now = self.server_now_ms()
-        return [p for p in procs if freeze.period_refusal(p, now) is None]
+        return [p for p in procs if freeze.in_period(p, now)]
 
     def capture_gate(self, process_id: str) -> str | None:
         """Why a new capture may not start now: period, revoked device, freeze policy (reads the
