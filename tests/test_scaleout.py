@@ -79,9 +79,11 @@ def test_two_worker_processes_on_postgresql_count_each_support_once(
         for c in clients:
             assert len(c.wait_messages(20, timeout=30)) == 20
         assert server.stored_count() == 20
-        # The shared subscription spread the work: each worker process stored some of it.
+        # Which process stores a record is the broker's round robin: with every record sent twice,
+        # one may store all 20 and the other see only the copies. That both workers take deliveries
+        # is asserted on their counters in test_server_faults (two in-process workers).
         stored_by = [lg.read_text(errors="replace").count(" stored ") for lg in logs]
-        assert sum(stored_by) == 20 and all(n > 0 for n in stored_by), stored_by
+        assert sum(stored_by) == 20, stored_by
         _wait(lambda: sum(verify.counts(store).values()) == 20)
         _wait(lambda: acuse.queue_counts(store).get(acuse.SENT) == 20)
         counts = verify.counts(store)
