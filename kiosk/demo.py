@@ -55,6 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupted(e: BaseException | None) -> bool:
+    seen = 0
+    while e is not None and seen < 20:
+        if isinstance(e, (KeyboardInterrupt, _Stop)):
+            return True
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
     if ns.records < 1:
@@ -90,12 +99,17 @@ def main(argv: list[str] | None = None) -> int:
             rc = 0 if ok and summary["captured"] == ns.records else 1
         else:
             rc = gui(ns, root, procs, dep, cfg)
-    except (DemoError, subprocess.TimeoutExpired, OSError) as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
-        rc = 1
-    except (KeyboardInterrupt, _Stop):
-        print(f"{PROG}: interrumpido; deteniendo todo", file=sys.stderr)
-        rc = 130
+    except BaseException as e:
+        # The signal's exception may come back wrapped by whatever it interrupted (a SIGTERM
+        # during an import surfaced as "RuntimeError: Error calling __set_name__"): follow the chain.
+        if _interrupted(e):
+            print(f"{PROG}: interrumpido; deteniendo todo", file=sys.stderr)
+            rc = 130
+        elif isinstance(e, (DemoError, subprocess.TimeoutExpired, OSError)):
+            print(f"{PROG}: {e}", file=sys.stderr)
+            rc = 1
+        else:
+            raise
     finally:
         procs.stop_all()
         for s, h in old.items():

@@ -78,3 +78,16 @@ def test_sigterm_mid_run_stops_every_process(tmp_path: Path) -> None:
     assert p.returncode == 130, err
     assert "deteniendo todo" in err
     assert _no_children_left(data)
+
+
+def test_a_stop_wrapped_by_what_it_interrupted_still_counts_as_a_stop() -> None:
+    from kiosk.demo import _interrupted, _Stop
+
+    try:
+        try:
+            raise _Stop
+        except _Stop as inner:  # as when SIGTERM lands inside a class body's __set_name__
+            raise RuntimeError("Error calling __set_name__") from inner
+    except RuntimeError as e:
+        assert _interrupted(e)
+    assert not _interrupted(ValueError("otra cosa")) and not _interrupted(None)
