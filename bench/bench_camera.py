@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 
 from hardware.camera import CallbackOutput, Camera, CameraError, ThreadedOutput
-from hardware.camera_pi import to_rgb
-from hardware.camera_replay import ReplayBackend
+from hardware.camera.pi import to_rgb
+from hardware.camera.replay import ReplayBackend
 
 
 def make_frames(d: Path, size: tuple[int, int], n: int = 8) -> Path:

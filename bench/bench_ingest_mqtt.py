@@ -22,13 +22,14 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_sync import set_max_batch
 from fleet_sim import TYPICAL_IMAGE_BYTES, Testbed, testbed
-from mqtt_helpers import TestClient, make_client
-from outbox_helpers import tiny_record
-from server_helpers import TestDevice
+
+from tests.helpers.mqtt import TestClient, make_client
+from tests.helpers.outbox import tiny_record
+from tests.helpers.server import TestDevice
 
 ROOT = "fieldkit/v1/devices"
 

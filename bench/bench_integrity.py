@@ -16,11 +16,10 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from capture2_helpers import card_samples, straighten
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kiosk.vision.integrity import VERDICTS, check_integrity
+from tests.helpers.capture2 import card_samples, straighten
 
 LABELS = ("genuine", "photocopy", "screen", "print")
 EXPECT = {"genuine": "ok", "photocopy": "photocopy", "screen": "screen", "print": "print"}

@@ -16,18 +16,18 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
 
-from PySide6.QtCore import QEvent  # noqa: E402
+from PySide6.QtCore import QEvent
 
 COLD = """
 import time, sys
 t0 = time.perf_counter()
 from PySide6.QtWidgets import QApplication
 from PySide6.QtCore import QTimer
-from kiosk.app import KioskWindow, build_services
+from kiosk.app.window import KioskWindow, build_services
 from kiosk.ui.theme import Scale, style_sheet
-from sync.config import load_config
+from sync.device.config import load_config
 app = QApplication([])
 Scale.set_for(800, 480); app.setStyleSheet(style_sheet())
 w = KioskWindow(build_services(load_config(sys.argv[1]), "replay:" + sys.argv[2]))
@@ -61,12 +61,12 @@ def main() -> int:
     ap.add_argument("--captures", type=int, default=20)
     ap.add_argument("--fps", type=float, default=30.0, help="replay rate for the preview figure")
     ns = ap.parse_args()
-    import ui_helpers as H
     from PySide6.QtWidgets import QApplication
 
+    import tests.helpers.ui as H
     from hardware.camera import Camera
-    from hardware.camera_replay import ReplayBackend
-    from kiosk.flow import Step
+    from hardware.camera.replay import ReplayBackend
+    from kiosk.capture.flow import Step
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_kiosk_"))
     cfg = H.offline_device(tmp / "dev")

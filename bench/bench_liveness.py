@@ -19,11 +19,10 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from capture2_helpers import make_sequence
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kiosk.vision.liveness import LivenessChecker, Verdict
+from tests.helpers.capture2 import make_sequence
 
 CHALLENGES = ("turn_left", "turn_right", "blink")
 KINDS = ("live", "static", "moved", "tilted", "wrong_action")

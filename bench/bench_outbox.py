@@ -17,15 +17,14 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from outbox_helpers import Keys, card_record, make_keys, tiny_record
-
-from sync.envelope import CLASSIC, HYBRID
-from sync.ids import uuid7
-from sync.keyfile import create_key_file
-from sync.outbox import Outbox
-from sync.record import Record, encode_record
+from sync.outbox.keyfile import create_key_file
+from sync.outbox.outbox import Outbox
+from sync.wire.envelope import CLASSIC, HYBRID
+from sync.wire.ids import uuid7
+from sync.wire.record import Record, encode_record
+from tests.helpers.outbox import Keys, card_record, make_keys, tiny_record
 
 
 def pct(xs: list[float], p: float) -> float:
@@ -41,11 +40,11 @@ def jpeg_cost(n: int) -> None:
     import random
 
     import skimage.data
-    from outbox_helpers import synthetic_signature
 
     from kiosk.testdata.cards import sample_card
-    from sync.imaging import encode_jpeg, render_signature
-    from sync.record import ImageKind
+    from sync.wire.imaging import encode_jpeg, render_signature
+    from sync.wire.record import ImageKind
+    from tests.helpers.outbox import synthetic_signature
 
     front, back, truth = sample_card(7)
     x, y, w, h = truth["front"]["face_box"]
@@ -93,7 +92,7 @@ def sizes(keys: Keys, rec: Record) -> None:
     print("images: " + ", ".join(f"{i.kind.value} {len(i.data) / 1000:.1f} KB"
                                  for i in rec.images))
     print(f"record {len(data)} B, images {img} B, envelope {len(env)} B")
-    from sync.record import pack_stroke
+    from sync.wire.record import pack_stroke
 
     payload = img + sum(len(pack_stroke(st, True)) for st in rec.signature.strokes)
     payload += sum(len(q) for q in rec.credential.qr)
@@ -169,7 +168,7 @@ def suites(n: int) -> None:
             keys.open(env)
             open_t.append(time.perf_counter() - t)
         # Pure HPKE cost: same plaintext, no CBOR, no signature.
-        from sync.sealing import hpke_suite
+        from sync.wire.sealing import hpke_suite
 
         hs, pk = hpke_suite(suite), keys.server_seal.public_key().hpke_key()
         t = time.perf_counter()

@@ -1,4 +1,4 @@
-""""Guardar" latency (figures, not tests): `kiosk.save.save_draft` on full drafts from
+""""Guardar" latency (figures, not tests): `kiosk.capture.save.save_draft` on full drafts from
 generated cards (front, back, face crop, selfie, signature), into a real SQLCipher outbox.
 
 Two kinds of draft, alternating in one process:
@@ -21,11 +21,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kiosk_helpers import make_draft, provision
-
-from kiosk.save import SaveContext, build_record, save_draft
+from kiosk.capture.save import SaveContext, build_record, save_draft
+from tests.helpers.kiosk import make_draft, provision
 
 
 def pct(xs: list[float], q: float) -> float:

@@ -19,15 +19,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent_helpers import make_device
 from fleet_sim import BENCH_OPTIONS, Testbed, run_fleet, testbed
-from tcp_proxy import TcpProxy
 
-from sync.ack import Ack
-from sync.agent import SyncAgent
-from sync.agent_settings import AgentOptions
+from sync.agent.agent import SyncAgent
+from sync.agent.settings import AgentOptions
+from sync.wire.ack import Ack
+from tests.helpers.agent import make_device
+from tests.helpers.tcp_proxy import TcpProxy
 
 FLEETS = ((1, 200), (10, 30), (100, 5))  # (devices, records per device)
 

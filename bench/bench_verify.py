@@ -26,19 +26,19 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from outbox_helpers import tiny_record
-from pg_helpers import PG_ENV, PgCluster, create_database
 
 from kiosk.testdata.roll import generate_roll, read_roll, write_roll
-from server_stub import processes, roll, verify
-from server_stub.ingest import Ingestor
-from server_stub.store import DeviceEntry, open_store
-from sync.envelope import CLASSIC
-from sync.envelope_open import ServerPrivateKey
-from sync.sealing import Sealer
+from server_stub.core.store import DeviceEntry, open_store
+from server_stub.ingest.ingest import Ingestor
+from server_stub.verify import processes, roll, verify
+from sync.wire.envelope import CLASSIC
+from sync.wire.envelope_open import ServerPrivateKey
+from sync.wire.sealing import Sealer
+from tests.helpers.outbox import tiny_record
+from tests.helpers.pg import PG_ENV, PgCluster, create_database
 
 T0 = 1_790_000_000_000
 

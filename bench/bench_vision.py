@@ -29,15 +29,14 @@ import numpy as np
 import zxingcpp
 from pyzbar import pyzbar
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from vision_helpers import HARD, genuine_back_frames, truth_payloads
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kiosk.vision import mrz as M
 from kiosk.vision.card import find_card, straighten
 from kiosk.vision.mrz_reader import read_mrz
 from kiosk.vision.qr import decode_qr
 from kiosk.vision.quality import assess_frame
+from tests.helpers.vision import HARD, genuine_back_frames, truth_payloads
 
 
 def _ms(fn, reps: int = 1) -> float:  # type: ignore[no-untyped-def]
@@ -178,7 +177,7 @@ def main() -> None:
     cv2.setNumThreads(1)
     load = Path("/proc/loadavg").read_text().split()[0]
     print(f"load average {load} on {len(os.sched_getaffinity(0))} cores (other work inflates wall times)")
-    print(f"generating {n} hard back frames (tests/vision_helpers.py) ...", flush=True)
+    print(f"generating {n} hard back frames (tests/helpers/vision.py) ...", flush=True)
     frames = genuine_back_frames(list(range(7000, 7000 + n)), kinds=HARD)
     bench_live([f.image for f in frames])
     bench_qr(frames)

@@ -21,16 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
 
-from agent_helpers import AgentDevice, make_device  # noqa: E402
-from mqtt_helpers import PKIPaths, build_pki  # noqa: E402
-from server_helpers import IngestServer  # noqa: E402
-
-from server_stub.broker import Broker  # noqa: E402
-from sync.ack import Ack  # noqa: E402
-from sync.agent import SyncAgent  # noqa: E402
-from sync.agent_settings import AgentOptions  # noqa: E402
+from server_stub.deploy.broker import Broker
+from sync.agent.agent import SyncAgent
+from sync.agent.settings import AgentOptions
+from sync.wire.ack import Ack
+from tests.helpers.agent import AgentDevice, make_device
+from tests.helpers.mqtt import PKIPaths, build_pki
+from tests.helpers.server import IngestServer
 
 TYPICAL_IMAGE_BYTES = 30_000  # 3 images: an envelope of ~90 KB, like a real record
 BENCH_OPTIONS = AgentOptions(poll_s=0.2, backoff_initial_s=0.2, backoff_cap_s=2.0)

@@ -1,29 +1,21 @@
 """Shared fixtures: Qt offscreen, a throwaway PKI, a real Mosquitto with the
-project's config, and MQTT test clients (see tests/mqtt_helpers.py)."""
+project's config, and MQTT test clients (see tests/helpers/mqtt.py)."""
 
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 # Before anything imports Qt: tests never need a display.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-# Test modules import `mqtt_helpers` whether or not tests/ is a package.
-sys.path.insert(0, str(Path(__file__).parent))
-
 import pytest
-from mqtt_helpers import (
-    Identity,
-    MqttClientFactory,
-    PKIPaths,
-    TestClient,
-    build_pki,
-    make_client,
-)
 
-from server_stub.broker import Broker
+from server_stub.deploy.broker import Broker
+from tests.helpers.fleet import Fleet
+from tests.helpers.mqtt import Identity, MqttClientFactory, PKIPaths, TestClient, build_pki, make_client
+from tests.helpers.pg import PG_ENV, PgCluster, create_database, drop_database
+from tests.helpers.server import IngestServer
 
 DEVICE_IDS = ("dev-0001", "dev-0002", "dev-0003")
 
@@ -102,10 +94,6 @@ def mqtt_client(pki: PKIPaths) -> Iterator[MqttClientFactory]:
 
 # --- ingestion server (issue 4, server side; see docs/server.md) -------------------------
 
-from collections.abc import Callable  # noqa: E402
-
-from pg_helpers import PG_ENV, PgCluster, create_database, drop_database  # noqa: E402
-from server_helpers import IngestServer  # noqa: E402
 
 
 @pytest.fixture
@@ -178,7 +166,7 @@ def make_support_record(device_id: str, citizen: Citizen | None, *, process_id: 
     """A record for `citizen` built with sync's record code (tiny images, real signature/checks)."""
     from dataclasses import replace as dc_replace
 
-    from outbox_helpers import tiny_record
+    from tests.helpers.outbox import tiny_record
 
     base = tiny_record(device_id, seed=seed, image_bytes=300)
     c = citizen
@@ -197,9 +185,8 @@ def support_record() -> Callable[..., object]:
     return make_support_record
 
 
-# --- provisioning and fleet (issue 8; see tests/fleet_helpers.py) --------------------------
+# --- provisioning and fleet (issue 8; see tests/helpers/fleet.py) --------------------------
 
-from fleet_helpers import Fleet  # noqa: E402
 
 
 @pytest.fixture

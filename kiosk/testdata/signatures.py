@@ -8,7 +8,7 @@ reads and `fieldkit-testdata signatures` writes):
 
 `x`, `y` in pad pixels (0 <= x <= width, 0 <= y <= height), `t_ms` in ms since
 the signature's first point (non-decreasing), `pressure` 0..1 or null when the
-input had none. It maps one to one onto `sync.record.Signature`.
+input had none. It maps one to one onto `sync.wire.record.Signature`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from sync.record import Point, Signature
+from sync.wire.record import Point, Signature
 
 PAD_W, PAD_H = 600, 200
 SAMPLE_MS = 8              # a stylus digitizer reports at ~125 Hz

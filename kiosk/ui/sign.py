@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QVBoxLayout, QWidget
 from kiosk.ui.signature_pad import SignaturePad
 from kiosk.ui.theme import tr
 from kiosk.ui.widgets import Header, Keyboard, NoticeLabel, button, label
-from sync.record import Signature
+from sync.wire.record import Signature
 
 
 class SignatureScreen(QWidget):

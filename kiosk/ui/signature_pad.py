@@ -1,6 +1,6 @@
 """The signature pad: stylus (QTabletEvent, with pressure), touch and mouse; smooth ink.
 
-Points are kept as `sync.record.Point` (pad pixels, ms since the first point,
+Points are kept as `sync.wire.record.Point` (pad pixels, ms since the first point,
 pressure 0..1 for a stylus, None otherwise). Ink is drawn incrementally into a
 pixmap as quadratic curves through the midpoints of successive samples, with
 the width following the pressure.
@@ -17,7 +17,7 @@ from PySide6.QtCore import QEvent, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from sync.record import Point, Signature
+from sync.wire.record import Point, Signature
 
 EMPTY = "Falta la firma: pida a la persona que firme en el recuadro."
 TRIVIAL = "La firma es demasiado corta: pida que firme como en su credencial."

@@ -12,7 +12,7 @@ sección against the aspirant's scope, and decides:
   sección outside the scope or not in the device's table.
 
 Pure: "now" and the sección table come in as arguments, as plain data
-(anything with the attributes of `sync.config.Seccion` / `Scope` will do).
+(anything with the attributes of `sync.device.config.Seccion` / `Scope` will do).
 """
 
 from __future__ import annotations

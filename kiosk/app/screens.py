@@ -1,0 +1,257 @@
+"""Builds the screen for each flow step and connects its signals to the window's methods."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QWidget
+
+from kiosk.capture.flow import Step
+from kiosk.ui.capture import CaptureScreen
+from kiosk.ui.cards import CardModelScreen, CardPhotoScreen
+from kiosk.ui.coordinator import CoordinatorScreen
+from kiosk.ui.done import BusyScreen, FolioScreen, RefusedScreen
+from kiosk.ui.first_run import FirstRunScreen
+from kiosk.ui.home import HomeScreen, HomeStatus
+from kiosk.ui.lock import LockScreen
+from kiosk.ui.review import ReviewData, ReviewScreen
+from kiosk.ui.sign import EmailScreen, SignatureScreen
+from kiosk.ui.theme import tr
+
+
+def _ago(seconds: float | None) -> str:
+    if seconds is None:
+        return tr("nunca")
+    if seconds < 90:
+        return tr("hace {} s").format(int(seconds))
+    if seconds < 5400:
+        return tr("hace {} min").format(int(seconds // 60))
+    return tr("hace {} h").format(int(seconds // 3600))
+
+
+CONNECTION = {
+    "online": "En línea",
+    "offline": "Sin conexión",
+    "connecting": "Conectando…",
+    "stopped": "Agente detenido",
+}
+
+
+def _status(data: dict[str, Any]) -> HomeStatus:
+    """The local channel's status (plus outbox counts and battery) as the status bar's texts."""
+    s = HomeStatus(pending=data.get("pending"), sent_today=data.get("sent_today"))
+    state = data.get("connection")
+    s.online = state == "online"
+    if "agent_error" in data:
+        s.connection = tr("Agente detenido")
+    elif state is None:
+        s.connection = tr("Sin datos")
+    else:
+        s.connection = tr(CONNECTION.get(state, state))
+        if s.online and data.get("transport"):
+            s.connection += f" ({str(data['transport']).upper()})"
+    b = data.get("battery")
+    s.battery = "—" if b is None else f"{b:.0f} %" + (" ⚡" if data.get("on_ac") else "")
+    s.battery_low = b is not None and b < 20 and not data.get("on_ac")
+    s.last_sync = _ago(data.get("last_success_age_s"))
+    return s
+
+
+def _signature_image(sig: Any) -> np.ndarray | None:
+    if sig is None:
+        return None
+    from sync.wire.imaging import render_signature
+
+    png = render_signature(sig)
+    g = cv2.imdecode(np.frombuffer(png.data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    return cv2.cvtColor(g, cv2.COLOR_GRAY2RGB)
+
+
+class ScreenFactory:
+    def __init__(self, win: Any) -> None:
+        self.win = win
+        self.pictures: dict[str, np.ndarray] = {}
+
+    def build(self, step: Step) -> QWidget:
+        return getattr(self, f"_{step.value}")()
+
+    def _first_run(self) -> QWidget:
+        w = self.win
+        s = FirstRunScreen(w.sv.device_text, w.sv.enroll is not None)
+        s.enroll.connect(w.enroll)
+        s.scan.connect(w.scan_qr)
+        return s
+
+    def _locked(self) -> QWidget:
+        w = self.win
+        if w.coordinator_pin:
+            people = [(i, n) for i, n, _h in w.people(coordinator=True)]
+            s = LockScreen(people, "PIN del coordinador")
+            s.coord_button.setText(tr("Volver"))
+            if not people:
+                s.notice.show_text(tr("Este dispositivo no tiene coordinador configurado."), error=True)
+        else:
+            s = LockScreen([(i, n) for i, n, _h in w.people(coordinator=False)])
+        s.unlock.connect(w.try_unlock)
+        s.coordinator.connect(w.toggle_coordinator_pin if w.flow.step == Step.LOCKED else w.rebuild_home)
+        return s
+
+    def _home(self) -> QWidget:
+        w = self.win
+        cfg, op = w.sv.config, w.flow.operator
+        aux = next((a for a in cfg.auxiliaries if op and a.id == op.auxiliary_id), None) if cfg else None
+        procs = [cfg.process(pid) for pid in aux.processes] if aux and cfg else []
+        offered = [p.id for p in w.offered(procs)]
+        s = HomeScreen(op.name if op else "",
+                       [(p.id, p.name, p.aspirant_name) for p in procs if p.id in offered])
+        s.new_support.connect(w.new_support)
+        s.send_now.connect(w.send_now)
+        s.coordinator.connect(w.open_coordinator)
+        s.sign_out.connect(w.sign_out)
+        s.set_warnings([tr(x) for x in w.warnings([p.id for p in procs])])
+
+        def status_changed(data: dict) -> None:
+            s.status.set_status(_status(data))
+            s.set_warnings([tr(x) for x in w.warnings([p.id for p in procs])])
+            # The agent's clock offset arrived (or the day changed): offer what is open now.
+            if [p.id for p in w.offered(procs)] != offered and w.flow.step == Step.HOME:
+                QTimer.singleShot(0, s, w.rebuild)
+
+        s.set_status_data = status_changed
+        s.set_status_data(w.status_data)  # type: ignore[attr-defined]
+        return s
+
+    def _card_model(self) -> QWidget:
+        w = self.win
+        if not self.pictures:
+            from kiosk.capture.analysis import card_pictures
+
+            def ready(p: dict[str, np.ndarray]) -> None:
+                self.pictures = p
+                if w.flow.step == Step.CARD_MODEL:
+                    w.rebuild()
+
+            w.jobs.run(card_pictures, ready)
+            return BusyScreen("Cargando…")
+        s = CardModelScreen(self.pictures)
+        s.chosen.connect(w.flow.choose_model)
+        s.cancel.connect(w.flow.cancel)
+        return s
+
+    def _capture(self, kind: str) -> QWidget:
+        w = self.win
+        s = CaptureScreen(kind)
+        s.shutter.connect(w.shutter)
+        s.cancel.connect(w.flow.cancel)
+        s.retry_challenge.connect(w.retry_challenge)
+        return s
+
+    def _front(self) -> QWidget:
+        return self._capture("front")
+
+    def _back(self) -> QWidget:
+        return self._capture("back")
+
+    def _selfie(self) -> QWidget:
+        return self._capture("selfie")
+
+    def _card_photo(self) -> QWidget:
+        w = self.win
+        d = w.flow.draft
+        s = CardPhotoScreen()
+        photo = getattr(getattr(d.front_reading, "photo", None), "crop", None) if d else None
+        s.set_images(photo, d.front if d else None)
+        s.same.connect(w.flow.confirm_card_photo)
+        s.retake.connect(w.flow.retake_front)
+        s.cancel.connect(w.flow.cancel)
+        return s
+
+    def _signature(self) -> QWidget:
+        w = self.win
+        s = SignatureScreen(w.citizen_name())
+        s.done.connect(w.signature_done)
+        s.cancel.connect(w.flow.cancel)
+        s.retake_selfie.connect(w.flow.retake_selfie)
+        return s
+
+    def _email(self) -> QWidget:
+        w = self.win
+        s = EmailScreen()
+        d = w.flow.draft
+        if d and d.email:
+            s.email.setText(d.email)
+        s.done.connect(lambda text: w.flow.email_done(text) or w.show_notice())
+        s.cancel.connect(w.flow.cancel)
+        return s
+
+    def _review(self) -> QWidget:
+        w = self.win
+        d = w.flow.draft
+        assert d is not None
+        cfg = w.sv.config
+        p = cfg.process(d.process_id) if cfg else None
+        r = d.back_reading
+        f = getattr(r, "fields", None)
+        live = getattr(d.liveness, "verdict", None)
+        fields = [
+            ("Nombre", w.citizen_name()),
+            ("CIC", f.cic if f else ""),
+            ("OCR", f.ocr if f else ""),
+            ("Sección", f.seccion if f else ""),
+            ("Vigencia", str(f.vigencia) if f else ""),
+            ("Nacimiento", f.fecha_nacimiento if f else ""),
+            ("Sexo", f.sexo if f else ""),
+            ("Modelo", d.model or getattr(r, "model", "")),
+            ("Correo", d.email or tr("(ninguno)")),
+            (
+                "Prueba de vida",
+                tr({"passed": "superada", "failed": "no superada"}.get(str(live), "no realizada")),
+            ),
+        ]
+        data = ReviewData(
+            p.name if p else d.process_id,
+            p.aspirant_name if p else d.aspirant_id,
+            fields,
+            d.front,
+            d.back,
+            d.selfie,
+            _signature_image(d.signature),
+            [n.message for n in getattr(r, "flags", [])],
+        )
+        s = ReviewScreen(data)
+        s.save.connect(w.save)
+        s.redo.connect(lambda k: w.flow.back_to(Step(k)))
+        s.cancel.connect(w.flow.cancel)
+        return s
+
+    def _saving(self) -> QWidget:
+        return BusyScreen("Guardando…")
+
+    def _folio(self) -> QWidget:
+        s = FolioScreen(self.win.flow.folio or "")
+        s.finish.connect(self.win.flow.finish)
+        return s
+
+    def _refused(self) -> QWidget:
+        n = self.win.flow.notice
+        s = RefusedScreen(n.text if n else "")
+        s.finish.connect(self.win.flow.finish)
+        return s
+
+    def _coordinator(self) -> QWidget:
+        w = self.win
+        import time
+
+        now = time.monotonic()
+        locked = [(i, n) for i, n, _h in w.people(coordinator=False) if w.flow.lockout_remaining(i, now) > 0]
+        s = CoordinatorScreen(locked)
+        s.send_now.connect(w.send_now)
+        s.diagnose.connect(w.diagnose)
+        s.set_language.connect(w.set_language)
+        s.clear_lockout.connect(lambda a: (w.flow.clear_lockout(a), w.rebuild()))
+        s.sign_out.connect(w.sign_out)
+        s.leave.connect(w.flow.leave_coordinator)
+        return s

@@ -1,0 +1,383 @@
+"""The capture flow as a small state machine, with no Qt and no I/O.
+
+The UI forwards what the user did and what the workers found (camera,
+vision, save) as method calls; the flow answers by moving to a new `Step`
+and exposing what the screen should say (`notice`, Spanish first). Time is
+passed in (`now` in seconds, monotonic) so lockout and idle lock are testable.
+
+    FIRST_RUN                       (no device config: enrollment)
+    LOCKED -> HOME -> [CARD_MODEL] -> FRONT -> CARD_PHOTO -> BACK -> SELFIE
+           -> SIGNATURE -> EMAIL -> REVIEW -> SAVING -> FOLIO -> HOME
+    HOME -> COORDINATOR (coordinator PIN) -> HOME
+    cancel() from any capture step -> HOME, the draft dropped from memory
+    REFUSED: the capture ended with a reason (no QR, old model, expired...)
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+MAX_PIN_FAILURES = 5
+LOCKOUT_SECONDS = 60.0           # doubles with every further lockout, capped
+LOCKOUT_MAX_SECONDS = 15 * 60.0
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[A-Za-z]{2,}$")
+
+
+class Step(enum.StrEnum):
+    FIRST_RUN = "first_run"
+    LOCKED = "locked"
+    HOME = "home"
+    CARD_MODEL = "card_model"
+    FRONT = "front"
+    CARD_PHOTO = "card_photo"
+    BACK = "back"
+    SELFIE = "selfie"
+    SIGNATURE = "signature"
+    EMAIL = "email"
+    REVIEW = "review"
+    SAVING = "saving"
+    FOLIO = "folio"
+    REFUSED = "refused"
+    COORDINATOR = "coordinator"
+
+
+CAPTURE_STEPS = frozenset({Step.CARD_MODEL, Step.FRONT, Step.CARD_PHOTO, Step.BACK, Step.SELFIE,
+                           Step.SIGNATURE, Step.EMAIL, Step.REVIEW, Step.REFUSED})
+
+
+class FlowError(RuntimeError):
+    """A call that the current step does not accept (a UI bug, not a user error)."""
+
+
+@dataclass
+class Draft:
+    """One citizen's capture, in memory only until "Guardar"."""
+
+    process_id: str
+    aspirant_id: str
+    auxiliary_id: str
+    model: str | None = None
+    front: Any = None            # straightened front crop (RGB ndarray)
+    front_reading: Any = None    # what vision read on the front (face crop, integrity)
+    card_photo_confirmed: bool = False
+    back: Any = None             # straightened back crop
+    back_reading: Any = None     # vision.credential.BackReading
+    back_integrity: Any = None   # vision.integrity.IntegrityResult of `back`, measured at capture
+    selfie: Any = None
+    selfie_quality: Any = None   # vision's SelfieQuality of `selfie`, measured at capture
+    liveness: Any = None         # liveness verdict, or None when not performed
+    signature: Any = None        # sync.wire.record.Signature
+    email: str | None = None
+    consent: bool = False
+
+
+@dataclass
+class Notice:
+    """Something the screen shows: Spanish text and whether it is an error."""
+
+    text: str
+    error: bool = False
+
+
+@dataclass
+class Operator:
+    auxiliary_id: str
+    name: str
+    coordinator: bool = False
+
+
+@dataclass
+class _PinState:
+    failures: int = 0
+    lockouts: int = 0
+    locked_until: float = 0.0
+
+
+class LockoutStore(Protocol):
+    """Where PIN failures and lockouts live (in memory here; on disk on a device: kiosk.app.lockout)."""
+
+    def remaining(self, auxiliary_id: str, now: float) -> float: ...
+    def failure(self, auxiliary_id: str, now: float) -> tuple[float, int]: ...  # (lockout s, tries left)
+    def success(self, auxiliary_id: str) -> None: ...
+    def clear(self, auxiliary_id: str) -> None: ...
+
+
+@dataclass
+class MemoryLockouts:
+    """Lockout after MAX_PIN_FAILURES, doubling with every further lockout, capped."""
+
+    pins: dict[str, _PinState] = field(default_factory=dict)
+
+    def remaining(self, auxiliary_id: str, now: float) -> float:
+        st = self.pins.get(auxiliary_id)
+        return max(0.0, st.locked_until - now) if st else 0.0
+
+    def failure(self, auxiliary_id: str, now: float) -> tuple[float, int]:
+        st = self.pins.setdefault(auxiliary_id, _PinState())
+        st.failures += 1
+        if st.failures < MAX_PIN_FAILURES:
+            return 0.0, MAX_PIN_FAILURES - st.failures
+        st.lockouts += 1
+        st.failures = 0
+        wait = min(LOCKOUT_SECONDS * 2 ** (st.lockouts - 1), LOCKOUT_MAX_SECONDS)
+        st.locked_until = now + wait
+        return wait, 0
+
+    def success(self, auxiliary_id: str) -> None:
+        st = self.pins.get(auxiliary_id)
+        if st is not None:
+            st.failures = 0
+
+    def clear(self, auxiliary_id: str) -> None:
+        self.pins.pop(auxiliary_id, None)
+
+
+@dataclass
+class Flow:
+    """Drive it from the UI; read `step`, `draft`, `notice`, `operator`."""
+
+    verify_pin: Callable[[str, str], bool]          # (auxiliary_id, pin) -> ok
+    enrolled: bool = True
+    idle_lock_seconds: float = 300.0
+    step: Step = Step.LOCKED
+    draft: Draft | None = None
+    notice: Notice | None = None
+    operator: Operator | None = None
+    folio: str | None = None
+    last_activity: float = 0.0
+    lockouts: LockoutStore = field(default_factory=MemoryLockouts)
+    _before_coordinator: Step = Step.LOCKED
+    listeners: list[Callable[[Step], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.enrolled:
+            self.step = Step.FIRST_RUN
+
+    # -- plumbing -------------------------------------------------------
+    def _go(self, step: Step, notice: Notice | None = None) -> None:
+        self.step = step
+        self.notice = notice
+        for listener in list(self.listeners):
+            listener(step)
+
+    def _expect(self, *steps: Step) -> None:
+        if self.step not in steps:
+            raise FlowError(f"{self.step} no acepta esta acción (se esperaba {', '.join(steps)})")
+
+    def touch(self, now: float) -> None:
+        """Any user input: postpones the idle lock."""
+        self.last_activity = now
+
+    # -- lock -----------------------------------------------------------
+    def lockout_remaining(self, auxiliary_id: str, now: float) -> float:
+        return self.lockouts.remaining(auxiliary_id, now)
+
+    def unlock(self, auxiliary_id: str, name: str, pin: str, now: float, *, coordinator: bool = False
+               ) -> bool:
+        self._expect(Step.LOCKED, Step.HOME)
+        remaining = self.lockouts.remaining(auxiliary_id, now)
+        if remaining > 0:
+            self.notice = Notice(f"Demasiados intentos. Espere {int(remaining) + 1} s.", error=True)
+            return False
+        if not self.verify_pin(auxiliary_id, pin):
+            wait, left = self.lockouts.failure(auxiliary_id, now)
+            if wait > 0:
+                self.notice = Notice(f"Demasiados intentos. Espere {int(wait)} s.", error=True)
+            else:
+                self.notice = Notice(f"PIN incorrecto. Le quedan {left} intento(s).", error=True)
+            return False
+        self.lockouts.success(auxiliary_id)
+        self.last_activity = now
+        if coordinator:
+            # The coordinator menu returns to where it was opened from.
+            self._before_coordinator = self.step
+            self._go(Step.COORDINATOR)
+        else:
+            self.operator = Operator(auxiliary_id, name)
+            self._go(Step.HOME)
+        return True
+
+    def clear_lockout(self, auxiliary_id: str) -> None:
+        """Coordinator action: unlock an auxiliary who ran out of attempts."""
+        self.lockouts.clear(auxiliary_id)
+
+    def lock(self) -> None:
+        """Sign out (or idle): whatever was captured and not saved is dropped."""
+        if self.step == Step.FIRST_RUN:
+            return
+        self.draft = None
+        self.operator = None
+        self.folio = None
+        self._go(Step.LOCKED)
+
+    def tick(self, now: float) -> bool:
+        """Called periodically; locks after idle time. True when it locked."""
+        if self.step in (Step.LOCKED, Step.FIRST_RUN, Step.SAVING):
+            return False
+        if now - self.last_activity >= self.idle_lock_seconds:
+            self.lock()
+            self.notice = Notice("Sesión cerrada por inactividad.")
+            return True
+        return False
+
+    def enrolled_now(self) -> None:
+        self._expect(Step.FIRST_RUN)
+        self.enrolled = True
+        self._go(Step.LOCKED, Notice("Dispositivo inscrito. Ya puede iniciar sesión."))
+
+    # -- capture ----------------------------------------------------------
+    def start_capture(self, process_id: str, aspirant_id: str, *, refusal: str | None = None) -> bool:
+        """`refusal` is the freeze policy's or the period's reason to refuse, if any."""
+        self._expect(Step.HOME)
+        if refusal:
+            self.notice = Notice(refusal, error=True)
+            return False
+        assert self.operator is not None
+        self.draft = Draft(process_id, aspirant_id, self.operator.auxiliary_id)
+        self.folio = None
+        self._go(Step.FRONT, Notice("Coloque el frente de la credencial dentro del marco."))
+        return True
+
+    def cancel(self) -> None:
+        if self.step in CAPTURE_STEPS:
+            self.draft = None
+            self._go(Step.HOME, Notice("Captura cancelada; no se guardó nada."))
+
+    def ask_model(self) -> None:
+        """Front capture could not tell the model: show the chooser."""
+        self._expect(Step.FRONT)
+        self._go(Step.CARD_MODEL, Notice("Toque la imagen de la credencial que se parezca a la suya."))
+
+    def choose_model(self, model: str) -> None:
+        self._expect(Step.CARD_MODEL)
+        assert self.draft is not None
+        if model in ("C", "D"):
+            self._refuse("Esta credencial ya no es vigente; sólo se captan credenciales con código QR.")
+            return
+        self.draft.model = model
+        self._go(Step.CARD_PHOTO if self.draft.front is not None else Step.FRONT)
+
+    def front_captured(self, crop: Any, reading: Any, model: str | None) -> None:
+        self._expect(Step.FRONT, Step.CARD_PHOTO)
+        assert self.draft is not None
+        self.draft.front, self.draft.front_reading = crop, reading
+        self.draft.card_photo_confirmed = False
+        if model in ("C", "D"):
+            self._refuse("Esta credencial ya no es vigente; sólo se captan credenciales con código QR.")
+            return
+        if model:
+            self.draft.model = model
+            self._go(Step.CARD_PHOTO, Notice("¿Es la persona presente la de la fotografía?"))
+        else:
+            self._go(Step.CARD_MODEL, Notice("Toque la imagen de la credencial que se parezca a la suya."))
+
+    def confirm_card_photo(self, same_person: bool) -> None:
+        self._expect(Step.CARD_PHOTO)
+        assert self.draft is not None
+        if not same_person:
+            self._refuse("La credencial debe ser de la persona que da su apoyo.")
+            return
+        self.draft.card_photo_confirmed = True
+        self._go(Step.BACK, Notice("Ahora coloque el reverso de la credencial."))
+
+    def retake_front(self) -> None:
+        self._expect(Step.CARD_PHOTO)
+        self._go(Step.FRONT)
+
+    def back_captured(self, crop: Any, reading: Any, refusal: str | None = None,
+                      integrity: Any = None) -> None:
+        """`refusal`: vision's reason to refuse (no QR, old model) — ends the capture.
+        `integrity`: the crop's integrity result if capture measured it (save needs not redo it)."""
+        self._expect(Step.BACK)
+        assert self.draft is not None
+        if refusal:
+            self._refuse(refusal)
+            return
+        self.draft.back, self.draft.back_reading, self.draft.back_integrity = crop, reading, integrity
+        self._go(Step.SELFIE, Notice("Ahora una foto del rostro de la persona."))
+
+    def selfie_captured(self, image: Any, liveness: Any, quality: Any = None) -> None:
+        self._expect(Step.SELFIE)
+        assert self.draft is not None
+        self.draft.selfie, self.draft.liveness, self.draft.selfie_quality = image, liveness, quality
+        self._go(Step.SIGNATURE, Notice("Pida a la persona que firme en el recuadro."))
+
+    def retake_selfie(self) -> None:
+        self._expect(Step.SIGNATURE, Step.REVIEW)
+        self._go(Step.SELFIE)
+
+    def signature_done(self, signature: Any, problem: str | None = None) -> bool:
+        """`problem`: why the signature is refused (empty, trivial); stays on the pad."""
+        self._expect(Step.SIGNATURE)
+        assert self.draft is not None
+        if problem:
+            self.notice = Notice(problem, error=True)
+            return False
+        self.draft.signature = signature
+        self._go(Step.EMAIL, Notice("Correo electrónico para el acuse (opcional)."))
+        return True
+
+    def email_done(self, email: str | None) -> bool:
+        self._expect(Step.EMAIL)
+        assert self.draft is not None
+        email = (email or "").strip() or None
+        if email is not None and not _EMAIL.match(email):
+            self.notice = Notice("El correo no parece válido; corríjalo o déjelo vacío.", error=True)
+            return False
+        self.draft.email = email
+        self._go(Step.REVIEW, Notice("Revise los datos y pida el consentimiento."))
+        return True
+
+    def back_to(self, step: Step) -> None:
+        """From review, go back to redo one part (keeps the rest of the draft)."""
+        self._expect(Step.REVIEW)
+        if step not in (Step.FRONT, Step.BACK, Step.SELFIE, Step.SIGNATURE, Step.EMAIL):
+            raise FlowError(f"no se puede volver a {step}")
+        self._go(step)
+
+    def save(self, consent: bool) -> bool:
+        """"Guardar": the UI then runs the save off the UI thread and reports back."""
+        self._expect(Step.REVIEW)
+        assert self.draft is not None
+        if not consent:
+            self.notice = Notice("Sin el consentimiento de la persona no se puede guardar.", error=True)
+            return False
+        missing = [name for name, v in (("frente", self.draft.front), ("reverso", self.draft.back),
+                                        ("foto del rostro", self.draft.selfie),
+                                        ("firma", self.draft.signature)) if v is None]
+        if missing:
+            self.notice = Notice("Falta: " + ", ".join(missing) + ".", error=True)
+            return False
+        self.draft.consent = True
+        self._go(Step.SAVING, Notice("Guardando…"))
+        return True
+
+    def saved(self, folio: str) -> None:
+        self._expect(Step.SAVING)
+        self.draft = None  # the plaintext leaves memory once it is sealed
+        self.folio = folio
+        self._go(Step.FOLIO, Notice(f"Apoyo guardado con folio {folio}"))
+
+    def save_failed(self, reason: str) -> None:
+        """Nothing was stored: back to review with the reason; the draft stays for a retry."""
+        self._expect(Step.SAVING)
+        self._go(Step.REVIEW, Notice(f"No se pudo guardar: {reason}", error=True))
+
+    def finish(self) -> None:
+        self._expect(Step.FOLIO, Step.REFUSED)
+        self.draft = None
+        self._go(Step.HOME)
+
+    def _refuse(self, reason: str) -> None:
+        self.draft = None
+        self._go(Step.REFUSED, Notice(reason, error=True))
+
+    # -- coordinator ------------------------------------------------------
+    def leave_coordinator(self) -> None:
+        self._expect(Step.COORDINATOR)
+        back = self._before_coordinator
+        self._go(back if back == Step.HOME and self.operator else Step.LOCKED)

@@ -1,0 +1,357 @@
+""""Guardar": the one code path from a finished `kiosk.capture.flow.Draft` to a folio.
+
+    ctx = SaveContext.from_config(cfg)          # once, at start-up (opens the outbox)
+    result = save_draft(flow.draft, ctx)        # on a worker thread; SaveError -> Spanish text
+    flow.saved(result.folio)
+
+`save_draft` validates the draft, builds the `sync.wire.record.Record` (credential
+fields from the back's reading, the straightened card crops, the portrait
+printed on the card, the selfie, the signature strokes and their rendering, the
+checks: consent, card-photo confirmation, integrity, credential flags, selfie
+quality, liveness), encodes the images in memory with `sync.wire.imaging`, seals it
+to the server and commits it to the outbox in one transaction
+(`Outbox.put`). Only then does it return the folio. Any problem raises
+`SaveError` with a Spanish message and stores nothing.
+
+Liveness: a `LivenessState` that PASSED is recorded as passed; anything else
+(failed, pending) as not passed; `None` is recorded as *not performed* (check
+`liveness`, passed false, detail `no_realizada`), never as passed.
+
+The UI, the `fieldkit-kiosk capture` command and the demo all go through here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from kiosk.capture.flow import Draft
+from kiosk.vision.credential import BackReading
+from kiosk.vision.face import CardPhoto, find_card_photo
+from kiosk.vision.integrity import IntegrityResult, check_integrity
+from kiosk.vision.liveness import LivenessState, SelfieQuality, Verdict, assess_selfie
+from sync.device.config import DeviceConfig
+from sync.outbox.outbox import Outbox, OutboxCounts
+from sync.wire.envelope import suite_by_name
+from sync.wire.errors import OutboxError, SyncError
+from sync.wire.ids import uuid7
+from sync.wire.imaging import encode_jpeg, render_signature
+from sync.wire.record import Check, Credential, EncodedImage, ImageKind, Record, Signature
+from sync.wire.sealing import Sealer, ServerPublicKey
+
+OUTBOX_FILE = "outbox.db"                    # as sync.agent.settings.OUTBOX_FILE
+SEAL_PUBLIC_TAG = "fieldkit-seal-public-v1"  # docs/server.md, "Key files"
+CONSENT_TEXT_VERSION = "aviso-privacidad-v1"
+MIN_SIGNATURE_POINTS = 8
+MIN_SIGNATURE_EXTENT = 0.08                  # of the pad's width
+MIN_IMAGE_SIDE = 64
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[A-Za-z]{2,}$")
+_MODELS = ("E", "F", "G", "H")
+
+
+class SaveError(Exception):
+    """Nothing was stored; ``message`` is Spanish, for the screen."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    folio: str
+    record_id: uuid.UUID
+    envelope_bytes: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class FrontReading:
+    """What vision found on the straightened front: the printed portrait and integrity."""
+
+    photo: CardPhoto | None
+    integrity: IntegrityResult | None
+    model: str | None = None         # "E".."H" when the layout told it, else None
+
+
+def read_front(front: np.ndarray, model: str | None = None) -> FrontReading:
+    """Portrait crop (kiosk.vision.face), integrity verdict (kiosk.vision.integrity) and, unless
+    given, the model family from the layout ("E/F", "G/H"; None when unsure: the chooser asks)."""
+    from kiosk.vision.front_model import front_model
+
+    photo = find_card_photo(front)
+    if model is None and photo is not None:
+        model = front_model(front, photo)
+    return FrontReading(photo, check_integrity(front), model)
+
+
+def back_refusal(reading: BackReading | None) -> str | None:
+    """Why the back cannot be saved (Spanish), or None: no QR / old model, unreadable, expired."""
+    if reading is None:
+        return "Falta leer el reverso de la credencial."
+    if reading.refusal is not None:
+        return reading.refusal.message
+    if reading.fields is None:
+        return "No se pudieron leer los datos del reverso: tome otra foto."
+    for flag in reading.flags:
+        if flag.code == "vencida":
+            return flag.message + "; no se puede captar el apoyo."
+    return None
+
+
+def signature_problem(sig: Signature | None) -> str | None:
+    """Why a signature is refused (empty or trivial), or None."""
+    if not isinstance(sig, Signature):
+        return "Falta la firma."
+    points = [p for stroke in sig.strokes for p in stroke]
+    if len(points) < MIN_SIGNATURE_POINTS:
+        return "La firma está vacía o es demasiado corta: pida a la persona que firme de nuevo."
+    xs, ys = [p.x for p in points], [p.y for p in points]
+    if max(max(xs) - min(xs), max(ys) - min(ys)) < MIN_SIGNATURE_EXTENT * max(sig.width, 1):
+        return "La firma es demasiado pequeña: pida a la persona que firme de nuevo."
+    return None
+
+
+def load_seal_public(path: Path) -> ServerPublicKey:
+    """The server's sealing key file: ``fieldkit-seal-public-v1 <suite> <base64>``."""
+    try:
+        parts = path.read_text(encoding="ascii").split()
+    except (OSError, UnicodeDecodeError) as e:
+        raise SaveError(f"No se pudo leer la clave pública del servidor {path}: {e}") from e
+    if len(parts) != 3 or parts[0] != SEAL_PUBLIC_TAG:
+        raise SaveError(f"{path} no es una clave pública de sellado ({SEAL_PUBLIC_TAG}).")
+    try:
+        return ServerPublicKey(suite_by_name(parts[1]), base64.b64decode(parts[2], validate=True))
+    except (ValueError, binascii.Error) as e:
+        raise SaveError(f"{path}: clave pública de sellado no válida ({e}).") from e
+
+
+def load_signing_key(path: Path) -> ed25519.Ed25519PrivateKey:
+    """The device's Ed25519 envelope-signing key (PKCS#8 PEM, mode 0600)."""
+    try:
+        if path.stat().st_mode & 0o077:
+            raise SaveError(f"La clave de firma {path} debe tener modo 0600.")
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except OSError as e:
+        raise SaveError(f"No se pudo leer la clave de firma del dispositivo {path}: {e}") from e
+    except (ValueError, TypeError) as e:
+        raise SaveError(f"{path} no es una clave privada PEM válida ({e}).") from e
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise SaveError(f"{path} no es una clave Ed25519.")
+    return key
+
+
+@dataclass
+class SaveContext:
+    """The device's sealing identity and its one outbox connection (guarded by a lock)."""
+
+    device_id: str
+    outbox: Outbox
+    sealer: Sealer
+    config: DeviceConfig | None = None
+    app_version: str = "0+unknown"
+    on_saved: list[Callable[[SaveResult], None]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def from_config(cls, cfg: DeviceConfig, *, create_outbox: bool = True) -> SaveContext:
+        """Open `<data_dir>/outbox.db` with the key file (created empty on first use when
+        `create_outbox`), load the signing key and the server's sealing key."""
+        k = cfg.keys
+        server_key = load_seal_public(k.server_seal_public)
+        if server_key.suite.name != cfg.server.seal_suite:
+            raise SaveError(f"La clave del servidor es {server_key.suite.name} pero la configuración "
+                            f"pide {cfg.server.seal_suite}.")
+        sealer = Sealer(cfg.device.id, load_signing_key(k.signing_key), server_key)
+        path = cfg.device.data_dir / OUTBOX_FILE
+        try:
+            if path.exists() or not create_outbox:
+                outbox = Outbox.open_with_key_file(path, k.outbox_key)
+            else:
+                from sync.outbox.keyfile import load_key
+
+                path.parent.mkdir(parents=True, exist_ok=True)
+                outbox = Outbox.create(path, load_key(k.outbox_key), cfg.device.id,
+                                       cfg.device.folio_prefix)
+        except (SyncError, OSError, ValueError) as e:  # ValueError: a bad folio prefix
+            raise SaveError(f"No se pudo abrir la bandeja de salida: {e}") from e
+        if outbox.device_id != cfg.device.id:
+            outbox.close()
+            raise SaveError(f"La bandeja de salida {path} es de otro dispositivo ({outbox.device_id}).")
+        return cls(cfg.device.id, outbox, sealer, cfg, _app_version())
+
+    def counts(self) -> OutboxCounts:
+        with self._lock:
+            return self.outbox.counts()
+
+    def close(self) -> None:
+        with self._lock:
+            self.outbox.close()
+
+    def __enter__(self) -> SaveContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _app_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("apoyo-fieldkit")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+# --- building the record ------------------------------------------------------------------
+
+def _rgb(img: Any, what: str) -> np.ndarray:
+    if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+        raise SaveError(f"Falta {what} o no es una imagen a color válida.")
+    if min(img.shape[:2]) < MIN_IMAGE_SIDE:
+        raise SaveError(f"La imagen de {what} es demasiado pequeña.")
+    return np.ascontiguousarray(img)
+
+
+def _check_people(draft: Draft, cfg: DeviceConfig | None) -> None:
+    if not draft.process_id or not draft.aspirant_id or not draft.auxiliary_id:
+        raise SaveError("Faltan el proceso, el aspirante o el auxiliar.")
+    if cfg is None:
+        return
+    try:
+        proc = cfg.process(draft.process_id)
+    except KeyError:
+        raise SaveError(f"El proceso {draft.process_id} no está configurado en este dispositivo.") from None
+    if proc.aspirant_id != draft.aspirant_id:
+        raise SaveError(f"El aspirante {draft.aspirant_id} no corresponde al proceso {proc.id}.")
+    aux = next((a for a in cfg.auxiliaries if a.id == draft.auxiliary_id), None)
+    if aux is None:
+        raise SaveError(f"El auxiliar {draft.auxiliary_id} no está registrado en este dispositivo.")
+    if proc.id not in aux.processes:
+        raise SaveError(f"El auxiliar {aux.id} no está asignado al proceso {proc.id}.")
+
+
+def credential_of(reading: BackReading, model: str | None) -> Credential:
+    f = reading.fields
+    assert f is not None
+    # A letter from the chooser, or the family ("E/F", "G/H") that the front's layout
+    # or the back's QR count tells; the back's family when the front told nothing.
+    family = model or reading.model
+    kept = family if family in _MODELS or family in ("E/F", "G/H") else ""
+    return Credential(
+        model=kept, cic=f.cic, ocr=f.ocr, seccion=f.seccion, id_ciudadano=f.identificador,
+        nombre=f.nombres, apellido_paterno=f.apellido_paterno, apellido_materno=f.apellido_materno,
+        fecha_nacimiento=f.fecha_nacimiento, sexo=f.sexo, vigencia=str(f.vigencia), emision=f.emision,
+        mrz=tuple(reading.mrz.lines) if reading.mrz is not None else (),
+        qr=tuple(bytes(c.data) for c in reading.qr.codes),
+    )
+
+
+def liveness_check(verdict: Any) -> Check:
+    """None = not performed (never passed); a LivenessState = its verdict."""
+    if verdict is None:
+        return Check("liveness", False, None, "no_realizada")
+    if not isinstance(verdict, LivenessState):
+        raise SaveError("El resultado de la prueba de vida no es válido.")
+    passed = verdict.verdict == Verdict.PASSED
+    state = "superada" if passed else ("fallida" if verdict.verdict == Verdict.FAILED else "incompleta")
+    return Check("liveness", passed, round(verdict.progress, 3),
+                 f"{state}: {verdict.challenge.value}: {verdict.message}")
+
+
+def build_record(draft: Draft, ctx: SaveContext, now_ms: int | None = None) -> Record:
+    """Validate the draft and build its record (not yet sealed, no folio). Raises SaveError."""
+    if not isinstance(draft, Draft):
+        raise SaveError("No hay una captura que guardar.")
+    if not draft.consent:
+        raise SaveError("Sin el consentimiento expreso de la persona no se puede guardar.")
+    _check_people(draft, ctx.config)
+    front = _rgb(draft.front, "el frente de la credencial")
+    back = _rgb(draft.back, "el reverso de la credencial")
+    selfie = _rgb(draft.selfie, "la foto del rostro")
+    reading = draft.back_reading
+    if not isinstance(reading, BackReading):
+        raise SaveError("Falta leer el reverso de la credencial.")
+    if (why := back_refusal(reading)) is not None:
+        raise SaveError(why)
+    if (why := signature_problem(draft.signature)) is not None:
+        raise SaveError(why)
+    email = (draft.email or "").strip() or None
+    if email is not None and not _EMAIL.match(email):
+        raise SaveError("El correo no parece válido; corríjalo o déjelo vacío.")
+    fr = draft.front_reading if draft.front_reading is not None else read_front(front)
+    if not isinstance(fr, FrontReading):
+        raise SaveError("La lectura del frente no es válida.")
+    model = draft.model or fr.model
+
+    checks = [
+        Check("consent_biometric", True, None, f"{CONSENT_TEXT_VERSION}: rostro y firma"),
+        Check("card_photo_confirmed", bool(draft.card_photo_confirmed), None,
+              "" if draft.card_photo_confirmed else "no confirmada por el auxiliar"),
+        Check("card_photo_found", fr.photo is not None, None if fr.photo is None
+              else float(fr.photo.edges_found), "" if fr.photo else "no se encontró el retrato"),
+    ]
+    if fr.integrity is not None:
+        checks.append(replace(fr.integrity.as_check(), name="integrity_front"))
+    back_integrity = draft.back_integrity if isinstance(draft.back_integrity, IntegrityResult) \
+        else check_integrity(back)
+    checks.append(replace(back_integrity.as_check(), name="integrity_back"))
+    flags = ",".join(f.code for f in reading.flags)
+    checks.append(Check("credential", not reading.flags, None,
+                        f"modelo {reading.model}" + (f"; avisos: {flags}" if flags else "")))
+    if reading.cross_check:
+        checks.append(Check("qr_mrz_match", all(reading.cross_check.values()), None,
+                            ",".join(f"{k}={'si' if v else 'no'}" for k, v in reading.cross_check.items())))
+    quality = draft.selfie_quality if isinstance(draft.selfie_quality, SelfieQuality) \
+        else assess_selfie(selfie)
+    checks.append(quality.as_check())
+    checks.append(liveness_check(draft.liveness))
+
+    try:
+        images: list[EncodedImage] = [encode_jpeg(front, ImageKind.CARD_FRONT),
+                                      encode_jpeg(back, ImageKind.CARD_BACK)]
+        if fr.photo is not None and min(fr.photo.crop.shape[:2]) > 0:
+            images.append(encode_jpeg(np.ascontiguousarray(fr.photo.crop), ImageKind.FACE_CROP))
+        images.append(encode_jpeg(selfie, ImageKind.SELFIE))
+        images.append(render_signature(draft.signature))
+    except ValueError as e:
+        raise SaveError(f"No se pudieron codificar las imágenes: {e}") from e
+    return Record(
+        record_id=uuid7(now_ms), device_id=ctx.device_id, auxiliary_id=draft.auxiliary_id,
+        process_id=draft.process_id, aspirant_id=draft.aspirant_id,
+        captured_at_ms=int(time.time() * 1000) if now_ms is None else now_ms,
+        app_version=ctx.app_version, credential=credential_of(reading, model),
+        images=tuple(images), signature=draft.signature, checks=tuple(checks), email=email)
+
+
+def save_draft(draft: Draft, ctx: SaveContext) -> SaveResult:
+    """Build, seal and commit one record in one outbox transaction; the folio. Raises SaveError."""
+    t0 = time.perf_counter()
+    record = build_record(draft, ctx)
+    try:
+        with ctx._lock:
+            put = ctx.outbox.put(record, ctx.sealer)
+    except (OutboxError, SyncError, ValueError) as e:
+        raise SaveError(f"No se pudo guardar en el dispositivo: {e}") from e
+    result = SaveResult(put.folio, put.record_id, put.envelope_bytes, time.perf_counter() - t0)
+    for hook in list(ctx.on_saved):
+        try:
+            hook(result)
+        except Exception:  # a hook (e.g. "send now") must never undo or hide a save
+            import logging
+
+            logging.getLogger("fieldkit.kiosk").exception("on_saved hook failed")
+    return result

@@ -1,0 +1,1 @@
+"""``fieldkit-kiosk``: the app's entry point and its ``capture`` / ``scan`` tools."""

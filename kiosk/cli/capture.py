@@ -1,0 +1,234 @@
+"""`fieldkit-kiosk capture`: save one record from files, through the same code path as "Guardar".
+
+    fieldkit-kiosk capture --front F --back B --selfie S --signature SIG.json --process P
+        [--selfie-frames DIR] [--email E] [--aspirant A] [--auxiliary X] [--config C] [--json]
+
+For testers and QA automation: runs the kiosk's vision on the files (card
+finding and straightening, the back's QR/MRZ reading and checks, the printed
+portrait and integrity on the front, selfie quality; the liveness challenge on
+`--selfie-frames` when given, otherwise recorded as not performed), then
+`kiosk.capture.save.save_draft` — exactly what the Guardar button calls — and prints
+the folio. A refusal (no QR, IFE model, expired, unreadable) is printed in
+Spanish with exit 1 and nothing is stored. Running the command states that the
+citizen gave express consent (it is recorded as such).
+
+Images may be photos (the card is found and straightened) or already
+straightened card images filling the whole file (ID-1 proportions), like
+`fieldkit-testdata cards` writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sync.device.config import ConfigError, DeviceConfig, load_config, resolve_config_path
+
+if TYPE_CHECKING:  # the vision stack loads only when a capture runs, not for `--help` or `check`
+    import numpy as np
+
+    from kiosk.capture.flow import Draft
+    from kiosk.vision.card import CardFind
+    from kiosk.vision.liveness import Challenge, LivenessState
+
+PROG = "fieldkit-kiosk capture"
+EXIT_REFUSED = 1
+EXIT_CONFIG = 2
+EXIT_NOT_ENROLLED = 3
+_IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+CHALLENGES = ("turn_left", "turn_right", "blink")
+
+
+class Refused(Exception):
+    """The capture cannot be saved; ``str`` is the Spanish reason."""
+
+
+@dataclass
+class Capture:
+    draft: Draft
+    liveness: LivenessState | None
+    vision_s: float
+
+
+def card_corners(img: np.ndarray) -> CardFind:
+    """The card in a photo; or the whole image when it already is a straightened card."""
+    import numpy as np
+
+    from kiosk.vision.card import ID1_ASPECT, CardFind, find_card
+
+    found = find_card(img)
+    if found is not None and not found.touches_border:
+        return found
+    h, w = img.shape[:2]
+    if abs(w / h - ID1_ASPECT) / ID1_ASPECT < 0.03:
+        return CardFind(np.float32([[0, 0], [w, 0], [w, h], [0, h]]), 1.0, False, 1.0, "archivo")
+    if found is not None:
+        raise Refused("La credencial está cortada en la foto: debe verse completa.")
+    raise Refused("No se encontró la credencial en la imagen.")
+
+
+def _load(path: str, what: str) -> np.ndarray:
+    from kiosk.cli.scan import load_rgb
+
+    try:
+        return load_rgb(path)
+    except ValueError as e:
+        raise Refused(f"{what} ({path}): {e}") from None
+
+
+def load_frames(directory: Path, challenge: str | None) -> tuple[list[tuple[np.ndarray, float]], Challenge]:
+    """Frames and challenge from a `sequence.json` manifest (fieldkit-testdata selfies), or every
+    image in the folder in name order at 10 fps (then --challenge is needed)."""
+    from kiosk.vision.liveness import Challenge
+
+    manifest = directory / "sequence.json"
+    if manifest.is_file():
+        try:
+            m = json.loads(manifest.read_text(encoding="utf-8"))
+            entries = [(directory / f["file"], float(f["t"])) for f in m["frames"]]
+            challenge = challenge or m["challenge"]
+        except (KeyError, TypeError, ValueError) as e:
+            raise Refused(f"{manifest} no es un manifiesto de cuadros válido: {e}") from None
+    elif directory.is_dir():
+        files = sorted(p for p in directory.iterdir() if p.suffix.lower() in _IMAGE_EXT)
+        entries = [(p, i / 10.0) for i, p in enumerate(files)]
+    else:
+        raise Refused(f"No existe la carpeta de cuadros {directory}.")
+    if not entries:
+        raise Refused(f"La carpeta {directory} no tiene cuadros.")
+    if challenge is None:
+        raise Refused("Sin sequence.json hace falta --challenge (turn_left, turn_right o blink).")
+    try:
+        ch = Challenge(challenge)
+    except ValueError:
+        raise Refused(f"Prueba de vida desconocida: {challenge!r}.") from None
+    return [(_load(str(p), "Cuadro"), t) for p, t in entries], ch
+
+
+def build_capture(ns: argparse.Namespace, cfg: DeviceConfig, now_year: int) -> Capture:
+    from kiosk.capture.flow import Draft
+    from kiosk.capture.save import back_refusal, read_front, signature_problem
+    from kiosk.testdata.signatures import SignatureFileError, read_signature_file
+    from kiosk.vision.card import straighten
+    from kiosk.vision.credential import read_back
+    from kiosk.vision.liveness import assess_selfie, run_challenge
+
+    t0 = time.perf_counter()
+    try:
+        proc = cfg.process(ns.process)
+    except KeyError:
+        known = ", ".join(p.id for p in cfg.processes)
+        raise Refused(f"El proceso {ns.process} no está configurado en este dispositivo ({known}).") from None
+    aspirant = ns.aspirant or proc.aspirant_id
+    auxiliary = ns.auxiliary or next((a.id for a in cfg.auxiliaries if proc.id in a.processes), "")
+    if not auxiliary:
+        raise Refused(f"Ningún auxiliar está asignado al proceso {proc.id}; use --auxiliary.")
+    try:
+        signature = read_signature_file(ns.signature)
+    except SignatureFileError as e:
+        raise Refused(str(e)) from None
+    if (why := signature_problem(signature)) is not None:
+        raise Refused(why)
+
+    back_img = _load(ns.back, "Reverso")
+    reading = read_back(back_img, now_year=now_year, secciones=cfg.secciones, scope=proc.scope,
+                        find=card_corners(back_img))
+    if (why := back_refusal(reading)) is not None:
+        raise Refused(why)
+    front_img = _load(ns.front, "Frente")
+    front = straighten(front_img, card_corners(front_img).corners)
+    front_reading = read_front(front)
+
+    selfie = _load(ns.selfie, "Foto del rostro")
+    quality = assess_selfie(selfie)
+    if not quality.ok:
+        raise Refused("Foto del rostro: " + "; ".join(quality.reasons))
+    liveness = None
+    if ns.selfie_frames:
+        frames, ch = load_frames(Path(ns.selfie_frames), ns.challenge)
+        liveness = run_challenge(frames, ch)
+
+    draft = Draft(proc.id, aspirant, auxiliary, model=None)
+    draft.front, draft.front_reading, draft.card_photo_confirmed = front, front_reading, True
+    draft.back, draft.back_reading = reading.card, reading
+    draft.selfie, draft.liveness, draft.selfie_quality = selfie, liveness, quality
+    draft.signature, draft.email, draft.consent = signature, ns.email, True
+    return Capture(draft, liveness, time.perf_counter() - t0)
+
+
+def _notify_agent(cfg: DeviceConfig) -> bool:
+    """"Enviar ahora" over the local channel, if an agent is listening (best effort)."""
+    from sync.agent.local_channel import ChannelError, LocalChannelClient
+
+    try:
+        LocalChannelClient.for_data_dir(cfg.device.data_dir, timeout_s=1.0).send_now()
+        return True
+    except ChannelError:
+        return False
+
+
+def run(ns: argparse.Namespace) -> int:
+    from kiosk.capture.save import SaveContext, SaveError, save_draft
+
+    path, explicit = resolve_config_path(ns.config)
+    if not explicit and not path.exists():
+        print(f"{PROG}: este dispositivo no está inscrito (no existe {path}).", file=sys.stderr)
+        return EXIT_NOT_ENROLLED
+    try:
+        cfg = load_config(path)
+    except ConfigError as e:
+        print(f"{PROG}: error de configuración: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    now_year = ns.year or _dt.date.today().year
+    out: dict[str, Any] = {"saved": False, "folio": None}
+    try:
+        cap = build_capture(ns, cfg, now_year)
+        with SaveContext.from_config(cfg) as ctx:
+            result = save_draft(cap.draft, ctx)
+    except (Refused, SaveError) as e:
+        msg = e.message if isinstance(e, SaveError) else str(e)
+        if ns.json:
+            print(json.dumps({**out, "refused": msg}, ensure_ascii=False))
+        else:
+            print(f"No se guardó: {msg}", file=sys.stderr)
+        return EXIT_REFUSED
+    notified = _notify_agent(cfg)
+    lv = cap.liveness
+    out.update(saved=True, folio=result.folio, record_id=str(result.record_id),
+               envelope_bytes=result.envelope_bytes,
+               liveness=None if lv is None else {"challenge": lv.challenge.value,
+                                                 "verdict": lv.verdict.value, "message": lv.message},
+               agent_notified=notified, vision_s=round(cap.vision_s, 3), save_s=round(result.seconds, 3))
+    if ns.json:
+        print(json.dumps(out, ensure_ascii=False))
+    else:
+        print(f"Apoyo guardado con folio {result.folio}")
+        print("prueba de vida: " + ("no realizada" if lv is None else f"{lv.challenge.value}: {lv.message}"))
+    return 0
+
+
+def add_parser(sub: Any, add_config: Any) -> argparse.ArgumentParser:
+    c = sub.add_parser("capture", help="guarda un apoyo desde archivos (mismo camino que «Guardar»)")
+    add_config(c, sub=True)
+    c.add_argument("--front", required=True, metavar="IMAGEN", help="frente de la credencial")
+    c.add_argument("--back", required=True, metavar="IMAGEN", help="reverso de la credencial")
+    c.add_argument("--selfie", required=True, metavar="IMAGEN", help="foto del rostro")
+    c.add_argument("--signature", required=True, metavar="FIRMA.json",
+                   help="trazos de la firma (docs/cli.md)")
+    c.add_argument("--selfie-frames", metavar="DIR", help="cuadros para la prueba de vida (sequence.json)")
+    c.add_argument("--challenge", choices=CHALLENGES,
+                   help="prueba de vida de los cuadros cuando no hay sequence.json")
+    c.add_argument("--email", help="correo para el acuse de recibo (opcional)")
+    c.add_argument("--process", required=True, help="id del proceso (de la configuración)")
+    c.add_argument("--aspirant", help="id del aspirante (por omisión, el del proceso)")
+    c.add_argument("--auxiliary", help="id del auxiliar (por omisión, el primero asignado al proceso)")
+    c.add_argument("--year", type=int, help="año actual para la vigencia (por omisión, hoy)")
+    c.add_argument("--json", action="store_true", help="un objeto JSON con el folio (docs/cli.md)")
+    c.set_defaults(func=run)
+    return c

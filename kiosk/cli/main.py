@@ -1,0 +1,157 @@
+"""`fieldkit-kiosk`: the touchscreen app's entry point.
+
+Config rule (docs/cli.md): an explicit `--config` or `FIELDKIT_CONFIG` that
+cannot be loaded is an error (one line, exit 2). Only when no config exists
+at the default path is the device taken as not enrolled, and the kiosk opens
+its first-run enrollment screen instead of failing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+
+from sync.device.config import ConfigError, DeviceConfig, load_config, resolve_config_path
+from sync.device.config_cli import EXIT_CONFIG, add_config_argument
+
+PROG = "fieldkit-kiosk"
+EXIT_NOT_ENROLLED = 3
+
+
+@dataclass(frozen=True)
+class KioskStart:
+    """What the kiosk opens with: a loaded config, or the first-run screen."""
+
+    config: DeviceConfig | None
+    first_run: bool
+    config_path: str
+
+
+def resolve_start(cli_value: str | None) -> KioskStart:
+    """Raises ConfigError for a config that exists (or was asked for) but is bad."""
+    path, explicit = resolve_config_path(cli_value)
+    if not explicit and not path.exists():
+        return KioskStart(None, True, str(path))
+    return KioskStart(load_config(path), False, str(path))
+
+
+def cmd_check(ns: argparse.Namespace) -> int:
+    try:
+        start = resolve_start(ns.config)
+    except ConfigError as e:
+        print(f"{PROG}: error de configuración: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    if start.first_run:
+        print(f"Este dispositivo no está inscrito (no existe {start.config_path}). "
+              "Pida a su coordinador un código de inscripción.")
+        return EXIT_NOT_ENROLLED
+    cfg = start.config
+    assert cfg is not None
+    print(f"Dispositivo {cfg.device.id}: {len(cfg.processes)} proceso(s), "
+          f"{len(cfg.auxiliaries)} auxiliar(es). Configuración válida: {start.config_path}")
+    return 0
+
+
+def cmd_scan(ns: argparse.Namespace) -> int:
+    from kiosk.cli.scan import run
+
+    return run(ns.images, ns.json, ns.year)
+
+
+def _add_run_arguments(p: argparse.ArgumentParser, sub: bool = False) -> None:
+    def d(value: object) -> object:
+        return argparse.SUPPRESS if sub else value
+
+    p.add_argument("--camera", default=d("auto"), metavar="SPEC",
+                   help="picamera[:N] | webcam[:INDEX|PATH] | replay:PATH[@FPS] (por omisión: auto)")
+    p.add_argument("--lang", choices=("es", "en"), default=d(None),
+                   help="idioma (por omisión, el de la configuración)")
+    p.add_argument("--size", default=d("800x480"), choices=("800x480", "1280x800"),
+                   help="tamaño de la pantalla")
+    p.add_argument("--windowed", action="store_true", default=d(False),
+                   help="en una ventana, no a pantalla completa")
+
+
+def cmd_enroll(ns: argparse.Namespace) -> int:
+    """Enroll this device with a coordinator's code (logic in sync/device/enroll.py, shared with the UI)."""
+    import json
+
+    from sync.device.config import resolve_config_path
+    from sync.device.enroll import EnrollError, enroll
+
+    path, _explicit = resolve_config_path(getattr(ns, "config", None))
+
+    def progress(step: str, frac: float) -> None:
+        if not ns.json:
+            print(f"[{frac * 100:3.0f} %] {step}", file=sys.stderr)
+
+    try:
+        r = enroll(ns.code, ns.server, path, progress=progress, data_dir=ns.data_dir)
+    except EnrollError as e:
+        if ns.json:
+            print(json.dumps({"ok": False, "reason": e.reason, "message": e.message}, ensure_ascii=False))
+        else:
+            print(f"{PROG}: {e.message}", file=sys.stderr)
+        return 1
+    out = {"ok": True, "device_id": r.device_id, "folio_prefix": r.folio_prefix,
+           "config": str(r.config_path), "processes": r.processes, "auxiliaries": r.auxiliaries}
+    text = (f"Dispositivo inscrito como {r.device_id} (folios {r.folio_prefix}-…); "
+            f"configuración: {r.config_path}")
+    print(json.dumps(out, ensure_ascii=False) if ns.json else text)
+    return 0
+
+
+def cmd_run(ns: argparse.Namespace) -> int:
+    """The touchscreen app (no subcommand, or `run`)."""
+    try:
+        start = resolve_start(ns.config)
+    except ConfigError as e:
+        print(f"{PROG}: error de configuración: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    from kiosk.app.window import run
+
+    return run(camera=ns.camera, config=start.config, config_path=start.config_path, lang=ns.lang,
+               size=ns.size, windowed=ns.windowed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="Kiosco de captura de apoyos.")
+    add_config_argument(p)
+    _add_run_arguments(p)
+    p.set_defaults(func=cmd_run)
+    sub = p.add_subparsers(dest="cmd")
+    r = sub.add_parser("run", help="abre la aplicación del kiosco (lo mismo que sin subcomando)")
+    add_config_argument(r, sub=True)
+    _add_run_arguments(r, sub=True)
+    r.set_defaults(func=cmd_run)
+    c = sub.add_parser("check", help="¿está inscrito el dispositivo y es válida su configuración?")
+    add_config_argument(c, sub=True)
+    c.set_defaults(func=cmd_check)
+    s = sub.add_parser("scan", help="lee el reverso de credenciales en archivos de imagen (diagnóstico)")
+    s.add_argument("images", nargs="+", metavar="IMAGE")
+    s.add_argument("--json", action="store_true", help="un objeto JSON por imagen, uno por línea")
+    s.add_argument("--year", type=int, default=None, help="año actual para la vigencia (por omisión, hoy)")
+    s.set_defaults(func=cmd_scan)
+    e = sub.add_parser("enroll", help="inscribe este dispositivo con el código (o el QR) del coordinador")
+    add_config_argument(e, sub=True)
+    e.add_argument("code", metavar="CÓDIGO", help="el código de 20 caracteres, o el contenido del QR")
+    e.add_argument("--server", default=None, help="URL https:// del servidor (el QR ya la trae)")
+    e.add_argument("--json", action="store_true", help="resultado como un objeto JSON")
+    e.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="carpeta de la bandeja de salida (por omisión /var/lib/fieldkit con la "
+                        "configuración por omisión; si no, junto a la configuración)")
+    e.set_defaults(func=cmd_enroll)
+    from kiosk.cli.capture import add_parser as add_capture_parser
+
+    add_capture_parser(sub, add_config_argument)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = build_parser().parse_args(argv)
+    return ns.func(ns)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""``fieldkit-demo``: server, broker, agent and kiosk as processes in a throwaway folder."""

@@ -1,0 +1,58 @@
+"""`fieldkit-demo` with a window: the kiosk on the replay camera (the generated cards on a
+table, then a live selfie) with the sync agent running beside it."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+from pathlib import Path
+
+from kiosk.demo.deployment import DEMO_PIN, Deployment, device_counts, make_cards, server_records
+from kiosk.demo.procs import Procs, tool
+
+
+def replay_folder(root: Path, card: Path) -> Path:
+    """Frames for the replay camera: the card's front, then its back, on a table, then a live selfie."""
+    import cv2
+    import numpy as np
+
+    from kiosk.testdata.selfies import make_sequence
+
+    out = root / "replay"
+    out.mkdir(exist_ok=True)
+    i = 0
+
+    def put(rgb: np.ndarray) -> None:
+        nonlocal i
+        cv2.imwrite(str(out / f"{i:04d}.jpg"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        i += 1
+
+    for side in ("front", "back"):
+        img = cv2.cvtColor(cv2.imread(str(card / f"{side}.png")), cv2.COLOR_BGR2RGB)
+        table = np.full((720, 1280, 3), (92, 70, 52), np.uint8)
+        small = cv2.resize(img, (820, 518), interpolation=cv2.INTER_AREA)
+        table[101:619, 230:1050] = small
+        for _ in range(45):
+            put(table)
+    for frame, _t in make_sequence("live", "blink", 0, size=(1280, 720), fps=15, seconds=4):
+        put(frame)
+    return out
+
+
+def gui(ns: argparse.Namespace, root: Path, procs: Procs, dep: Deployment, cfg: Path) -> int:
+    cards = make_cards(dep, 3)
+    camera = ns.camera or f"replay:{replay_folder(root, cards[0])}@15"
+    procs.start("sync-agent", [tool("fieldkit-sync"), "--config", str(cfg), "run"])
+    print(f"Kiosco: auxiliar «AUXILIAR DEMO», PIN {DEMO_PIN}. Credenciales de prueba en {root / 'cards'}.\n"
+          f"Servidor: https://127.0.0.1:{dep.https_port} · registros del demo en {procs.logs}", flush=True)
+    kiosk = subprocess.Popen([tool("fieldkit-kiosk"), "--config", str(cfg), "--camera", camera, "--windowed"])
+    try:
+        rc = kiosk.wait()
+    finally:
+        if kiosk.poll() is None:
+            kiosk.terminate()
+            kiosk.wait(10)
+    pending, acked = device_counts(cfg)
+    print(f"Servidor: {server_records(dep)} registro(s); "
+          f"dispositivo: {pending} pendiente(s), {acked} borrado(s).")
+    return rc

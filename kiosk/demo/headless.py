@@ -1,0 +1,59 @@
+"""`fieldkit-demo --headless`: N records captured through `fieldkit-kiosk capture` (the same
+code path as "Guardar"), synced by `fieldkit-sync run` unless offline, and a summary."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from kiosk.demo.deployment import PROCESS_ID, Deployment, device_counts, make_cards, server_records
+from kiosk.demo.procs import Procs, run_cmd, tool
+
+
+def capture(dep: Deployment, cfg: Path, card: Path, i: int, n_selfies: int) -> str:
+    k = i % n_selfies
+    sel = dep.root / "selfies"
+    frames = next(sel.glob(f"frames-{k:03d}-live-*"))
+    out = run_cmd(dep.logs, "capture", tool("fieldkit-kiosk"), "capture", "--config", str(cfg),
+                  "--front", str(card / "front.png"), "--back", str(card / "back.png"),
+                  "--selfie", str(sel / f"selfie-{k:03d}.jpg"), "--selfie-frames", str(frames),
+                  "--signature", str(dep.root / "signatures" / f"signature-{i:03d}.json"),
+                  "--process", PROCESS_ID, "--email", f"muestra{i}@example.org", "--json")
+    return str(json.loads(out)["folio"])
+
+
+def headless(ns: argparse.Namespace, root: Path, procs: Procs, dep: Deployment, cfg: Path) -> dict[str, Any]:
+    t0 = time.monotonic()
+    n = ns.records
+    n_selfies = 1  # one person's selfie and live sequence (turn left) serve every record
+    logs = procs.logs
+    with ThreadPoolExecutor(3) as pool:
+        jobs = [pool.submit(run_cmd, logs, "testdata", tool("fieldkit-testdata"), "selfies", "--out",
+                            str(root / "selfies"), "-n", str(n_selfies)),
+                pool.submit(run_cmd, logs, "testdata", tool("fieldkit-testdata"), "signatures", "--out",
+                            str(root / "signatures"), "-n", str(n))]
+        cards = make_cards(dep, n)
+        for j in jobs:
+            j.result()
+    if not ns.offline:
+        procs.start("sync-agent", [tool("fieldkit-sync"), "--config", str(cfg), "run"])
+    with ThreadPoolExecutor(max(1, min(n, os.cpu_count() or 1))) as pool:
+        folios = list(pool.map(lambda ic: capture(dep, cfg, ic[1], ic[0], n_selfies), enumerate(cards)))
+    stored = server_records(dep)
+    if not ns.offline:
+        deadline = time.monotonic() + ns.timeout
+        while time.monotonic() < deadline:
+            procs.check()
+            stored = server_records(dep)
+            if stored >= len(folios) and device_counts(cfg)[0] == 0:
+                break
+            time.sleep(0.3)
+    pending, acked = device_counts(cfg)
+    return {"captured": len(folios), "stored_at_server": stored, "erased_from_device": acked,
+            "pending": pending, "transport": ns.transport, "offline": bool(ns.offline),
+            "seconds": round(time.monotonic() - t0, 1), "folios": sorted(folios), "data_dir": str(root)}

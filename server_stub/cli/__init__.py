@@ -1,0 +1,1 @@
+"""``fieldkit-server``: the command line (``python -m server_stub.cli`` runs it too)."""

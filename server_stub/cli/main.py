@@ -1,0 +1,239 @@
+"""`fieldkit-server`: init, serve, check-config, admin (devices, stats).
+
+Exit status: 0 ok, 1 the operation was refused (e.g. device exists), 2 bad
+config or usage (one line naming file and field on stderr).
+The config comes from --config, else $FIELDKIT_SERVER_CONFIG, else
+/etc/fieldkit/server.toml. $FIELDKIT_SERVER_FAULT=crash-after-store is a test
+hook for `serve` (exit right after storing the first record, before acking).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from cryptography import x509
+
+from server_stub.cli.serve import ServeError, build_server, serve_forever
+from server_stub.core.config import ServerConfig, ServerConfigError, load_config
+from server_stub.core.store import StoreError, open_store
+from server_stub.deploy import keys, pki
+from server_stub.deploy.init_dir import InitError, InitOptions, init_deployment
+from server_stub.fleet.registry import RegistryError, add_device
+from server_stub.ingest.ingest import FAULT_CRASH_AFTER_STORE
+
+DEFAULT_CONFIG = Path("/etc/fieldkit/server.toml")
+CONFIG_ENV = "FIELDKIT_SERVER_CONFIG"
+FAULT_ENV = "FIELDKIT_SERVER_FAULT"
+
+
+def _config(args: argparse.Namespace) -> ServerConfig:
+    return load_config(args.config or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise RegistryError(f"{what} {path}: {e.strerror}") from None
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    o = InitOptions(hostnames=args.hostname or ["localhost"], ips=args.ip or ["127.0.0.1", "::1"],
+                    suite=args.suite, workers=args.workers, https_host=args.https_host,
+                    https_port=args.https_port, mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port,
+                    store_url=args.store_url, enroll_host=args.enroll_host,
+                    enroll_port=None if args.no_enroll else args.enroll_port, broker_user=args.broker_user)
+    try:
+        path = init_deployment(Path(args.dir), o)
+    except InitError as e:
+        print(f"fieldkit-server init: {e}", file=sys.stderr)
+        return 1
+    print(f"deployment created; config: {path}")
+    print(f"devices need: {Path(args.dir) / 'pki/ca.crt'}, {Path(args.dir) / 'keys/server-seal.pub'}, "
+          f"{Path(args.dir) / 'keys/server-sign.pub'}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    for p in [*cfg.keys.seal_keys]:
+        keys.load_seal_private(p)
+    keys.load_sign_private(cfg.keys.sign_key)
+    print(f"{cfg.source}: ok")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    fault = os.environ.get(FAULT_ENV) or None
+    if fault not in (None, FAULT_CRASH_AFTER_STORE):
+        print(f"fieldkit-server: unknown {FAULT_ENV}={fault!r}", file=sys.stderr)
+        return 2
+    server = build_server(cfg, fault=fault, identities=args.mqtt_identity, https=not args.no_https,
+                          mqtt=not args.no_mqtt)
+    serve_forever(server)
+    return 0
+
+
+def cmd_add_device(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    sign_pub = keys.parse_ed25519_public(_read(args.sign_pub, "--sign-pub"), args.sign_pub)
+    ca_key = cfg.tls.ca_key if cfg.tls.ca_key and cfg.tls.ca_key.exists() else None
+    ca = pki.Issued(pki.load_cert(cfg.tls.ca_cert), pki.load_key(ca_key) if ca_key else None)
+    csr = _read(args.csr, "--csr") if args.csr else None
+    cert = None
+    if args.cert:
+        try:
+            cert = x509.load_pem_x509_certificate(_read(args.cert, "--cert"))
+        except ValueError as e:
+            raise RegistryError(f"--cert {args.cert}: not a PEM certificate: {e}") from None
+    store = open_store(cfg.store_url())
+    try:
+        reg = add_device(store, args.id, sign_pub, ca=ca, csr_pem=csr, cert=cert, replace=args.replace)
+    finally:
+        store.close()
+    if csr is not None and reg.cert is not None:
+        out = Path(args.cert_out or f"{args.id}.crt")
+        pki.write_cert(out, reg.cert)
+        print(f"device {args.id} registered; client certificate written to {out}")
+    else:
+        print(f"device {args.id} registered")
+    return 0
+
+
+def cmd_revoke_device(args: argparse.Namespace) -> int:
+    # Issue 8: registry + broker ACL deny and reload (no restart) + pending report.
+    from server_stub.fleet.revocation import revoke
+
+    cfg = _config(args)
+    store = open_store(cfg.store_url())
+    try:
+        report = revoke(store, cfg, args.id)
+    finally:
+        store.close()
+    if getattr(args, "json", False):
+        print(json.dumps(report.to_json()))
+    else:
+        pending = "unknown (no heartbeat)" if report.pending is None else str(report.pending)
+        print(f"device {args.id} revoked; broker: {report.broker}; "
+              f"pending records at last heartbeat: {pending}")
+    return 0
+
+
+def cmd_list_devices(args: argparse.Namespace) -> int:
+    store = open_store(_config(args).store_url())
+    try:
+        devices = store.list_devices()
+    finally:
+        store.close()
+    rows = [{"id": d.device_id, "state": d.state, "sign_pub": d.sign_pub.hex(),
+             "has_cert": d.cert_pem is not None, "added_ms": d.added_ms} for d in devices]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            print(f"{r['id']}\t{r['state']}\t{r['sign_pub'][:16]}…\t{'cert' if r['has_cert'] else '-'}")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    store = open_store(_config(args).store_url())
+    try:
+        out = {"records": store.count_records(), "refusals": store.count_refusals(),
+               "devices": len(store.list_devices())}
+    finally:
+        store.close()
+    print(json.dumps(out))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fieldkit-server", description="Apoyo field kit ingestion server")
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    i = sub.add_parser("init", help="create a deployment directory (CA, certs, keys, config)")
+    i.add_argument("dir")
+    i.add_argument("--hostname", action="append", help="server DNS name (repeat); default localhost")
+    i.add_argument("--ip", action="append", help="server IP address (repeat); default loopback")
+    i.add_argument("--suite", default="mlkem768-x25519", choices=["mlkem768-x25519", "x25519"])
+    i.add_argument("--workers", type=int, default=1, help="MQTT ingest identities to issue")
+    i.add_argument("--https-host", default="127.0.0.1")
+    i.add_argument("--https-port", type=int, default=8443)
+    i.add_argument("--mqtt-host", default="127.0.0.1")
+    i.add_argument("--mqtt-port", type=int, default=8883)
+    i.add_argument("--store-url", default="sqlite:data/fieldkit.db")
+    i.add_argument("--enroll-host", default="127.0.0.1", help="enrollment listener address")
+    i.add_argument("--enroll-port", type=int, default=8445, help="enrollment listener port")
+    i.add_argument("--no-enroll", action="store_true", help="no enrollment listener (enroll_port unset)")
+    i.add_argument("--broker-user", help="Mosquitto's `user` (default: 'mosquitto' when run as root)")
+    i.set_defaults(fn=cmd_init)
+
+    def with_config(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument("--config", help=f"server TOML (default ${CONFIG_ENV} or {DEFAULT_CONFIG})")
+        return sp
+
+    c = with_config(sub.add_parser("check-config", help="load the config and keys, report problems"))
+    c.set_defaults(fn=cmd_check)
+
+    s = with_config(sub.add_parser("serve", help="run the HTTPS API and the MQTT worker(s)"))
+    s.add_argument("--mqtt-identity", action="append",
+                   help="run only this [mqtt].identities entry (repeat); default all")
+    s.add_argument("--no-https", action="store_true", help="MQTT worker(s) only")
+    s.add_argument("--no-mqtt", action="store_true", help="HTTPS only")
+    s.set_defaults(fn=cmd_serve)
+
+    a = sub.add_parser("admin", help="device registry and store")
+    asub = a.add_subparsers(dest="admin_command", required=True)
+    ad = with_config(asub.add_parser("add-device", help="register a device"))
+    ad.add_argument("--id", required=True)
+    ad.add_argument("--sign-pub", required=True, help="device Ed25519 public key (PEM or 32 raw/hex bytes)")
+    g = ad.add_mutually_exclusive_group()
+    g.add_argument("--csr", help="issue the client certificate from this PEM CSR")
+    g.add_argument("--cert", help="record this existing client certificate (PEM)")
+    ad.add_argument("--cert-out", help="where to write the issued certificate (default ID.crt)")
+    ad.add_argument("--replace", action="store_true", help="overwrite an existing device (re-enrollment)")
+    ad.set_defaults(fn=cmd_add_device)
+    rv = with_config(asub.add_parser("revoke-device", help="refuse a device's records from now on"))
+    rv.add_argument("--id", required=True)
+    rv.add_argument("--json", action="store_true", help="print the revocation report as JSON")
+    rv.set_defaults(fn=cmd_revoke_device)
+    ls = with_config(asub.add_parser("list-devices", help="list the registry"))
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(fn=cmd_list_devices)
+    st = with_config(asub.add_parser("stats", help="record and refusal counts (JSON)"))
+    st.set_defaults(fn=cmd_stats)
+    from server_stub.cli.fleet import add_admin_commands
+
+    add_admin_commands(asub, with_config)
+
+    from server_stub.cli.verify import add_commands
+
+    add_commands(sub, with_config)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.fn(args))
+    except ServerConfigError as e:
+        print(e, file=sys.stderr)
+        return 2
+    except (keys.KeyFileError, ServeError) as e:
+        print(f"fieldkit-server: {e}", file=sys.stderr)
+        return 2
+    except (RegistryError, StoreError, pki.PKIError) as e:
+        print(f"fieldkit-server: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

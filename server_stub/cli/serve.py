@@ -1,0 +1,180 @@
+"""`fieldkit-server serve`: the HTTPS API and the MQTT worker(s) of one config, together."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+
+from server_stub.core.config import ServerConfig
+from server_stub.core.store import Store, open_store
+from server_stub.deploy import keys, pki
+from server_stub.fleet.enrollment import EnrollApp, Enroller
+from server_stub.fleet.https_api import FleetEndpoints
+from server_stub.ingest import acuse as acusemod
+from server_stub.ingest.https_api import HttpsServer, RecordsApp
+from server_stub.ingest.ingest import Ingestor
+from server_stub.ingest.mqtt_worker import MqttWorker
+from server_stub.verify.verify import Verifier
+
+log = logging.getLogger("fieldkit.server")
+
+
+class ServeError(RuntimeError):
+    """The server cannot start with this config (missing key, unknown identity...)."""
+
+
+@dataclass
+class RunningServer:
+    config: ServerConfig
+    store: Store
+    ingestor: Ingestor
+    https: HttpsServer | None = None
+    workers: list[MqttWorker] = field(default_factory=list)
+    # Issue 9: verification, acuse de recibo and the dashboard (all optional).
+    verifier: Verifier | None = None
+    acuse: acusemod.AcuseWorker | None = None
+    dashboard: HttpsServer | None = None
+    enroll: HttpsServer | None = None  # issue 8: enrollment listener (no client certs), if configured
+
+    def start(self, timeout: float = 15.0) -> None:
+        if self.https is not None:
+            self.https.start(timeout)
+        if self.enroll is not None:
+            self.enroll.start(timeout)
+        for w in self.workers:
+            w.start()
+        if self.verifier is not None:
+            self.verifier.start()
+        if self.acuse is not None:
+            self.acuse.start()
+        if self.dashboard is not None:
+            self.dashboard.start(timeout)
+
+    def wait_ready(self, timeout: float = 15.0) -> bool:
+        """True once every MQTT worker has its shared subscription."""
+        return all(w.wait_ready(timeout) for w in self.workers)
+
+    def stop(self) -> None:
+        for w in self.workers:
+            w.stop()
+        if self.https is not None:
+            self.https.stop()
+        if self.dashboard is not None:
+            self.dashboard.stop()
+        if self.enroll is not None:
+            self.enroll.stop()
+        if self.acuse is not None:
+            self.acuse.stop()
+        if self.verifier is not None:
+            self.verifier.stop()
+        self.store.close()
+
+
+def build_server(
+    cfg: ServerConfig,
+    *,
+    fault: str | None = None,
+    identities: Sequence[str] | None = None,
+    https: bool = True,
+    mqtt: bool = True,
+    background: bool = True,
+    dashboard: bool = True,
+) -> RunningServer:
+    """Load keys, open the store, and wire the listeners; nothing is started yet.
+
+    `identities` picks which of `[mqtt].identities` this process runs (default: all),
+    so several processes can share one config, one identity each.
+    """
+    try:
+        seal = [keys.load_seal_private(p) for p in cfg.keys.seal_keys]
+        sign = keys.load_sign_private(cfg.keys.sign_key)
+    except keys.KeyFileError as e:
+        raise ServeError(str(e)) from None
+    store = open_store(cfg.store_url())
+    ingestor = Ingestor(store, seal, sign, fault=fault)
+    server = RunningServer(cfg, store, ingestor)
+    if https and cfg.https.enabled:
+        server.https = HttpsServer(RecordsApp(ingestor, fleet=FleetEndpoints(store)),
+                                   host=cfg.https.host, port=cfg.https.port,
+                                   certfile=cfg.tls.server_cert, keyfile=cfg.tls.server_key,
+                                   ca_cert=cfg.tls.ca_cert)
+    if mqtt and cfg.mqtt.enabled:
+        known = {i.name: i for i in cfg.mqtt.identities}
+        chosen = list(identities) if identities else list(known)
+        for name in chosen:
+            if name not in known:
+                store.close()
+                raise ServeError(f"MQTT identity {name!r} is not in [mqtt].identities")
+            ident = known[name]
+            server.workers.append(MqttWorker(
+                ingestor, host=cfg.mqtt.host, port=cfg.mqtt.port, ca_cert=cfg.tls.ca_cert,
+                identity=name, cert=ident.cert, key=ident.key, share_group=cfg.mqtt.share_group,
+                session_expiry_s=cfg.mqtt.session_expiry_s, max_batch=cfg.mqtt.max_batch))
+    from server_stub.fleet import enrollment_codes
+
+    enrollment_codes.configure(cfg)
+    if https and cfg.fleet.enroll_port is not None:
+        ca_key = cfg.tls.ca_key
+        if ca_key is None or not ca_key.exists():
+            store.close()
+            raise ServeError("[fleet].enroll_port needs tls.ca_key (device certificates are issued here)")
+        enroller = Enroller(store, cfg, pki.load_ca(cfg.tls.ca_cert, ca_key), sign)
+        server.enroll = HttpsServer(EnrollApp(enroller), host=cfg.fleet.enroll_host,
+                                    port=cfg.fleet.enroll_port,
+                                    certfile=cfg.tls.server_cert, keyfile=cfg.tls.server_key,
+                                    ca_cert=cfg.tls.ca_cert, require_client_cert=False)
+    if server.https is None and not server.workers:
+        store.close()
+        raise ServeError("nothing to serve: HTTPS and MQTT are both disabled")
+    _add_issue9(server, cfg, background=background, dashboard=dashboard)
+    return server
+
+
+def _add_issue9(server: RunningServer, cfg: ServerConfig, *, background: bool, dashboard: bool) -> None:
+    """Verification and acuse workers (idempotent, safe in every process), and the dashboard."""
+    store = server.store
+    if background and cfg.verify.enabled:
+        server.verifier = Verifier(store, batch=cfg.verify.batch, interval_s=cfg.verify.interval_s)
+    a = cfg.acuse
+    transport = acusemod.make_transport(a.mode, folder=a.outbox_dir, host=a.smtp_host, port=a.smtp_port,
+                                        sender=a.sender, starttls=a.smtp_starttls, username=a.smtp_user,
+                                        password=a.smtp_password)
+    if background and transport is not None:
+        server.acuse = acusemod.AcuseWorker(store, transport, a.sender, interval_s=a.interval_s,
+                                            retry_min_s=a.retry_min_s, retry_max_s=a.retry_max_s)
+    if dashboard and cfg.dashboard.enabled:
+        from server_stub.dashboard.app import DashboardApp
+
+        server.dashboard = HttpsServer(DashboardApp(store, config=cfg), host=cfg.dashboard.host,
+                                       port=cfg.dashboard.port,
+                                       certfile=cfg.tls.server_cert, keyfile=cfg.tls.server_key,
+                                       ca_cert=cfg.tls.ca_cert, require_client_cert=False)
+
+
+def serve_forever(server: RunningServer) -> None:
+    """Run until SIGTERM or SIGINT, then stop cleanly."""
+    done = threading.Event()
+
+    def on_signal(_sig: int, _frame: FrameType | None) -> None:
+        done.set()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.start()
+        if not server.wait_ready(10):
+            log.warning("MQTT not subscribed yet (broker down?); workers keep retrying")
+        where = [server.https.url] if server.https else []
+        where += [f"enroll {server.enroll.url}"] if server.enroll else []
+        where += [f"dashboard {server.dashboard.url}"] if server.dashboard else []
+        where += [f"mqtt {w.identity}@{w.host}:{w.port}" for w in server.workers]
+        log.info("serving: %s", ", ".join(where))
+        print("fieldkit-server ready: " + ", ".join(where), flush=True)
+        done.wait()
+    finally:
+        server.stop()
+        for s, h in old.items():
+            signal.signal(s, h)

@@ -1,0 +1,1 @@
+"""The coordinators' dashboard: ASGI app, data, SVG charts, accounts, templates."""

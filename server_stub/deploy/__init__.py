@@ -1,0 +1,1 @@
+"""A deployment's files: PKI, key files, the broker's config, ``init``."""

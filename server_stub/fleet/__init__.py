@@ -1,0 +1,1 @@
+"""The fleet: devices, auxiliaries, enrollment, revocation, heartbeats and signed commands."""

@@ -1,0 +1,133 @@
+"""Signed commands for one device (wipe, config update) and the config a device gets.
+
+A command is queued in ``device_commands`` with the next per-device ``seq``;
+the MQTT worker publishes unpublished ones to ``.../commands`` (QoS 1), and an
+HTTPS-only device fetches them with ``GET /v1/commands?after=<seq>``. The device
+reports the last seq it applied in its heartbeat. Format: sync/wire/command.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from server_stub.core.store import Store
+from server_stub.fleet import fleet
+from server_stub.verify import processes as procmod
+from server_stub.verify.process_kinds import device_kind, rule_for
+from sync.wire.command import KINDS, Command, sign_command
+
+DEFAULT_TTL_MS = 7 * 24 * 3600 * 1000  # a lost device may stay off for days
+DEFAULT_FREEZE = {"max_unsent_age_days": 3.0, "max_pending": 2000}
+
+
+@dataclass(frozen=True)
+class QueuedCommand:
+    device_id: str
+    seq: int
+    kind: str
+    expires_ms: int
+    command: bytes
+
+
+def _date(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d")
+
+
+def _scope(a: procmod.Aspirant) -> dict[str, Any]:
+    level = ("municipio" if a.municipio is not None else "distrito_federal" if a.distrito_federal is not None
+             else "entidad" if a.entidad is not None else "nacional")
+    out: dict[str, Any] = {"level": level}
+    for k in ("entidad", "distrito_federal", "municipio"):
+        if getattr(a, k) is not None:
+            out[k] = getattr(a, k)
+    return out
+
+
+def device_config(store: Store, aux_ids: list[str]) -> dict[str, Any]:
+    """The `[[processes]]`, `[[auxiliaries]]` and `[freeze]` a device with these auxiliaries
+    gets, in the device config's own shape (sync/device/config.py)."""
+    auxes = fleet.list_auxiliaries(store, aux_ids)
+    aspirants = {a.aspirant_id for a in auxes}
+    if len(aspirants) > 1:
+        raise fleet.FleetError("los auxiliares de un dispositivo deben trabajar para el mismo aspirante "
+                               f"(aquí: {', '.join(sorted(aspirants))})")
+    procs: list[dict[str, Any]] = []
+    for pid in sorted({p for a in auxes for p in a.processes}):
+        p = procmod.get_process(store, pid)
+        asp = procmod.get_aspirant(store, pid, next(iter(aspirants)))
+        if p is None or asp is None:
+            raise fleet.FleetError(f"el proceso {pid!r} ya no existe")
+        rule = rule_for(p.kind)
+        procs.append({"id": p.process_id, "kind": device_kind(p.kind),  # process_kinds.KINDS
+                      "name": p.name, "aspirant_id": asp.aspirant_id, "aspirant_name": asp.name,
+                      "scope": _scope(asp), "start": _date(p.starts_ms), "end": _date(p.ends_ms),
+                      "start_ms": p.starts_ms, "end_ms": p.ends_ms,
+                      "threshold_percent": rule.total_bp / 100 if rule else 0.0})
+    return {"processes": procs,
+            "auxiliaries": [{"id": a.aux_id, "name": a.name, "pin_hash": a.pin_hash, "role": a.role,
+                             "processes": a.processes} for a in auxes],
+            "freeze": dict(DEFAULT_FREEZE)}
+
+
+def queue_command(store: Store, sign_key: ed25519.Ed25519PrivateKey, device_id: str, kind: str,
+                  payload: bytes = b"", *, ttl_ms: int = DEFAULT_TTL_MS) -> QueuedCommand:
+    if kind not in KINDS:
+        raise fleet.FleetError(f"orden desconocida {kind!r}")
+    fleet.ensure_schema(store)
+    if store.get_device(device_id) is None:
+        raise fleet.FleetError(f"dispositivo desconocido {device_id!r}")
+    now = fleet.now_ms()
+    with store.tx() as conn:
+        # Seq under the write lock: two admins queueing at once still get distinct seqs (SQLite's
+        # write transaction; on PostgreSQL's READ COMMITTED a per-device advisory lock).
+        if store.kind == "postgresql":
+            conn.execute("SELECT pg_advisory_xact_lock(7711120, hashtext(%s))", (device_id,))
+        row = conn.execute(store.sql("SELECT COALESCE(MAX(seq), 0) FROM device_commands WHERE device_id = ?"),
+                           (device_id,)).fetchone()
+        seq = int(row[0]) + 1
+        data = sign_command(Command(uuid.uuid4(), device_id, seq, now, now + ttl_ms, kind, payload), sign_key)
+        conn.execute(store.sql("INSERT INTO device_commands (device_id, seq, kind, created_ms, expires_ms, "
+                               "command) VALUES (?, ?, ?, ?, ?, ?)"),
+                     (device_id, seq, kind, now, now + ttl_ms, data))
+    return QueuedCommand(device_id, seq, kind, now + ttl_ms, data)
+
+
+def queue_config_update(store: Store, sign_key: ed25519.Ed25519PrivateKey, device_id: str, *,
+                        aux_ids: list[str] | None = None, unlock: list[str] | None = None) -> QueuedCommand:
+    """Push the device's current processes/auxiliaries (new PINs included); `unlock` lists
+    auxiliaries whose PIN lockout the device should clear (coordinator unlock)."""
+    ids = aux_ids if aux_ids is not None else fleet.device_auxiliaries(store, device_id)
+    if aux_ids is not None:
+        fleet.set_device_auxiliaries(store, device_id, ids)
+    cfg = device_config(store, ids)
+    cfg["unlock"] = list(unlock or [])
+    return queue_command(store, sign_key, device_id, "config", json.dumps(cfg, sort_keys=True).encode())
+
+
+def pending_commands(store: Store, device_id: str, after_seq: int = 0) -> list[QueuedCommand]:
+    """Unexpired commands with seq > after_seq, oldest first."""
+    fleet.ensure_schema(store)
+    rows = store.query("SELECT device_id, seq, kind, expires_ms, command FROM device_commands "
+                       "WHERE device_id = ? AND seq > ? AND expires_ms > ? ORDER BY seq",
+                       (device_id, after_seq, fleet.now_ms()))
+    return [QueuedCommand(r[0], int(r[1]), r[2], int(r[3]), bytes(r[4])) for r in rows]
+
+
+def unpublished_commands(store: Store, limit: int = 100) -> list[QueuedCommand]:
+    fleet.ensure_schema(store)
+    rows = store.query("SELECT device_id, seq, kind, expires_ms, command FROM device_commands "
+                       "WHERE published_ms IS NULL AND expires_ms > ? ORDER BY created_ms LIMIT ?",
+                       (fleet.now_ms(), limit))
+    return [QueuedCommand(r[0], int(r[1]), r[2], int(r[3]), bytes(r[4])) for r in rows]
+
+
+def mark_published(store: Store, device_id: str, seq: int) -> None:
+    with store.tx() as conn:
+        conn.execute(store.sql("UPDATE device_commands SET published_ms = ? WHERE device_id = ? AND seq = ?"),
+                     (fleet.now_ms(), device_id, seq))

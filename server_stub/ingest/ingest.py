@@ -1,0 +1,249 @@
+"""The one ingest function both transports call: envelope bytes in, signed ack out.
+
+Order of checks, and why:
+1. parse (no keys) — garbage gets a clear error and no ack (nothing to name);
+2. transport binding — the TLS client CN / MQTT topic must name the envelope's
+   device, else no ack (another device cannot make us ack in its name);
+3. stored already? — the same bytes get the stored ack back, without
+   re-verifying or re-decrypting (cheap resends, identical acks after crashes);
+4. registry + signature — unknown, revoked, or bad signature: refused for good;
+5. HPKE open — a failure may come from a server key change, so it is *retryable*
+   and never refused for good;
+6. record checks — malformed plaintext: refused for good;
+7. store with the signed ack, in one statement; a concurrent or earlier winner's
+   ack is what every caller gets.
+Refused envelopes are kept whole in the refusals table with their ack.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from server_stub.core.store import RecordRow, RefusalRow, Store, StoredAck, StoreError
+from server_stub.fleet.registry import device_key
+from server_stub.verify.lookup_keys import record_keys
+from sync.wire import envelope as env
+from sync.wire.ack import Ack, sign_ack
+from sync.wire.envelope_open import ServerPrivateKey, open_envelope
+from sync.wire.errors import EnvelopeDecryptError, EnvelopeFormatError, EnvelopeSignatureError
+from sync.wire.record import Record
+
+log = logging.getLogger("fieldkit.server.ingest")
+
+VERDICT_RECEIVED = "recibido"
+REFUSED_UNKNOWN_DEVICE = "rechazado:dispositivo_desconocido"
+REFUSED_REVOKED = "rechazado:dispositivo_revocado"
+REFUSED_BAD_SIGNATURE = "rechazado:firma_invalida"
+REFUSED_MALFORMED = "rechazado:malformado"
+REFUSED_CONFLICT = "rechazado:conflicto"
+
+FAULT_CRASH_AFTER_STORE = "crash-after-store"
+FAULT_EXIT_CODE = 86
+
+
+class Outcome(enum.Enum):
+    ACK = "ack"  # `ack` holds signed ack bytes (received, or refused for good)
+    MALFORMED = "malformed_envelope"  # not an envelope: no ack possible
+    DEVICE_MISMATCH = "device_mismatch"  # transport identity ≠ envelope's device
+    RETRY = "retry"  # cannot decide now (key change, store down): ask again later
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    outcome: Outcome
+    ack: bytes | None = None
+    device_id: str = ""  # the envelope's device (where an MQTT ack goes)
+    verdict: str = ""
+    detail: str = ""
+    stored_new: bool = False  # this call stored the record (not a resend)
+
+
+def _receipt_id() -> str:
+    return "AC-" + secrets.token_hex(6).upper()
+
+
+def validate_record(record: Record) -> None:
+    """Server-side checks beyond the decoder's: fields the later stages rely on."""
+    for name in ("auxiliary_id", "process_id", "aspirant_id"):
+        if not getattr(record, name):
+            raise EnvelopeFormatError(f"record has an empty {name}")
+    if record.captured_at_ms <= 0:
+        raise EnvelopeFormatError("record has no capture time")
+
+
+_INT64 = 2**63
+
+
+def unstorable(row: RecordRow) -> str | None:
+    """What a signed, well-formed record may still carry that a store column cannot hold:
+    PostgreSQL text refuses NUL, BIGINT stops at 2^63. Refused for good, never retried."""
+    texts = (row.device_id, row.folio, row.process_id, row.aspirant_id, row.auxiliary_id, *(row.keys or ()))
+    if any("\x00" in t for t in texts if t):
+        return "record has a NUL character in a text field"
+    if not all(-_INT64 <= n < _INT64 for n in (row.created_ms, row.received_ms, row.captured_ms)):
+        return "record has a time out of range"
+    return None
+
+
+class Ingestor:
+    def __init__(
+        self,
+        store: Store,
+        seal_keys: Sequence[ServerPrivateKey],
+        sign_key: ed25519.Ed25519PrivateKey,
+        *,
+        fault: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not seal_keys:
+            raise ValueError("at least one sealing key is needed")
+        self.store = store
+        self.seal_keys = list(seal_keys)
+        self.sign_key = sign_key
+        self.fault = fault
+        self.clock = clock
+
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def _sign(self, h: env.EnvelopeHeader, sha: bytes, verdict: str, now_ms: int) -> bytes:
+        return sign_ack(Ack(h.record_id, h.device_id, h.folio, now_ms, verdict, _receipt_id(), sha),
+                        self.sign_key)
+
+    def _refuse(self, data: bytes, h: env.EnvelopeHeader, sha: bytes, verdict: str, detail: str,
+                transport: str) -> IngestResult:
+        now = self._now_ms()
+        ack = self.store.insert_refusal(RefusalRow(
+            sha, h.record_id, h.device_id, verdict, detail, now, transport, data,
+            self._sign(h, sha, verdict, now)))
+        log.warning("refused %s from %s via %s: %s (%s)", h.record_id, h.device_id, transport,
+                    verdict, detail)
+        return IngestResult(Outcome.ACK, ack, h.device_id, verdict, detail)
+
+    def ingest(self, data: bytes, *, transport: str, peer_device_id: str) -> IngestResult:
+        """Never raises for bad input; StoreError becomes RETRY."""
+        return self.ingest_many([(data, peer_device_id)], transport=transport)[0]
+
+    def ingest_many(self, items: Sequence[tuple[bytes, str]], *, transport: str) -> list[IngestResult]:
+        """Ingest (envelope, peer device) pairs, storing the new records in one transaction.
+
+        One commit (one fsync) per batch instead of per record; each ack is only returned
+        after the commit that holds its record. Results are in the order of ``items``."""
+        results: list[IngestResult | RecordRow] = []
+        for data, peer in items:
+            try:
+                results.append(self._prepare(data, transport, peer))
+            except StoreError as e:
+                results.append(self._store_down(e))
+            except Exception as e:  # a bug must cost this envelope, not its batch
+                log.exception("ingest of a %d-byte envelope from %s failed", len(data), peer)
+                results.append(IngestResult(Outcome.RETRY, detail=f"internal error: {type(e).__name__}"))
+        rows = [r for r in results if isinstance(r, RecordRow)]
+        stored = self._insert(rows)
+        out: list[IngestResult] = []
+        for r in results:
+            if not isinstance(r, RecordRow):
+                out.append(r)
+                continue
+            winner = stored.get(id(r))
+            try:
+                out.append(self._finish(r, winner, transport) if isinstance(winner, StoredAck)
+                           else self._store_down(winner or StoreError("not stored")))
+            except StoreError as e:
+                out.append(self._store_down(e))
+        return out
+
+    def _insert(self, rows: list[RecordRow]) -> dict[int, StoredAck | StoreError]:
+        """One transaction for all; if it fails, each row on its own, so that one row the
+        store refuses (or a store that comes back meanwhile) does not cost the others."""
+        if not rows:
+            return {}
+        try:
+            return {id(r): w for r, w in zip(rows, self.store.insert_records(rows), strict=True)}
+        except StoreError as e:
+            if len(rows) == 1:
+                return {id(rows[0]): e}
+        out: dict[int, StoredAck | StoreError] = {}
+        for r in rows:
+            try:
+                out[id(r)] = self.store.insert_record(r)
+            except StoreError as e:
+                out[id(r)] = e
+        return out
+
+    @staticmethod
+    def _store_down(e: StoreError) -> IngestResult:
+        log.error("store unavailable: %s", e)
+        return IngestResult(Outcome.RETRY, detail=f"store unavailable: {e}")
+
+    def _prepare(self, data: bytes, transport: str, peer: str) -> IngestResult | RecordRow:
+        """Every check up to the insert: a final result, or the row to store."""
+        try:
+            h, _body, _sig = env.parse(data)
+        except EnvelopeFormatError as e:
+            log.warning("malformed envelope (%d bytes) via %s from %s: %s", len(data), transport, peer, e)
+            return IngestResult(Outcome.MALFORMED, detail=str(e))
+        if h.device_id != peer:
+            log.warning("%s %r sent an envelope of device %r", transport, peer, h.device_id)
+            return IngestResult(Outcome.DEVICE_MISMATCH, device_id=h.device_id,
+                                detail=f"connection is {peer!r}, envelope names {h.device_id!r}")
+        sha = env.envelope_hash(data)
+        stored = self.store.find_record(h.record_id)
+        if stored is not None and stored.envelope_sha256 == sha:
+            return IngestResult(Outcome.ACK, stored.ack, h.device_id, VERDICT_RECEIVED, "resend")
+        refused = self.store.find_refusal(sha)
+        if refused is not None:
+            return IngestResult(Outcome.ACK, refused, h.device_id, "", "resend of a refused envelope")
+
+        reg = device_key(self.store, h.device_id)
+        if reg is None:
+            return self._refuse(data, h, sha, REFUSED_UNKNOWN_DEVICE, "device not in the registry", transport)
+        pub, state = reg
+        if state != "active":
+            return self._refuse(data, h, sha, REFUSED_REVOKED, f"device state {state}", transport)
+        try:
+            opened = open_envelope(data, self.seal_keys, lambda d: pub if d == h.device_id else None)
+            validate_record(opened.record)
+        except EnvelopeSignatureError as e:
+            return self._refuse(data, h, sha, REFUSED_BAD_SIGNATURE, str(e), transport)
+        except EnvelopeDecryptError as e:
+            # Could be a server key change: never final.
+            log.error("cannot open %s from %s: %s", h.record_id, h.device_id, e)
+            return IngestResult(Outcome.RETRY, device_id=h.device_id, detail=str(e))
+        except EnvelopeFormatError as e:
+            return self._refuse(data, h, sha, REFUSED_MALFORMED, str(e), transport)
+        if stored is not None:
+            return self._refuse(data, h, sha, REFUSED_CONFLICT,
+                                f"record id already stored from device {stored.device_id}", transport)
+
+        now = self._now_ms()
+        rec = opened.record
+        ack = self._sign(h, sha, VERDICT_RECEIVED, now)
+        row = RecordRow(h.record_id, h.device_id, h.folio, h.created_ms, now, transport, rec.process_id,
+                        rec.aspirant_id, rec.auxiliary_id, rec.captured_at_ms, sha, data,
+                        opened.plaintext, ack, record_keys(rec).as_row())
+        if (why := unstorable(row)) is not None:
+            return self._refuse(data, h, sha, REFUSED_MALFORMED, why, transport)
+        return row
+
+    def _finish(self, row: RecordRow, winner: StoredAck, transport: str) -> IngestResult:
+        if winner.envelope_sha256 != row.envelope_sha256:
+            h, _body, _sig = env.parse(row.envelope)
+            return self._refuse(row.envelope, h, row.envelope_sha256, REFUSED_CONFLICT,
+                                f"record id already stored from device {winner.device_id}", transport)
+        new = winner.ack == row.ack
+        if new and self.fault == FAULT_CRASH_AFTER_STORE:
+            # Test hook: the record is committed, the ack never leaves.
+            log.error("fault injection: exiting after storing %s", row.record_id)
+            os._exit(FAULT_EXIT_CODE)
+        if new:
+            log.info("stored %s from %s via %s", row.record_id, row.device_id, transport)
+        return IngestResult(Outcome.ACK, winner.ack, row.device_id, VERDICT_RECEIVED, stored_new=new)

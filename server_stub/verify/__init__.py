@@ -1,0 +1,1 @@
+"""Verification against the electoral roll: processes, look-up keys, thresholds."""

@@ -1,0 +1,1 @@
+"""Transports to the server (MQTT, HTTPS) behind one small interface (``base``)."""

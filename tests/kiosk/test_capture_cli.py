@@ -1,0 +1,126 @@
+"""`fieldkit-kiosk capture`: a record from files through the same code path as "Guardar"."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+from kiosk.cli.main import main
+from kiosk.testdata.selfies import write_selfies
+from kiosk.testdata.signatures import write_signatures
+from sync.outbox.keyfile import load_key
+from sync.outbox.outbox import Outbox
+from tests.helpers.kiosk import PROCESS, card, provision
+
+BIN = Path(sys.executable).parent
+
+
+def _png(path: Path, rgb) -> str:
+    assert cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("capture-files")
+    front, back, truth = card(1)
+    old_front, old_back, _ = card(3, "C")
+    write_selfies(d / "selfies", 1, seed=0, kinds=("live", "static"))
+    write_signatures(d / "sigs", 1)
+    (d / "empty.json").write_text(json.dumps({"width": 600, "height": 200, "strokes": []}))
+    return {"front": _png(d / "front.png", front), "back": _png(d / "back.png", back),
+            "old_front": _png(d / "old_front.png", old_front), "old_back": _png(d / "old_back.png", old_back),
+            "selfie": str(d / "selfies" / "selfie-000.jpg"),
+            "live": str(d / "selfies" / "frames-000-live-turn_left"),
+            "static": str(d / "selfies" / "frames-000-static-turn_left"),
+            "sig": str(d / "sigs" / "signature-000.json"), "empty_sig": str(d / "empty.json"),
+            "truth": truth}
+
+
+@pytest.fixture
+def device(tmp_path):
+    return provision(tmp_path / "dev")
+
+
+def _args(device, files, *extra, front="front", back="back", sig="sig"):
+    return ["--config", str(device.config_path), "capture", "--front", files[front], "--back", files[back],
+            "--selfie", files["selfie"], "--signature", files[sig], "--process", PROCESS, "--year", "2026",
+            *extra]
+
+
+def _outbox(device) -> Outbox:
+    cfg = device.config
+    return Outbox.open(cfg.device.data_dir / "outbox.db", load_key(cfg.keys.outbox_key))
+
+
+def _records(device):
+    with _outbox(device) as ob:
+        return [(i.folio, device.open(i.envelope)) for i in ob.next_batch(100)]
+
+
+def test_console_script_saves_and_prints_the_outboxes_folio(device, files):
+    p = subprocess.run([str(BIN / "fieldkit-kiosk"), *_args(device, files, "--email", "a@example.org")],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "no realizada" in p.stdout
+    [(folio, record)] = _records(device)
+    assert f"Apoyo guardado con folio {folio}" in p.stdout
+    assert record.credential.cic == files["truth"]["citizen"]["cic"]
+    assert record.email == "a@example.org"
+    checks = {c.name: c for c in record.checks}
+    assert not checks["liveness"].passed and checks["liveness"].detail == "no_realizada"
+    assert checks["consent_biometric"].passed
+
+
+def test_liveness_is_judged_on_the_frames(device, files, capsys):
+    assert main(_args(device, files, "--selfie-frames", files["live"], "--json")) == 0
+    live = json.loads(capsys.readouterr().out)
+    assert main(_args(device, files, "--selfie-frames", files["static"], "--json")) == 0
+    still = json.loads(capsys.readouterr().out)
+    assert live["liveness"]["verdict"] == "passed" and still["liveness"]["verdict"] == "failed"
+    by_folio = dict(_records(device))
+    assert {c.name: c for c in by_folio[live["folio"]].checks}["liveness"].passed
+    assert not {c.name: c for c in by_folio[still["folio"]].checks}["liveness"].passed
+    assert live["agent_notified"] is False  # no agent running: the record waits in the outbox
+
+
+@pytest.mark.parametrize(("kw", "extra", "words"), [
+    ({"front": "old_front", "back": "old_back"}, [], "código QR"),            # IFE model C: no QR
+    ({}, ["--year", "2099"], "vigente"),                                       # expired
+    ({"sig": "empty_sig"}, [], "firma"),
+    ({}, ["--email", "no-es-correo"], "correo"),
+    ({}, ["--selfie-frames", "/no/such/dir"], "No existe la carpeta"),
+])
+def test_refusals_print_spanish_exit_1_and_store_nothing(device, files, capsys, kw, extra, words):
+    assert main(_args(device, files, *extra, **kw)) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("No se guardó: ") and words in err
+    assert not (device.config.device.data_dir / "outbox.db").exists() or not _records(device)
+
+
+def test_refusal_as_json_and_unknown_process(device, files, capsys):
+    assert main(_args(device, files, "--json", front="old_front", back="old_back")) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["saved"] is False and out["folio"] is None and "QR" in out["refused"]
+    args = _args(device, files)
+    args[args.index(PROCESS)] = "otro"
+    assert main(args) == 1
+    assert "no está configurado" in capsys.readouterr().err
+
+
+def test_config_problems(tmp_path, files, capsys, monkeypatch):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[device]\n")
+    args = ["capture", "--front", files["front"], "--back", files["back"], "--selfie", files["selfie"],
+            "--signature", files["sig"], "--process", PROCESS]
+    assert main(["--config", str(bad), *args]) == 2
+    assert "error de configuración" in capsys.readouterr().err
+    monkeypatch.delenv("FIELDKIT_CONFIG", raising=False)
+    monkeypatch.setattr("sync.device.config.DEFAULT_CONFIG_PATH", tmp_path / "absent.toml")
+    assert main(args) == 3
+    assert "no está inscrito" in capsys.readouterr().err

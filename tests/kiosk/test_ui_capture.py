@@ -1,0 +1,102 @@
+"""Capture screens: a card without QR is refused, cancel stores nothing, a lost camera shows its
+error and recovers, the signature pad takes the mouse and refuses trivial strokes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QPoint, Qt
+
+from hardware.camera import Backoff, Camera
+from hardware.camera.replay import ReplayBackend
+from kiosk.capture.flow import Step
+from kiosk.ui.signature_pad import TRIVIAL, SignaturePad
+from kiosk.vision.credential import MSG_SIN_QR
+from tests.helpers.ui import (
+    LosableReplay,
+    click,
+    find,
+    make_window,
+    no_qr_back,
+    offline_device,
+    replay_folder,
+    through_front,
+    unlock,
+    wave,
+)
+
+
+def test_card_without_qr_ends_with_ines_message(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    frames = tmp_path / "frames"
+    replay_folder(frames, back=no_qr_back())
+    cam = Camera(ReplayBackend(frames, fps=15, preview_size=(1280, 720)))
+    w = make_window(qtbot, offline_device(tmp_path / "dev"), cam)
+    unlock(qtbot, w)
+    through_front(qtbot, w)
+    qtbot.waitUntil(lambda: w.flow.step == Step.REFUSED, timeout=40000)
+    assert find(w.screen, "refusal").text() == MSG_SIN_QR
+    assert w.flow.draft is None
+    click(w, "finish")
+    assert w.flow.step == Step.HOME
+    assert w.sv.save_ctx.counts().put_total == 0
+    w.close_services()
+
+
+def test_cancel_mid_flow_leaves_nothing(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    frames = tmp_path / "frames"
+    replay_folder(frames)
+    cam = Camera(ReplayBackend(frames, fps=15, preview_size=(1280, 720)))
+    w = make_window(qtbot, offline_device(tmp_path / "dev"), cam)
+    unlock(qtbot, w)
+    through_front(qtbot, w)
+    assert w.flow.draft is not None and w.flow.draft.front is not None
+    click(w, "cancel")
+    assert w.flow.step == Step.HOME and w.flow.draft is None
+    assert "no se guardó nada" in find(w.screen, "notice").text()
+    assert w.sv.save_ctx.counts().put_total == 0
+    w.close_services()
+
+
+def test_camera_lost_mid_capture_shows_error_and_recovers(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    frames = tmp_path / "frames"
+    replay_folder(frames)
+    backend = LosableReplay(frames)
+    cam = Camera(backend, backoff=Backoff(0.1, 2.0, 0.3))
+    w = make_window(qtbot, offline_device(tmp_path / "dev"), cam)
+    unlock(qtbot, w)
+    click(w, "new_support")
+    qtbot.waitUntil(lambda: w.flow.step == Step.FRONT, timeout=10000)  # after the device checks
+    qtbot.waitUntil(lambda: w.screen.preview.frames_shown > 0, timeout=10000)
+    backend.lost.set()
+    notice = find(w.screen, "notice")
+    qtbot.waitUntil(lambda: notice.isVisible() and "Se perdió la conexión con la cámara" in notice.text(),
+                    timeout=10000)
+    assert not find(w.screen, "shutter").isEnabled()
+    assert w.flow.step == Step.FRONT                 # the capture waits; nothing is lost
+    backend.lost.clear()
+    qtbot.waitUntil(lambda: not notice.isVisible(), timeout=10000)
+    assert find(w.screen, "shutter").isEnabled()
+    qtbot.waitUntil(lambda: w.flow.step == Step.CARD_PHOTO, timeout=30000)   # and capture resumes
+    w.close_services()
+
+
+def test_signature_pad_mouse_and_trivial(qtbot) -> None:  # type: ignore[no-untyped-def]
+    pad = SignaturePad()
+    qtbot.addWidget(pad)
+    pad.resize(600, 250)
+    pad.show()
+    assert pad.problem() is not None and pad.is_empty()
+    qtbot.mousePress(pad, Qt.MouseButton.LeftButton, pos=QPoint(100, 100))
+    qtbot.mouseMove(pad, QPoint(104, 102))
+    qtbot.mouseRelease(pad, Qt.MouseButton.LeftButton, pos=QPoint(106, 103))
+    assert pad.problem() == TRIVIAL                  # a dot is not a signature
+    pad.clear()
+    pts = wave(600, 250)
+    qtbot.mousePress(pad, Qt.MouseButton.LeftButton, pos=QPoint(int(pts[0][0]), int(pts[0][1])))
+    for x, y in pts[1:]:
+        qtbot.mouseMove(pad, QPoint(int(x), int(y)))
+    qtbot.mouseRelease(pad, Qt.MouseButton.LeftButton, pos=QPoint(int(pts[-1][0]), int(pts[-1][1])))
+    assert pad.problem() is None
+    sig = pad.signature()
+    assert not sig.has_pressure and len(sig.strokes) == 1 and len(sig.strokes[0]) >= 20
+    assert (sig.width, sig.height) == (600, 250)

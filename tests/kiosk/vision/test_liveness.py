@@ -1,0 +1,105 @@
+"""Selfie quality and the liveness challenge, on synthetic sequences from one still photo.
+
+These sequences test the checker's decision logic, not real-world liveness
+(docs/liveness.md describes the webcam procedure). Full counts: bench/bench_liveness.py.
+"""
+
+from __future__ import annotations
+
+import collections
+
+import cv2
+import numpy as np
+import pytest
+
+from kiosk.vision.liveness import (
+    Challenge,
+    LivenessChecker,
+    Verdict,
+    assess_selfie,
+    choose_challenge,
+    run_challenge,
+)
+from tests.helpers.capture2 import astronaut, make_sequence
+
+CHALLENGES = [c.value for c in Challenge]
+
+
+def _frame(scale=0.22, cx=0.5, cy=0.5, gain=1.0, blur=0.0, size=(1280, 720)):
+    """The astronaut with her face (95 px wide in the photo) `scale` frame widths wide at (cx, cy)."""
+    w, h = size
+    src = astronaut()
+    s = scale * w / 95.0
+    m = np.float32([[s, 0, cx * w - 224.5 * s], [0, s, cy * h - 113.5 * s]])
+    img = cv2.warpAffine(src, m, (w, h), borderValue=(120, 120, 120)).astype(np.float32) * gain
+    if blur:
+        img = cv2.GaussianBlur(img, (0, 0), blur)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def test_good_selfie_passes():
+    q = assess_selfie(_frame())
+    assert q.ok, q.reasons
+    assert q.n_faces == 1 and q.face is not None
+
+
+@pytest.mark.parametrize(("kwargs", "word"), [
+    ({"scale": 0.08}, "Acérquese"),
+    ({"cx": 0.2}, "Centre"),
+    ({"gain": 0.3}, "poca luz"),
+    ({"blur": 4.0}, "borrosa"),
+])
+def test_selfie_reasons(kwargs, word):
+    q = assess_selfie(_frame(**kwargs))
+    assert not q.ok
+    assert any(word in r for r in q.reasons), q.reasons
+
+
+def test_no_face_and_two_faces():
+    assert assess_selfie(np.full((720, 1280, 3), 128, np.uint8)).reasons[0].startswith("No se detecta")
+    two = np.hstack([_frame(scale=0.35, size=(640, 720)), _frame(scale=0.35, size=(640, 720))])
+    q = assess_selfie(two)
+    assert not q.ok and q.n_faces == 2 and any("más de un rostro" in r for r in q.reasons)
+
+
+def test_choose_challenge_is_random_and_covers_all():
+    seen = collections.Counter(choose_challenge() for _ in range(200))
+    assert set(seen) == set(Challenge)
+
+
+@pytest.mark.parametrize("challenge", CHALLENGES)
+def test_live_sequences_pass(challenge):
+    seqs = [make_sequence("live", challenge, seed, fps=10, seconds=3.5) for seed in range(3)]
+    passed = [run_challenge(s, Challenge(challenge)).verdict == Verdict.PASSED for s in seqs]
+    assert sum(passed) >= 2, passed
+
+
+@pytest.mark.parametrize("challenge", CHALLENGES)
+@pytest.mark.parametrize("kind", ["static", "moved"])
+def test_photo_attacks_fail(challenge, kind):
+    for seed in range(1):
+        st = run_challenge(make_sequence(kind, challenge, seed, fps=10, seconds=3.5), Challenge(challenge))
+        assert st.verdict == Verdict.FAILED, (kind, challenge, seed)
+
+
+def test_wrong_action_fails():
+    st = run_challenge(make_sequence("wrong_action", "blink", 0, fps=10, seconds=3.5), Challenge.BLINK)
+    assert st.verdict == Verdict.FAILED
+
+
+def test_checker_is_stateful_and_final():
+    seq = make_sequence("live", "blink", 1, fps=10, seconds=3.5)
+    c = LivenessChecker(Challenge.BLINK)
+    states = [c.update(f, t) for f, t in seq]
+    assert states[0].verdict == Verdict.PENDING and "frente" in states[0].message
+    assert states[-1].verdict == Verdict.PASSED
+    # Once decided, the verdict stays, whatever comes next.
+    assert c.update(np.zeros((360, 640, 3), np.uint8), 99.0).verdict == Verdict.PASSED
+
+
+def test_timeout_fails_with_spanish_reason():
+    c = LivenessChecker(Challenge.TURN_LEFT)
+    blank = np.zeros((360, 640, 3), np.uint8)
+    c.update(blank, 0.0)
+    st = c.update(blank, 9.0)
+    assert st.verdict == Verdict.FAILED and "a tiempo" in st.message

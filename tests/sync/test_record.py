@@ -1,0 +1,106 @@
+"""Record schema: CBOR round trip, versioning, compactness, identifiers."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import replace
+
+import cbor2
+import pytest
+
+from sync.wire.errors import RecordFormatError
+from sync.wire.ids import uuid7, uuid7_time_ms
+from sync.wire.record import ImageKind, Signature, decode_record, encode_record, pack_stroke, unpack_stroke
+from tests.helpers.outbox import card_record, synthetic_signature, tiny_record
+
+
+def test_round_trip_all_fields_equal() -> None:
+    rec = replace(tiny_record(seed=3), folio="7KQ2-00001-X")
+    back = decode_record(encode_record(rec))
+    assert back == rec
+    assert back.credential.qr == rec.credential.qr and back.email == rec.email
+
+
+def test_round_trip_without_optional_fields() -> None:
+    rec = replace(tiny_record(seed=4), email=None, checks=(),
+                  signature=replace(synthetic_signature(random.Random(1), pressure=False)))
+    back = decode_record(encode_record(rec))
+    assert back == rec
+    assert back.email is None
+    assert all(p.pressure is None for st in back.signature.strokes for p in st)
+
+
+def test_encoding_is_deterministic_and_images_are_raw_bytes() -> None:
+    rec = tiny_record(seed=5)
+    data = encode_record(rec)
+    assert encode_record(rec) == data
+    for img in rec.images:  # no base64: each image's bytes appear verbatim
+        assert img.data in data
+
+
+def test_stroke_packing_precision() -> None:
+    sig = synthetic_signature(random.Random(2))
+    for st in sig.strokes:
+        packed = pack_stroke(st, True)
+        assert len(packed) == 10 * len(st)
+        for a, b in zip(st, unpack_stroke(packed, True), strict=True):
+            assert abs(a.x - b.x) <= 0.05 and abs(a.y - b.y) <= 0.05 and a.t_ms == b.t_ms
+            assert a.pressure is not None and b.pressure is not None
+            assert abs(a.pressure - b.pressure) < 1e-4
+    with pytest.raises(RecordFormatError):
+        unpack_stroke(b"\x00" * 11, True)
+
+
+def test_unknown_version_and_garbage_are_refused() -> None:
+    obj = cbor2.loads(encode_record(tiny_record()))
+    obj["v"] = 99
+    with pytest.raises(RecordFormatError, match="version 99"):
+        decode_record(cbor2.dumps(obj))
+    with pytest.raises(RecordFormatError):
+        decode_record(b"\xff\x00garbage")
+    with pytest.raises(RecordFormatError):
+        decode_record(cbor2.dumps([1, 2, 3]))
+    del obj["img"]
+    obj["v"] = 1
+    with pytest.raises(RecordFormatError, match="img"):
+        decode_record(cbor2.dumps(obj))
+
+
+def test_v1_reader_ignores_fields_added_later() -> None:
+    rec = tiny_record(seed=6)
+    obj = cbor2.loads(encode_record(rec))
+    obj["gps"] = [19.43, -99.13]  # an additive field from a newer v1 writer
+    assert decode_record(cbor2.dumps(obj)) == rec
+
+
+def test_uuid7_is_sortable_and_well_formed() -> None:
+    ids = [uuid7() for _ in range(5000)]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert [i.bytes for i in ids] == sorted(i.bytes for i in ids)
+    assert all(i.version == 7 and i.variant == uuid.RFC_4122 for i in ids)
+    assert uuid7_time_ms(uuid7(now_ms=1_790_000_123_456)) >= 1_790_000_123_456
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_real_record_is_small_and_container_overhead_under_2_percent(seed: int) -> None:
+    rec, _ = card_record(seed)
+    data = encode_record(rec)
+    image_bytes = rec.image_bytes()
+    assert len(data) <= 150_000, f"record is {len(data)} bytes"
+    payload = image_bytes + sum(len(pack_stroke(s, True)) for s in rec.signature.strokes)
+    payload += sum(len(q) for q in rec.credential.qr)
+    # Container overhead: every byte that is not image, signature-point or raw-QR payload
+    # (CBOR framing, field names, and even the credential's text fields) stays under 2 %
+    # of the image bytes.
+    overhead = (len(data) - payload) / image_bytes
+    assert overhead < 0.02, f"overhead {overhead:.2%}"
+    kinds = {i.kind for i in rec.images}
+    assert kinds == set(ImageKind)
+    assert decode_record(data) == rec
+
+
+def test_signature_dimensions_survive() -> None:
+    sig = Signature(800, 300, (), False)
+    rec = replace(tiny_record(), signature=sig)
+    assert decode_record(encode_record(rec)).signature == sig

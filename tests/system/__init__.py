@@ -1,0 +1,1 @@
+"""Whole-system tests: the demo, systemd units, the architecture rules, packaging."""

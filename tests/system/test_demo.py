@@ -1,0 +1,93 @@
+"""`fieldkit-demo --headless`: the newcomer's "does my installation work" command, for real
+(server, Mosquitto, sync agent and captures as processes)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def _demo(*args: str, timeout: float = 150) -> tuple[dict, subprocess.CompletedProcess[str]]:
+    p = subprocess.run([str(BIN / "fieldkit-demo"), "--headless", "--json", *args], capture_output=True,
+                       text=True, timeout=timeout)
+    assert p.returncode == 0, p.stderr[-3000:]
+    lines = p.stdout.strip().splitlines()
+    assert len(lines) == 1, p.stdout           # ONE JSON summary
+    return json.loads(lines[0]), p
+
+
+def _no_children_left(data_dir: Path) -> bool:
+    """No process of ours still runs with the demo's folder on its command line."""
+    me = str(data_dir)
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if me in (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    return False
+            except OSError:
+                continue
+    return True
+
+
+def test_headless_three_records_arrive_and_leave_the_device(tmp_path: Path) -> None:
+    data = tmp_path / "demo"
+    s, _ = _demo("--records", "3", "--data-dir", str(data))
+    assert (s["captured"], s["stored_at_server"], s["erased_from_device"], s["pending"]) == (3, 3, 3, 0)
+    assert s["transport"] == ("mqtt" if shutil.which("mosquitto") else "https")
+    assert len(set(s["folios"])) == 3 and s["seconds"] > 0
+    # The documented layout, and nothing left running.
+    for sub in ("server/server.toml", "device/device.toml", "device/data/outbox.db", "cards"):
+        assert (data / sub).exists(), sub
+    assert len([p for p in (data / "cards").iterdir() if p.is_dir()]) == 3
+    assert _no_children_left(data)
+    assert not (data / "device" / "data" / "sync.sock").exists()
+
+
+def test_headless_offline_keeps_everything_on_the_device(tmp_path: Path) -> None:
+    data = tmp_path / "demo"
+    s, _ = _demo("--records", "2", "--offline", "--transport", "https", "--data-dir", str(data))
+    assert (s["captured"], s["stored_at_server"], s["erased_from_device"], s["pending"]) == (2, 0, 0, 2)
+    assert s["offline"] is True
+    assert _no_children_left(data)
+
+
+def test_refuses_a_non_empty_data_dir(tmp_path: Path) -> None:
+    (tmp_path / "x").write_text("x")
+    p = subprocess.run([str(BIN / "fieldkit-demo"), "--headless", "--data-dir", str(tmp_path)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "no está vacía" in p.stderr
+
+
+def test_sigterm_mid_run_stops_every_process(tmp_path: Path) -> None:
+    import time
+
+    data = tmp_path / "demo"
+    p = subprocess.Popen([str(BIN / "fieldkit-demo"), "--headless", "--records", "2",
+                          "--data-dir", str(data)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Interrupt once the server is serving (its log exists), i.e. with children running.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (data / "logs" / "add-device.log").exists():
+        time.sleep(0.1)
+    p.terminate()
+    _out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "deteniendo todo" in err
+    assert _no_children_left(data)
+
+
+def test_a_stop_wrapped_by_what_it_interrupted_still_counts_as_a_stop() -> None:
+    from kiosk.demo.main import _interrupted, _Stop
+
+    try:
+        try:
+            raise _Stop
+        except _Stop as inner:  # as when SIGTERM lands inside a class body's __set_name__
+            raise RuntimeError("Error calling __set_name__") from inner
+    except RuntimeError as e:
+        assert _interrupted(e)
+    assert not _interrupted(ValueError("otra cosa")) and not _interrupted(None)
