@@ -5,7 +5,6 @@ A mixin of `kiosk.app.window.KioskWindow` (it uses the window's flow, screen, jo
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
 from typing import Any
 
 from kiosk.app.capture import CAPTURE
@@ -53,25 +52,12 @@ class AdminMixin:
 
     def warnings(self, process_ids: list[str]) -> list[str]:
         now = self.server_now_ms()
-        today = freeze.mexico_date(now)
         pending = self.status_data.get("pending") or 0
         out = [why] if (why := self.status_data.get("capture_refusal")) else []
         for pid in process_ids:
             p = self.sv.config.process(pid) if self.sv.config else None
-            if p is None:
-                continue
-            end = date.fromisoformat(p.end)
-            days = (end - today).days
-            if (why := freeze.period_refusal(p, now)) is not None:
-                out.append(why)
-            elif days <= 3:
-                out.append(f"La captación termina el {p.end} ({days} día(s)).")
-            deadline = datetime.combine(end + timedelta(days=2), datetime.min.time())
-            if end < today <= end + timedelta(days=1):
-                out.append(
-                    f"Periodo cerrado: envíe los {pending} apoyos pendientes antes del "
-                    f"{deadline:%Y-%m-%d %H:%M} (24 h)."
-                )
+            if p is not None:
+                out += freeze.period_warnings(p, now, pending)
         return out
 
     def new_support(self, process_id: str) -> None:

@@ -11,7 +11,8 @@ from typing import Any
 from hardware.camera import CameraError, CameraState
 from kiosk.capture.analysis import Captured, CardAnalyser, Guidance, Refused, SelfieAnalyser
 from kiosk.capture.flow import Step
-from kiosk.capture.save import save_draft, signature_problem
+from kiosk.capture.save import save_draft
+from kiosk.capture.signature import signature_problem
 from kiosk.vision.credential import BackReading
 from sync.device import freeze
 

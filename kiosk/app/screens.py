@@ -9,6 +9,7 @@ import numpy as np
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QWidget
 
+from kiosk.app.card_pictures import card_pictures
 from kiosk.capture.flow import Step
 from kiosk.ui.capture import CaptureScreen
 from kiosk.ui.cards import CardModelScreen, CardPhotoScreen
@@ -127,8 +128,6 @@ class ScreenFactory:
     def _card_model(self) -> QWidget:
         w = self.win
         if not self.pictures:
-            from kiosk.capture.analysis import card_pictures
-
             def ready(p: dict[str, np.ndarray]) -> None:
                 self.pictures = p
                 if w.flow.step == Step.CARD_MODEL:

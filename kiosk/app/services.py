@@ -10,6 +10,7 @@ from typing import Any
 
 from hardware.camera import Camera, CameraError
 from kiosk.capture.save import SaveContext
+from sync.common.version import UNKNOWN, package_version
 from sync.device.config import Auxiliary, DeviceConfig
 
 
@@ -58,12 +59,8 @@ def run_diagnostic(what: str, sv: Services) -> str:
             " (SÓLO LECTURA)" if st.read_only else ""
         )
         return text + (f"; por enviar {counts.unacknowledged}" if counts else "")
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        v = version("apoyo-fieldkit")
-    except PackageNotFoundError:
-        v = "desconocida"
+    v = package_version()
+    v = "desconocida" if v == UNKNOWN else v
     dev = sv.config.device.id if sv.config else "no inscrito"
     return f"Versión {v}; dispositivo {dev}; Qt {__import__('PySide6').__version__}."
 

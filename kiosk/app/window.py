@@ -25,11 +25,11 @@ from PySide6.QtWidgets import QApplication, QStackedWidget, QVBoxLayout, QWidget
 
 from kiosk.app.admin import AdminMixin
 from kiosk.app.capture import CAPTURE, CaptureMixin
+from kiosk.app.card_pictures import card_pictures
 from kiosk.app.enroll import EnrollMixin
 from kiosk.app.lockout import FileLockouts
 from kiosk.app.screens import ScreenFactory
 from kiosk.app.services import Services, auxiliaries, build_services, coordinators
-from kiosk.capture.analysis import card_pictures
 from kiosk.capture.flow import Flow, MemoryLockouts, Notice, Step
 from kiosk.ui import i18n
 from kiosk.ui.jobs import Jobs

@@ -113,21 +113,3 @@ class SelfieAnalyser:
         else:
             text = q.reasons[0] if q.reasons else prompt
         return Guidance(text, None, q.ok, challenge=PROMPTS[self.checker.challenge])
-
-
-
-def card_pictures() -> dict[str, np.ndarray]:
-    """The chooser's pictures: fronts of each model drawn by the synthetic card generator."""
-    import random
-    from dataclasses import replace
-
-    from kiosk.testdata.cards import render_front
-    from kiosk.testdata.roll import generate_roll
-
-    base = next(generate_roll(1, 7))
-    out = {}
-    for m in ("E", "F", "G", "H", "D", "C"):
-        img, _ = render_front(replace(base, modelo=m), random.Random(f"chooser:{m}"))
-        out[m] = img
-    return out
-

@@ -16,15 +16,15 @@ passed in (`now` in seconds, monotonic) so lockout and idle lock are testable.
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sync.wire.record import valid_email
+
 MAX_PIN_FAILURES = 5
 LOCKOUT_SECONDS = 60.0           # doubles with every further lockout, capped
 LOCKOUT_MAX_SECONDS = 15 * 60.0
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[A-Za-z]{2,}$")
 
 
 class Step(enum.StrEnum):
@@ -325,7 +325,7 @@ class Flow:
         self._expect(Step.EMAIL)
         assert self.draft is not None
         email = (email or "").strip() or None
-        if email is not None and not _EMAIL.match(email):
+        if email is not None and not valid_email(email):
             self.notice = Notice("El correo no parece válido; corríjalo o déjelo vacío.", error=True)
             return False
         self.draft.email = email

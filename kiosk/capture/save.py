@@ -22,14 +22,11 @@ The UI, the `fieldkit-kiosk capture` command and the demo all go through here.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,26 +35,22 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from kiosk.capture.flow import Draft
+from kiosk.capture.signature import signature_problem
 from kiosk.vision.credential import BackReading
 from kiosk.vision.face import CardPhoto, find_card_photo
 from kiosk.vision.integrity import IntegrityResult, check_integrity
 from kiosk.vision.liveness import LivenessState, SelfieQuality, Verdict, assess_selfie
+from sync.common.version import package_version
 from sync.device.config import DeviceConfig
 from sync.outbox.outbox import Outbox, OutboxCounts
-from sync.wire.envelope import suite_by_name
 from sync.wire.errors import OutboxError, SyncError
 from sync.wire.ids import uuid7
 from sync.wire.imaging import encode_jpeg, render_signature
-from sync.wire.record import Check, Credential, EncodedImage, ImageKind, Record, Signature
-from sync.wire.sealing import Sealer, ServerPublicKey
+from sync.wire.record import Check, Credential, EncodedImage, ImageKind, Record, valid_email
+from sync.wire.sealing import Sealer, ServerPublicKey, read_seal_public
 
-OUTBOX_FILE = "outbox.db"                    # as sync.agent.settings.OUTBOX_FILE
-SEAL_PUBLIC_TAG = "fieldkit-seal-public-v1"  # docs/server.md, "Key files"
 CONSENT_TEXT_VERSION = "aviso-privacidad-v1"
-MIN_SIGNATURE_POINTS = 8
-MIN_SIGNATURE_EXTENT = 0.08                  # of the pad's width
 MIN_IMAGE_SIDE = 64
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[A-Za-z]{2,}$")
 _MODELS = ("E", "F", "G", "H")
 
 
@@ -111,30 +104,15 @@ def back_refusal(reading: BackReading | None) -> str | None:
     return None
 
 
-def signature_problem(sig: Signature | None) -> str | None:
-    """Why a signature is refused (empty or trivial), or None."""
-    if not isinstance(sig, Signature):
-        return "Falta la firma."
-    points = [p for stroke in sig.strokes for p in stroke]
-    if len(points) < MIN_SIGNATURE_POINTS:
-        return "La firma está vacía o es demasiado corta: pida a la persona que firme de nuevo."
-    xs, ys = [p.x for p in points], [p.y for p in points]
-    if max(max(xs) - min(xs), max(ys) - min(ys)) < MIN_SIGNATURE_EXTENT * max(sig.width, 1):
-        return "La firma es demasiado pequeña: pida a la persona que firme de nuevo."
-    return None
-
-
 def load_seal_public(path: Path) -> ServerPublicKey:
     """The server's sealing key file: ``fieldkit-seal-public-v1 <suite> <base64>``."""
     try:
-        parts = path.read_text(encoding="ascii").split()
+        text = path.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as e:
         raise SaveError(f"No se pudo leer la clave pública del servidor {path}: {e}") from e
-    if len(parts) != 3 or parts[0] != SEAL_PUBLIC_TAG:
-        raise SaveError(f"{path} no es una clave pública de sellado ({SEAL_PUBLIC_TAG}).")
     try:
-        return ServerPublicKey(suite_by_name(parts[1]), base64.b64decode(parts[2], validate=True))
-    except (ValueError, binascii.Error) as e:
+        return read_seal_public(text)
+    except ValueError as e:
         raise SaveError(f"{path}: clave pública de sellado no válida ({e}).") from e
 
 
@@ -167,7 +145,7 @@ class SaveContext:
 
     @classmethod
     def from_config(cls, cfg: DeviceConfig, *, create_outbox: bool = True) -> SaveContext:
-        """Open `<data_dir>/outbox.db` with the key file (created empty on first use when
+        """Open the device's outbox with the key file (created empty on first use when
         `create_outbox`), load the signing key and the server's sealing key."""
         k = cfg.keys
         server_key = load_seal_public(k.server_seal_public)
@@ -175,7 +153,7 @@ class SaveContext:
             raise SaveError(f"La clave del servidor es {server_key.suite.name} pero la configuración "
                             f"pide {cfg.server.seal_suite}.")
         sealer = Sealer(cfg.device.id, load_signing_key(k.signing_key), server_key)
-        path = cfg.device.data_dir / OUTBOX_FILE
+        path = cfg.device.outbox_path
         try:
             if path.exists() or not create_outbox:
                 outbox = Outbox.open_with_key_file(path, k.outbox_key)
@@ -190,7 +168,7 @@ class SaveContext:
         if outbox.device_id != cfg.device.id:
             outbox.close()
             raise SaveError(f"La bandeja de salida {path} es de otro dispositivo ({outbox.device_id}).")
-        return cls(cfg.device.id, outbox, sealer, cfg, _app_version())
+        return cls(cfg.device.id, outbox, sealer, cfg, package_version())
 
     def counts(self) -> OutboxCounts:
         with self._lock:
@@ -206,14 +184,6 @@ class SaveContext:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-def _app_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("apoyo-fieldkit")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 
 # --- building the record ------------------------------------------------------------------
@@ -272,6 +242,17 @@ def liveness_check(verdict: Any) -> Check:
                  f"{state}: {verdict.challenge.value}: {verdict.message}")
 
 
+def integrity_check(result: IntegrityResult, name: str) -> Check:
+    """An integrity result as a record check (detail = verdict, and the reason when refused)."""
+    return Check(name, result.passed, round(result.scores.get("periodic_peak", 0.0), 3),
+                 result.verdict if result.passed else f"{result.verdict}: {result.reason}")
+
+
+def selfie_check(quality: SelfieQuality) -> Check:
+    return Check("selfie_quality", quality.ok, round(quality.scores.get("sharpness", 0.0), 3),
+                 "; ".join(quality.reasons))
+
+
 def build_record(draft: Draft, ctx: SaveContext, now_ms: int | None = None) -> Record:
     """Validate the draft and build its record (not yet sealed, no folio). Raises SaveError."""
     if not isinstance(draft, Draft):
@@ -290,7 +271,7 @@ def build_record(draft: Draft, ctx: SaveContext, now_ms: int | None = None) -> R
     if (why := signature_problem(draft.signature)) is not None:
         raise SaveError(why)
     email = (draft.email or "").strip() or None
-    if email is not None and not _EMAIL.match(email):
+    if email is not None and not valid_email(email):
         raise SaveError("El correo no parece válido; corríjalo o déjelo vacío.")
     fr = draft.front_reading if draft.front_reading is not None else read_front(front)
     if not isinstance(fr, FrontReading):
@@ -305,10 +286,10 @@ def build_record(draft: Draft, ctx: SaveContext, now_ms: int | None = None) -> R
               else float(fr.photo.edges_found), "" if fr.photo else "no se encontró el retrato"),
     ]
     if fr.integrity is not None:
-        checks.append(replace(fr.integrity.as_check(), name="integrity_front"))
+        checks.append(integrity_check(fr.integrity, "integrity_front"))
     back_integrity = draft.back_integrity if isinstance(draft.back_integrity, IntegrityResult) \
         else check_integrity(back)
-    checks.append(replace(back_integrity.as_check(), name="integrity_back"))
+    checks.append(integrity_check(back_integrity, "integrity_back"))
     flags = ",".join(f.code for f in reading.flags)
     checks.append(Check("credential", not reading.flags, None,
                         f"modelo {reading.model}" + (f"; avisos: {flags}" if flags else "")))
@@ -317,7 +298,7 @@ def build_record(draft: Draft, ctx: SaveContext, now_ms: int | None = None) -> R
                             ",".join(f"{k}={'si' if v else 'no'}" for k, v in reading.cross_check.items())))
     quality = draft.selfie_quality if isinstance(draft.selfie_quality, SelfieQuality) \
         else assess_selfie(selfie)
-    checks.append(quality.as_check())
+    checks.append(selfie_check(quality))
     checks.append(liveness_check(draft.liveness))
 
     try:

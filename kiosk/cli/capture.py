@@ -113,7 +113,8 @@ def load_frames(directory: Path, challenge: str | None) -> tuple[list[tuple[np.n
 
 def build_capture(ns: argparse.Namespace, cfg: DeviceConfig, now_year: int) -> Capture:
     from kiosk.capture.flow import Draft
-    from kiosk.capture.save import back_refusal, read_front, signature_problem
+    from kiosk.capture.save import back_refusal, read_front
+    from kiosk.capture.signature import signature_problem
     from kiosk.testdata.signatures import SignatureFileError, read_signature_file
     from kiosk.vision.card import straighten
     from kiosk.vision.credential import read_back

@@ -182,7 +182,7 @@ def device_counts(cfg_path: Path) -> tuple[int, int]:
     from sync.outbox.outbox import Outbox
 
     cfg = load_config(cfg_path)
-    db = cfg.device.data_dir / "outbox.db"
+    db = cfg.device.outbox_path
     if not db.exists():
         return 0, 0
     with Outbox.open_with_key_file(db, cfg.keys.outbox_key, readonly=True) as ob:

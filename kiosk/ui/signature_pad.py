@@ -8,8 +8,6 @@ the width following the pressure.
 
 from __future__ import annotations
 
-import itertools
-import math
 import time
 from typing import Any
 
@@ -17,10 +15,8 @@ from PySide6.QtCore import QEvent, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from kiosk.capture.signature import signature_problem
 from sync.wire.record import Point, Signature
-
-EMPTY = "Falta la firma: pida a la persona que firme en el recuadro."
-TRIVIAL = "La firma es demasiado corta: pida que firme como en su credencial."
 
 
 class SignaturePad(QWidget):
@@ -50,22 +46,8 @@ class SignaturePad(QWidget):
         return not any(self._strokes)
 
     def problem(self) -> str | None:
-        """Why this signature cannot be accepted (Spanish), or None."""
-        pts = [p for s in self._strokes for p in s]
-        if len(pts) < 2:
-            return EMPTY
-        length = sum(
-            math.dist((a.x, a.y), (b.x, b.y)) for s in self._strokes for a, b in itertools.pairwise(s)
-        )
-        xs, ys = [p.x for p in pts], [p.y for p in pts]
-        w, h = max(1, self.width()), max(1, self.height())
-        if (
-            length < 0.35 * w
-            or len(pts) < 8
-            or (max(xs) - min(xs) < 0.15 * w and max(ys) - min(ys) < 0.15 * h)
-        ):
-            return TRIVIAL
-        return None
+        """Why this signature cannot be accepted (Spanish), or None: save's rule, asked early."""
+        return signature_problem(self.signature())
 
     def signature(self) -> Signature:
         strokes = tuple(tuple(s) for s in self._strokes if s)

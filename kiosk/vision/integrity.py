@@ -67,12 +67,6 @@ class IntegrityResult:
     def passed(self) -> bool:
         return self.verdict == OK
 
-    def as_check(self):  # -> sync.wire.record.Check
-        """The result as a record check (name ``integrity``; detail = verdict)."""
-        from sync.wire.record import Check
-
-        return Check("integrity", self.passed, round(self.scores.get("periodic_peak", 0.0), 3),
-                     self.verdict if self.passed else f"{self.verdict}: {self.reason}")
 
 
 def _prepare(rgb: np.ndarray) -> np.ndarray:

@@ -21,11 +21,6 @@ class SelfieQuality:
     n_faces: int
     scores: dict[str, float] = field(default_factory=dict)
 
-    def as_check(self):  # -> sync.wire.record.Check
-        from sync.wire.record import Check
-
-        return Check("selfie_quality", self.ok, round(self.scores.get("sharpness", 0.0), 3),
-                     "; ".join(self.reasons))
 
 
 # Thresholds for the selfie (fractions of the frame unless said otherwise).

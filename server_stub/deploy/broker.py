@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-TOPIC_ROOT = "fieldkit/v1/devices"
+from sync.wire import topics
 
 
 def ingest_share_topic(group: str = "ingest") -> str:
@@ -37,19 +37,13 @@ def ingest_share_topic(group: str = "ingest") -> str:
     dropped at delivery, so a production deployment should use a random group
     name kept in the server config (see `new_share_group`).
     """
-    if not group or any(c in group for c in "/+#"):
-        raise BrokerError(f"invalid share group {group!r}")
-    return f"$share/{group}/{TOPIC_ROOT}/+/records"
+    try:
+        return topics.shared(group, "+", "records")
+    except ValueError as e:
+        raise BrokerError(str(e)) from None
 
 
 
-def topic_device(topic: str, leaf: str) -> str | None:
-    """The device id of `fieldkit/v1/devices/{id}/{leaf}`, else None."""
-    root, tail = TOPIC_ROOT + "/", "/" + leaf
-    if not topic.startswith(root) or not topic.endswith(tail):
-        return None
-    dev = topic[len(root):-len(tail)]
-    return dev if dev and "/" not in dev else None
 
 def new_share_group() -> str:
     return f"ingest-{secrets.token_hex(16)}"
@@ -114,10 +108,10 @@ def render_acl(server_identities: Sequence[str] = ("server:ingest",), denied: Se
     file on SIGHUP; it does not re-read its CRL, so revocation is done here."""
     lines = [
         "# Devices: CN = username = %u; write own records/status, read own acks/commands.",
-        f"pattern write {TOPIC_ROOT}/%u/records",
-        f"pattern write {TOPIC_ROOT}/%u/status",
-        f"pattern read {TOPIC_ROOT}/%u/acks",
-        f"pattern read {TOPIC_ROOT}/%u/commands",
+        f"pattern write {topics.device_topic('%u', 'records')}",
+        f"pattern write {topics.device_topic('%u', 'status')}",
+        f"pattern read {topics.device_topic('%u', 'acks')}",
+        f"pattern read {topics.device_topic('%u', 'commands')}",
         "",
     ]
     for ident in server_identities:
@@ -127,10 +121,10 @@ def render_acl(server_identities: Sequence[str] = ("server:ingest",), denied: Se
         # rules also cover $share/<group>/... subscriptions.
         lines += [
             f"user {ident}",
-            f"topic read {TOPIC_ROOT}/+/records",
-            f"topic read {TOPIC_ROOT}/+/status",
-            f"topic write {TOPIC_ROOT}/+/acks",
-            f"topic write {TOPIC_ROOT}/+/commands",
+            f"topic read {topics.device_topic('+', 'records')}",
+            f"topic read {topics.device_topic('+', 'status')}",
+            f"topic write {topics.device_topic('+', 'acks')}",
+            f"topic write {topics.device_topic('+', 'commands')}",
             "",
         ]
     for dev in denied:

@@ -1,20 +1,13 @@
 """Server key files: the HPKE sealing key pair and the Ed25519 ack-signing key.
 
-Sealing keys are not X.509-shaped (X-Wing has no PKCS#8 form in every
-OpenSSL), so they use a one-line text format that is easy to parse on the
-device without importing anything from the server:
-
-    fieldkit-seal-public-v1 <suite> <base64 raw public key>
-    fieldkit-seal-private-v1 <suite> <base64 raw private key>   (mode 0600)
-
-The raw layouts are those of ``sync.wire.sealing.ServerPublicKey`` and
-``sync.wire.envelope_open.ServerPrivateKey``. Signing keys are ordinary PEM.
+Sealing key files are one line each; their format is defined (and read) in
+``sync.wire.sealing``, shared with the device. The raw layouts are those of
+``sync.wire.sealing.ServerPublicKey`` and ``sync.wire.envelope_open.ServerPrivateKey``.
+Signing keys are ordinary PEM.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import stat
 from pathlib import Path
@@ -22,12 +15,15 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from sync.wire.envelope import SuiteSpec, suite_by_name
 from sync.wire.envelope_open import ServerPrivateKey
-from sync.wire.sealing import ServerPublicKey
-
-SEAL_PUBLIC_TAG = "fieldkit-seal-public-v1"
-SEAL_PRIVATE_TAG = "fieldkit-seal-private-v1"
+from sync.wire.sealing import (
+    SEAL_PRIVATE_TAG,
+    SEAL_PUBLIC_TAG,
+    ServerPublicKey,
+    format_seal_key_line,
+    parse_seal_key_line,
+    read_seal_public,
+)
 
 
 class KeyFileError(ValueError):
@@ -59,31 +55,21 @@ def _read_private(path: Path) -> bytes:
     return path.read_bytes()
 
 
-def _parse_line(path: Path, text: str, tag: str) -> tuple[SuiteSpec, bytes]:
-    parts = text.split()
-    if len(parts) != 3 or parts[0] != tag:
-        raise KeyFileError(f"{path}: se esperaba una línea '{tag} <suite> <base64>'")
-    try:
-        suite = suite_by_name(parts[1])
-        raw = base64.b64decode(parts[2], validate=True)
-    except (ValueError, binascii.Error) as e:
-        raise KeyFileError(f"{path}: {e}") from None
-    return suite, raw
-
-
 # --- sealing (HPKE) -----------------------------------------------------------------------
 
 
 def write_seal_keys(private_path: Path, public_path: Path, key: ServerPrivateKey) -> None:
-    b64 = base64.b64encode(key.raw).decode()
-    write_private(private_path, f"{SEAL_PRIVATE_TAG} {key.suite.name} {b64}\n".encode())
+    write_private(private_path, format_seal_key_line(SEAL_PRIVATE_TAG, key.suite, key.raw).encode())
     pub = key.public_key()
     public_path.parent.mkdir(parents=True, exist_ok=True)
-    public_path.write_text(f"{SEAL_PUBLIC_TAG} {pub.suite.name} {base64.b64encode(pub.raw).decode()}\n")
+    public_path.write_text(format_seal_key_line(SEAL_PUBLIC_TAG, pub.suite, pub.raw))
 
 
 def load_seal_private(path: Path) -> ServerPrivateKey:
-    suite, raw = _parse_line(path, _read_private(path).decode("ascii", "replace"), SEAL_PRIVATE_TAG)
+    try:
+        suite, raw = parse_seal_key_line(_read_private(path).decode("ascii", "replace"), SEAL_PRIVATE_TAG)
+    except ValueError as e:
+        raise KeyFileError(f"{path}: {e}") from None
     want = 32 if suite.kem_id == 0x0020 else 96
     if len(raw) != want:
         raise KeyFileError(f"{path}: una clave privada {suite.name} tiene {want} bytes, no {len(raw)}")
@@ -95,9 +81,8 @@ def load_seal_public(path: Path) -> ServerPublicKey:
         text = path.read_text("ascii")
     except (OSError, UnicodeDecodeError) as e:
         raise KeyFileError(f"{path}: {e}") from None
-    suite, raw = _parse_line(path, text, SEAL_PUBLIC_TAG)
     try:
-        return ServerPublicKey(suite, raw)
+        return read_seal_public(text)
     except ValueError as e:
         raise KeyFileError(f"{path}: {e}") from None
 

@@ -19,20 +19,20 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from server_stub.core.store import Store, StoreError
-from server_stub.deploy.broker import TOPIC_ROOT, topic_device
 from server_stub.fleet import command_issue as commands
 from server_stub.fleet import fleet
+from sync.wire.topics import device_topic, shared, topic_device
 
 log = logging.getLogger("fieldkit.server.fleet")
 RESEND_EVERY_S = 30.0
 
 
 def status_share_topic(group: str) -> str:
-    return f"$share/{group}-status/{TOPIC_ROOT}/+/status"
+    return shared(f"{group}-status", "+", "status")
 
 
 def command_topic(device_id: str) -> str:
-    return f"{TOPIC_ROOT}/{device_id}/commands"
+    return device_topic(device_id, "commands")
 
 
 class FleetMqtt:

@@ -35,10 +35,11 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from server_stub.deploy.broker import TOPIC_ROOT, ingest_share_topic, topic_device
+from server_stub.deploy.broker import ingest_share_topic
 from server_stub.fleet.mqtt import FleetMqtt, status_share_topic
 from server_stub.ingest.ingest import Ingestor, Outcome
 from sync.common.tcp_nodelay import set_nodelay
+from sync.wire.topics import device_topic, topic_device
 
 log = logging.getLogger("fieldkit.server.mqtt")
 
@@ -55,7 +56,7 @@ class _Received:
 
 
 def ack_topic(device_id: str) -> str:
-    return f"{TOPIC_ROOT}/{device_id}/acks"
+    return device_topic(device_id, "acks")
 
 
 class MqttWorker:

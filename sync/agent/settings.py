@@ -8,11 +8,11 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from sync.common.version import package_version
 from sync.device.config import DeviceConfig
 from sync.transport.base import TLSFiles
 from sync.wire.ack import AckVerifier
 
-OUTBOX_FILE = "outbox.db"
 STATE_FILE = "sync-state.json"
 
 
@@ -53,7 +53,7 @@ class AgentSettings:
         data = cfg.device.data_dir
         return cls(
             device_id=cfg.device.id,
-            outbox_path=data / OUTBOX_FILE,
+            outbox_path=cfg.device.outbox_path,
             outbox_key=cfg.keys.outbox_key,
             state_path=data / STATE_FILE,
             tls=TLSFiles(cfg.keys.ca, cfg.keys.client_cert, cfg.keys.client_key),
@@ -61,7 +61,7 @@ class AgentSettings:
             mqtt_url=cfg.server.mqtt_url,
             https_url=cfg.server.https_url,
             transport=cfg.server.transport,
-            app_version=_app_version(),
+            app_version=package_version(),
         )
 
     def transport_order(self) -> list[str]:
@@ -78,11 +78,3 @@ class AgentSettings:
             raise ValueError(f"{self.server_sign_public}: not an Ed25519 public key")
         return AckVerifier(self.device_id, [key])
 
-
-def _app_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("apoyo-fieldkit")
-    except PackageNotFoundError:
-        return "0+unknown"

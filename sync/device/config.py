@@ -47,8 +47,15 @@ def _check(cond: bool, field_name: str, message: str) -> None:
         raise FieldError(field_name, message)
 
 
+def outbox_file(data_dir: Path) -> Path:
+    """The outbox inside a data dir: the one place that names the file (kiosk, agent, enrollment)."""
+    return data_dir / "outbox.db"
+
+
 @dataclass(frozen=True)
 class DeviceSection:
+    """Who the device is and where it keeps its data."""
+
     id: str
     folio_prefix: str
     data_dir: Path = Path("/var/lib/fieldkit")
@@ -59,6 +66,10 @@ class DeviceSection:
                f"{self.id!r} no es un id de dispositivo válido (minúsculas, dígitos y '-', 3-63)")
         _check(bool(_FOLIO_PREFIX.match(self.folio_prefix)), "folio_prefix",
                f"{self.folio_prefix!r} no es un prefijo de folio válido (2-6 mayúsculas o dígitos)")
+
+    @property
+    def outbox_path(self) -> Path:
+        return outbox_file(self.data_dir)
 
 
 @dataclass(frozen=True)

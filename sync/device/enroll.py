@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
-from sync.device.config import DEFAULT_CONFIG_PATH, ConfigError
+from sync.device.config import DEFAULT_CONFIG_PATH, ConfigError, outbox_file, parse_config
 from sync.device.config_write import fsync_dir, render_toml, write_private_file
 from sync.outbox.keyfile import create_key_file, load_key
 from sync.outbox.outbox import Outbox
@@ -236,15 +236,13 @@ def _install(cfg_path: Path, b: dict[str, Any], keys: _Keys, ca_pem: bytes,
         write_private_file(kd / "server-sign.pub", b["server_sign_public"].encode(), 0o644)
         create_key_file(kd / "outbox.key")
         text = render_toml(config_data(b, str(data_dir) if data_dir else f"{STATE_DIR}/data"))
-        from sync.device.config import parse_config
-
         parse_config(text, root / cfg_path.name)  # validate before anything is visible
         key = load_key(kd / "outbox.key")
         if data_dir is None:
-            Outbox.create(dd / "outbox.db", key, b["device_id"], b["folio_prefix"]).close()
+            Outbox.create(outbox_file(dd), key, b["device_id"], b["folio_prefix"]).close()
         else:
             os.rmdir(dd)
-            target = data_dir / "outbox.db"
+            target = outbox_file(data_dir)
             if target.exists():  # records of an earlier enrollment: never overwritten
                 raise OSError(f"{target} ya existe (¿datos de una inscripción anterior?)")
             # Outbox.create makes a missing data dir 0700, and the file 0600.

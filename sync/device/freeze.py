@@ -8,6 +8,9 @@
         records leave the outbox), as MOSIP's registration client does.
     period_refusal(process, server_ms) -> str | None
         The Spanish reason a process is not offered at that (server-corrected) time.
+    period_warnings(process, server_ms, pending) -> list[str]
+        What home warns about a process: outside its period, ending within 3 days, or
+        closed with supports still to send before the 24 h deadline.
     offered_processes(cfg, now_ms=None) -> list[Process]
         The processes whose collection period contains *server-corrected* now
         (device clock + the offset the sync agent measured): a device without an
@@ -20,7 +23,7 @@ import datetime as dt
 import time
 from zoneinfo import ZoneInfo
 
-from sync.agent.settings import OUTBOX_FILE, STATE_FILE
+from sync.agent.settings import STATE_FILE
 from sync.agent.state import load_state
 from sync.device.command_exec import REVOKED_TEXT, is_revoked
 from sync.device.config import DeviceConfig, Process
@@ -51,6 +54,24 @@ def period_refusal(p: Process, server_ms: int) -> str | None:
     return None
 
 
+def period_warnings(p: Process, server_ms: int, pending: int) -> list[str]:
+    """Home's warnings for `p` at `server_ms`, with `pending` records unsent (Spanish)."""
+    out = []
+    today = mexico_date(server_ms)
+    end = dt.date.fromisoformat(p.end)
+    days = (end - today).days
+    if (why := period_refusal(p, server_ms)) is not None:
+        out.append(why)
+    elif days <= 3:
+        out.append(f"La captación termina el {p.end} ({days} día(s)).")
+    if end < today <= end + dt.timedelta(days=1):
+        # Supports must reach the server within 24 h of the close (LGIPE): the last day + 1.
+        deadline = dt.datetime.combine(end + dt.timedelta(days=2), dt.datetime.min.time())
+        out.append(f"Periodo cerrado: envíe los {pending} apoyos pendientes antes del "
+                   f"{deadline:%Y-%m-%d %H:%M} (24 h).")
+    return out
+
+
 def mexico_date(server_ms: int) -> dt.date:
     """The calendar day in Mexico City at `server_ms` (the config's dates are such days)."""
     return dt.datetime.fromtimestamp(server_ms / 1000, MX).date()
@@ -61,8 +82,7 @@ def capture_refusal(cfg: DeviceConfig, outbox: Outbox | None = None, now_ms: int
         return f"No se pueden capturar apoyos: {REVOKED_TEXT}. Entregue el equipo a su coordinador."
     own = outbox is None
     try:
-        ob = outbox or Outbox.open_with_key_file(cfg.device.data_dir / OUTBOX_FILE, cfg.keys.outbox_key,
-                                                 readonly=True)
+        ob = outbox or Outbox.open_with_key_file(cfg.device.outbox_path, cfg.keys.outbox_key, readonly=True)
     except OutboxError:
         return None  # no outbox yet: nothing unsent
     try:

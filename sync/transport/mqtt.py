@@ -25,14 +25,9 @@ from sync.common.tcp_nodelay import set_nodelay
 from sync.outbox.outbox import OutboxItem
 from sync.transport.base import AckSink, TLSFiles, TransportDown
 from sync.transport.dns import DNS_TIMEOUT_S, getaddrinfo_within
+from sync.wire.topics import device_topics
 
-TOPIC_ROOT = "fieldkit/v1/devices"
 SESSION_EXPIRY_S = 7 * 24 * 3600  # acks wait a week at the broker for a device that is away
-
-
-def topics(device_id: str) -> dict[str, str]:
-    base = f"{TOPIC_ROOT}/{device_id}"
-    return {k: f"{base}/{k}" for k in ("records", "acks", "status", "commands")}
 
 
 def parse_mqtt_url(url: str) -> tuple[str, int]:
@@ -52,7 +47,7 @@ class MqttTransport:
         self.device_id = device_id
         self.host, self.port = parse_mqtt_url(url)
         self.tls = tls
-        self.topics = topics(device_id)
+        self.topics = device_topics(device_id)
         self.window = window
         self._on_ack = on_ack
         self._on_command = on_command  # signed server commands (sync/device/command_exec.py verifies them)

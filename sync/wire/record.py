@@ -9,6 +9,7 @@ layout is specified byte for byte in docs/protocol.md; readers dispatch on the
 from __future__ import annotations
 
 import enum
+import re
 import struct
 import uuid
 from dataclasses import dataclass, field
@@ -22,6 +23,13 @@ FORMAT_VERSION = 1
 # A signature point: x, y in tenths of a pad pixel (uint16), t in ms since the first
 # point (uint32), pressure 0..65535 (uint16, 0 when the pad has no pressure). Little endian.
 _POINT = struct.Struct("<HHIH")
+# The acuse's address: one @, a dotted domain. Checked where it is typed and again at save.
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[A-Za-z]{2,}$")
+
+
+def valid_email(address: str) -> bool:
+    """Whether `address` may go in a record's `email` field (the one rule, kiosk and save)."""
+    return bool(_EMAIL.match(address))
 
 
 class ImageKind(enum.StrEnum):

@@ -7,6 +7,8 @@ anywhere on the device) can open what was sealed. The server's open lives in
 
 from __future__ import annotations
 
+import base64
+import binascii
 import time
 from dataclasses import dataclass
 
@@ -16,6 +18,13 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, mlkem, x25519
 from sync.wire import envelope as env
 from sync.wire.envelope import SuiteSpec
 from sync.wire.record import Record, encode_record
+
+# Sealing keys are not X.509-shaped (X-Wing has no PKCS#8 form in every OpenSSL), so their
+# files are one line each (docs/server.md, "Key files"):
+#     fieldkit-seal-public-v1 <suite> <base64 raw public key>
+#     fieldkit-seal-private-v1 <suite> <base64 raw private key>   (server only, mode 0600)
+SEAL_PUBLIC_TAG = "fieldkit-seal-public-v1"
+SEAL_PRIVATE_TAG = "fieldkit-seal-private-v1"
 
 _KEMS = {0x647A: hpke.KEM.MLKEM768_X25519, 0x0020: hpke.KEM.X25519}
 _KDFS = {0x0001: hpke.KDF.HKDF_SHA256}
@@ -60,6 +69,28 @@ class ServerPublicKey:
             mlkem.MLKEM768PublicKey.from_public_bytes(self.raw[:MLKEM768_PUB_LEN]),
             x25519.X25519PublicKey.from_public_bytes(self.raw[MLKEM768_PUB_LEN:]),
         )
+
+
+def format_seal_key_line(tag: str, suite: SuiteSpec, raw: bytes) -> str:
+    """One line of a sealing key file."""
+    return f"{tag} {suite.name} {base64.b64encode(raw).decode()}\n"
+
+
+def parse_seal_key_line(text: str, tag: str) -> tuple[SuiteSpec, bytes]:
+    """Suite and raw key bytes of a sealing key file's text; ValueError says what is wrong."""
+    parts = text.split()
+    if len(parts) != 3 or parts[0] != tag:
+        raise ValueError(f"se esperaba una línea '{tag} <suite> <base64>'")
+    try:
+        return env.suite_by_name(parts[1]), base64.b64decode(parts[2], validate=True)
+    except (ValueError, binascii.Error) as e:
+        raise ValueError(str(e)) from None
+
+
+def read_seal_public(text: str) -> ServerPublicKey:
+    """The server's sealing public key from its file's text (the one reader, device and server)."""
+    suite, raw = parse_seal_key_line(text, SEAL_PUBLIC_TAG)
+    return ServerPublicKey(suite, raw)
 
 
 @dataclass(frozen=True, slots=True)

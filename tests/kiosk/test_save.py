@@ -8,7 +8,8 @@ import threading
 import numpy as np
 import pytest
 
-from kiosk.capture.save import SaveContext, SaveError, save_draft, signature_problem
+from kiosk.capture.save import SaveContext, SaveError, save_draft
+from kiosk.capture.signature import signature_problem
 from kiosk.vision.credential import read_back
 from kiosk.vision.liveness import Challenge, LivenessState, Verdict
 from sync.wire.record import ImageKind, Point, Signature

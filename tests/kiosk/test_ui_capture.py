@@ -10,7 +10,8 @@ from PySide6.QtCore import QPoint, Qt
 from hardware.camera import Backoff, Camera
 from hardware.camera.replay import ReplayBackend
 from kiosk.capture.flow import Step
-from kiosk.ui.signature_pad import TRIVIAL, SignaturePad
+from kiosk.capture.signature import TOO_SHORT
+from kiosk.ui.signature_pad import SignaturePad
 from kiosk.vision.credential import MSG_SIN_QR
 from tests.helpers.ui import (
     LosableReplay,
@@ -89,7 +90,7 @@ def test_signature_pad_mouse_and_trivial(qtbot) -> None:  # type: ignore[no-unty
     qtbot.mousePress(pad, Qt.MouseButton.LeftButton, pos=QPoint(100, 100))
     qtbot.mouseMove(pad, QPoint(104, 102))
     qtbot.mouseRelease(pad, Qt.MouseButton.LeftButton, pos=QPoint(106, 103))
-    assert pad.problem() == TRIVIAL                  # a dot is not a signature
+    assert pad.problem() == TOO_SHORT                # a dot is not a signature
     pad.clear()
     pts = wave(600, 250)
     qtbot.mousePress(pad, Qt.MouseButton.LeftButton, pos=QPoint(int(pts[0][0]), int(pts[0][1])))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.capture.flow import Step
-from kiosk.ui.signature_pad import EMPTY
+from kiosk.capture.signature import EMPTY
 from kiosk.vision.integrity import check_integrity
 from kiosk.vision.liveness import assess_selfie
 from tests.helpers.ui import (
