@@ -42,8 +42,9 @@ from kiosk.vision.integrity import IntegrityResult, check_integrity
 from kiosk.vision.liveness import LivenessState, SelfieQuality, Verdict, assess_selfie
 from sync.common.version import package_version
 from sync.device.config import DeviceConfig
+from sync.outbox.errors import OutboxError
 from sync.outbox.outbox import Outbox, OutboxCounts
-from sync.wire.errors import OutboxError, SyncError
+from sync.wire.errors import SyncError
 from sync.wire.ids import uuid7
 from sync.wire.imaging import encode_jpeg, render_signature
 from sync.wire.record import Check, Credential, EncodedImage, ImageKind, Record, valid_email

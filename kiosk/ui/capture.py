@@ -7,28 +7,9 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
 
 from kiosk.ui.preview import Preview
+from kiosk.ui.texts import TITLES
 from kiosk.ui.theme import Scale, tr
 from kiosk.ui.widgets import Header, NoticeLabel, button, label
-
-TITLES = {
-    "front": (
-        "Frente de la credencial",
-        "Paso 1 de 6",
-        "Sostenga el FRENTE de la credencial (el lado con la fotografía) dentro del recuadro. "
-        "La foto se toma sola cuando se ve bien.",
-    ),
-    "back": (
-        "Reverso de la credencial",
-        "Paso 2 de 6",
-        "Voltee la credencial: sostenga el REVERSO (el lado con el código QR) dentro del recuadro. "
-        "La foto se toma sola cuando se ve bien.",
-    ),
-    "selfie": (
-        "Foto del rostro",
-        "Paso 3 de 6",
-        "Pida a la persona que mire a la cámara con el rostro dentro del óvalo.",
-    ),
-}
 
 
 class CaptureScreen(QWidget):

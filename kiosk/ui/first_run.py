@@ -9,13 +9,9 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QProgressBar, QVBoxLayout, QWidget
 
 from kiosk.ui.preview import Preview
+from kiosk.ui.texts import FIRST_RUN_TEXT
 from kiosk.ui.theme import tr
 from kiosk.ui.widgets import Keyboard, NoticeLabel, button, label
-
-FIRST_RUN_TEXT = (
-    "Dispositivo no inscrito. Con internet: escriba el código del coordinador (vale 24 h) y el servidor, "
-    "o toque «Escanear QR» y muestre su QR a la cámara."
-)
 
 
 class _HelpOrNotice(NoticeLabel):

@@ -1,9 +1,7 @@
 # ruff: noqa: E501  (translation table: one string per line reads best)
 """English texts of the screens (the Spanish is the key)."""
 
-from kiosk.ui.capture import TITLES
-from kiosk.ui.first_run import FIRST_RUN_TEXT
-from kiosk.ui.review import AVISO
+from kiosk.ui.texts import AVISO, FIRST_RUN_TEXT, TITLES
 
 SCREENS: dict[str, str] = {
     "(ninguno)": "(none)", "(nombre no leído)": "(name not read)",

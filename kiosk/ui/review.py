@@ -17,20 +17,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kiosk.ui.texts import AVISO
 from kiosk.ui.theme import Scale, tr
 from kiosk.ui.widgets import Header, ImageBox, NoticeLabel, button, label
-
-AVISO = (
-    "<b>Aviso de privacidad simplificado.</b> {aspirant}, para el proceso «{process}», y el "
-    "Instituto Nacional Electoral (INE) tratan los datos personales que se recaban aquí: los datos "
-    "de su credencial para votar (nombre, CIC, OCR, sección, vigencia), las imágenes del frente y "
-    "reverso de la credencial, una fotografía viva de su rostro y su firma. Se usan únicamente para "
-    "verificar su apoyo ciudadano contra la lista nominal; viajan y se guardan cifrados, y se borran "
-    "de este dispositivo en cuanto el servidor confirma que los recibió. La fotografía de su rostro y "
-    "su firma son <b>datos biométricos (sensibles)</b>: sólo se recaban con su consentimiento expreso. "
-    "Puede ejercer sus derechos de acceso, rectificación, cancelación y oposición (ARCO) ante la "
-    "Unidad de Transparencia del INE; el aviso de privacidad integral está en el portal del INE."
-)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from server_stub.cli.common import ConfigArg, config_from_args
 from server_stub.core.config import ServerConfig
 from server_stub.core.store import Store, open_store
 from server_stub.deploy import keys
@@ -27,14 +28,10 @@ from server_stub.fleet import command_issue as commands
 from server_stub.fleet import fleet
 from server_stub.fleet.enrollment_codes import issue_enrollment_code, list_codes
 
-ConfigArg = Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
-
 
 def _with_store(fn: Callable[[argparse.Namespace, ServerConfig, Store], Any]) -> Callable[..., int]:
     def run(args: argparse.Namespace) -> int:
-        from server_stub.cli.main import _config
-
-        cfg = _config(args)
+        cfg = config_from_args(args)
         store = open_store(cfg.store_url())
         try:
             out = fn(args, cfg, store)

@@ -18,21 +18,18 @@ from pathlib import Path
 
 from cryptography import x509
 
+from server_stub.cli.common import config_from_args, with_config
+from server_stub.cli.fleet import add_admin_commands
 from server_stub.cli.serve import ServeError, build_server, serve_forever
-from server_stub.core.config import ServerConfig, ServerConfigError, load_config
+from server_stub.cli.verify import add_commands
+from server_stub.core.config import ServerConfigError
 from server_stub.core.store import StoreError, open_store
 from server_stub.deploy import keys, pki
 from server_stub.deploy.init_dir import InitError, InitOptions, init_deployment
 from server_stub.fleet.registry import RegistryError, add_device
 from server_stub.ingest.ingest import FAULT_CRASH_AFTER_STORE
 
-DEFAULT_CONFIG = Path("/etc/fieldkit/server.toml")
-CONFIG_ENV = "FIELDKIT_SERVER_CONFIG"
 FAULT_ENV = "FIELDKIT_SERVER_FAULT"
-
-
-def _config(args: argparse.Namespace) -> ServerConfig:
-    return load_config(args.config or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
 def _read(path: str, what: str) -> bytes:
@@ -60,7 +57,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    cfg = _config(args)
+    cfg = config_from_args(args)
     for p in [*cfg.keys.seal_keys]:
         keys.load_seal_private(p)
     keys.load_sign_private(cfg.keys.sign_key)
@@ -69,7 +66,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    cfg = _config(args)
+    cfg = config_from_args(args)
     fault = os.environ.get(FAULT_ENV) or None
     if fault not in (None, FAULT_CRASH_AFTER_STORE):
         print(f"fieldkit-server: unknown {FAULT_ENV}={fault!r}", file=sys.stderr)
@@ -81,7 +78,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_add_device(args: argparse.Namespace) -> int:
-    cfg = _config(args)
+    cfg = config_from_args(args)
     sign_pub = keys.parse_ed25519_public(_read(args.sign_pub, "--sign-pub"), args.sign_pub)
     ca_key = cfg.tls.ca_key if cfg.tls.ca_key and cfg.tls.ca_key.exists() else None
     ca = pki.Issued(pki.load_cert(cfg.tls.ca_cert), pki.load_key(ca_key) if ca_key else None)
@@ -110,7 +107,7 @@ def cmd_revoke_device(args: argparse.Namespace) -> int:
     # Issue 8: registry + broker ACL deny and reload (no restart) + pending report.
     from server_stub.fleet.revocation import revoke
 
-    cfg = _config(args)
+    cfg = config_from_args(args)
     store = open_store(cfg.store_url())
     try:
         report = revoke(store, cfg, args.id)
@@ -126,7 +123,7 @@ def cmd_revoke_device(args: argparse.Namespace) -> int:
 
 
 def cmd_list_devices(args: argparse.Namespace) -> int:
-    store = open_store(_config(args).store_url())
+    store = open_store(config_from_args(args).store_url())
     try:
         devices = store.list_devices()
     finally:
@@ -142,7 +139,7 @@ def cmd_list_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    store = open_store(_config(args).store_url())
+    store = open_store(config_from_args(args).store_url())
     try:
         out = {"records": store.count_records(), "refusals": store.count_refusals(),
                "devices": len(store.list_devices())}
@@ -174,10 +171,6 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--broker-user", help="Mosquitto's `user` (default: 'mosquitto' when run as root)")
     i.set_defaults(fn=cmd_init)
 
-    def with_config(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sp.add_argument("--config", help=f"server TOML (default ${CONFIG_ENV} or {DEFAULT_CONFIG})")
-        return sp
-
     c = with_config(sub.add_parser("check-config", help="load the config and keys, report problems"))
     c.set_defaults(fn=cmd_check)
 
@@ -208,12 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.set_defaults(fn=cmd_list_devices)
     st = with_config(asub.add_parser("stats", help="record and refusal counts (JSON)"))
     st.set_defaults(fn=cmd_stats)
-    from server_stub.cli.fleet import add_admin_commands
-
     add_admin_commands(asub, with_config)
-
-    from server_stub.cli.verify import add_commands
-
     add_commands(sub, with_config)
     return p
 

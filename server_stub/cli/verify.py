@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from server_stub.core.config import load_config
+from server_stub.cli.common import ConfigArg, config_from_args
 from server_stub.core.store import Store, open_store
 from server_stub.dashboard import accounts
 from server_stub.ingest import acuse
@@ -22,7 +22,7 @@ PASSWORD_ENV = "FIELDKIT_DASHBOARD_PASSWORD"
 
 
 def _store(args: argparse.Namespace) -> Store:
-    cfg = load_config(args.config or os.environ.get("FIELDKIT_SERVER_CONFIG") or "/etc/fieldkit/server.toml")
+    cfg = config_from_args(args)
     return open_store(cfg.store_url())
 
 
@@ -103,7 +103,7 @@ def cmd_acuse_status(store: Store, args: argparse.Namespace) -> None:
     print(json.dumps(acuse.queue_counts(store)))
 
 
-def add_commands(sub: Any, with_config: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]) -> None:
+def add_commands(sub: Any, with_config: ConfigArg) -> None:
     r = sub.add_parser("roll", help="the electoral roll (lista nominal)")
     rs = r.add_subparsers(dest="roll_command", required=True)
     ri = with_config(rs.add_parser("import", help="replace the roll with a CSV (testdata roll layout)"))

@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import jinja2
 from markupsafe import Markup
 
+from server_stub.core.asgi import Receive, Scope, Send, header, not_http, read_body, respond
 from server_stub.core.config import ServerConfig
 from server_stub.core.store import Store, StoreError
 from server_stub.dashboard import accounts
@@ -40,7 +41,6 @@ from server_stub.dashboard import data as dashboard_data
 from server_stub.dashboard import svg as dashboard_svg
 from server_stub.fleet import fleet, revocation
 from server_stub.fleet.registry import RegistryError, revoke_device
-from server_stub.ingest.https_api import Receive, Scope, Send, _header, _respond, not_http, read_body
 from server_stub.verify import processes, verify
 from server_stub.verify.process_kinds import NO_RULE_LABEL, kind_label, rule_for
 
@@ -113,7 +113,7 @@ class DashboardApp:
         sec = [(b"content-security-policy", _CSP.encode()), (b"x-frame-options", b"DENY"),
                (b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store"),
                (b"referrer-policy", b"same-origin")]
-        await _respond(send, status, payload, media, sec + (headers or []))
+        await respond(send, status, payload, media, sec + (headers or []))
 
     # --- routing (runs in a worker thread: the store blocks) -------------------------------
 
@@ -281,7 +281,7 @@ class DashboardApp:
 
     @staticmethod
     def _cookie(scope: Scope) -> str | None:
-        raw = _header(scope, b"cookie")
+        raw = header(scope, b"cookie")
         if not raw:
             return None
         c: SimpleCookie = SimpleCookie()
@@ -293,7 +293,7 @@ class DashboardApp:
 
     @staticmethod
     def _same_origin(scope: Scope) -> bool:
-        origin = _header(scope, b"origin")
+        origin = header(scope, b"origin")
         if origin is None or origin == "null":
             return origin is None
-        return urlsplit(origin).netloc == (_header(scope, b"host") or "")
+        return urlsplit(origin).netloc == (header(scope, b"host") or "")

@@ -26,6 +26,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from server_stub.core.asgi import (
+    Receive,
+    Scope,
+    Send,
+    json_object,
+    not_http,
+    read_body,
+    respond,
+    send_json,
+)
 from server_stub.core.config import ServerConfig
 from server_stub.core.store import Store
 from server_stub.deploy import keys, pki
@@ -33,16 +43,6 @@ from server_stub.fleet import fleet
 from server_stub.fleet.command_issue import device_config
 from server_stub.fleet.enrollment_codes import ensure_schema
 from server_stub.fleet.registry import RegistryError, add_device
-from server_stub.ingest.https_api import (
-    Receive,
-    Scope,
-    Send,
-    _json,
-    _respond,
-    json_object,
-    not_http,
-    read_body,
-)
 from sync.wire import enrollment as proto
 from sync.wire.folio import ALPHABET as FOLIO_ALPHABET
 
@@ -199,32 +199,32 @@ class EnrollApp:
             return
         path, method = scope["path"], scope["method"]
         if path == "/v1/enroll/ca" and method == "GET":
-            await _respond(send, 200, self.enroller.ca_pem, "application/x-pem-file")
+            await respond(send, 200, self.enroller.ca_pem, "application/x-pem-file")
         elif path == "/v1/health" and method == "GET":
-            await _json(send, 200, {"ok": True, "time_ms": int(time.time() * 1000)})
+            await send_json(send, 200, {"ok": True, "time_ms": int(time.time() * 1000)})
         elif path == "/v1/enroll" and method == "POST":
             await self._enroll(scope, receive, send)
         else:
-            await _json(send, 404, {"error": "not_found"})
+            await send_json(send, 404, {"error": "not_found"})
 
     async def _enroll(self, scope: Scope, receive: Receive, send: Send) -> None:
         peer = (scope.get("client") or ("?", 0))[0]
         if self._limited(peer):
-            await _json(send, 429, {"error": "too_many_attempts", "message": "demasiados intentos; espere"},
-                        [(b"retry-after", str(int(self.WINDOW_S)).encode())])
+            busy = {"error": "too_many_attempts", "message": "demasiados intentos; espere"}
+            await send_json(send, 429, busy, [(b"retry-after", str(int(self.WINDOW_S)).encode())])
             return
         body = await read_body(receive, MAX_REQUEST)
         if body is None:
-            await _json(send, 413, {"error": "too_large", "message": "solicitud demasiado grande"})
+            await send_json(send, 413, {"error": "too_large", "message": "solicitud demasiado grande"})
             return
         req = json_object(body)
         if req is None:
-            await _json(send, 400, {"error": "bad_request", "message": "se esperaba JSON"})
+            await send_json(send, 400, {"error": "bad_request", "message": "se esperaba JSON"})
             return
         try:
             bundle = await asyncio.to_thread(self.enroller.redeem, req)
         except Refusal as r:
             self._limited(peer, failed=r.error in ("code_unknown", "bad_request_mac"))
-            await _json(send, r.status, {"error": r.error, "message": r.message})
+            await send_json(send, r.status, {"error": r.error, "message": r.message})
             return
-        await _respond(send, 200, bundle, "application/json")
+        await respond(send, 200, bundle, "application/json")

@@ -15,10 +15,10 @@ from urllib.parse import parse_qs
 
 import cbor2
 
+from server_stub.core.asgi import Receive, Scope, Send, json_object, read_body, respond, send_json
 from server_stub.core.store import Store
 from server_stub.fleet import command_issue as commands
 from server_stub.fleet import fleet
-from server_stub.ingest.https_api import Receive, Scope, Send, _json, _respond, json_object, read_body
 
 MAX_STATUS = 16 * 1024
 REVOKED = {"error": "device_revoked", "message": "dispositivo revocado"}
@@ -35,28 +35,28 @@ class FleetEndpoints:
             return False
         dev = await asyncio.to_thread(self.store.get_device, cn)
         if dev is not None and dev.state == "revoked":
-            await _json(send, 403, REVOKED)
+            await send_json(send, 403, REVOKED)
             return True
         if path == "/v1/status" and method == "POST":
             body = await read_body(receive, MAX_STATUS)
             if body is None:
-                await _json(send, 413, {"error": "too_large"})
+                await send_json(send, 413, {"error": "too_large"})
                 return True
             status = json_object(body)
             if status is None:
-                await _json(send, 400, {"error": "bad_status"})
+                await send_json(send, 400, {"error": "bad_status"})
                 return True
             if dev is None:
-                await _json(send, 403, {"error": "unknown_device"})
+                await send_json(send, 403, {"error": "unknown_device"})
                 return True
             await asyncio.to_thread(fleet.record_heartbeat, self.store, cn, status, "https")
-            await _respond(send, 204, b"", "application/json")
+            await respond(send, 204, b"", "application/json")
             return True
         if path == "/v1/commands" and method == "GET":
             q = parse_qs((scope.get("query_string") or b"").decode("latin-1"))
             after = q.get("after", ["0"])[0]
             pending = await asyncio.to_thread(commands.pending_commands, self.store, cn,
                                               int(after) if after.isdigit() else 0)
-            await _respond(send, 200, cbor2.dumps([c.command for c in pending]), "application/cbor")
+            await respond(send, 200, cbor2.dumps([c.command for c in pending]), "application/cbor")
             return True
         return False

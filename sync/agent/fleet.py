@@ -17,10 +17,10 @@ from sync.agent.state import AgentState
 from sync.device.command_exec import REVOKED_TEXT, execute, mark_revoked, verify
 from sync.device.config import DeviceConfig
 from sync.device.heartbeat import CHANGE_MIN_INTERVAL_S
+from sync.outbox.errors import OutboxError
 from sync.transport.base import Transport, TransportDown
 from sync.transport.https import DeviceRevoked
 from sync.wire.command import CommandRejected
-from sync.wire.errors import OutboxError
 
 if TYPE_CHECKING:
     from sync.agent.settings import AgentSettings

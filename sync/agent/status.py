@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from sync.agent.state import AgentState, now_ms, save_state
 from sync.device.command_exec import REVOKED_TEXT, last_applied_seq
 from sync.device.heartbeat import vitals
-from sync.wire.errors import OutboxError
+from sync.outbox.errors import OutboxError
 
 if TYPE_CHECKING:
     from sync.agent.settings import AgentOptions, AgentSettings

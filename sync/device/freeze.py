@@ -27,8 +27,8 @@ from sync.agent.settings import STATE_FILE
 from sync.agent.state import load_state
 from sync.device.command_exec import REVOKED_TEXT, is_revoked
 from sync.device.config import DeviceConfig, Process
+from sync.outbox.errors import OutboxError
 from sync.outbox.outbox import Outbox
-from sync.wire.errors import OutboxError
 
 MX = ZoneInfo("America/Mexico_City")  # dates in the config are Mexican calendar days
 

@@ -7,7 +7,7 @@ import re
 import stat
 from pathlib import Path
 
-from sync.wire.errors import KeyFileError
+from sync.outbox.errors import KeyFileError
 
 KEY_LEN = 32
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")

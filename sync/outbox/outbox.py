@@ -20,6 +20,13 @@ from pathlib import Path
 import sqlcipher3
 
 from sync.outbox import sqlcipher_pages
+from sync.outbox.errors import (
+    OutboxCorruptError,
+    OutboxError,
+    OutboxReadOnlyError,
+    OutboxStateError,
+    OutboxWrongKeyError,
+)
 from sync.outbox.keyfile import key_pragma, load_key
 from sync.outbox.schema import (
     CONNECTION_PRAGMAS,
@@ -31,15 +38,7 @@ from sync.outbox.schema import (
     translate,
 )
 from sync.wire.ack import Ack, AckVerifier
-from sync.wire.errors import (
-    AckReason,
-    AckRejected,
-    OutboxCorruptError,
-    OutboxError,
-    OutboxReadOnlyError,
-    OutboxStateError,
-    OutboxWrongKeyError,
-)
+from sync.wire.errors import AckReason, AckRejected
 from sync.wire.folio import make_folio, validate_prefix
 from sync.wire.record import Record
 from sync.wire.sealing import Sealer

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sqlcipher3
 
-from sync.wire.errors import OutboxCorruptError, OutboxDiskFullError, OutboxError, OutboxReadOnlyError
+from sync.outbox.errors import OutboxCorruptError, OutboxDiskFullError, OutboxError, OutboxReadOnlyError
 
 SCHEMA_VERSION = 1
 

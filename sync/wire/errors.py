@@ -1,4 +1,4 @@
-"""Error types of the sealing, ack and outbox layers.
+"""Error types of the wire format: records, envelopes, acks.
 
 Every error names the problem in plain words so an operator (or the
 auxiliary's screen) can tell a wrong key from a full disk.
@@ -55,34 +55,3 @@ class AckRejected(SyncError):
         self.reason = reason
         msg = reason.value + (f": {detail}" if detail else "")
         super().__init__(msg)
-
-
-# --- outbox -------------------------------------------------------------------------------
-
-
-class OutboxError(SyncError):
-    """Base class of outbox failures."""
-
-
-class KeyFileError(OutboxError):
-    """The outbox key file is missing, too permissive or malformed."""
-
-
-class OutboxWrongKeyError(OutboxError):
-    """The key does not open this outbox (every page fails its HMAC)."""
-
-
-class OutboxCorruptError(OutboxError):
-    """The outbox file is damaged (some pages fail their check, or the b-tree is broken)."""
-
-
-class OutboxDiskFullError(OutboxError):
-    """No space left for the outbox; the failed operation left nothing behind."""
-
-
-class OutboxReadOnlyError(OutboxError):
-    """The outbox (or its file system) is read-only."""
-
-
-class OutboxStateError(OutboxError):
-    """A call that does not fit the outbox's state (e.g. reusing a folio prefix)."""

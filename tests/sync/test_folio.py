@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from sync.outbox.errors import OutboxStateError
 from sync.outbox.outbox import Outbox
-from sync.wire.errors import OutboxStateError
 from sync.wire.folio import ALPHABET, FolioError, check_char, make_folio, parse_folio
 from tests.helpers.outbox import make_keys, new_outbox, tiny_record
 

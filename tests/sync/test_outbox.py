@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sync.outbox.keyfile import create_key_file, key_pragma, load_key
-from sync.outbox.outbox import IN_FLIGHT, PENDING, Outbox
-from sync.wire.errors import (
+from sync.outbox.errors import (
     KeyFileError,
     OutboxCorruptError,
     OutboxDiskFullError,
@@ -23,6 +21,8 @@ from sync.wire.errors import (
     OutboxStateError,
     OutboxWrongKeyError,
 )
+from sync.outbox.keyfile import create_key_file, key_pragma, load_key
+from sync.outbox.outbox import IN_FLIGHT, PENDING, Outbox
 from sync.wire.folio import parse_folio
 from tests.helpers.outbox import can_mount, make_keys, new_outbox, remount, tiny_record, tmpfs
 

@@ -1,0 +1,45 @@
+"""Long Spanish texts of the screens, in one module that imports nothing.
+
+The screens show them through ``tr()``; the English table (``i18n_en``) keys its
+translations by them. Keeping them here lets both import them without a circle.
+"""
+
+# Capture screens: title, step, help line.
+TITLES = {
+    "front": (
+        "Frente de la credencial",
+        "Paso 1 de 6",
+        "Sostenga el FRENTE de la credencial (el lado con la fotografía) dentro del recuadro. "
+        "La foto se toma sola cuando se ve bien.",
+    ),
+    "back": (
+        "Reverso de la credencial",
+        "Paso 2 de 6",
+        "Voltee la credencial: sostenga el REVERSO (el lado con el código QR) dentro del recuadro. "
+        "La foto se toma sola cuando se ve bien.",
+    ),
+    "selfie": (
+        "Foto del rostro",
+        "Paso 3 de 6",
+        "Pida a la persona que mire a la cámara con el rostro dentro del óvalo.",
+    ),
+}
+
+# First run, before enrollment.
+FIRST_RUN_TEXT = (
+    "Dispositivo no inscrito. Con internet: escriba el código del coordinador (vale 24 h) y el servidor, "
+    "o toque «Escanear QR» y muestre su QR a la cámara."
+)
+
+# Review: the simplified privacy notice.
+AVISO = (
+    "<b>Aviso de privacidad simplificado.</b> {aspirant}, para el proceso «{process}», y el "
+    "Instituto Nacional Electoral (INE) tratan los datos personales que se recaban aquí: los datos "
+    "de su credencial para votar (nombre, CIC, OCR, sección, vigencia), las imágenes del frente y "
+    "reverso de la credencial, una fotografía viva de su rostro y su firma. Se usan únicamente para "
+    "verificar su apoyo ciudadano contra la lista nominal; viajan y se guardan cifrados, y se borran "
+    "de este dispositivo en cuanto el servidor confirma que los recibió. La fotografía de su rostro y "
+    "su firma son <b>datos biométricos (sensibles)</b>: sólo se recaban con su consentimiento expreso. "
+    "Puede ejercer sus derechos de acceso, rectificación, cancelación y oposición (ARCO) ante la "
+    "Unidad de Transparencia del INE; el aviso de privacidad integral está en el portal del INE."
+)
