@@ -1,4 +1,4 @@
-"""Verification and ingest throughput (issue 9). Standalone: makes its own roll, keys and stores.
+"""Verification and ingest throughput. Standalone: makes its own roll, keys and stores.
 
     .venv/bin/python bench/bench_verify.py [--rows 1000000] [--records 4000] [--no-pg]
         [--roll-cache /tmp/roll-200k.csv]  (generate the roll once, reuse it on later runs)

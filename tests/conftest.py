@@ -92,7 +92,7 @@ def mqtt_client(pki: PKIPaths) -> Iterator[MqttClientFactory]:
         c.close()
 
 
-# --- ingestion server (issue 4, server side; see docs/server.md) -------------------------
+# --- ingestion server (see docs/server.md) -------------------------------------------------
 
 
 
@@ -146,7 +146,7 @@ def pg_database(pg_url: str) -> Iterator[str]:
         drop_database(pg_url, url)
 
 
-# --- verification, acuse, dashboard (issue 9) ----------------------------------------------
+# --- verification, acuse, dashboard -------------------------------------------------------
 
 from kiosk.testdata.roll import Citizen, generate_roll, write_roll  # noqa: E402
 
@@ -185,7 +185,7 @@ def support_record() -> Callable[..., object]:
     return make_support_record
 
 
-# --- provisioning and fleet (issue 8; see tests/helpers/fleet.py) --------------------------
+# --- provisioning and fleet (see tests/helpers/fleet.py) ------------------------------------
 
 
 

@@ -41,7 +41,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^Apoyo guardado con folio (.+)$"), "Support saved with folio {0}"),
     (re.compile(r"^No se pudo guardar: (.+)$"), "Could not save: {0}"),
     (re.compile(r"^Falta: (.+)$"), "Missing: {0}"),
-    # sync.device.freeze: what home warns about and why "Nuevo apoyo" is refused
+    # sync.agent.freeze: what home warns about and why "Nuevo apoyo" is refused
     (re.compile(r"^No se pueden capturar apoyos: dispositivo revocado\. Entregue el equipo a su coordinador\.$"),
      "No supports can be captured: device revoked. Hand the device to your coordinator."),
     (re.compile(r"^Captura detenida: hay apoyos sin enviar desde hace ([\d.]+) días \(máximo ([\d.]+)\)\. "

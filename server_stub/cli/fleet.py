@@ -1,4 +1,4 @@
-"""`fieldkit-server admin` fleet commands (issue 8). JSON outputs: docs/cli.md.
+"""`fieldkit-server admin` fleet commands. JSON outputs: docs/cli.md.
 
     admin auxiliary-add   --id --name --pin --process P [--process ...] [--coordinator]
     admin auxiliary-pin   --id --pin           (new PIN; pushed to its devices as a config update)

@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 
@@ -104,7 +105,7 @@ def cmd_add_device(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke_device(args: argparse.Namespace) -> int:
-    # Issue 8: registry + broker ACL deny and reload (no restart) + pending report.
+    # Registry + broker ACL deny and reload (no restart) + pending report.
     from server_stub.fleet.revocation import revoke
 
     cfg = config_from_args(args)
@@ -128,7 +129,7 @@ def cmd_list_devices(args: argparse.Namespace) -> int:
         devices = store.list_devices()
     finally:
         store.close()
-    rows = [{"id": d.device_id, "state": d.state, "sign_pub": d.sign_pub.hex(),
+    rows: list[dict[str, Any]] = [{"id": d.device_id, "state": d.state, "sign_pub": d.sign_pub.hex(),
              "has_cert": d.cert_pem is not None, "added_ms": d.added_ms} for d in devices]
     if args.json:
         print(json.dumps(rows, indent=2))

@@ -35,11 +35,11 @@ class RunningServer:
     ingestor: Ingestor
     https: HttpsServer | None = None
     workers: list[MqttWorker] = field(default_factory=list)
-    # Issue 9: verification, acuse de recibo and the dashboard (all optional).
+    # Verification, acuse de recibo and the dashboard (all optional).
     verifier: Verifier | None = None
     acuse: acusemod.AcuseWorker | None = None
     dashboard: HttpsServer | None = None
-    enroll: HttpsServer | None = None  # issue 8: enrollment listener (no client certs), if configured
+    enroll: HttpsServer | None = None  # enrollment listener (no client certs), if configured
 
     def start(self, timeout: float = 15.0) -> None:
         if self.https is not None:
@@ -131,11 +131,11 @@ def build_server(
     if server.https is None and not server.workers:
         store.close()
         raise ServeError("nothing to serve: HTTPS and MQTT are both disabled")
-    _add_issue9(server, cfg, background=background, dashboard=dashboard)
+    _add_verification(server, cfg, background=background, dashboard=dashboard)
     return server
 
 
-def _add_issue9(server: RunningServer, cfg: ServerConfig, *, background: bool, dashboard: bool) -> None:
+def _add_verification(server: RunningServer, cfg: ServerConfig, *, background: bool, dashboard: bool) -> None:
     """Verification and acuse workers (idempotent, safe in every process), and the dashboard."""
     store = server.store
     if background and cfg.verify.enabled:

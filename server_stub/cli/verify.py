@@ -1,4 +1,4 @@
-"""`fieldkit-server roll|process|verify|dashboard-user|acuse` (issue 9), added to the main parser."""
+"""`fieldkit-server roll|process|verify|dashboard-user|acuse`, added to the main parser."""
 
 from __future__ import annotations
 

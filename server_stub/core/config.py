@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from server_stub.deploy import broker as brokermod
 from server_stub.deploy import pki
@@ -109,7 +110,7 @@ class MqttSection:
 
 @dataclass(frozen=True)
 class VerifySection:
-    # Classify stored records against the roll in a background thread (issue 9).
+    # Classify stored records against the roll in a background thread.
     enabled: bool = True
     interval_s: float = 0.5
     batch: int = 200
@@ -183,7 +184,7 @@ class ServerConfig:
     verify: VerifySection = field(default_factory=VerifySection)
     acuse: AcuseSection = field(default_factory=AcuseSection)
     dashboard: DashboardSection = field(default_factory=DashboardSection)
-    fleet: FleetSection = field(default_factory=FleetSection)  # issue 8: enrollment, revocation
+    fleet: FleetSection = field(default_factory=FleetSection)  # enrollment, revocation
     source: Path = Path()
 
     def store_url(self) -> str:
@@ -218,16 +219,18 @@ def _resolve(cfg: ServerConfig, base: Path) -> ServerConfig:
     def fix(p: Path) -> Path:
         return p if p.is_absolute() else base / p
 
-    tls = replace(cfg.tls, **{f.name: fix(v) for f in fields(cfg.tls)
-                              if isinstance(v := getattr(cfg.tls, f.name), Path)})
+    def fixed_paths(section: Any) -> dict[str, Any]:
+        """The section's Path fields made absolute, as keyword arguments for `replace`."""
+        return {f.name: fix(v) for f in fields(section) if isinstance(v := getattr(section, f.name), Path)}
+
+    tls = replace(cfg.tls, **fixed_paths(cfg.tls))
     keys = replace(cfg.keys, seal_keys=[fix(p) for p in cfg.keys.seal_keys],
                    seal_public=fix(cfg.keys.seal_public), sign_key=fix(cfg.keys.sign_key),
                    sign_public=fix(cfg.keys.sign_public))
     idents = [replace(i, cert=fix(i.cert), key=fix(i.key)) for i in cfg.mqtt.identities]
     return replace(cfg, tls=tls, keys=keys, mqtt=replace(cfg.mqtt, identities=idents),
                    acuse=replace(cfg.acuse, outbox_dir=fix(cfg.acuse.outbox_dir)),
-                   fleet=replace(cfg.fleet, **{f.name: fix(v) for f in fields(cfg.fleet)
-                                               if isinstance(v := getattr(cfg.fleet, f.name), Path)}))
+                   fleet=replace(cfg.fleet, **fixed_paths(cfg.fleet)))
 
 
 def parse_config(text: str, path: Path | str = "<texto>") -> ServerConfig:

@@ -7,7 +7,7 @@ session's CSRF token and, when the browser sends one, an Origin equal to the
 Host. Coordinators see everything and can revoke a device and open the
 garantía de audiencia; an `aspirante` account sees only its own page.
 
-"Issue an enrollment code" belongs to the fleet issue (#8): the form (a
+"Issue an enrollment code" belongs to the fleet (``server_stub.fleet``): the form (a
 multi-select of auxiliaries) is rendered only when `server_stub.fleet.enrollment_codes`
 exists; the POST calls its `dashboard_issue_code(store, form)` and answers with
 the page itself (never a redirect: the code must not land in a URL), showing the
@@ -97,10 +97,11 @@ class DashboardApp:
             return
         body = b""
         if scope["method"] == "POST":
-            body = await read_body(receive, MAX_FORM)
-            if body is None:
+            posted = await read_body(receive, MAX_FORM)
+            if posted is None:
                 await self._send(send, 413, b"demasiado grande", "text/plain")
                 return
+            body = posted
         try:
             status, payload, media, headers = await asyncio.to_thread(self.handle, scope, body)
         except StoreError as e:

@@ -1,6 +1,6 @@
 """What the dashboard shows, as plain data from the store (no HTML here).
 
-Heartbeats belong to the fleet issue (#8): the device table reads
+Heartbeats belong to the fleet (``server_stub.fleet``): the device table reads
 `server_stub.fleet.fleet.list_heartbeats(store)` (the last status per device) when
 that module exists, and shows "—" otherwise.
 """

@@ -69,7 +69,7 @@ def timeline_chart(series: list[tuple[int, dict[str, int]]], *, bucket_label: st
              f'<line x1="{left - 2}" x2="{left - 2}" y1="5" y2="{height + 5}" stroke="#999"/>']
     for i, (t, c) in enumerate(series):
         x = left + i * (bw + gap)
-        y = height + 5
+        y: float = height + 5
         for v in verify.VERDICTS:
             n = c.get(v, 0)
             if not n:

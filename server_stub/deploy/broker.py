@@ -77,7 +77,7 @@ class BrokerConfig:
     max_queued_messages: int = 10000
     autosave_interval: int = 60  # seconds; a clean stop always saves
     verbose: bool = False  # log every packet (debugging only; large logs)
-    # Revoked devices (issue 8): explicit deny rules, applied by reload() without a restart.
+    # Revoked devices: explicit deny rules, applied by reload() without a restart.
     denied_devices: Sequence[str] = ()
     # Mosquitto writes its pid here (after dropping privileges: the folder must be writable by
     # its user); `[fleet].broker_pid_file` points at it so revocation can SIGHUP the broker.

@@ -49,7 +49,7 @@ class InitOptions:
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 8883
     store_url: str = "sqlite:data/fieldkit.db"
-    # Enrollment listener (issue 8); None = off. Not 8444: the dashboard's default port.
+    # Enrollment listener; None = off. Not 8444: the dashboard's default port.
     enroll_host: str = "127.0.0.1"
     enroll_port: int | None = 8445
     # Mosquitto's `user` line: None = its default (drops to "mosquitto" when started as root).

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,9 @@ from server_stub.fleet import fleet
 from server_stub.verify import processes as procmod
 from server_stub.verify.process_kinds import device_kind, rule_for
 from sync.wire.command import KINDS, Command, sign_command
+from sync.wire.config_schema import for_schema, reported_schema
+
+log = logging.getLogger("fieldkit.server.fleet")
 
 DEFAULT_TTL_MS = 7 * 24 * 3600 * 1000  # a lost device may stay off for days
 DEFAULT_FREEZE = {"max_unsent_age_days": 3.0, "max_pending": 2000}
@@ -107,7 +111,20 @@ def queue_config_update(store: Store, sign_key: ed25519.Ed25519PrivateKey, devic
         fleet.set_device_auxiliaries(store, device_id, ids)
     cfg = device_config(store, ids)
     cfg["unlock"] = list(unlock or [])
+    cfg, _ = for_device(store, device_id, cfg)
     return queue_command(store, sign_key, device_id, "config", json.dumps(cfg, sort_keys=True).encode())
+
+
+def for_device(store: Store, device_id: str, cfg: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """`cfg` cut to the config schema the device last reported (sync/wire/config_schema.py):
+    a device that does not know a key yet would refuse the whole update."""
+    hb = fleet.get_heartbeat(store, device_id)
+    schema = reported_schema(hb.status if hb is not None else None)
+    out, dropped = for_schema(cfg, schema)
+    if dropped:
+        log.warning("config update for %s (config_schema %d) leaves out %s", device_id, schema,
+                    ", ".join(dropped))
+    return out, dropped
 
 
 def pending_commands(store: Store, device_id: str, after_seq: int = 0) -> list[QueuedCommand]:

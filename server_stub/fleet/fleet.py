@@ -10,7 +10,7 @@ Tables (created on first use; SQLite and PostgreSQL):
   reads this table (docs/server.md, "Fleet").
 - ``device_commands``: signed commands queued for a device (seq per device).
 
-Processes and aspirants live in ``server_stub.verify.processes`` (issue 9's tables).
+Processes and aspirants live in ``server_stub.verify.processes``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 each aspirant's geographic scope, and the garantía-de-audiencia notification.
 
 Defined with `fieldkit-server process define|add-aspirant|notify|list`. The
-fleet issue (#8) may add columns (auxiliaries, local districts); readers here
+fleet may add columns (auxiliaries, local districts); readers here
 select named columns only, so added columns do not break them.
 """
 
@@ -141,12 +141,12 @@ def notify_aspirant(store: Store, process_id: str, aspirant_id: str, now_ms: int
 def get_process(store: Store, process_id: str) -> Process | None:
     rows = store.query("SELECT process_id, kind, name, starts_ms, ends_ms FROM processes "
                        "WHERE process_id = ?", (process_id,))
-    return Process(*rows[0]) if rows else None  # type: ignore[arg-type]
+    return Process(*rows[0]) if rows else None
 
 
 def list_processes(store: Store) -> list[Process]:
     rows = store.query("SELECT process_id, kind, name, starts_ms, ends_ms FROM processes ORDER BY process_id")
-    return [Process(*r) for r in rows]  # type: ignore[arg-type]
+    return [Process(*r) for r in rows]
 
 
 def list_aspirants(store: Store, process_id: str | None = None) -> list[Aspirant]:
@@ -154,7 +154,7 @@ def list_aspirants(store: Store, process_id: str | None = None) -> list[Aspirant
            "FROM aspirants")
     rows = (store.query(sql + " WHERE process_id = ? ORDER BY aspirant_id", (process_id,)) if process_id
             else store.query(sql + " ORDER BY process_id, aspirant_id"))
-    return [Aspirant(*r) for r in rows]  # type: ignore[arg-type]
+    return [Aspirant(*r) for r in rows]
 
 
 def get_aspirant(store: Store, process_id: str, aspirant_id: str) -> Aspirant | None:

@@ -10,7 +10,7 @@ and the dashboard need are kept (no names or addresses: the server never shows
 a citizen's data that the record did not already carry).
 
 Look-up key: CIC + identificador del ciudadano (models E–H; older models are
-refused at capture, issue 9 amendment).
+refused at capture).
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ def import_roll(store: Store, path: Path) -> ImportResult:
 def lookup(store: Store, cic: str, identificador: str) -> RollEntry | None:
     rows = store.query(f"SELECT {', '.join(ROLL_COLUMNS)} FROM roll WHERE cic = ? AND identificador = ?",
                        (cic, identificador))
-    return RollEntry(*rows[0]) if rows else None  # type: ignore[arg-type]
+    return RollEntry(*rows[0]) if rows else None
 
 
 def lookup_many(store: Store, keys: list[tuple[str, str]]) -> dict[tuple[str, str], RollEntry]:

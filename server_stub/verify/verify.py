@@ -323,7 +323,7 @@ def verdicts(store: Store, process_id: str | None = None, aspirant_id: str | Non
     sql = ("SELECT record_id, process_id, aspirant_id, verdict, reason, folio, device_id, auxiliary_id, "
            "received_ms, entidad, distrito_federal, seccion FROM verdicts"
            + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY received_ms, record_id")
-    return [VerdictRow(uuid.UUID(bytes=bytes(r[0])), *r[1:]) for r in store.query(sql, tuple(params))]  # type: ignore[arg-type]
+    return [VerdictRow(uuid.UUID(bytes=bytes(r[0])), *r[1:]) for r in store.query(sql, tuple(params))]
 
 
 def counts(store: Store) -> dict[str, int]:

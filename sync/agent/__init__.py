@@ -1,2 +1,2 @@
 """The sync agent: sends pending envelopes, erases on verified acks, applies fleet commands,
-and serves the kiosk's local channel."""
+serves the kiosk's local channel; and the freeze policy the kiosk reads from its state."""

@@ -1,4 +1,4 @@
-"""The sync agent's fleet side (issue 8): server commands, revocation, heartbeat on change.
+"""The sync agent's fleet side: server commands, revocation, heartbeat on change.
 
 A mixin of ``SyncAgent`` so the send/ack loop in agent.py stays as it was; these
 run on the agent thread, called from the loop. Commands are verified in

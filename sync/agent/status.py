@@ -17,6 +17,7 @@ from sync.agent.state import AgentState, now_ms, save_state
 from sync.device.command_exec import REVOKED_TEXT, last_applied_seq
 from sync.device.heartbeat import vitals
 from sync.outbox.errors import OutboxError
+from sync.wire.config_schema import CONFIG_SCHEMA
 
 if TYPE_CHECKING:
     from sync.agent.settings import AgentOptions, AgentSettings
@@ -65,7 +66,7 @@ class AgentStatusKeeper:
         self._hb_pending = st.pending
         out: dict[str, object] = {
             "online": online, "device_id": self.settings.device_id, "pending": st.pending,
-            "oldest_pending_age_s": st.oldest_pending_age_s,
+            "oldest_pending_age_s": st.oldest_pending_age_s, "config_schema": CONFIG_SCHEMA,
             "app_version": self.settings.app_version, "device_time_ms": now_ms(),
             "clock_offset_ms": st.state.clock_offset_ms, "transport": st.state.transport}
         if self.config is not None:  # fleet fields (docs/server.md, "Fleet")

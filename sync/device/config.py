@@ -169,7 +169,7 @@ class Seccion:
 
 @dataclass(frozen=True)
 class FreezeSection:
-    """Freeze policy (sync/device/freeze.py): no new captures while too much is unsent."""
+    """Freeze policy (sync/agent/freeze.py): no new captures while too much is unsent."""
 
     max_unsent_age_days: float = 3.0
     max_pending: int = 2000

@@ -138,9 +138,10 @@ def _fetch_ca(base: str, code: proto.EnrollCode, timeout_s: float) -> bytes:
 
 
 def _redeem(base: str, ca_file: Path, code: proto.EnrollCode, keys: _Keys, timeout_s: float) -> bytes:
-    req = {"v": proto.PROTOCOL_VERSION, "code_id": code.code_id(), "csr": keys.csr_pem.decode(),
-           "sign_pub": keys.sign_raw.hex(),
-           "request_mac": proto.request_mac(code.mac_key(), keys.csr_pem, keys.sign_raw)}
+    req: dict[str, Any] = {
+        "v": proto.PROTOCOL_VERSION, "code_id": code.code_id(), "csr": keys.csr_pem.decode(),
+        "sign_pub": keys.sign_raw.hex(),
+        "request_mac": proto.request_mac(code.mac_key(), keys.csr_pem, keys.sign_raw)}
     last: Exception | None = None
     for _ in range(3):  # a lost response is retried with the same keys: the same enrollment
         try:

@@ -1,4 +1,4 @@
-"""The MQTT topic tree (v1), the one place that spells it (docs/protocol.md, "MQTT topics").
+"""The MQTT topic tree (v1), the one place that spells it (docs/protocol.md, "6. Transports").
 
     fieldkit/v1/devices/{device_id}/records    device -> server, QoS 1
     fieldkit/v1/devices/{device_id}/acks       server -> device, QoS 1

@@ -127,7 +127,7 @@ def test_idle_lock_drops_the_capture() -> None:
 
 
 def test_a_refusal_keeps_home() -> None:
-    # The reason comes from sync.device.freeze (tests/kiosk/test_ui_gate.py); the flow only keeps home.
+    # The reason comes from sync.agent.freeze (tests/kiosk/test_ui_gate.py); the flow only keeps home.
     f = unlocked()
     assert not f.start_capture("p", "a", refusal="Captura detenida: hay 3 apoyos sin enviar (máximo 2).")
     assert f.step == Step.HOME and f.notice.error

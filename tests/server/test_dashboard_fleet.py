@@ -1,4 +1,4 @@
-"""The dashboard with the fleet (issues 8 + 9 together), in headless chromium against the real
+"""The dashboard with the fleet and verification together, in headless chromium against the real
 server, enrollment listener and broker: issue an enrollment code from the page and redeem it
 with sync's enrollment; revoke from the page and the broker refuses the device at once.
 Process kinds beyond the candidacies reach the device config under their device names."""

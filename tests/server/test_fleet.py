@@ -1,5 +1,5 @@
 """Fleet with the real server, broker and TLS: revocation without a broker restart, signed
-wipe and config update (MQTT and HTTPS-only), heartbeats, and the last will (issue 8)."""
+wipe and config update (MQTT and HTTPS-only), heartbeats, and the last will."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ import requests
 
 from server_stub.fleet import command_issue as commands
 from server_stub.fleet import fleet
+from sync.agent.freeze import capture_refusal
 from sync.device.command_exec import REVOKED_TEXT, is_locked_out, is_revoked, record_pin_failure
-from sync.device.freeze import capture_refusal
 from sync.wire.command import Command, sign_command
+from sync.wire.config_schema import CONFIG_SCHEMA
 from tests.helpers.fleet import Fleet, wait_until
 from tests.helpers.mqtt import NOT_AUTHORIZED
 
@@ -120,6 +121,8 @@ def test_https_only_device_heartbeats_and_commands(fleet_env: Fleet) -> None:
     agent = dev.agent(replace(FAST, heartbeat_s=1.0), transport="https")
     assert wait_until(lambda: (hb := fleet_env.heartbeat(dev.id)) is not None and hb.via == "https"
                       and hb.pending == 0, 30)
+    hb = fleet_env.heartbeat(dev.id)  # the server cuts config updates to this (config_schema.py)
+    assert hb is not None and hb.status["config_schema"] == CONFIG_SCHEMA
     # New PIN for aux-0001 from the coordinator: a signed config update with an unlock.
     r = subprocess.run([str(BIN / "fieldkit-server"), "admin", "auxiliary-pin", "--config",
                         str(fleet_env.server.config_path), "--id", "aux-0001", "--pin", "424242"],

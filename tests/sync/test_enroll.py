@@ -1,4 +1,4 @@
-"""Enrollment end to end with the real server, broker and TLS (issue 8)."""
+"""Enrollment end to end with the real server, broker and TLS."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from server_stub.fleet import fleet
+from sync.agent.freeze import capture_refusal, offered_processes
 from sync.device.enroll import EnrollError, _make_keys, _redeem, _verify, enroll
-from sync.device.freeze import capture_refusal, offered_processes
 from sync.wire import enrollment as proto
 from tests.helpers.fleet import Fleet, wait_until
 

@@ -3,7 +3,7 @@ of the card, the face is still found in the stored selfie, the signature still s
 
 Images go the whole way first: encode -> record -> seal -> outbox -> server open. The QR is
 read with both decoders the project ships (zxing-cpp, and pyzbar over libzbar0). The MRZ
-is read with Tesseract (Debian `tesseract-ocr`) until the project's own MRZ reader (issue 5)
+is read with Tesseract (Debian `tesseract-ocr`) until the project's own MRZ reader
 lands; it must read exactly as it does from the full-quality original.
 """
 
@@ -90,7 +90,7 @@ def _tesseract_mrz(rgb: np.ndarray, box: list[int], card_width: int) -> list[str
 
 
 def test_mrz_reads_from_stored_back(stored) -> None:  # type: ignore[no-untyped-def]
-    assert shutil.which("tesseract"), "install Debian's tesseract-ocr (see report/issue 5)"
+    assert shutil.which("tesseract"), "install Debian's tesseract-ocr (scripts/setup.sh installs it)"
     for rec, truth, opened in stored:
         box, width = truth["back"]["mrz_box"], truth["back"]["size"][0]
         stored_lines = _tesseract_mrz(decode_image(opened.image(ImageKind.CARD_BACK)), box, width)

@@ -1,7 +1,7 @@
 """Faults: each ends with every record stored exactly once at the server and the outbox empty.
 
 Real Mosquitto, real TLS, the real ingestion server. Heavy loops run reduced by default
-and at full size with FIELDKIT_FULL=1 (issue 4: >= 50 kills over >= 300 records).
+and at full size with FIELDKIT_FULL=1 (>= 50 kills over >= 300 records).
 """
 
 from __future__ import annotations

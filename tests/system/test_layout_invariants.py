@@ -1,12 +1,13 @@
 """What moving files around must not break: console scripts, package data in a real wheel, the
 dashboard's templates, the bench scripts' imports, the paths and module names the docs name,
-the docs install.sh ships, and the tests' package chain. No mocks; the whole module runs in
-well under a minute (the wheel build is most of it)."""
+the docs install.sh ships, and the tests' package chain. No mocks; the whole module takes
+about ten seconds (subprocesses for the scripts, the bench imports and one offline wheel build)."""
 
 from __future__ import annotations
 
 import ast
 import fnmatch
+import functools
 import importlib
 import importlib.metadata
 import itertools
@@ -224,6 +225,8 @@ MODULE_ROOTS = ("kiosk", "hardware", "sync", "server_stub", "tests")
 PATH_RE = re.compile(rf"(?<![\w./-])(?:{'|'.join(PATH_ROOTS)})/[\w./*{{}},<>-]*")
 DOTTED_RE = re.compile(rf"(?<![\w./-])(?:{'|'.join(MODULE_ROOTS)})(?:\.\w+)+")
 LINK_RE = re.compile(r"\]\(([^)\s]+)\)")
+# A bare `name.py` (a module named inside a table of its folder): some file must have that name.
+BARE_FILE_RE = re.compile(r"`([\w-]+\.(?:py|md|sh))`")
 # A dotted token ending so is a file name (`sync.md` in the README's docs row), not a module.
 FILE_SUFFIXES = {"md", "py", "toml", "sh", "service", "path", "env", "conf", "png", "json", "html",
                  "sock", "db", "csv"}
@@ -274,21 +277,31 @@ def _module_problem(token: str) -> str | None:
     return None
 
 
+@functools.cache
+def repo_file_names() -> frozenset[str]:
+    """Names of the files at the top and under the roots (not .venv, .git)."""
+    top = {p.name for p in REPO.iterdir()}
+    return frozenset(top.union(p.name for root in PATH_ROOTS for p in (REPO / root).rglob("*")))
+
+
 def doc_references(doc: Path) -> list[tuple[int, str, str]]:
-    """(line, token, kind) for each repo path, module name and relative link in a Markdown file."""
-    refs = []
+    """(line, token, kind) for each repo path, module name, file name and relative link in a
+    Markdown file."""
+    refs: dict[tuple[int, str, str], None] = {}
     for n, line in enumerate(doc.read_text().splitlines(), 1):
-        refs += [(n, m.group().rstrip(".,;:"), "path") for m in PATH_RE.finditer(line)]
-        refs += [(n, m.group(), "module") for m in DOTTED_RE.finditer(line)]
-        refs += [(n, m[1], "link") for m in LINK_RE.finditer(line)
-                 if not re.match(r"[a-z]+:|#", m[1])]
-    return refs
+        for m in PATH_RE.finditer(line):
+            refs[n, m.group().rstrip(".,;:"), "path"] = None
+        for m in DOTTED_RE.finditer(line):
+            refs[n, m.group(), "file" if m.group().rsplit(".", 1)[1] in FILE_SUFFIXES else "module"] = None
+        for m in BARE_FILE_RE.finditer(line):
+            refs[n, m[1], "file"] = None
+        for m in LINK_RE.finditer(line):
+            if not re.match(r"[a-z]+:|#", m[1]):
+                refs[n, m[1], "link"] = None
+    return list(refs)
 
 
-@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.relative_to(REPO).as_posix())
-def test_doc_names_only_existing_paths_and_modules(doc: Path) -> None:
-    """A moved module must not stay in the docs under its old path or dotted name."""
-    names = {p.name for root in PATH_ROOTS for p in (REPO / root).rglob("*")}
+def doc_problems(doc: Path) -> list[str]:
     problems = []
     for line, token, kind in doc_references(doc):
         if token in NOT_REPO_NAMES:
@@ -298,31 +311,43 @@ def test_doc_names_only_existing_paths_and_modules(doc: Path) -> None:
         elif kind == "link":
             target = (doc.parent / token.split("#")[0]).resolve()
             problem = None if target.exists() else f"link to missing {target}"
-        elif token.rsplit(".", 1)[1] in FILE_SUFFIXES:
-            problem = None if token in names else "no file of that name in the repo"
+        elif kind == "file":
+            problem = None if token in repo_file_names() else "no file of that name in the repo"
         else:
             problem = _module_problem(token)
         if problem:
             problems.append(f"{doc.name}:{line}: {token}: {problem}")
+    return problems
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_doc_names_only_existing_paths_and_modules(doc: Path) -> None:
+    """A moved module must not stay in the docs under its old path or dotted name."""
+    problems = doc_problems(doc)
     assert not problems, "\n".join(problems)
 
 
-def test_doc_scanner_catches_old_names() -> None:
+def test_doc_scanner_catches_old_names(tmp_path: Path) -> None:
     """The scanner has teeth: names from before the move fail, their new names pass."""
-    assert _path_problem("sync/outbox.py") and _path_problem("tests/test_systemd_*.py")
-    assert _module_problem("sync.freeze.in_period") and _module_problem("server_stub.dashboard_data")
-    assert _module_problem("sync.wire.record.NoSuchThing")
-    assert not _path_problem("sync/outbox/outbox.py") and not _path_problem("tests/system/test_systemd_*.py")
-    assert not _path_problem("bench/<name>.py") and not _path_problem("sync/{wire,outbox}/")
-    assert not _module_problem("sync.device.freeze.in_period") and not _module_problem("hardware.camera")
-    assert not _module_problem("sync.wire.record.Record")
+    old = ["`sync/outbox.py`", "run tests/test_systemd_*.py", "`sync.freeze.in_period`",
+           "`server_stub.dashboard_data`", "`sync.wire.record.NoSuchThing`", "`window_admin.py`",
+           "[kiosk](kiosk.md)"]
+    new = ["`sync/outbox/outbox.py`,", "run tests/system/test_systemd_*.py", "`server_stub.dashboard.data`",
+           "`server_stub.dashboard.app.DashboardApp`", "`sync.wire.record.Record`", "`admin.py`",
+           "[me](old.md#x)",
+           "`hardware.camera`", "bench/<name>.py", "`sync/{wire,outbox}/`", "`<data dir>/sync.sock`",
+           "/etc/systemd/system/fieldkit-sync.service", "https://docs.example.org/sync.md"]
+    doc = tmp_path / "old.md"
+    doc.write_text("\n".join(old + new) + "\n")
+    problems = doc_problems(doc)
+    assert {int(p.split(":")[1]) for p in problems} == set(range(1, len(old) + 1)), problems
 
 
 def _install_sh_docs() -> set[str]:
     """The docs/ files install.sh copies to /opt/fieldkit/docs (its `for d in ...` loop)."""
     text = (REPO / "systemd/install.sh").read_text()
     names: set[str] = set()
-    for var, words, body in re.findall(r"for (\w+) in ([^;\n]+); do\n(.*?)\ndone", text, re.S):
+    for var, words, body in re.findall(r"for (\w+) in ([^;\n]+); do\n(.*?)\n[ \t]*done\b", text, re.S):
         if f"docs/${var}" in body:
             names.update(words.split())
     names.update(m.removeprefix("docs/") for m in re.findall(r"(?<![\w/$])docs/[\w.-]+", text))

@@ -1,4 +1,4 @@
-"""Acceptance for issue 5 on generated variants: the back of the card read whole.
+"""Acceptance on generated variants: the back of the card read whole.
 
 Positive set: genuine backs photographed as the generator does (background, pose, its
 effects: blur, motion blur, noise, glare, low light), with JPEG artefacts and far shots
