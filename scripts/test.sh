@@ -10,9 +10,13 @@ export QT_QPA_PLATFORM=offscreen
 echo "==> ruff check"
 lint=0
 "$VENV/bin/ruff" check kiosk hardware sync server_stub tests bench || lint=$?
+echo "==> mypy"
+types=0
+"$VENV/bin/mypy" || types=$?  # files, settings and the type-debt list: [tool.mypy] in pyproject.toml
 echo "==> pytest"
-# Run the suite even when lint fails, so one run reports both; either fails the command.
+# Run the suite even when lint or types fail, so one run reports all; any of them fails the command.
 tests=0
 "$VENV/bin/python" -m pytest "$@" || tests=$?
 if [ "$lint" -ne 0 ]; then echo "ruff found problems (see above)" >&2; fi
-exit $(( tests != 0 ? tests : lint ))
+if [ "$types" -ne 0 ]; then echo "mypy found problems (see above)" >&2; fi
+exit $(( tests != 0 ? tests : lint != 0 ? lint : types ))

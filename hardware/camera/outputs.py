@@ -181,6 +181,7 @@ class ThreadedOutput(FrameOutput):
                 if self._closed:
                     return
                 frame, self._pending = self._pending, None
+            assert frame is not None  # the wait above ends on a pending frame or on close
             try:
                 self._consumer(frame)
             except Exception:

@@ -80,8 +80,8 @@ class PiCameraBackend(CameraBackend):
 
     def open(self) -> CameraInfo:
         try:
-            from libcamera import Transform, controls  # type: ignore[import-not-found]
-            from picamera2 import Picamera2  # type: ignore[import-not-found]
+            from libcamera import Transform, controls
+            from picamera2 import Picamera2
         except ImportError as exc:
             raise CameraError(
                 "unavailable",
@@ -142,7 +142,7 @@ class PiCameraBackend(CameraBackend):
             device=f"pi:{self.camera_num}",
             preview_size=tuple(granted["size"]),
             still_size=tuple(self._still_config["main"]["size"]),
-            requested_size=tuple(self.preview_size),
+            requested_size=(self.preview_size[0], self.preview_size[1]),
             fps=None,
             autofocus=has_af,
             extra={"id": described.get("Id"), "format": self._preview_format},

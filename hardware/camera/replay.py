@@ -91,7 +91,7 @@ class ReplayBackend(CameraBackend):
         elif self.source.is_file():
             self._video = cv2.VideoCapture(str(self.source))
             ok, bgr = self._video.read() if self._video.isOpened() else (False, None)
-            if not ok:
+            if not ok or bgr is None:
                 self._video.release()
                 self._video = None
                 raise self._missing("not a readable video or image")

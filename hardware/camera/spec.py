@@ -85,7 +85,7 @@ def parse_spec(spec: str) -> CameraSpec:
 def _pi_camera_present() -> bool:
     """True when picamera2 imports and lists a camera that is not a USB webcam."""
     try:
-        from picamera2 import Picamera2  # type: ignore[import-not-found]
+        from picamera2 import Picamera2
     except Exception:
         return False
     try:

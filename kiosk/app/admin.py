@@ -11,7 +11,7 @@ from kiosk.app.capture import CAPTURE
 from kiosk.app.services import run_diagnostic
 from kiosk.capture.flow import Notice, Step
 from kiosk.ui import i18n
-from sync.device import freeze
+from sync.agent import freeze
 from sync.device.config import Process
 
 
@@ -121,9 +121,13 @@ class AdminMixin:
         if fn is None:
             self.show_notice(Notice("El agente de sincronización no está disponible.", error=True))
             return
+        def sent(msg: Any) -> None:
+            self.show_notice(Notice(str(msg)))
+            self.refresh_status()
+
         self.jobs.run(
             fn,
-            lambda msg: (self.show_notice(Notice(str(msg))), self.refresh_status()),
+            sent,
             lambda e: self.show_notice(Notice(f"No se pudo pedir el envío: {e}", error=True)),
         )
 

@@ -14,7 +14,7 @@ from kiosk.capture.flow import Step
 from kiosk.capture.save import save_draft
 from kiosk.capture.signature import signature_problem
 from kiosk.vision.credential import BackReading
-from sync.device import freeze
+from sync.agent import freeze
 
 _log = logging.getLogger("fieldkit.kiosk")
 CAPTURE = (Step.FRONT, Step.BACK, Step.SELFIE)
@@ -30,6 +30,15 @@ class CaptureMixin:
     _folio_timer: Any
     show_notice: Any
     server_now_ms: Any  # AdminMixin: the device clock corrected by the agent's offset
+    # Set in KioskWindow.__init__:
+    preview_frames: int
+    analysed_frames: int
+    _analyser: SelfieAnalyser | CardAnalyser | None
+    _gen: int
+    _analysing: bool
+    _force: bool
+    _last_index: int | None
+    _cam_lost: bool
 
     # -- camera and analysis ---------------------------------------------------------------------
     def _camera(self, on: bool) -> None:
@@ -48,7 +57,7 @@ class CaptureMixin:
             side = "front" if step == Step.FRONT else "back"
             self._analyser = CardAnalyser(side, year, self.sv.config, d.process_id if d else "")
         if self.sv.camera is None:
-            self.screen.set_camera_error("No hay cámara configurada.")  # type: ignore[union-attr]
+            self.screen.set_camera_error("No hay cámara configurada.")
             return
         self._camera(True)
         self._frame_timer.start()
@@ -108,9 +117,9 @@ class CaptureMixin:
         self.analysed_frames += 1
         step, screen = self.flow.step, self.screen
         if isinstance(r, Guidance):
-            screen.set_guidance(r.text, r.quad, r.good)  # type: ignore[union-attr]
+            screen.set_guidance(r.text, r.quad, r.good)
             if r.challenge:
-                screen.set_challenge(r.challenge)  # type: ignore[union-attr]
+                screen.set_challenge(r.challenge)
             return
         self._gen += 1
         if isinstance(r, Refused):

@@ -8,7 +8,7 @@ around the same camera, and the flow goes to the lock screen (`Flow.enrolled_now
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, cast
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -38,7 +38,8 @@ class EnrollMixin:
         self._qr_on = False
         self._qr_busy = False
         self._qr_index: int | None = None
-        self._qr_timer = QTimer(self, interval=100, timeout=self._poll_qr)  # type: ignore[call-overload]
+        self._qr_timer = QTimer(cast(QObject, self), interval=100)  # a mixin of KioskWindow, a QWidget
+        self._qr_timer.timeout.connect(self._poll_qr)
         self._enroll_progress = _Progress()
         self._enroll_progress.step.connect(self._on_enroll_progress)
 

@@ -68,6 +68,7 @@ def _signature_image(sig: Any) -> np.ndarray | None:
 
     png = render_signature(sig)
     g = cv2.imdecode(np.frombuffer(png.data, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert g is not None  # our own PNG
     return cv2.cvtColor(g, cv2.COLOR_GRAY2RGB)
 
 
@@ -122,7 +123,7 @@ class ScreenFactory:
                 QTimer.singleShot(0, s, w.rebuild)
 
         s.set_status_data = status_changed
-        s.set_status_data(w.status_data)  # type: ignore[attr-defined]
+        s.set_status_data(w.status_data)
         return s
 
     def _card_model(self) -> QWidget:

@@ -17,10 +17,10 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, QSocketNotifier, QTimer
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSocketNotifier, QTimer
 from PySide6.QtWidgets import QApplication, QStackedWidget, QVBoxLayout, QWidget
 
 from kiosk.app.admin import AdminMixin
@@ -37,6 +37,13 @@ from sync.common.pin import verify_pin
 
 __all__ = ["KioskWindow", "Services", "build_services", "run"]
 _log = logging.getLogger("fieldkit.kiosk")
+
+
+def _app() -> QCoreApplication:
+    """The running application (a window exists only inside one)."""
+    app = QApplication.instance()
+    assert app is not None
+    return app
 
 
 class _Activity(QObject):
@@ -72,9 +79,11 @@ class KioskWindow(CaptureMixin, AdminMixin, EnrollMixin, QWidget):
         self.flow.listeners.append(self._on_step)
         self.screens = ScreenFactory(self)
         self.stack = QStackedWidget()
-        QVBoxLayout(self).addWidget(self.stack)
-        self.layout().setContentsMargins(0, 0, 0, 0)
-        self.screen: QWidget | None = None
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.stack)
+        layout.setContentsMargins(0, 0, 0, 0)
+        # Shadows QWidget.screen() (the QScreen): here it is the step's screen widget.
+        self.screen: QWidget | None = None  # type: ignore[assignment]
         self.coordinator_pin = False  # the lock screen asks for a coordinator's PIN
         self.pin_verdict = False
         self.status_data: dict[str, Any] = {}
@@ -87,12 +96,16 @@ class KioskWindow(CaptureMixin, AdminMixin, EnrollMixin, QWidget):
         self._last_index: int | None = None
         self._cam_lost = False
         self._closed = False
-        self._frame_timer = QTimer(self, interval=33, timeout=self._poll_frame)
-        self._tick_timer = QTimer(self, interval=1000, timeout=self._tick)
-        self._status_timer = QTimer(self, interval=5000, timeout=self.refresh_status)
-        self._folio_timer = QTimer(self, singleShot=True, interval=30000, timeout=self._folio_timeout)
+        self._frame_timer = QTimer(self, interval=33)
+        self._frame_timer.timeout.connect(self._poll_frame)
+        self._tick_timer = QTimer(self, interval=1000)
+        self._tick_timer.timeout.connect(self._tick)
+        self._status_timer = QTimer(self, interval=5000)
+        self._status_timer.timeout.connect(self.refresh_status)
+        self._folio_timer = QTimer(self, singleShot=True, interval=30000)
+        self._folio_timer.timeout.connect(self._folio_timeout)
         self._activity = _Activity(lambda: self.flow.touch(time.monotonic()))
-        QApplication.instance().installEventFilter(self._activity)
+        _app().installEventFilter(self._activity)
         self.init_enroll()
         self._tick_timer.start()
         self._status_timer.start()
@@ -199,7 +212,7 @@ class KioskWindow(CaptureMixin, AdminMixin, EnrollMixin, QWidget):
         self._status_timer.stop()
         self.stop_qr_scan()
         self.flow.draft = None  # an unsaved capture never outlives the window
-        QApplication.instance().removeEventFilter(self._activity)
+        _app().removeEventFilter(self._activity)
         self.jobs.close()
         if self.sv.camera is not None:
             self.cam_jobs.close()
@@ -262,7 +275,8 @@ def run(
     from kiosk.ui.theme import Scale, style_sheet
 
     t0 = time.perf_counter()
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    # The kiosk's process only ever runs a QApplication (widgets), never a bare QCoreApplication.
+    app = cast("QApplication | None", QApplication.instance()) or QApplication(sys.argv[:1])
     w, h = (int(x) for x in size.lower().split("x"))
     Scale.set_for(w, h)
     app.setStyleSheet(style_sheet())

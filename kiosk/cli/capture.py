@@ -67,7 +67,7 @@ def card_corners(img: np.ndarray) -> CardFind:
         return found
     h, w = img.shape[:2]
     if abs(w / h - ID1_ASPECT) / ID1_ASPECT < 0.03:
-        return CardFind(np.float32([[0, 0], [w, 0], [w, h], [0, h]]), 1.0, False, 1.0, "archivo")
+        return CardFind(np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32), 1.0, False, 1.0, "archivo")
     if found is not None:
         raise Refused("La credencial está cortada en la foto: debe verse completa.")
     raise Refused("No se encontró la credencial en la imagen.")

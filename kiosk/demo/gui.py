@@ -28,7 +28,9 @@ def replay_folder(root: Path, card: Path) -> Path:
         i += 1
 
     for side in ("front", "back"):
-        img = cv2.cvtColor(cv2.imread(str(card / f"{side}.png")), cv2.COLOR_BGR2RGB)
+        bgr = cv2.imread(str(card / f"{side}.png"))
+        assert bgr is not None, f"{card / side}.png unreadable"
+        img = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         table = np.full((720, 1280, 3), (92, 70, 52), np.uint8)
         small = cv2.resize(img, (820, 518), interpolation=cv2.INTER_AREA)
         table[101:619, 230:1050] = small

@@ -115,7 +115,7 @@ def _watermark_layer(size: int, angle: float) -> Image.Image:
     w = int(f.getlength(WATERMARK)) + 20
     layer = Image.new("RGBA", (w, size + 30), (0, 0, 0, 0))
     ImageDraw.Draw(layer).text((10, 5), WATERMARK, font=f, fill=(205, 20, 30, 95))
-    return layer.rotate(angle, expand=True, resample=Image.BICUBIC)
+    return layer.rotate(angle, expand=True, resample=Image.Resampling.BICUBIC)
 
 
 def _watermark(img: Image.Image, center: tuple[int, int], size: int, angle: float) -> None:
@@ -253,8 +253,9 @@ def render_back(c: Citizen, rng: random.Random) -> BackRender:
         specs = []
     for role, x, y, size in specs:
         if role == "publico":
-            payload: str | bytes = public_qr_url(c, rng)
-            truth = QrTruth(role, "text", payload, [])
+            url = public_qr_url(c, rng)
+            payload: str | bytes = url
+            truth = QrTruth(role, "text", url, [])
         else:
             payload = rng.randbytes(160)
             truth = QrTruth(role, "bytes", payload.hex(), [])

@@ -14,6 +14,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 # Entidad number -> (name on the card, CURP state code).
 ENTIDADES: dict[int, tuple[str, str]] = {
@@ -239,7 +240,12 @@ def write_roll(path: Path, citizens: Iterator[Citizen] | list[Citizen]) -> int:
 _INT_FIELDS = {f.name for f in fields(Citizen) if f.type in ("int", int)}
 
 
+def _citizen(row: dict[str, str]) -> Citizen:
+    values: dict[str, Any] = {k: int(v) if k in _INT_FIELDS else v for k, v in row.items()}
+    return Citizen(**values)
+
+
 def read_roll(path: Path) -> list[Citizen]:
     with path.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    return [Citizen(**{k: int(v) if k in _INT_FIELDS else v for k, v in r.items()}) for r in rows]
+    return [_citizen(r) for r in rows]

@@ -107,7 +107,7 @@ def place(card: np.ndarray, bg: np.ndarray, rng: random.Random,
     pts = mid + (pts - mid) * fit
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     pts += np.maximum(0, 8 - lo) - np.maximum(0, hi - [FRAME_W - 8, FRAME_H - 8])
-    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     # Work only inside the card's bounding box (plus room for the shadow).
     x0, y0 = np.maximum(pts.min(axis=0).astype(int) - 30, 0)
     x1, y1 = np.minimum(pts.max(axis=0).astype(int) + 30, [FRAME_W, FRAME_H])
@@ -128,7 +128,7 @@ def place(card: np.ndarray, bg: np.ndarray, rng: random.Random,
 
 def apply_effects(img: np.ndarray, corners: np.ndarray, effects: list[str], rng: random.Random,
                   nprng: np.random.Generator) -> np.ndarray:
-    out = img.astype(np.float32)
+    out: np.ndarray = img.astype(np.float32)
     for e in effects:
         if e == "blur":
             out = cv2.GaussianBlur(out, (0, 0), rng.uniform(1.2, 2.5))
@@ -166,11 +166,11 @@ def _on_paper(card: np.ndarray, rng: random.Random) -> tuple[np.ndarray, np.ndar
     m = int(w * rng.uniform(0.08, 0.15))
     paper = np.full((h + 2 * m, w + 2 * m, 3), rng.randint(232, 250), np.uint8)
     paper[m:m + h, m:m + w] = card
-    return paper, np.float32([[m, m], [m + w, m], [m + w, m + h], [m, m + h]])
+    return paper, np.array([[m, m], [m + w, m], [m + w, m + h], [m, m + h]], np.float32)
 
 
 def photocopy(card: np.ndarray, rng: random.Random, nprng: np.random.Generator) -> np.ndarray:
-    g = cv2.cvtColor(card, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    g: np.ndarray = cv2.cvtColor(card, cv2.COLOR_RGB2GRAY).astype(np.float32)
     g = (g - 128) * rng.uniform(1.3, 1.7) + 128 + rng.uniform(5, 25)   # copier contrast
     speck = nprng.random(g.shape) < rng.uniform(0.002, 0.006)
     g[speck] = rng.uniform(10, 60)                                      # toner specks
@@ -185,7 +185,7 @@ def halftone(card: np.ndarray, rng: random.Random) -> np.ndarray:
     img = card.astype(np.float32) / 255
     h, w = img.shape[:2]
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    out = np.ones_like(img)
+    out: np.ndarray = np.ones_like(img)
     for ch, angle in zip(range(3), (15, 75, 0), strict=True):
         a = np.deg2rad(angle)
         u = (x * np.cos(a) + y * np.sin(a)) % cell - cell / 2
@@ -219,7 +219,7 @@ def on_screen(card: np.ndarray, rng: random.Random,
     bz = int(w * 0.06)
     phone = np.full((h + 2 * bz, w + 4 * bz, 3), 18, np.float32)
     phone[bz:bz + h, 2 * bz:2 * bz + w] = img
-    box = np.float32([[2 * bz, bz], [2 * bz + w, bz], [2 * bz + w, bz + h], [2 * bz, bz + h]])
+    box = np.array([[2 * bz, bz], [2 * bz + w, bz], [2 * bz + w, bz + h], [2 * bz, bz + h]], np.float32)
     return np.clip(phone, 0, 255).astype(np.uint8), box
 
 
@@ -230,7 +230,8 @@ def photograph_sheet(sheet: np.ndarray, card_box: np.ndarray, side: str, label: 
     bg, kind = background(rng, nprng)
     frame, pts = place(sheet, bg, rng, scale=(0.55, 0.85))
     sh, sw = sheet.shape[:2]
-    m = cv2.getPerspectiveTransform(np.float32([[0, 0], [sw, 0], [sw, sh], [0, sh]]), pts.astype(np.float32))
+    m = cv2.getPerspectiveTransform(np.array([[0, 0], [sw, 0], [sw, sh], [0, sh]], np.float32),
+                                    pts.astype(np.float32))
     card_pts = cv2.perspectiveTransform(card_box.reshape(-1, 1, 2), m).reshape(-1, 2)
     effects = effects or []
     frame = apply_effects(frame, card_pts, effects, rng, nprng)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QTextBrowser, QVBoxLayout, QWidget
 
@@ -50,7 +52,7 @@ class CoordinatorScreen(QWidget):
         side.addWidget(label(tr("Desbloquear auxiliar:") if locked_out else tr("Ningún auxiliar bloqueado.")))
         for aid, name in locked_out:
             side.addWidget(
-                button(name, "danger", lambda a=aid: self.clear_lockout.emit(a), name=f"clear_{aid}")
+                button(name, "danger", partial(self.clear_lockout.emit, aid), name=f"clear_{aid}")
             )
         side.addStretch(1)
         row.addLayout(side, 2)

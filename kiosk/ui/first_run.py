@@ -52,15 +52,18 @@ class FirstRunScreen(QWidget):
             return
         self.qr_text = ""
         fields = QHBoxLayout()
-        self.code = QLineEdit(objectName="enroll_code", placeholderText=tr("Código: XXXX-XXXX-…"))
-        self.server = QLineEdit(objectName="enroll_server", placeholderText=tr("Servidor: https://…"))
+        self.code = QLineEdit(placeholderText=tr("Código: XXXX-XXXX-…"))
+        self.code.setObjectName("enroll_code")
+        self.server = QLineEdit(placeholderText=tr("Servidor: https://…"))
+        self.server.setObjectName("enroll_server")
         for f in (self.code, self.server):
             f.textEdited.connect(self._typed)
             fields.addWidget(f, 3 if f is self.code else 2)
         col.addLayout(fields)
         self.focus: QLineEdit = self.code
         self.code.setFocus()
-        self.progress = QProgressBar(objectName="enroll_progress", maximum=100, textVisible=False)
+        self.progress = QProgressBar(maximum=100, textVisible=False)
+        self.progress.setObjectName("enroll_progress")
         self.progress.setVisible(False)
         self.progress.setFixedHeight(8)
         col.insertWidget(col.indexOf(self.help), self.notice)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
@@ -63,6 +65,8 @@ class HomeScreen(QWidget):
     send_now = Signal()
     coordinator = Signal()
     sign_out = Signal()
+    # Installed by kiosk.app.screens (status bar and warnings from the agent's status).
+    set_status_data: Callable[[dict[str, Any]], None]
 
     def __init__(self, operator: str, processes: list[tuple[str, str, str]]) -> None:
         """`processes`: (process id, process name, aspirant name)."""

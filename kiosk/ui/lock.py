@@ -64,7 +64,8 @@ class LockScreen(QWidget):
             if self.selected is None:
                 self.notice.show_text(tr("Primero toque su nombre."), error=True)
                 return
-            pin, _ = self.pin.text(), self.pin.clear()
+            pin = self.pin.text()
+            self.pin.clear()
             self.unlock.emit(self.selected[0], self.selected[1], pin)
         elif len(self.pin.text()) < 12:
             self.pin.insert(k)

@@ -4,6 +4,7 @@ express consent for the biometric data, and "Guardar"."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
@@ -69,7 +70,7 @@ class ReviewScreen(QWidget):
             ib.set_image(img)
             box.addWidget(ib)
             box.addWidget(label(tr(title), "muted", align=Qt.AlignmentFlag.AlignCenter))
-            box.addWidget(button(tr("Rehacer"), None, lambda k=key: self.redo.emit(k), name=f"redo_{key}"))
+            box.addWidget(button(tr("Rehacer"), None, partial(self.redo.emit, key), name=f"redo_{key}"))
             images.addLayout(box)
         body.addLayout(images)
         grid = QGridLayout()

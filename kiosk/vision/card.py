@@ -127,15 +127,16 @@ def _background_mask(small_lab: np.ndarray) -> np.ndarray:
     ones = np.ones((1, 3), np.float32) * 2.0
     d8 = None
     for c in centres:
-        diff = cv2.absdiff(small_lab, (float(c[0]), float(c[1]), float(c[2]), 0.0))
+        # OpenCV takes a Scalar for src2; its stubs want an array
+        diff = cv2.absdiff(small_lab, (float(c[0]), float(c[1]), float(c[2]), 0.0))  # type: ignore[call-overload]
         d = cv2.transform(diff, ones)
         d8 = d if d8 is None else cv2.min(d8, d)
     assert d8 is not None
     d8 = cv2.GaussianBlur(d8, (5, 5), 0)
-    _, mask = cv2.threshold(d8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, k)
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, k, iterations=2)
+    mask = cv2.threshold(d8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[1]
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel, iterations=2)
     return mask
 
 
@@ -160,7 +161,7 @@ def _touches(mask: np.ndarray, quad: np.ndarray) -> bool:
     contact = int(np.count_nonzero(mask[0])) + int(np.count_nonzero(mask[-1])) \
         + int(np.count_nonzero(mask[:, 0])) + int(np.count_nonzero(mask[:, -1]))
     q = order_corners(quad)
-    short = min(np.linalg.norm(q[3] - q[0]), np.linalg.norm(q[2] - q[1]))
+    short = float(min(np.linalg.norm(q[3] - q[0]), np.linalg.norm(q[2] - q[1])))
     return contact > 0.3 * short
 
 
@@ -258,6 +259,6 @@ def straighten(frame: np.ndarray, corners: np.ndarray,
                size: tuple[int, int] = (CARD_W, CARD_H)) -> np.ndarray:
     """The card warped flat to `size` (w, h) at ID-1 proportions."""
     w, h = size
-    dst = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     m = cv2.getPerspectiveTransform(np.asarray(corners, np.float32), dst)
     return cv2.warpPerspective(frame, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

@@ -45,20 +45,31 @@ MESSAGES = {
 _URL = re.compile(r"^https?://qr\.ine\.mx/(\d{24})/(\d{8})/([A-Z])/(\d+)/?$")
 
 
+# Read-only members (properties), so frozen dataclasses (sync.device.config) match.
 class SeccionLike(Protocol):
-    seccion: int
-    entidad: int
-    distrito_federal: int
-    distrito_local: int
-    municipio: int
+    @property
+    def seccion(self) -> int: ...
+    @property
+    def entidad(self) -> int: ...
+    @property
+    def distrito_federal(self) -> int: ...
+    @property
+    def distrito_local(self) -> int: ...
+    @property
+    def municipio(self) -> int: ...
 
 
 class ScopeLike(Protocol):
-    level: str
-    entidad: int | None
-    distrito_federal: int | None
-    distrito_local: int | None
-    municipio: int | None
+    @property
+    def level(self) -> str: ...
+    @property
+    def entidad(self) -> int | None: ...
+    @property
+    def distrito_federal(self) -> int | None: ...
+    @property
+    def distrito_local(self) -> int | None: ...
+    @property
+    def municipio(self) -> int | None: ...
 
 
 @dataclass(frozen=True)

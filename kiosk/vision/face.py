@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import cache
 
 import cv2
+import cv2.data  # the Haar cascades; cv2 imports it too, named here so mypy sees it
 import numpy as np
 
 Box = tuple[int, int, int, int]  # x, y, w, h in pixels
@@ -78,7 +79,7 @@ def detect_faces_scored(img: np.ndarray, work_width: int = 480, min_frac: float 
     out = [(tuple(round(float(v) / s) for v in r), float(wt))
            for r, wt in zip(rects if len(rects) else [], weights if len(weights) else [], strict=True)]
     out.sort(key=lambda bw: -bw[0][2] * bw[0][3])
-    return out  # type: ignore[return-value]
+    return out
 
 
 def detect_faces(img: np.ndarray, work_width: int = 480, min_frac: float = 0.08,
@@ -97,7 +98,7 @@ def detect_faces(img: np.ndarray, work_width: int = 480, min_frac: float = 0.08,
     rects = cascade(FRONTAL).detectMultiScale(small, 1.1, neighbors, minSize=(mn, mn))
     out = [tuple(round(float(v) / s) for v in r) for r in (rects if len(rects) else [])]
     out.sort(key=lambda b: -b[2] * b[3])
-    return out  # type: ignore[return-value]
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ made, so a caller can tell a confident read from a rescued one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import overload
 
 import cv2
 import numpy as np
@@ -75,6 +76,11 @@ class _Line:
     cap: float          # cap height, px
     x_left: float       # ink extents
     x_right: float
+
+    @overload
+    def cy(self, x: float) -> float: ...
+    @overload
+    def cy(self, x: np.ndarray) -> np.ndarray: ...
 
     def cy(self, x: float | np.ndarray) -> float | np.ndarray:
         return self.cy0 + self.slope * x + self.bend * x * x
@@ -146,11 +152,11 @@ def _find_lines(gray: np.ndarray, y_from: float = 0.45) -> list[_Line]:
         return []
     blobs.sort(key=lambda b: b[5])
     groups: list[list[tuple]] = [[blobs[0]]]
-    for b in blobs[1:]:
-        if b[5] - groups[-1][-1][5] > 0.3 * exp_cap:
-            groups.append([b])
+    for blob in blobs[1:]:
+        if blob[5] - groups[-1][-1][5] > 0.3 * exp_cap:
+            groups.append([blob])
         else:
-            groups[-1].append(b)
+            groups[-1].append(blob)
     lines = [ln for grp in groups if len(grp) >= 12 and (ln := _line_of(grp, pitch)) is not None]
     # The lowest three lines spaced like an MRZ (line pitch about 2 cap heights).
     for i in range(len(lines) - 3, -1, -1):

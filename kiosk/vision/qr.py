@@ -85,7 +85,9 @@ def _zxing(g: np.ndarray, binarizer: zxingcpp.Binarizer = zxingcpp.Binarizer.Loc
            quick: bool = False) -> list[_Raw]:
     out = []
     # quick (live preview, on the straightened card): no rotated, downscaled or inverted passes.
-    for r in zxingcpp.read_barcodes(g, formats=_QR, try_rotate=not quick, try_downscale=not quick,
+    # formats: a BarcodeFormat converts implicitly to BarcodeFormats; the stubs miss that
+    for r in zxingcpp.read_barcodes(g, formats=_QR,  # type: ignore[arg-type]
+                                    try_rotate=not quick, try_downscale=not quick,
                                     try_invert=not quick, binarizer=binarizer, return_errors=True):
         p = r.position
         xs = [p.top_left.x, p.top_right.x, p.bottom_right.x, p.bottom_left.x]

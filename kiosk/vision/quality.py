@@ -107,7 +107,8 @@ def blur_px(frame: np.ndarray, corners: np.ndarray) -> float:
         return 0.0                      # nothing to measure (a blank or black card)
     worst = 0.0
     for c, s in ((1, 0), (0, 1), (0.7071, 0.7071), (0.7071, -0.7071)):
-        slope = _pct(cv2.absdiff(cv2.addWeighted(gx, c, gy, s, 0), 0), 0.995)
+        # OpenCV takes a scalar for src2; its stubs want an array
+        slope = _pct(cv2.absdiff(cv2.addWeighted(gx, c, gy, s, 0), 0), 0.995)  # type: ignore[call-overload]
         worst = max(worst, contrast / (2.5066 * max(slope, 1e-3)))
     return worst
 

@@ -59,7 +59,7 @@ class TLSH11Protocol(H11Protocol):
             scope["extensions"] = {**(scope.get("extensions") or {}), "tls": ext}
             await inner(scope, receive, send)
 
-        self.app = with_tls  # type: ignore[assignment]
+        self.app = with_tls
 
 
 @functools.lru_cache(maxsize=1024)

@@ -199,7 +199,8 @@ class Store:
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
         with contextlib.suppress(Exception):
-            conn.close()
+            if conn is not None:
+                conn.close()
 
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._tx() as conn:

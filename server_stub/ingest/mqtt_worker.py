@@ -83,7 +83,7 @@ class MqttWorker:
         ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca_cert))
         ctx.load_cert_chain(str(cert), str(key))
         c.tls_set_context(ctx)
-        c.reconnect_delay_set(min_delay=0.2, max_delay=5)
+        c.reconnect_delay_set(min_delay=0.2, max_delay=5)  # type: ignore[arg-type]  # paho says int; takes float
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_subscribe = self._on_subscribe

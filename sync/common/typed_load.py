@@ -14,7 +14,7 @@ import dataclasses
 import tomllib
 import types
 from pathlib import Path
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, Literal, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
 T = TypeVar("T")
 
@@ -105,17 +105,17 @@ def _describe(tp: Any) -> str:
 def _convert(tp: Any, value: Any, path: str) -> Any:
     origin = get_origin(tp)
     if origin in (Union, types.UnionType):
-        args = [a for a in get_args(tp) if a is not type(None)]
+        members = [a for a in get_args(tp) if a is not type(None)]
         if value is None:
             return None
-        if len(args) == 1:
-            return _convert(args[0], value, path)
-        for a in args:
+        if len(members) == 1:
+            return _convert(members[0], value, path)
+        for a in members:
             try:
                 return _convert(a, value, path)
             except FieldError:
                 continue
-        raise FieldError(path, f"se esperaba {' o '.join(_describe(a) for a in args)}")
+        raise FieldError(path, f"se esperaba {' o '.join(_describe(a) for a in members)}")
     if origin is Literal:
         if value not in get_args(tp):
             raise FieldError(path, f"valor {value!r} no válido; se esperaba {_describe(tp)}")
@@ -123,7 +123,7 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise FieldError(path, f"se esperaba una tabla, no {type(value).__name__}")
-        return load_dataclass(tp, value, path)
+        return load_dataclass(cast("type[Any]", tp), value, path)  # a type hint: a class, never an instance
     if origin is list:
         if not isinstance(value, list):
             raise FieldError(path, f"se esperaba una lista, no {type(value).__name__}")

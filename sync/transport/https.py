@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -65,7 +66,7 @@ class HttpsTransport:
         self._dns_timeout = dns_timeout_s
         self._session: requests.Session | None = None
 
-    def _request(self, method: str, path: str, **kw: object) -> requests.Response:
+    def _request(self, method: str, path: str, **kw: Any) -> requests.Response:
         s = self._session
         if s is None:
             raise TransportDown("sin sesión HTTPS")
@@ -73,7 +74,7 @@ class HttpsTransport:
         try:
             # verify/cert per request: a Session-level verify loses to $REQUESTS_CA_BUNDLE
             # (requests issue #3829), which would silently unpin the CA.
-            resp = s.request(method, self.base + path, timeout=self._timeout,  # type: ignore[arg-type]
+            resp = s.request(method, self.base + path, timeout=self._timeout,
                              verify=str(self.tls.ca), cert=(str(self.tls.cert), str(self.tls.key)), **kw)
         except requests.RequestException as e:
             raise TransportDown(f"sin conexión con {self.base}: {_short(e)}") from None

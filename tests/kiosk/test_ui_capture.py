@@ -10,7 +10,7 @@ from PySide6.QtCore import QPoint, Qt
 from hardware.camera import Backoff, Camera
 from hardware.camera.replay import ReplayBackend
 from kiosk.capture.flow import Step
-from kiosk.capture.signature import TOO_SHORT
+from kiosk.capture.signature import TOO_SHORT, signature_problem
 from kiosk.ui.signature_pad import SignaturePad
 from kiosk.vision.credential import MSG_SIN_QR
 from tests.helpers.ui import (
@@ -101,3 +101,32 @@ def test_signature_pad_mouse_and_trivial(qtbot) -> None:  # type: ignore[no-unty
     sig = pad.signature()
     assert not sig.has_pressure and len(sig.strokes) == 1 and len(sig.strokes[0]) >= 20
     assert (sig.width, sig.height) == (600, 250)
+
+
+def _drag(qtbot, pad: SignaturePad, pts: list[tuple[int, int]]) -> None:  # type: ignore[no-untyped-def]
+    qtbot.mousePress(pad, Qt.MouseButton.LeftButton, pos=QPoint(*pts[0]))
+    for p in pts[1:]:
+        qtbot.mouseMove(pad, QPoint(*p))
+    qtbot.mouseRelease(pad, Qt.MouseButton.LeftButton, pos=QPoint(*pts[-1]))
+
+
+def test_the_pad_and_save_apply_one_signature_rule(qtbot) -> None:  # type: ignore[no-untyped-def]
+    """The pad asks save's rule: what the pad lets through, save keeps, and the reverse. A short
+    tick across a tenth of the pad (once refused by the pad alone) is a signature for both."""
+    pad = SignaturePad()
+    qtbot.addWidget(pad)
+    pad.resize(600, 250)
+    pad.show()
+    strokes = {
+        "dot": [(100, 100), (101, 100), (102, 101)],
+        "tiny scribble": [(100 + i % 3, 100 + i % 2) for i in range(12)],
+        "short tick": [(100 + 6 * i, 120 - 2 * i) for i in range(12)],
+        "wave": [(int(x), int(y)) for x, y in wave(600, 250)],
+    }
+    verdicts = {}
+    for name, pts in strokes.items():
+        pad.clear()
+        _drag(qtbot, pad, pts)
+        assert pad.problem() == signature_problem(pad.signature()), name
+        verdicts[name] = pad.problem() is None
+    assert verdicts == {"dot": False, "tiny scribble": False, "short tick": True, "wave": True}

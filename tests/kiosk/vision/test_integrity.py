@@ -52,12 +52,14 @@ def test_reasons_are_spanish_and_present(results):
             assert r.reason == ""
 
 
-def test_as_check_goes_into_the_record(results):
+def test_a_refusal_goes_into_the_record_as_a_failed_check(results):
+    """Save (not vision) turns the verdict into the record's check."""
+    from kiosk.capture.save import integrity_check
     from sync.wire.record import Check
 
     r = next(r for lab, r in results if lab == "screen")
-    c = r.as_check()
-    assert isinstance(c, Check) and c.name == "integrity" and not c.passed and "screen" in c.detail
+    c = integrity_check(r, "integrity_back")
+    assert isinstance(c, Check) and c.name == "integrity_back" and not c.passed and "screen" in c.detail
 
 
 def test_rejects_bad_input():
