@@ -5,7 +5,7 @@
 1. ms per frame for the live path (find card + quality + fast QR on a 768-px crop) at
    1280x720 and 1920x1080 (the 720p frames scaled up), single-threaded OpenCV.
 2. QR decode rate (codes found / codes present) and ms per image on hard frames
-   (tests/vision_helpers.HARD): ours (kiosk.vision.qr.decode_qr on crop then frame)
+   (tests.helpers.vision.HARD): ours (kiosk.vision.qr.decode_qr on crop then frame)
    against plain zxing-cpp and plain pyzbar on the whole frame.
 3. MRZ read rate (three lines exact with valid check digits) and ms per card on the
    straightened crops of the same frames: our OCR-B template reader against Debian's

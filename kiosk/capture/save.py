@@ -48,7 +48,7 @@ from sync.wire.errors import SyncError
 from sync.wire.ids import uuid7
 from sync.wire.imaging import encode_jpeg, render_signature
 from sync.wire.record import Check, Credential, EncodedImage, ImageKind, Record, valid_email
-from sync.wire.sealing import Sealer, ServerPublicKey, read_seal_public
+from sync.wire.sealing import Sealer, ServerPublicKey, read_seal_public_file
 
 CONSENT_TEXT_VERSION = "aviso-privacidad-v1"
 MIN_IMAGE_SIDE = 64
@@ -108,13 +108,9 @@ def back_refusal(reading: BackReading | None) -> str | None:
 def load_seal_public(path: Path) -> ServerPublicKey:
     """The server's sealing key file: ``fieldkit-seal-public-v1 <suite> <base64>``."""
     try:
-        text = path.read_text(encoding="ascii")
-    except (OSError, UnicodeDecodeError) as e:
-        raise SaveError(f"No se pudo leer la clave pública del servidor {path}: {e}") from e
-    try:
-        return read_seal_public(text)
+        return read_seal_public_file(path)
     except ValueError as e:
-        raise SaveError(f"{path}: clave pública de sellado no válida ({e}).") from e
+        raise SaveError(f"Clave pública de sellado del servidor no válida o ilegible: {e}.") from e
 
 
 def load_signing_key(path: Path) -> ed25519.Ed25519PrivateKey:

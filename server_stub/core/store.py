@@ -94,7 +94,7 @@ class RecordRow:
     envelope: bytes
     record: bytes  # the opened record's CBOR (the server's readable copy)
     ack: bytes
-    # Verification keys (verify_keys.RecordKeys.as_row()); None = not extracted (the verifier decodes).
+    # Verification keys (lookup_keys.RecordKeys.as_row()); None = not extracted (the verifier decodes).
     keys: tuple[str, str, str, str, str] | None = None
 
 

@@ -22,7 +22,7 @@ from sync.wire.sealing import (
     ServerPublicKey,
     format_seal_key_line,
     parse_seal_key_line,
-    read_seal_public,
+    read_seal_public_file,
 )
 
 
@@ -78,13 +78,9 @@ def load_seal_private(path: Path) -> ServerPrivateKey:
 
 def load_seal_public(path: Path) -> ServerPublicKey:
     try:
-        text = path.read_text("ascii")
-    except (OSError, UnicodeDecodeError) as e:
-        raise KeyFileError(f"{path}: {e}") from None
-    try:
-        return read_seal_public(text)
+        return read_seal_public_file(path)
     except ValueError as e:
-        raise KeyFileError(f"{path}: {e}") from None
+        raise KeyFileError(str(e)) from None
 
 
 # --- signing (Ed25519) --------------------------------------------------------------------

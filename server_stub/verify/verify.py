@@ -129,7 +129,7 @@ def citizen_key(rec: Record) -> tuple[str, str] | None:
 
 
 def defects(facts: dict[str, Any], readable: bool) -> tuple[str, str] | None:
-    """(verdict, reason) for the first capture defect in a `verify_keys.summary`, or None."""
+    """(verdict, reason) for the first capture defect in a `lookup_keys.summary`, or None."""
     if "integrity_failed" in facts:
         detail = str(facts["integrity_failed"])
         kind = detail.split(":", 1)[0].strip()

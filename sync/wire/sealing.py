@@ -11,6 +11,7 @@ import base64
 import binascii
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import ed25519, mlkem, x25519
@@ -88,9 +89,18 @@ def parse_seal_key_line(text: str, tag: str) -> tuple[SuiteSpec, bytes]:
 
 
 def read_seal_public(text: str) -> ServerPublicKey:
-    """The server's sealing public key from its file's text (the one reader, device and server)."""
+    """The server's sealing public key from its file's text."""
     suite, raw = parse_seal_key_line(text, SEAL_PUBLIC_TAG)
     return ServerPublicKey(suite, raw)
+
+
+def read_seal_public_file(path: Path) -> ServerPublicKey:
+    """The server's sealing public key file: the one reader, device and server alike.
+    ValueError says what is wrong, naming the file."""
+    try:
+        return read_seal_public(path.read_text("ascii"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise ValueError(f"{path}: {e}") from None
 
 
 @dataclass(frozen=True, slots=True)

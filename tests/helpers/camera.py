@@ -1,4 +1,4 @@
-"""Shared pieces of the camera tests (tests/test_camera_*.py): fast retries and waiting."""
+"""Shared pieces of the camera tests (tests/hardware/test_camera_*.py): fast retries and waiting."""
 
 from __future__ import annotations
 

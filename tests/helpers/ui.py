@@ -3,8 +3,11 @@ from the synthetic card generator, a window on a replay camera, and input events
 
 from __future__ import annotations
 
+import json
 import random
 import threading
+import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,7 @@ from server_stub.deploy import keys as server_keys
 from sync.common.pin import hash_pin
 from sync.device.config import load_config
 from sync.outbox.keyfile import create_key_file
+from sync.wire.command import Command, sign_command
 from sync.wire.envelope_open import ServerPrivateKey
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,6 +78,15 @@ def offline_device(root: Path) -> Path:
     cfg.write_text(text)
     load_config(cfg).device.data_dir.mkdir(exist_ok=True)
     return cfg
+
+
+def signed_config(cfg_path: Path, seq: int, payload: dict[str, Any]) -> bytes:
+    """A config command for the device at `cfg_path`, signed with its deployment's server key."""
+    cfg = load_config(cfg_path)
+    key = server_keys.load_sign_private(cfg.keys.server_sign_public.with_name("server-sign.key"))
+    now = int(time.time() * 1000)
+    return sign_command(Command(uuid.uuid4(), cfg.device.id, seq, now, now + 600_000, "config",
+                                json.dumps(payload).encode()), key)
 
 
 def coordinators() -> list[tuple[str, str, str]]:

@@ -7,22 +7,17 @@ device last reported (sync/wire/config_schema.py, docs/architecture.md).
 from __future__ import annotations
 
 import dataclasses
-import json
-import time
-import uuid
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from server_stub.core.store import open_store
-from server_stub.deploy.keys import load_sign_private
 from server_stub.fleet import fleet
 from server_stub.fleet.command_issue import for_device
 from server_stub.fleet.registry import add_device
 from sync.device import config as device_config
 from sync.device.command_exec import apply_command
 from sync.device.config import load_config
-from sync.wire.command import Command, sign_command
 from sync.wire.config_schema import (
     BASELINE_SCHEMA,
     CONFIG_SCHEMA,
@@ -30,7 +25,7 @@ from sync.wire.config_schema import (
     for_schema,
     reported_schema,
 )
-from tests.helpers.ui import offline_device
+from tests.helpers.ui import offline_device, signed_config
 
 # A made-up next version: one new table key and one new top-level key, as a later change would add.
 NEXT = {**KEYS_BY_SCHEMA, CONFIG_SCHEMA + 1: {
@@ -76,23 +71,15 @@ def test_an_update_is_cut_to_the_devices_schema() -> None:
     assert for_schema(payload, CONFIG_SCHEMA + 5, NEXT)[0] == new
 
 
-def _signed(cfg_path: Path, seq: int, payload: dict) -> bytes:
-    cfg = load_config(cfg_path)
-    key = load_sign_private(cfg.keys.server_sign_public.with_name("server-sign.key"))
-    now = int(time.time() * 1000)
-    return sign_command(Command(uuid.uuid4(), cfg.device.id, seq, now, now + 600_000, "config",
-                                json.dumps(payload).encode()), key)
-
-
 def test_a_device_refuses_an_uncut_update_and_applies_the_cut_one(tmp_path: Path) -> None:
     """Why the rule exists, on the real device path: the strict loader refuses a key it does
     not know (the whole update), and takes the same update cut to its schema."""
     cfg_path = offline_device(tmp_path / "dev")
     newer = {"freeze": {"max_pending": 77, "max_offline_days": 4}}
-    assert not apply_command(load_config(cfg_path), _signed(cfg_path, 1, newer)).applied
+    assert not apply_command(load_config(cfg_path), signed_config(cfg_path, 1, newer)).applied
     assert load_config(cfg_path).freeze.max_pending != 77
     cut, _ = for_schema(newer, CONFIG_SCHEMA, NEXT)
-    assert apply_command(load_config(cfg_path), _signed(cfg_path, 2, cut)).applied
+    assert apply_command(load_config(cfg_path), signed_config(cfg_path, 2, cut)).applied
     assert load_config(cfg_path).freeze.max_pending == 77
 
 

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import stat
-import time
-import uuid
 from pathlib import Path
 
-from server_stub.deploy.keys import load_sign_private
 from sync.device.command_exec import apply_command
 from sync.device.config import load_config
-from sync.wire.command import Command, sign_command
-from tests.helpers.ui import offline_device
-
-
-def _signed_config(cfg_path: Path, seq: int, payload: dict) -> bytes:
-    cfg = load_config(cfg_path)
-    key = load_sign_private(cfg.keys.server_sign_public.with_name("server-sign.key"))
-    now = int(time.time() * 1000)
-    return sign_command(Command(uuid.uuid4(), cfg.device.id, seq, now, now + 600_000, "config",
-                                json.dumps(payload).encode()), key)
+from tests.helpers.ui import offline_device, signed_config
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -40,7 +27,7 @@ def test_an_invalid_update_leaves_the_config_byte_for_byte(tmp_path: Path) -> No
             {"freeze": [1, 2]},
             {"auxiliaries": [{"id": {"nested": 1}, "name": "X", "pin_hash": "h", "processes": []}]},
             {"secciones": [{"entidad": None}]}), start=1):
-        result = apply_command(load_config(cfg_path), _signed_config(cfg_path, seq, payload))
+        result = apply_command(load_config(cfg_path), signed_config(cfg_path, seq, payload))
         assert not result.applied and "configuración no válida" in result.reason, (payload, result)
         assert cfg_path.read_bytes() == before, payload
     assert _leftovers(cfg_path.parent) == []
@@ -50,12 +37,12 @@ def test_an_invalid_update_leaves_the_config_byte_for_byte(tmp_path: Path) -> No
 def test_a_valid_update_replaces_the_file_privately_and_in_one_piece(tmp_path: Path) -> None:
     cfg_path = offline_device(tmp_path / "dev")
     cfg_path.chmod(0o644)
-    result = apply_command(load_config(cfg_path), _signed_config(cfg_path, 1, {"freeze": {"max_pending": 5}}))
+    result = apply_command(load_config(cfg_path), signed_config(cfg_path, 1, {"freeze": {"max_pending": 5}}))
     assert result.applied, result
     new = load_config(cfg_path)
     assert new.freeze.max_pending == 5 and new.device.id == load_config(cfg_path).device.id
     assert stat.S_IMODE(cfg_path.stat().st_mode) == 0o600  # written private from the first byte
     assert _leftovers(cfg_path.parent) == []
     # The same command again (a replay) is refused: its sequence number is spent.
-    again = apply_command(new, _signed_config(cfg_path, 1, {"freeze": {"max_pending": 7}}))
+    again = apply_command(new, signed_config(cfg_path, 1, {"freeze": {"max_pending": 7}}))
     assert not again.applied and load_config(cfg_path).freeze.max_pending == 5

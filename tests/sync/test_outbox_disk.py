@@ -1,7 +1,7 @@
 """Nothing readable on disk: no citizen data in any file (raw or decrypted), and after an
 erase the envelope's ciphertext is in no file either, free pages and WAL frames included.
 
-The checks decrypt every SQLCipher page themselves (tests/outbox_helpers.disk_views), so
+The checks decrypt every SQLCipher page themselves (tests.helpers.outbox.disk_views), so
 they look at what SQLite wrote, not at the already-encrypted file; the controls at the end
 show the same checks fail when secure_delete or the WAL checkpoint is missing.
 """

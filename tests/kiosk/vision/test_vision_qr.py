@@ -1,7 +1,7 @@
 """QR decoding: the one function against each decoder alone, on hard generated frames.
 
 Hard frames: blur, motion blur, noise, glare, low light, strong perspective, a crumpled card
-(tests/vision_helpers.crumple), a far card (small QR), heavy JPEG; every model (E/F one QR,
+(tests.helpers.vision.crumple), a far card (small QR), heavy JPEG; every model (E/F one QR,
 G/H a public QR and two dense binary ones).
 """
 
