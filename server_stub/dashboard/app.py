@@ -8,8 +8,8 @@ Host. Coordinators see everything and can revoke a device and open the
 garantía de audiencia; an `aspirante` account sees only its own page.
 
 "Issue an enrollment code" belongs to the fleet (``server_stub.fleet``): the form (a
-multi-select of auxiliaries) is rendered only when `server_stub.fleet.enrollment_codes`
-exists; the POST calls its `dashboard_issue_code(store, form)` and answers with
+multi-select of auxiliaries) posts to `server_stub.fleet.enrollment_codes`'s
+`dashboard_issue_code(store, form)`, and the dashboard answers with
 the page itself (never a redirect: the code must not land in a URL), showing the
 code and its QR as an inline PNG (data: URL). Revoking calls the fleet's
 `revocation.revoke` when the app has the server config (serve passes it), so the
@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import importlib
-import importlib.util
 import json
 import logging
 import time
@@ -39,7 +37,7 @@ from server_stub.core.store import Store, StoreError
 from server_stub.dashboard import accounts
 from server_stub.dashboard import data as dashboard_data
 from server_stub.dashboard import svg as dashboard_svg
-from server_stub.fleet import fleet, revocation
+from server_stub.fleet import enrollment_codes, fleet, revocation
 from server_stub.fleet.registry import RegistryError, revoke_device
 from server_stub.verify import processes, verify
 from server_stub.verify.process_kinds import NO_RULE_LABEL, kind_label, rule_for
@@ -64,13 +62,6 @@ def _duration(ms: int) -> str:
         return "0 h"
     d, rem = divmod(ms // 60000, 24 * 60)
     return f"{d} d {rem // 60} h {rem % 60} min" if d else f"{rem // 60} h {rem % 60} min"
-
-
-def enrollment_hook() -> Any | None:
-    """The fleet issue's `server_stub.fleet.enrollment_codes` module, if it exists."""
-    if importlib.util.find_spec("server_stub.fleet.enrollment_codes") is None:
-        return None
-    return importlib.import_module("server_stub.fleet.enrollment_codes")
 
 
 _BROKER_TEXT = {"reloaded": "el broker ya lo rechaza",
@@ -181,10 +172,7 @@ class DashboardApp:
                 msg = f"No se pudo revocar: {e}"
             return self._redirect("/?msg=" + quote(msg))
         if path == "/devices/enroll-code":
-            hook = enrollment_hook()
-            if hook is None:
-                return 404, b"no disponible", "text/plain", []
-            text, issued = hook.dashboard_issue_code(self.store, form)
+            text, issued = enrollment_codes.dashboard_issue_code(self.store, form)
             if issued is None:
                 return self._redirect("/?msg=" + quote(text))
             log.warning("enrollment code issued from the dashboard by %s for %s", sess.user.username,
@@ -236,13 +224,11 @@ class DashboardApp:
                                .get(verify.VALIDO, 0)}
                               for a in processes.list_aspirants(s, proc.process_id)]})
         totals = verify.counts(s)
-        hook = enrollment_hook()
         return {"procs": procs, "devices": devs, "holding": dashboard_data.devices_holding(devs),
                 "timeline_svg": Markup(dashboard_svg.timeline_chart(dashboard_data.timeline(s))),
                 "legend": Markup(dashboard_svg.legend()), "labels": verify.LABELS,
                 "totals": [(v, totals[v]) for v in verify.VERDICTS if v in totals],
-                "enroll_hook": hook is not None, "flash": msg,
-                "auxiliaries": fleet.list_auxiliaries(s) if hook is not None else []}
+                "flash": msg, "auxiliaries": fleet.list_auxiliaries(s)}
 
     def _aspirant(self, sess: accounts.Session, p: str, a: str,
                   msg: str | None) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]]:

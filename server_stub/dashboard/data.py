@@ -1,14 +1,13 @@
 """What the dashboard shows, as plain data from the store (no HTML here).
 
 Heartbeats belong to the fleet (``server_stub.fleet``): the device table reads
-`server_stub.fleet.fleet.list_heartbeats(store)` (the last status per device) when
-that module exists, and shows "—" otherwise.
+`server_stub.fleet.fleet.list_heartbeats(store)` (the last status per device) and shows
+"—" for a device that never sent one.
 """
 
 from __future__ import annotations
 
 import csv
-import importlib
 import io
 import time
 from collections.abc import Mapping
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from server_stub.core.store import Store
+from server_stub.fleet import fleet
 from server_stub.verify import verify
 from server_stub.verify.processes import Aspirant, Process
 from server_stub.verify.thresholds import RULES, Progress, Unit, evaluate
@@ -109,13 +109,7 @@ def non_valid(store: Store, process_id: str, aspirant_id: str) -> list[verify.Ve
 
 
 def _heartbeats(store: Store) -> dict[str, Mapping[str, Any]]:
-    """Last status per device from the fleet issue's `device_heartbeats`, when it exists."""
-    try:
-        fleet = importlib.import_module("server_stub.fleet.fleet")
-    except ImportError:
-        return {}
-    if not hasattr(fleet, "list_heartbeats"):
-        return {}
+    """Last status per device (the fleet's `device_heartbeats`)."""
     return {h.device_id: {"received_ms": h.received_ms, "queue_depth": h.pending, "online": h.online,
                           "oldest_unsent_age_s": h.oldest_pending_age_s, "battery_pct": h.battery_percent,
                           "app_version": h.app_version} for h in fleet.list_heartbeats(store)}

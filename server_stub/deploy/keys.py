@@ -66,8 +66,9 @@ def write_seal_keys(private_path: Path, public_path: Path, key: ServerPrivateKey
 
 
 def load_seal_private(path: Path) -> ServerPrivateKey:
+    text = _read_private(path).decode("ascii", "replace")  # raises KeyFileError naming the file
     try:
-        suite, raw = parse_seal_key_line(_read_private(path).decode("ascii", "replace"), SEAL_PRIVATE_TAG)
+        suite, raw = parse_seal_key_line(text, SEAL_PRIVATE_TAG)
     except ValueError as e:
         raise KeyFileError(f"{path}: {e}") from None
     want = 32 if suite.kem_id == 0x0020 else 96

@@ -119,11 +119,14 @@ def for_device(store: Store, device_id: str, cfg: dict[str, Any]) -> tuple[dict[
     """`cfg` cut to the config schema the device last reported (sync/wire/config_schema.py):
     a device that does not know a key yet would refuse the whole update."""
     hb = fleet.get_heartbeat(store, device_id)
-    schema = reported_schema(hb.status if hb is not None else None)
+    return cut_to_schema(cfg, reported_schema(hb.status if hb is not None else None), device_id)
+
+
+def cut_to_schema(cfg: dict[str, Any], schema: int, device_id: str) -> tuple[dict[str, Any], list[str]]:
+    """`cfg` with only the keys config schema `schema` knows; what was left out is logged."""
     out, dropped = for_schema(cfg, schema)
     if dropped:
-        log.warning("config update for %s (config_schema %d) leaves out %s", device_id, schema,
-                    ", ".join(dropped))
+        log.warning("config for %s (config_schema %d) leaves out %s", device_id, schema, ", ".join(dropped))
     return out, dropped
 
 

@@ -40,10 +40,11 @@ from server_stub.core.config import ServerConfig
 from server_stub.core.store import Store
 from server_stub.deploy import keys, pki
 from server_stub.fleet import fleet
-from server_stub.fleet.command_issue import device_config
+from server_stub.fleet.command_issue import cut_to_schema, device_config
 from server_stub.fleet.enrollment_codes import ensure_schema
 from server_stub.fleet.registry import RegistryError, add_device
 from sync.wire import enrollment as proto
+from sync.wire.config_schema import reported_schema
 from sync.wire.folio import ALPHABET as FOLIO_ALPHABET
 
 MAX_REQUEST = 64 * 1024
@@ -90,7 +91,8 @@ class Enroller:
             if int(expires) <= now:
                 raise Refusal(410, "code_expired", "el código de inscripción venció")
             device_id = self._claim(code_id, binding, json.loads(aux_json), now)
-        return self._finish(code_id, str(device_id), csr_pem, sign_pub, mac_key, binding, now)
+        return self._finish(code_id, str(device_id), csr_pem, sign_pub, mac_key, binding, now,
+                            reported_schema(req))
 
     def _claim(self, code_id: str, binding: str, aux_ids: list[str], now: int) -> str:
         s = self.store
@@ -116,7 +118,7 @@ class Enroller:
         return device_id
 
     def _finish(self, code_id: str, device_id: str, csr_pem: bytes, sign_pub: bytes, mac_key: bytes,
-                binding: str, now: int) -> bytes:
+                binding: str, now: int, config_schema: int) -> bytes:
         prefix, aux_json = self.store.query("SELECT folio_prefix, auxiliaries FROM fleet_devices "
                                             "WHERE device_id = ?", (device_id,))[0]
         try:
@@ -132,7 +134,9 @@ class Enroller:
             "ca_cert": self.ca_pem.decode(), "server_seal_public": self.seal_line,
             "server_sign_public": self.sign_pub_pem.decode(), "seal_suite": self.seal_suite,
             "https_url": self.cfg.device_https_url(), "mqtt_url": self.cfg.device_mqtt_url(),
-            "config": device_config(self.store, json.loads(aux_json)),
+            # Only config keys the device's schema knows: its strict loader checks the bundle.
+            "config": cut_to_schema(device_config(self.store, json.loads(aux_json)), config_schema,
+                                    device_id)[0],
         })
         bundle = proto.pack_bundle(body, self.sign_key.sign(proto.BUNDLE_CONTEXT + body),
                                    proto.bundle_mac(mac_key, body))

@@ -46,6 +46,13 @@ class CommandResult:
     reason: str = ""  # why it was refused (Spanish), when not applied
 
 
+# What a config update may replace, with the shape the TOML writer needs; everything inside is
+# checked by the config's own loader. Other top-level keys are ignored (``unlock`` is an action).
+# The keys are those of sync/wire/config_schema.py (a test keeps them equal).
+CONFIG_UPDATE_SHAPES: dict[str, type] = {
+    "processes": list, "auxiliaries": list, "secciones": list, "freeze": dict}
+
+
 def last_applied_seq(cfg: DeviceConfig) -> int:
     try:
         return int(json.loads((cfg.device.data_dir / STATE_FILE).read_text())["last_seq"])
@@ -105,13 +112,11 @@ def _apply_config(cfg: DeviceConfig, cmd: Command) -> None:
     if not isinstance(payload, dict):
         raise ValueError("se esperaba un objeto JSON")
     data = tomllib.loads(cfg.source.read_text())
-    # The shapes the TOML writer needs; everything inside is checked by the config's own loader.
-    shapes = {"processes": list, "auxiliaries": list, "secciones": list, "freeze": dict}
-    for k, shape in shapes.items():
+    for k, shape in CONFIG_UPDATE_SHAPES.items():
         if k not in payload:
             continue
         v = payload[k]
-        if not isinstance(v, shape) or (shape is list and not all(isinstance(x, dict) for x in v)):
+        if not isinstance(v, shape) or (isinstance(v, list) and not all(isinstance(x, dict) for x in v)):
             raise ValueError(f"{k}: se esperaba {'una lista de tablas' if shape is list else 'una tabla'}")
         data[k] = v
     write_config(cfg.source, data)

@@ -46,6 +46,7 @@ from sync.device.config_write import fsync_dir, render_toml, write_private_file
 from sync.outbox.keyfile import create_key_file, load_key
 from sync.outbox.outbox import Outbox
 from sync.wire import enrollment as proto
+from sync.wire.config_schema import CONFIG_SCHEMA
 
 Progress = Callable[[str, float], None]
 STATE_DIR = "device.d"  # next to the config file: keys/ (and data/ for a non-default config)
@@ -137,11 +138,17 @@ def _fetch_ca(base: str, code: proto.EnrollCode, timeout_s: float) -> bytes:
     return ca.public_bytes(serialization.Encoding.PEM)
 
 
-def _redeem(base: str, ca_file: Path, code: proto.EnrollCode, keys: _Keys, timeout_s: float) -> bytes:
-    req: dict[str, Any] = {
+def enroll_request(code: proto.EnrollCode, keys: _Keys) -> dict[str, Any]:
+    """The body of `POST /v1/enroll` (docs/enrollment.md); `config_schema` lets the server send
+    only config keys this device knows (sync/wire/config_schema.py)."""
+    return {
         "v": proto.PROTOCOL_VERSION, "code_id": code.code_id(), "csr": keys.csr_pem.decode(),
-        "sign_pub": keys.sign_raw.hex(),
+        "sign_pub": keys.sign_raw.hex(), "config_schema": CONFIG_SCHEMA,
         "request_mac": proto.request_mac(code.mac_key(), keys.csr_pem, keys.sign_raw)}
+
+
+def _redeem(base: str, ca_file: Path, code: proto.EnrollCode, keys: _Keys, timeout_s: float) -> bytes:
+    req = enroll_request(code, keys)
     last: Exception | None = None
     for _ in range(3):  # a lost response is retried with the same keys: the same enrollment
         try:

@@ -22,7 +22,8 @@ PACKAGES = ("kiosk", "hardware", "sync", "server_stub")
 # Between packages: who may import whom (prefixes of dotted module names).
 PACKAGE_ARROWS = {
     "kiosk": ("kiosk", "hardware", "sync"),
-    "sync": ("sync", "hardware"),
+    # heartbeats say battery and free disk; the agent has no business with the camera
+    "sync": ("sync", "hardware.identity", "hardware.power", "hardware.storage", "hardware.errors"),
     "server_stub": ("server_stub", "sync.wire", "sync.common"),
     "hardware": ("hardware",),
 }
@@ -37,9 +38,11 @@ INNER_ARROWS = {
 FORBIDDEN_EXTERNAL = {
     "kiosk.ui": ("sqlite3", "sqlcipher3", "psycopg", "socket", "ssl", "paho", "requests", "http",
                  "urllib.request", "picamera2"),   # no SQL, sockets or camera drivers
-    "kiosk.vision": ("PySide6", "sqlite3", "sqlcipher3", "socket", "picamera2"),
+    "kiosk.vision": ("PySide6", "sqlite3", "sqlcipher3", "psycopg", "socket", "ssl", "http", "urllib.request",
+                     "paho", "requests", "picamera2"),
     "kiosk.capture": ("PySide6",),                 # the capture logic runs without Qt
-    "sync.wire": ("sqlite3", "sqlcipher3", "psycopg", "paho", "requests", "PySide6"),
+    "sync.wire": ("sqlite3", "sqlcipher3", "psycopg", "paho", "requests", "socket", "ssl", "http",
+                  "urllib.request", "PySide6"),
 }
 # Only the server opens envelopes: device code never imports the private-key side.
 SERVER_ONLY = {"sync.wire.envelope_open": ("server_stub", "sync.wire.envelope_open")}
@@ -67,10 +70,13 @@ def source_files() -> Iterator[Path]:
         yield from sorted((REPO / pkg).rglob("*.py"))
 
 
+DYNAMIC_IMPORTS = {"import_module", "__import__", "find_spec"}
+
+
 def imports_of(path: Path) -> Iterator[tuple[str, int]]:
-    """Dotted names imported by `path` (`from a.b import c` gives `a.b.c`), with line numbers."""
+    """Dotted names imported by `path` (`from a.b import c` gives `a.b.c`), with line numbers.
+    A module named in a string to importlib counts too (`importlib.import_module("x.y")`)."""
     tree = ast.parse(path.read_text(), str(path))
-    package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -78,10 +84,17 @@ def imports_of(path: Path) -> Iterator[tuple[str, int]]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
+                mod = module_name(path)
+                package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
                 up = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*up, base] if base else up)
             for alias in node.names:
                 yield f"{base}.{alias.name}", node.lineno
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in DYNAMIC_IMPORTS and isinstance(node.args[0].value, str):
+                yield node.args[0].value, node.lineno
 
 
 def arrows() -> list[Arrow]:
@@ -229,9 +242,17 @@ def test_the_checker_catches_what_it_should() -> None:
         Arrow("kiosk.capture.flow", "PySide6.QtCore", "x:6"),
         Arrow("kiosk.capture.save", "sync.wire.envelope_open.ServerPrivateKey", "x:7"),
         Arrow("hardware.power", "sync.wire.ids", "x:8"),
+        Arrow("sync.agent.status", "hardware.camera.worker", "x:9"),
+        Arrow("sync.wire.envelope", "urllib.request", "x:10"),
     ]
-    assert [v.split(":")[1] for v in violations(made_up)] == [str(i) for i in range(1, 9)]
+    assert [v.split(":")[1] for v in violations(made_up)] == [str(i) for i in range(1, 11)]
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_a_module_named_to_importlib_is_an_arrow(tmp_path: Path) -> None:
+    src = tmp_path / "m.py"
+    src.write_text("import importlib\n\ndef f():\n    return importlib.import_module('sync.outbox.outbox')\n")
+    assert ("sync.outbox.outbox", 4) in list(imports_of(src))
 
 
 def test_subsystem_folders_hold_a_handful_of_modules() -> None:
