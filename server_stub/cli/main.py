@@ -19,10 +19,10 @@ from typing import Any
 
 from cryptography import x509
 
+from server_stub.cli.campaign import add_commands
 from server_stub.cli.common import config_from_args, with_config
-from server_stub.cli.fleet import add_admin_commands
+from server_stub.cli.fleet_admin import add_admin_commands
 from server_stub.cli.serve import ServeError, build_server, serve_forever
-from server_stub.cli.verify import add_commands
 from server_stub.core.config import ServerConfigError
 from server_stub.core.store import StoreError, open_store
 from server_stub.deploy import keys, pki

@@ -13,8 +13,8 @@ from server_stub.core.asgi import HttpsServer
 from server_stub.core.config import ServerConfig
 from server_stub.core.store import Store, open_store
 from server_stub.deploy import keys, pki
+from server_stub.fleet.endpoints import FleetEndpoints
 from server_stub.fleet.enrollment import EnrollApp, Enroller
-from server_stub.fleet.https_api import FleetEndpoints
 from server_stub.ingest import acuse as acusemod
 from server_stub.ingest.https_api import RecordsApp
 from server_stub.ingest.ingest import Ingestor

@@ -37,7 +37,8 @@ from server_stub.core.store import Store, StoreError
 from server_stub.dashboard import accounts
 from server_stub.dashboard import data as dashboard_data
 from server_stub.dashboard import svg as dashboard_svg
-from server_stub.fleet import enrollment_codes, fleet, revocation
+from server_stub.fleet import enrollment_codes, revocation
+from server_stub.fleet import tables as fleet
 from server_stub.fleet.registry import RegistryError, revoke_device
 from server_stub.verify import processes, verify
 from server_stub.verify.process_kinds import NO_RULE_LABEL, kind_label, rule_for

@@ -1,7 +1,7 @@
 """What the dashboard shows, as plain data from the store (no HTML here).
 
 Heartbeats belong to the fleet (``server_stub.fleet``): the device table reads
-`server_stub.fleet.fleet.list_heartbeats(store)` (the last status per device) and shows
+`server_stub.fleet.tables.list_heartbeats(store)` (the last status per device) and shows
 "—" for a device that never sent one.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from server_stub.core.store import Store
-from server_stub.fleet import fleet
+from server_stub.fleet import tables as fleet
 from server_stub.verify import verify
 from server_stub.verify.processes import Aspirant, Process
 from server_stub.verify.thresholds import RULES, Progress, Unit, evaluate

@@ -18,7 +18,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from server_stub.core.store import Store
-from server_stub.fleet import fleet
+from server_stub.fleet import tables as fleet
 from server_stub.verify import processes as procmod
 from server_stub.verify.process_kinds import device_kind, rule_for
 from sync.wire.command import KINDS, Command, sign_command

@@ -39,7 +39,7 @@ from server_stub.core.asgi import (
 from server_stub.core.config import ServerConfig
 from server_stub.core.store import Store
 from server_stub.deploy import keys, pki
-from server_stub.fleet import fleet
+from server_stub.fleet import tables as fleet
 from server_stub.fleet.command_issue import cut_to_schema, device_config
 from server_stub.fleet.enrollment_codes import ensure_schema
 from server_stub.fleet.registry import RegistryError, add_device

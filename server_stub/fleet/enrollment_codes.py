@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives import serialization
 from server_stub.core.config import ServerConfig
 from server_stub.core.store import Store
 from server_stub.deploy import pki
-from server_stub.fleet import fleet
+from server_stub.fleet import tables as fleet
 from server_stub.fleet.command_issue import device_config
 from sync.wire.enrollment import EnrollCode, new_code, qr_uri
 

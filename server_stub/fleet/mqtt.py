@@ -20,7 +20,7 @@ import paho.mqtt.client as mqtt
 
 from server_stub.core.store import Store, StoreError
 from server_stub.fleet import command_issue as commands
-from server_stub.fleet import fleet
+from server_stub.fleet import tables as fleet
 from sync.wire.topics import device_topic, shared, topic_device
 
 log = logging.getLogger("fieldkit.server.fleet")

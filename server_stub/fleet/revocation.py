@@ -23,7 +23,7 @@ from typing import Any
 from server_stub.core.config import ServerConfig
 from server_stub.core.store import Store
 from server_stub.deploy.broker import render_acl
-from server_stub.fleet import fleet
+from server_stub.fleet import tables as fleet
 from server_stub.fleet.registry import revoke_device
 
 

@@ -43,7 +43,7 @@ class RecordsApp:
                  fleet: FleetHandler | None = None) -> None:
         self.ingestor = ingestor
         self.max_body = max_body
-        # Fleet endpoints (heartbeats, command polling, revoked check): server_stub/fleet/https_api.py.
+        # Fleet endpoints (heartbeats, command polling, revoked check): server_stub/fleet/endpoints.py.
         self.fleet = fleet
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -9,7 +9,7 @@ Erase happens only in ``_drain_acks`` (sync/agent/acks.py) through
 ``Outbox.acknowledge_many``, which verifies the server's signature, the device,
 the record and the envelope hash first. A PUBACK or an HTTP 200 by itself erases
 nothing. What the agent publishes and how it keeps its state: sync/agent/status.py;
-server commands and revocation: sync/agent/fleet.py. See docs/sync.md.
+server commands and revocation: sync/agent/fleet_link.py. See docs/sync.md.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import replace
 
 from sync.agent.acks import AgentAcks, Sent
 from sync.agent.backoff import Backoff
-from sync.agent.fleet import AgentFleet
+from sync.agent.fleet_link import AgentFleet
 from sync.agent.netwatch import link_fingerprint
 from sync.agent.settings import AgentOptions, AgentSettings
 from sync.agent.state import AgentState, load_state, now_ms

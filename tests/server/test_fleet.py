@@ -15,7 +15,7 @@ from pathlib import Path
 import requests
 
 from server_stub.fleet import command_issue as commands
-from server_stub.fleet import fleet
+from server_stub.fleet import tables as fleet
 from sync.agent.freeze import capture_refusal
 from sync.device.command_exec import REVOKED_TEXT, is_locked_out, is_revoked, record_pin_failure
 from sync.wire.command import Command, sign_command

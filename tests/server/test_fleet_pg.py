@@ -9,7 +9,8 @@ from pathlib import Path
 
 from server_stub.deploy.broker import Broker
 from server_stub.fleet import command_issue as commands
-from server_stub.fleet import enrollment_codes, fleet
+from server_stub.fleet import enrollment_codes
+from server_stub.fleet import tables as fleet
 from tests.helpers.fleet import Fleet, wait_until
 from tests.helpers.server import IngestServer
 

@@ -14,7 +14,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from server_stub.core.store import open_store
-from server_stub.fleet import fleet
+from server_stub.fleet import tables as fleet
 from server_stub.fleet.command_issue import for_device
 from server_stub.fleet.registry import add_device
 from sync.device import config as device_config

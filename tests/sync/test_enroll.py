@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from server_stub.fleet import fleet
+from server_stub.fleet import tables as fleet
 from sync.agent.freeze import capture_refusal, offered_processes
 from sync.device.enroll import EnrollError, _make_keys, _redeem, _verify, enroll
 from sync.wire import enrollment as proto

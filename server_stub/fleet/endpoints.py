@@ -18,7 +18,7 @@ import cbor2
 from server_stub.core.asgi import Receive, Scope, Send, json_object, read_body, respond, send_json
 from server_stub.core.store import Store
 from server_stub.fleet import command_issue as commands
-from server_stub.fleet import fleet
+from server_stub.fleet import tables as fleet
 
 MAX_STATUS = 16 * 1024
 REVOKED = {"error": "device_revoked", "message": "dispositivo revocado"}

@@ -25,7 +25,7 @@ from server_stub.core.config import ServerConfig
 from server_stub.core.store import Store, open_store
 from server_stub.deploy import keys
 from server_stub.fleet import command_issue as commands
-from server_stub.fleet import fleet
+from server_stub.fleet import tables as fleet
 from server_stub.fleet.enrollment_codes import issue_enrollment_code, list_codes
 
 
