@@ -34,6 +34,7 @@ import numpy as np
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from kiosk.capture.fit import fit_record
 from kiosk.capture.flow import Draft
 from kiosk.capture.signature import signature_problem
 from kiosk.vision.credential import BackReading
@@ -44,6 +45,7 @@ from sync.common.version import package_version
 from sync.device.config import DeviceConfig
 from sync.outbox.errors import OutboxError
 from sync.outbox.outbox import Outbox, OutboxCounts
+from sync.wire.envelope import MAX_RECORD_BYTES
 from sync.wire.errors import SyncError
 from sync.wire.ids import uuid7
 from sync.wire.imaging import encode_jpeg, render_signature
@@ -138,6 +140,7 @@ class SaveContext:
     config: DeviceConfig | None = None
     app_version: str = "0+unknown"
     on_saved: list[Callable[[SaveResult], None]] = field(default_factory=list)
+    max_record_bytes: int = MAX_RECORD_BYTES  # the record is shrunk to fit (kiosk/capture/fit.py)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -319,6 +322,10 @@ def save_draft(draft: Draft, ctx: SaveContext) -> SaveResult:
     """Build, seal and commit one record in one outbox transaction; the folio. Raises SaveError."""
     t0 = time.perf_counter()
     record = build_record(draft, ctx)
+    try:
+        record = fit_record(record, ctx.max_record_bytes)
+    except ValueError as e:
+        raise SaveError(f"No se pudo reducir el registro al tamaño máximo: {e}") from e
     try:
         with ctx._lock:
             put = ctx.outbox.put(record, ctx.sealer)

@@ -26,6 +26,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sync.wire import topics
+from sync.wire.envelope import MAX_ENVELOPE_BYTES
+
+# The largest packet the broker takes: the largest legal envelope plus room for the PUBLISH
+# header, the topic and MQTT v5 properties. The ingest workers drop (and count) anything
+# between MAX_ENVELOPE_BYTES and this.
+MAX_PACKET_BYTES = MAX_ENVELOPE_BYTES + 64 * 1024
 
 
 def ingest_share_topic(group: str = "ingest") -> str:
@@ -75,6 +81,13 @@ class BrokerConfig:
     # Acks queued for an offline device; beyond this mosquitto drops them (the
     # device resends and the server re-acks, so it costs traffic, not records).
     max_queued_messages: int = 10000
+    # ... and a byte cap per client on top: with records of up to 8 MiB a message count alone
+    # would let one session hold tens of GB. Past it the broker drops QoS 1 messages for that
+    # client: the device resends what was not acked, so again traffic, not records.
+    max_queued_bytes: int = 256 * 1024 * 1024
+    # Open connections per listener (devices, workers and probes together). Mosquitto 2 has no
+    # per-client connection rate: docs/deploy-server.md gives an nftables rule for that.
+    max_connections: int = 5000
     autosave_interval: int = 60  # seconds; a clean stop always saves
     verbose: bool = False  # log every packet (debugging only; large logs)
     # Revoked devices: explicit deny rules, applied by reload() without a restart.
@@ -146,6 +159,10 @@ def render_config(cfg: BrokerConfig) -> str:
         f"persistence_location {cfg.persistence_dir}/",
         f"autosave_interval {cfg.autosave_interval}",
         f"max_queued_messages {cfg.max_queued_messages}",
+        f"max_queued_bytes {cfg.max_queued_bytes}",
+        # A client that sends a larger packet is disconnected before the broker stores or
+        # forwards it (MQTT v5 clients learn the limit from CONNACK).
+        f"max_packet_size {MAX_PACKET_BYTES}",
         # Without it Nagle holds a record's last segment for the peer's delayed ACK (~40 ms a hop).
         "set_tcp_nodelay true",
         f"log_dest file {cfg.log_path}",
@@ -166,6 +183,7 @@ def render_config(cfg: BrokerConfig) -> str:
         "",
         f"listener {cfg.port} {cfg.host}",
         "protocol mqtt",
+        f"max_connections {cfg.max_connections}",
         f"cafile {t.cafile}",
         f"certfile {t.certfile}",
         f"keyfile {t.keyfile}",

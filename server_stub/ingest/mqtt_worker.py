@@ -39,6 +39,7 @@ from server_stub.deploy.broker import ingest_share_topic
 from server_stub.fleet.mqtt import FleetMqtt, status_share_topic
 from server_stub.ingest.ingest import Ingestor, Outcome
 from sync.common.tcp_nodelay import set_nodelay
+from sync.wire.envelope import MAX_ENVELOPE_BYTES
 from sync.wire.topics import device_topic, topic_device
 
 log = logging.getLogger("fieldkit.server.mqtt")
@@ -74,6 +75,7 @@ class MqttWorker:
         self._count_lock = threading.Lock()
         self.acks_sent = 0
         self.batches = 0  # store transactions for records
+        self.oversized = 0  # records larger than the largest legal envelope: dropped unread
         self._generation = 0
         self._generation_lock = threading.Lock()
         self._records: queue.Queue[_Received | None] = queue.Queue()
@@ -164,6 +166,16 @@ class MqttWorker:
             peer = topic_device(msg.topic, "records")
             if peer is None:
                 log.warning("%s: ignoring message on unexpected topic %s", self.identity, msg.topic)
+                self._count(1)
+                client.ack(msg.mid, msg.qos)
+                return
+            if len(msg.payload) > MAX_ENVELOPE_BYTES:
+                # The broker stops anything much larger (max_packet_size); what slips in between
+                # is dropped here, counted, and PUBACKed so the broker does not redeliver it.
+                with self._count_lock:
+                    self.oversized += 1
+                log.warning("%s: dropped a %d-byte message from %s (largest legal envelope %d)",
+                            self.identity, len(msg.payload), peer, MAX_ENVELOPE_BYTES)
                 self._count(1)
                 client.ack(msg.mid, msg.qos)
                 return

@@ -31,7 +31,15 @@ from sync.wire.errors import EnvelopeFormatError
 ENVELOPE_VERSION = 1
 SIGN_CONTEXT = b"fieldkit/v1/envelope\x00"
 INFO_CONTEXT = b"fieldkit/v1/record\x00"
+# The largest legal envelope (docs/protocol.md, "3.4 Envelope"): the HTTPS API refuses a larger
+# body (413), the broker a larger packet (max_packet_size, server_stub/deploy/broker.py), the
+# server's workers drop and count one. The device never makes one: it shrinks the record first.
 MAX_ENVELOPE_BYTES = 8 * 1024 * 1024
+# What the envelope adds around the sealed record at most: header (ids, folio, times, suite,
+# key id), the HPKE encapsulation (1,120 bytes for MLKEM768-X25519), the AEAD tag, the
+# signature and their CBOR framing (~1.4 KB in practice).
+ENVELOPE_OVERHEAD_MAX = 4096
+MAX_RECORD_BYTES = MAX_ENVELOPE_BYTES - ENVELOPE_OVERHEAD_MAX
 
 
 @dataclass(frozen=True, slots=True)

@@ -180,3 +180,16 @@ def test_checks_measured_at_capture_are_kept_and_agree_with_measuring_at_save(ct
     # What capture measured is what the record says (save does not measure it again).
     measured.selfie_quality = dataclasses.replace(measured.selfie_quality, ok=False, reasons=("borrosa",))
     assert _checks(build_record(measured, ctx))["selfie_quality"].detail == "borrosa"
+
+
+def test_a_record_too_large_is_shrunk_and_saved_not_refused(device, ctx):
+    """On the real save path with a small limit (the real one, 8 MiB, is far above what the
+    image profiles make): the record is re-encoded to fit, sealed, stored, and still opens."""
+    normal = save_draft(make_draft(1), ctx)
+    ctx.max_record_bytes = normal.envelope_bytes // 2
+    small = save_draft(make_draft(2), ctx)
+    assert small.envelope_bytes <= ctx.max_record_bytes + 4096 < normal.envelope_bytes
+    shrunk = device.open(ctx.outbox.next_batch(2)[1].envelope)
+    assert shrunk.record_id == small.record_id
+    assert {i.kind for i in shrunk.images} == set(ImageKind) and all(i.data for i in shrunk.images)
+    assert shrunk.signature.strokes
