@@ -146,6 +146,10 @@ class HttpsServer:
             app, host=host, port=port, http=TLSH11Protocol, lifespan="on",
             ssl_certfile=str(certfile), ssl_keyfile=str(keyfile), ssl_ca_certs=str(ca_cert),
             ssl_cert_reqs=ssl.CERT_REQUIRED if require_client_cert else ssl.CERT_NONE,
+            # scope["client"] stays the TCP peer: uvicorn would otherwise take X-Forwarded-For
+            # from 127.0.0.1 (or $FORWARDED_ALLOW_IPS) as the client. An app that trusts a proxy
+            # says which (the dashboard: [dashboard] trusted_proxies).
+            proxy_headers=False,
             log_config=None, access_log=False, server_header=False, date_header=True,
             timeout_graceful_shutdown=2,  # a stop waits this long for open keep-alives
         )

@@ -9,6 +9,7 @@ prints it and exits with status 2.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -148,9 +149,17 @@ class DashboardSection:
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = 8444
+    # Reverse proxies whose X-Forwarded-For names the client (addresses or networks); from any
+    # other peer the header is ignored and the connection's address is the client's.
+    trusted_proxies: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         _check(0 <= self.port < 65536, "port", f"{self.port} no es un puerto")
+        for p in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(p, strict=False)
+            except ValueError:
+                raise FieldError("trusted_proxies", f"{p!r} no es una dirección ni una red IP") from None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
 """Dashboard accounts and sessions: coordinators and aspirants.
 
 Passwords are stored only as scrypt hashes (`scrypt$n$r$p$salt$hash`, hex).
-Five wrong passwords lock the account for five minutes. A session is a random
+Every login try costs exactly one scrypt, for a known user name or not (an unknown
+one is checked against `DUMMY_HASH`), so timing does not tell which names exist.
+How often a client may try is `login_limits`' business (per address and per
+account and address; the app asks it before calling `login`). A session is a random
 token in a cookie (HttpOnly, Secure, SameSite=Strict); the store keeps only
 its SHA-256, with a per-session CSRF token that every POST must echo.
 An `aspirante` account is bound to one (process, aspirant) and sees only that
@@ -22,8 +25,10 @@ from sync.common import pin
 ROLES = ("coordinador", "aspirante")
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 SESSION_MS = 8 * 3600 * 1000
-MAX_FAILURES = 5
-LOCK_MS = 5 * 60 * 1000
+# A hash of a random password nobody kept: an unknown user name is checked against it, so it
+# costs one scrypt like a known one. Same parameters as `hash_password` (a test checks).
+DUMMY_HASH = ("scrypt$16384$8$1$66d34c312b421feebf786840b2f30df9$"
+              "f9d8a752280a97aa889dc70b566f083c3abfcbb666488bb19b4b0a4e3e30b8ff")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS dashboard_users (
@@ -102,26 +107,20 @@ def add_user(store: Store, username: str, password: str, role: str = "coordinado
 
 
 def login(store: Store, username: str, password: str) -> tuple[str, Session] | None:
-    """(cookie token, session) for the right password; None otherwise (also while locked)."""
+    """(cookie token, session) for the right password; None otherwise. One scrypt either way.
+    (The columns `failures` and `locked_until_ms` are no longer used: `login_limits` counts.)"""
     now = int(time.time() * 1000)
-    rows = store.query("SELECT password_hash, role, process_id, aspirant_id, failures, locked_until_ms "
+    rows = store.query("SELECT password_hash, role, process_id, aspirant_id "
                        "FROM dashboard_users WHERE username = ?", (username,))
     if not rows:
-        check_password(password, hash_password("x" * 10))  # same cost: no user enumeration by timing
+        check_password(password, DUMMY_HASH)  # same cost: no user enumeration by timing
         return None
-    stored, role, proc, asp, failures, locked = rows[0]
-    if int(locked) > now or not check_password(password, stored):
-        with store.tx() as conn:
-            nf = int(failures) + 1
-            conn.execute(store.sql("UPDATE dashboard_users SET failures = ?, locked_until_ms = ? "
-                                   "WHERE username = ?"),
-                         (0 if nf >= MAX_FAILURES else nf,
-                          now + LOCK_MS if nf >= MAX_FAILURES else int(locked), username))
+    stored, role, proc, asp = rows[0]
+    if not check_password(password, stored):
         return None
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(24)
     with store.tx() as conn:
-        conn.execute(store.sql("UPDATE dashboard_users SET failures = 0 WHERE username = ?"), (username,))
         conn.execute(store.sql("DELETE FROM dashboard_sessions WHERE expires_ms < ?"), (now,))
         conn.execute(store.sql("INSERT INTO dashboard_sessions (token_sha256, username, csrf, expires_ms) "
                                "VALUES (?, ?, ?, ?)"),

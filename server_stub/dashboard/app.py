@@ -14,6 +14,13 @@ the page itself (never a redirect: the code must not land in a URL), showing the
 code and its QR as an inline PNG (data: URL). Revoking calls the fleet's
 `revocation.revoke` when the app has the server config (serve passes it), so the
 broker's ACL denies the device and Mosquitto reloads.
+
+Messages after an action come from fixed tables, never from the URL: a redirect carries
+`?msg=<code>` (and, after a revocation, `device=<id>`), and the page shows the code's text
+only when the store agrees (the device is revoked, the aspirant notified); an unknown code
+shows nothing. A failed action answers with the page itself and its error (no redirect).
+Login tries are limited per client address and per (account, address): `login_limits`.
+Every response carries the security headers of `SECURITY_HEADERS`.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import math
 import time
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -37,6 +45,7 @@ from server_stub.core.store import Store, StoreError
 from server_stub.dashboard import accounts
 from server_stub.dashboard import data as dashboard_data
 from server_stub.dashboard import svg as dashboard_svg
+from server_stub.dashboard.login_limits import LoginLimits, wait_text
 from server_stub.fleet import enrollment_codes, revocation
 from server_stub.fleet import tables as fleet
 from server_stub.fleet.registry import RegistryError, revoke_device
@@ -48,8 +57,16 @@ log = logging.getLogger("fieldkit.server.dashboard")
 COOKIE = "fk_session"
 MAX_FORM = 64 * 1024
 UNIT_LABELS = {"entidad": "entidades", "distrito": "distritos", "seccion": "secciones"}
-_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'")
+# No script at all; styles inline (the page's <style> and the chart legend's style attributes);
+# images only from here or data: URLs (the enrollment QR PNG); never framed.
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
+SECURITY_HEADERS = [
+    (b"strict-transport-security", b"max-age=31536000"), (b"content-security-policy", CSP.encode()),
+    (b"x-frame-options", b"DENY"), (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),  # on all: every logged-in page and the CSV hold personal data
+]
 
 
 def _when(ms: int | None) -> str:
@@ -65,9 +82,17 @@ def _duration(ms: int) -> str:
     return f"{d} d {rem // 60} h {rem % 60} min" if d else f"{rem // 60} h {rem % 60} min"
 
 
-_BROKER_TEXT = {"reloaded": "el broker ya lo rechaza",
-                "acl-written": "ACL del broker escrita; falta recargarlo",
-                "not-configured": "broker sin configurar ([fleet].broker_acl)"}
+# Flash messages by code. Overview: after a revocation, by what the broker did
+# (`RevokeReport.broker`); `{device}` is the `device` parameter, shown only for a revoked device.
+OVERVIEW_FLASH = {
+    "revocado": "Dispositivo {device} revocado; el broker ya lo rechaza.",
+    "revocado-acl": "Dispositivo {device} revocado; ACL del broker escrita; falta recargarlo.",
+    "revocado-sin-broker": "Dispositivo {device} revocado; broker sin configurar ([fleet].broker_acl).",
+    "revocado-sin-config": "Dispositivo {device} revocado (sin configuración del broker).",
+}
+_REVOKED_CODE = {"reloaded": "revocado", "acl-written": "revocado-acl",
+                 "not-configured": "revocado-sin-broker"}
+ASPIRANT_FLASH = {"notificado": "Notificación registrada: la garantía de audiencia queda abierta 5 días."}
 
 
 class DashboardApp:
@@ -76,6 +101,7 @@ class DashboardApp:
         self.store = store
         self.secure_cookie = secure_cookie
         self.config = config  # with it, revoking also reaches the broker (revocation.revoke)
+        self.limits = LoginLimits(config.dashboard.trusted_proxies if config else ())
         verify.ensure_schema(store)
         accounts.ensure_schema(store)
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -103,10 +129,7 @@ class DashboardApp:
 
     async def _send(self, send: Send, status: int, payload: bytes, media: str,
                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
-        sec = [(b"content-security-policy", _CSP.encode()), (b"x-frame-options", b"DENY"),
-               (b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store"),
-               (b"referrer-policy", b"same-origin")]
-        await respond(send, status, payload, media, sec + (headers or []))
+        await respond(send, status, payload, media, SECURITY_HEADERS + (headers or []))
 
     # --- routing (runs in a worker thread: the store blocks) -------------------------------
 
@@ -118,7 +141,7 @@ class DashboardApp:
                 for k, v in parse_qs(body.decode("utf-8", "replace")).items()} if body else {}
         token = self._cookie(scope)
         if path == "/login":
-            return self._login(method, form)
+            return self._login(scope, method, form)
         sess = accounts.session(self.store, token)
         if sess is None:
             return self._redirect("/login")
@@ -133,12 +156,12 @@ class DashboardApp:
             if user.role == "aspirante":
                 return self._redirect(f"/aspirante?p={quote(user.process_id or '')}"
                                       f"&a={quote(user.aspirant_id or '')}")
-            return self._html("overview.html", session=sess, **self._overview(query.get("msg")))
+            return self._html("overview.html", session=sess, **self._overview(self._overview_flash(query)))
         if path == "/aspirante":
             p, a = query.get("p", ""), query.get("a", "")
             if user.role == "aspirante" and (p, a) != (user.process_id, user.aspirant_id):
                 return 403, b"no autorizado", "text/plain", []
-            return self._aspirant(sess, p, a, query.get("msg"))
+            return self._aspirant(sess, p, a, query.get("msg"))  # a code: see _aspirant
         if path == "/export.csv":
             p, a = query.get("p"), query.get("a")
             if user.role == "aspirante":
@@ -162,20 +185,21 @@ class DashboardApp:
             try:
                 if self.config is None:
                     revoke_device(self.store, dev)
-                    msg = f"Dispositivo {dev} revocado (sin configuración del broker)."
+                    code: str | None = "revocado-sin-config"
+                    broker = ""
                 else:
-                    rep = revocation.revoke(self.store, self.config, dev)
-                    msg = f"Dispositivo {dev} revocado; {_BROKER_TEXT.get(rep.broker, rep.broker)}."
-                    if rep.pending:
-                        msg += f" Tenía {rep.pending} registros sin enviar en su último latido."
+                    broker = revocation.revoke(self.store, self.config, dev).broker
+                    code = _REVOKED_CODE.get(broker)
                 log.warning("device %s revoked from the dashboard by %s", dev, sess.user.username)
             except RegistryError as e:
-                msg = f"No se pudo revocar: {e}"
-            return self._redirect("/?msg=" + quote(msg))
+                return self._overview_page(sess, f"No se pudo revocar: {e}")
+            if code is None:  # the broker failed: its error is shown here, not carried in a URL
+                return self._overview_page(sess, f"Dispositivo {dev} revocado; {broker}.")
+            return self._redirect(f"/?msg={code}&device={quote(dev)}")
         if path == "/devices/enroll-code":
             text, issued = enrollment_codes.dashboard_issue_code(self.store, form)
             if issued is None:
-                return self._redirect("/?msg=" + quote(text))
+                return self._overview_page(sess, text)
             log.warning("enrollment code issued from the dashboard by %s for %s", sess.user.username,
                         ", ".join(issued.auxiliaries))
             return self._html("overview.html", session=sess, **self._overview(text), issued=issued,
@@ -184,27 +208,51 @@ class DashboardApp:
             p, a = form.get("p", ""), form.get("a", "")
             try:
                 processes.notify_aspirant(self.store, p, a)
-                msg = "Notificación registrada: la garantía de audiencia queda abierta 5 días."
             except processes.ProcessError as e:
-                msg = str(e)
-            return self._redirect(f"/aspirante?p={quote(p)}&a={quote(a)}&msg={quote(msg)}")
+                return self._aspirant(sess, p, a, None, error=str(e))
+            return self._redirect(f"/aspirante?p={quote(p)}&a={quote(a)}&msg=notificado")
         return 404, b"no encontrado", "text/plain", []
 
     # --- pages ----------------------------------------------------------------------------
 
-    def _login(self, method: str, form: dict[str, str]) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]]:
+    def _login(self, scope: Scope, method: str,
+               form: dict[str, str]) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]]:
         if method == "GET":
             return self._html("login.html", session=None)
-        got = accounts.login(self.store, form.get("username", ""), form.get("password", ""))
+        if method != "POST":
+            return 405, b"", "text/plain", []
+        username, address = form.get("username", ""), self.limits.client(scope)
+        wait = self.limits.begin(address, username)
+        if wait > 0:  # refused before any hash is computed
+            _, page, media, h = self._html("login.html", session=None, error=wait_text(wait))
+            return 429, page, media, [*h, (b"retry-after", str(math.ceil(wait)).encode())]
+        got = accounts.login(self.store, username, form.get("password", ""))
         if got is None:
-            _, page, media, h = self._html("login.html", session=None,
-                                           error="Usuario o contraseña incorrectos (o cuenta bloqueada).")
+            wait = self.limits.failed(address, username)
+            error = "Usuario o contraseña incorrectos." + (f" {wait_text(wait)}" if wait > 0 else "")
+            _, page, media, h = self._html("login.html", session=None, error=error)
             return 401, page, media, h
+        self.limits.succeeded(address, username)
         token, _ = got
         flags = "; Secure" if self.secure_cookie else ""
         cookie = (f"{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; "
                   f"Max-Age={accounts.SESSION_MS // 1000}{flags}")
         return 303, b"", "text/plain", [(b"location", b"/"), (b"set-cookie", cookie.encode())]
+
+    def _overview_flash(self, query: dict[str, str]) -> str | None:
+        """The text of `?msg=` from OVERVIEW_FLASH, only for a device the store has revoked."""
+        text, dev_id = OVERVIEW_FLASH.get(query.get("msg", "")), query.get("device", "")
+        dev = self.store.get_device(dev_id) if text and dev_id else None
+        if text is None or dev is None or dev.state != "revoked":
+            return None
+        hb = fleet.get_heartbeat(self.store, dev_id)
+        if hb and hb.pending:
+            text += f" Tenía {hb.pending} registros sin enviar en su último latido."
+        return text.format(device=dev_id)
+
+    def _overview_page(self, sess: accounts.Session,
+                       flash: str) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]]:
+        return self._html("overview.html", session=sess, **self._overview(flash))
 
     def _overview(self, msg: str | None) -> dict[str, Any]:
         s = self.store
@@ -231,12 +279,14 @@ class DashboardApp:
                 "totals": [(v, totals[v]) for v in verify.VERDICTS if v in totals],
                 "flash": msg, "auxiliaries": fleet.list_auxiliaries(s)}
 
-    def _aspirant(self, sess: accounts.Session, p: str, a: str,
-                  msg: str | None) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]]:
+    def _aspirant(self, sess: accounts.Session, p: str, a: str, msg: str | None, *,
+                  error: str | None = None) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]]:
+        """`msg`: a code of ASPIRANT_FLASH, shown only if the store agrees; `error`: a failed action's."""
         s = self.store
         proc, asp = processes.get_process(s, p), processes.get_aspirant(s, p, a)
         if proc is None or asp is None:
             return 404, b"aspirante no encontrado", "text/plain", []
+        flash = error or (ASPIRANT_FLASH.get(msg or "") if asp.notified_ms is not None else None)
         rule = rule_for(proc.kind)
         pr = dashboard_data.progress(s, proc, asp) if rule else None
         left, send_left = dashboard_data.time_left(proc)
@@ -252,7 +302,7 @@ class DashboardApp:
             by_aux=dashboard_data.progress_by(s, "auxiliary_id", p, a),
             by_device=dashboard_data.progress_by(s, "device_id", p, a),
             non_valid=dashboard_data.non_valid(s, p, a), audiencia_closes=asp.audiencia_closes_ms(),
-            flash=msg)
+            flash=flash)
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -281,7 +331,13 @@ class DashboardApp:
 
     @staticmethod
     def _same_origin(scope: Scope) -> bool:
+        """The browser says the POST comes from this origin. Sec-Fetch-Site, when sent, must say
+        so; with `Referrer-Policy: no-referrer` a browser sends `Origin: null` on its own forms,
+        accepted only next to `Sec-Fetch-Site: same-origin` (a page cannot forge either header)."""
+        site = header(scope, b"sec-fetch-site")
+        if site is not None and site not in ("same-origin", "none"):
+            return False
         origin = header(scope, b"origin")
         if origin is None or origin == "null":
-            return origin is None
+            return origin is None or site == "same-origin"
         return urlsplit(origin).netloc == (header(scope, b"host") or "")

@@ -293,8 +293,13 @@ def doc_references(doc: Path) -> list[tuple[int, str, str]]:
             refs[n, m.group().rstrip(".,;:"), "path"] = None
         for m in DOTTED_RE.finditer(line):
             refs[n, m.group(), "file" if m.group().rsplit(".", 1)[1] in FILE_SUFFIXES else "module"] = None
+        # In a table row about one folder (`| `sync/agent/` | ...`), a bare name is a file of it.
+        folder = re.match(r"\| `((?:[\w-]+/)+)` \|", line)
         for m in BARE_FILE_RE.finditer(line):
-            refs[n, m[1], "file"] = None
+            if folder and not line.startswith(f"| `{m[1]}`"):
+                refs[n, folder[1] + m[1], "path"] = None
+            else:
+                refs[n, m[1], "file"] = None
         for m in LINK_RE.finditer(line):
             if not re.match(r"[a-z]+:|#", m[1]):
                 refs[n, m[1], "link"] = None
