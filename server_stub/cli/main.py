@@ -23,9 +23,9 @@ from server_stub.cli.campaign import add_commands
 from server_stub.cli.common import config_from_args, with_config
 from server_stub.cli.fleet_admin import add_admin_commands
 from server_stub.cli.serve import ServeError, build_server, serve_forever
-from server_stub.core.config import ServerConfigError
+from server_stub.core.config import ServerConfig, ServerConfigError
 from server_stub.core.store import StoreError, open_store
-from server_stub.deploy import keys, pki
+from server_stub.deploy import file_modes, keys, pki
 from server_stub.deploy.init_dir import InitError, InitOptions, init_deployment
 from server_stub.fleet.registry import RegistryError, add_device
 from server_stub.ingest.ingest import FAULT_CRASH_AFTER_STORE
@@ -57,8 +57,26 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def exposed_files(cfg: ServerConfig) -> list[str]:
+    """The config, store and key files another local user could read (one line each, with the fix)."""
+    private_keys = [*cfg.keys.seal_keys, cfg.keys.sign_key, *(i.key for i in cfg.mqtt.identities),
+                    *([cfg.tls.ca_key] if cfg.tls.ca_key is not None else [])]
+    # The TLS key is also the broker's: init shares it with group mosquitto, 0640.
+    return file_modes.exposed_files(cfg.source, cfg.store_url(), private_keys, [cfg.tls.server_key])
+
+
+def refuse_exposed(cfg: ServerConfig) -> bool:
+    """Print one line per file others can read (with the command that fixes it); True if any."""
+    problems = exposed_files(cfg)
+    for line in problems:
+        print(f"fieldkit-server: {line}", file=sys.stderr)
+    return bool(problems)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
+    if refuse_exposed(cfg):
+        return 2
     for p in [*cfg.keys.seal_keys]:
         keys.load_seal_private(p)
     keys.load_sign_private(cfg.keys.sign_key)
@@ -71,6 +89,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     fault = os.environ.get(FAULT_ENV) or None
     if fault not in (None, FAULT_CRASH_AFTER_STORE):
         print(f"fieldkit-server: unknown {FAULT_ENV}={fault!r}", file=sys.stderr)
+        return 2
+    if refuse_exposed(cfg):
         return 2
     server = build_server(cfg, fault=fault, identities=args.mqtt_identity, https=not args.no_https,
                           mqtt=not args.no_mqtt)
@@ -208,6 +228,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # umask 077 for every sub-command: what the server writes holds personal data or secrets
+    # (the SQLite store and the -wal/-shm SQLite makes next to it, keys, the config, acuse
+    # e-mails, roll imports and exports), so nothing it creates may be readable by another local
+    # user, whatever umask the shell, cron or unit handed us. What Mosquitto must read is
+    # shared on purpose by `init` (server_stub/deploy/file_modes.py), never through the umask.
+    # Restored on return, for callers that run main() in their own process (tests).
+    old_umask = os.umask(0o077)
+    try:
+        return _main(argv)
+    finally:
+        os.umask(old_umask)
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

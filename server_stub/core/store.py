@@ -14,6 +14,7 @@ synchronous=FULL because an ack lets the device erase its only other copy.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import uuid
@@ -96,6 +97,8 @@ class RecordRow:
     ack: bytes
     # Verification keys (lookup_keys.RecordKeys.as_row()); None = not extracted (the verifier decodes).
     keys: tuple[str, str, str, str, str] | None = None
+    # What ingest found the device-chosen auxiliary id to be (AUX_STATUSES); None = not checked.
+    auxiliary_status: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,12 @@ _RECORD_COLS = ("record_id, device_id, folio, created_ms, received_ms, transport
                 "aspirant_id, auxiliary_id, captured_ms, envelope_sha256, envelope, record, ack")
 # Added later (additive migration in init_schema): what verification looks up, so it never decodes.
 KEY_COLUMNS = ("key_cic", "key_ident", "key_seccion", "key_model", "key_checks")
+# Added later too: the auxiliary id checked at ingest against the fleet's auxiliaries
+# (server_stub.ingest.ingest.auxiliary_status). The id itself is kept as the device sent it.
+AUX_REGISTERED = "registrado"  # an id the server issued (fleet_auxiliaries)
+AUX_UNKNOWN = "no_registrado"  # kept, flagged, never shown unmarked
+AUX_SELF_SERVICE = "autoservicio"  # empty id: the citizen captured alone (docs/protocol.md, `aux`)
+AUX_STATUSES = (AUX_REGISTERED, AUX_UNKNOWN, AUX_SELF_SERVICE)
 _REFUSAL_COLS = "envelope_sha256, record_id, device_id, reason, detail, received_ms, transport, envelope, ack"
 
 
@@ -145,7 +154,8 @@ class Store:
 
     def _connect(self) -> Any:
         if self.kind == "sqlite":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _create_private(self.path)
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
@@ -219,7 +229,8 @@ class Store:
             self._migrate_records(conn)
 
     def _migrate_records(self, conn: Any) -> None:
-        """Add the verification key columns to an older records table (NULL for old rows)."""
+        """Add the verification key columns to an older records table (NULL for old rows), and
+        the auxiliary status column, classifying the rows already there once."""
         if self.kind == "sqlite":
             have = {r[1] for r in conn.execute("PRAGMA table_info(records)").fetchall()}
             for col in KEY_COLUMNS:
@@ -228,8 +239,27 @@ class Store:
         else:
             for col in KEY_COLUMNS:
                 conn.execute(f"ALTER TABLE records ADD COLUMN IF NOT EXISTS {col} TEXT")
+            have = {r[0] for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'records' "
+                "AND table_schema = current_schema()").fetchall()}
+        if "auxiliary_status" not in have:
+            conn.execute("ALTER TABLE records ADD COLUMN auxiliary_status TEXT")
+            self._backfill_auxiliary_status(conn)
         # The verifier reads records without a verdict in receive order.
         conn.execute("CREATE INDEX IF NOT EXISTS records_received ON records (received_ms, record_id)")
+
+    def _backfill_auxiliary_status(self, conn: Any) -> None:
+        """Rows stored before ingest checked auxiliary ids: the same rule, once, in SQL
+        (the fleet's table may not exist yet: then no id was ever issued)."""
+        if self.kind == "sqlite":
+            fleet = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                                 "AND name = 'fleet_auxiliaries'").fetchone()
+        else:
+            fleet = conn.execute("SELECT to_regclass('fleet_auxiliaries')").fetchone()[0]
+        known = (f"WHEN auxiliary_id IN (SELECT aux_id FROM fleet_auxiliaries) THEN '{AUX_REGISTERED}' "
+                 if fleet else "")
+        conn.execute(f"UPDATE records SET auxiliary_status = CASE WHEN auxiliary_id = '' "
+                     f"THEN '{AUX_SELF_SERVICE}' {known}ELSE '{AUX_UNKNOWN}' END")
 
     def close(self) -> None:
         with self._lock:
@@ -287,8 +317,8 @@ class Store:
 
     def insert_records(self, rows: list[RecordRow]) -> list[StoredAck]:
         """`insert_record` for several rows in one transaction (one commit, one fsync)."""
-        cols = f"{_RECORD_COLS}, {', '.join(KEY_COLUMNS)}"
-        marks = ", ".join("?" * (_RECORD_COLS.count(",") + 1 + len(KEY_COLUMNS)))
+        cols = f"{_RECORD_COLS}, {', '.join(KEY_COLUMNS)}, auxiliary_status"
+        marks = ", ".join("?" * (_RECORD_COLS.count(",") + 2 + len(KEY_COLUMNS)))
         insert = self._sql(f"INSERT INTO records ({cols}) VALUES ({marks}) "
                            "ON CONFLICT (record_id) DO NOTHING")
         select = self._sql("SELECT device_id, envelope_sha256, ack FROM records WHERE record_id = ?")
@@ -299,7 +329,8 @@ class Store:
                 conn.execute(insert, (
                     row.record_id.bytes, row.device_id, row.folio, row.created_ms, row.received_ms,
                     row.transport, row.process_id, row.aspirant_id, row.auxiliary_id, row.captured_ms,
-                    row.envelope_sha256, row.envelope, row.record, row.ack, *(row.keys or (None,) * 5)))
+                    row.envelope_sha256, row.envelope, row.record, row.ack, *(row.keys or (None,) * 5),
+                    row.auxiliary_status))
                 # READ COMMITTED: this statement sees a concurrent winner's committed row.
                 r = conn.execute(select, (row.record_id.bytes,)).fetchone()
                 out[i] = StoredAck(r[0], bytes(r[1]), bytes(r[2]))
@@ -366,12 +397,14 @@ class Store:
         return {uuid.UUID(bytes=bytes(r[0])) for r in self._query("SELECT record_id FROM records")}
 
     def get_record(self, record_id: uuid.UUID) -> RecordRow | None:
-        rows = self._query(f"SELECT {_RECORD_COLS} FROM records WHERE record_id = ?", (record_id.bytes,))
+        rows = self._query(f"SELECT {_RECORD_COLS}, auxiliary_status FROM records WHERE record_id = ?",
+                           (record_id.bytes,))
         if not rows:
             return None
         r = rows[0]
         return RecordRow(uuid.UUID(bytes=bytes(r[0])), r[1], r[2], int(r[3]), int(r[4]), r[5], r[6], r[7],
-                         r[8], int(r[9]), bytes(r[10]), bytes(r[11]), bytes(r[12]), bytes(r[13]))
+                         r[8], int(r[9]), bytes(r[10]), bytes(r[11]), bytes(r[12]), bytes(r[13]),
+                         auxiliary_status=r[14])
 
     def count_refusals(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM refusals")[0][0])
@@ -380,6 +413,22 @@ class Store:
         """(device_id, reason) of every refusal, oldest first."""
         rows = self._query("SELECT device_id, reason FROM refusals ORDER BY received_ms")
         return [(r[0], r[1]) for r in rows]
+
+
+def _create_private(path: Path) -> None:
+    """Create a new SQLite file 0600 before SQLite does (it would use 0644 less the umask).
+    SQLite gives the -wal and -shm files the main file's mode, whatever the umask; an existing
+    file keeps its mode (`check-config` refuses one others can read)."""
+    if str(path) in ("", ":memory:"):
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        return
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
 
 
 def open_store(url: str) -> Store:

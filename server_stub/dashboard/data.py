@@ -3,18 +3,22 @@
 Heartbeats belong to the fleet (``server_stub.fleet``): the device table reads
 `server_stub.fleet.tables.list_heartbeats(store)` (the last status per device) and shows
 "—" for a device that never sent one.
+
+Auxiliary ids are chosen by the device; ingest stores each with its status
+(`server_stub.ingest.ingest.auxiliary_status`). Only an id the server issued is shown as
+it is: `auxiliary_label` marks the others ("(no registrado) …", "(autoservicio)").
+The CSV export writes every cell through `csv_line` (docs/server.md, "CSV export").
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import time
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from server_stub.core.store import Store
+from server_stub.core.store import AUX_REGISTERED, AUX_SELF_SERVICE, AUX_UNKNOWN, Store
 from server_stub.fleet import tables as fleet
 from server_stub.verify import verify
 from server_stub.verify.processes import Aspirant, Process
@@ -95,12 +99,37 @@ def timeline(store: Store, process_id: str | None = None,
 
 
 def progress_by(store: Store, column: str, process_id: str, aspirant_id: str) -> list[tuple[str, int, int]]:
-    """[(auxiliary or device, records, valid)] for one aspirant."""
+    """[(auxiliary or device, records, valid)] for one aspirant; auxiliaries as `auxiliary_label`."""
     assert column in ("auxiliary_id", "device_id")
-    rows = store.query(f"SELECT {column}, COUNT(*), SUM(CASE WHEN verdict = ? THEN 1 ELSE 0 END) "
-                       f"FROM verdicts WHERE process_id = ? AND aspirant_id = ? GROUP BY {column} "
-                       f"ORDER BY {column}", (verify.VALIDO, process_id, aspirant_id))
-    return [(r[0], int(r[1]), int(r[2] or 0)) for r in rows]
+    status = "r.auxiliary_status" if column == "auxiliary_id" else "NULL"
+    rows = store.query(f"SELECT v.{column}, {status}, COUNT(*), "
+                       "SUM(CASE WHEN v.verdict = ? THEN 1 ELSE 0 END) FROM verdicts v "
+                       "LEFT JOIN records r ON r.record_id = v.record_id "
+                       f"WHERE v.process_id = ? AND v.aspirant_id = ? GROUP BY v.{column}, {status} "
+                       f"ORDER BY v.{column}", (verify.VALIDO, process_id, aspirant_id))
+    return [(auxiliary_label(r[0], r[1]) if column == "auxiliary_id" else r[0], int(r[2]), int(r[3] or 0))
+            for r in rows]
+
+
+SHOWN_MAX = 64  # characters of an unregistered auxiliary id shown (the store keeps all of it)
+
+
+def _shown(text: str) -> str:
+    """Device text for display: control and format characters (tab, CR, bidi overrides...)
+    written as escapes, cut to SHOWN_MAX characters."""
+    safe = "".join(ascii(c)[1:-1] if unicodedata.category(c)[0] == "C" else c for c in text)
+    return safe if len(safe) <= SHOWN_MAX else safe[:SHOWN_MAX - 1] + "…"
+
+
+def auxiliary_label(auxiliary_id: str, status: str | None) -> str:
+    """How the dashboard and the CSV name a record's auxiliary: an id the server issued as it
+    is, anything else marked (never trusted for display)."""
+    if status == AUX_REGISTERED:
+        return auxiliary_id
+    if status == AUX_SELF_SERVICE:
+        return "(autoservicio)"
+    mark = "(no registrado) " if status == AUX_UNKNOWN else "(sin validar) "  # None: stored unchecked
+    return mark + _shown(auxiliary_id)
 
 
 def non_valid(store: Store, process_id: str, aspirant_id: str) -> list[verify.VerdictRow]:
@@ -149,24 +178,52 @@ def time_left(proc: Process, now_ms: int | None = None) -> tuple[int, int]:
     return max(0, proc.ends_ms - now), max(0, proc.send_deadline_ms - now)
 
 
-def _cell(text: str) -> str:
-    """Device-supplied text cannot become a spreadsheet formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+# --- CSV export (OWASP "CSV Injection") -------------------------------------------------------
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _formula_like(text: str) -> bool:
+    """Starts with a character a spreadsheet reads as a formula, also after leading blanks
+    (an import that trims spaces would otherwise expose it)."""
+    return text[:1] in FORMULA_START or text.lstrip()[:1] in FORMULA_START
+
+
+def csv_field(value: object) -> str:
+    """One cell, inert in a spreadsheet. Text is never trusted: if it could start a formula it
+    gets a leading single quote and is quoted (OWASP); other text is quoted only when it holds
+    a comma, a double quote or a line break (RFC 4180). An int is written as the number it is,
+    also when negative: it comes from a server column, never from device text, and a spreadsheet
+    reads `-5` as a number, not a formula. None is an empty cell."""
+    if value is None:
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    text = str(value)
+    if _formula_like(text):
+        return '"' + ("'" + text).replace('"', '""') + '"'
+    if any(c in text for c in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def csv_line(cells: Sequence[object]) -> str:
+    return ",".join(csv_field(c) for c in cells) + "\n"
 
 
 CSV_COLUMNS = ("folio", "record_id", "process_id", "aspirant_id", "verdict", "verdict_label", "reason",
-               "device_id", "auxiliary_id", "received_ms", "entidad", "distrito_federal", "seccion")
+               "device_id", "auxiliary_id", "received_ms", "entidad", "distrito_federal", "seccion",
+               "auxiliary_status")
 
 
 def verdicts_csv(store: Store, process_id: str | None, aspirant_id: str | None = None) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
+    """Every cell through `csv_field`; `auxiliary_id` is the `auxiliary_label`, `auxiliary_status`
+    what ingest found (registrado, no_registrado, autoservicio; sin_validar if never checked)."""
+    lines = [csv_line(CSV_COLUMNS)]
     for v in verify.verdicts(store, process_id, aspirant_id):
-        w.writerow([_cell(v.folio), v.record_id, _cell(v.process_id), _cell(v.aspirant_id), v.verdict,
-                    verify.LABELS.get(v.verdict, ""), _cell(v.reason), v.device_id, v.auxiliary_id,
-                    v.received_ms,
-                    "" if v.entidad is None else v.entidad,
-                    "" if v.distrito_federal is None else v.distrito_federal,
-                    "" if v.seccion is None else v.seccion])
-    return buf.getvalue()
+        lines.append(csv_line([
+            v.folio, str(v.record_id), v.process_id, v.aspirant_id, v.verdict,
+            verify.LABELS.get(v.verdict, ""), v.reason, v.device_id,
+            auxiliary_label(v.auxiliary_id, v.auxiliary_status), v.received_ms,
+            v.entidad, v.distrito_federal, v.seccion, v.auxiliary_status or "sin_validar"]))
+    return "".join(lines)

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from server_stub.deploy.file_modes import replace_keeping_access
 from sync.wire import topics
 from sync.wire.envelope import MAX_ENVELOPE_BYTES
 
@@ -200,10 +201,12 @@ def write_config(cfg: BrokerConfig) -> Path:
     for p in (cfg.tls.cafile, cfg.tls.certfile, cfg.tls.keyfile):
         if not Path(p).is_file():
             raise BrokerError(f"TLS file missing: {p}")
-    cfg.workdir.mkdir(parents=True, exist_ok=True)
-    cfg.persistence_dir.mkdir(parents=True, exist_ok=True)
-    cfg.acl_path.write_text(render_acl(cfg.server_identities, cfg.denied_devices))
-    cfg.conf_path.write_text(render_config(cfg))
+    # New files and folders private (0600 / 0700, whatever the umask); a rewrite keeps the
+    # owner, group and mode `fieldkit-server init` gave them (file_modes: the broker's group).
+    cfg.workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    cfg.persistence_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    replace_keeping_access(cfg.acl_path, render_acl(cfg.server_identities, cfg.denied_devices).encode())
+    replace_keeping_access(cfg.conf_path, render_config(cfg).encode())
     return cfg.conf_path
 
 
@@ -293,7 +296,8 @@ class Broker:
         if self.running:
             return
         write_config(self.config)
-        stderr = (self.config.workdir / "mosquitto.stderr").open("ab")
+        stderr = os.fdopen(os.open(self.config.workdir / "mosquitto.stderr",
+                                   os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600), "ab")
         self.proc = subprocess.Popen(
             [str(self.binary), "-c", str(self.config.conf_path)],
             stdin=subprocess.DEVNULL,

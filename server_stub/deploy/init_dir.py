@@ -13,12 +13,18 @@ directory. Layout (all paths in server.toml are relative to DIR):
     mosquitto/mosquitto.conf,acl broker config with the same ACL the tests use; its pid_file
                                  (mosquitto/mosquitto.pid) and acl are what [fleet] revocation uses
     data/                        the SQLite store (default)
+
+Every file is 0600 and every folder 0700, whatever the caller's umask, except what Mosquitto
+reads after dropping to its own user when init runs as root (its config and ACL, the CA and
+server certificates and the server key: group of that user, 0640) and what it writes (log, pid
+file, persistence folder: its own); see `server_stub.deploy.file_modes`.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +32,13 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from server_stub.deploy import broker as brokermod
-from server_stub.deploy import keys, pki
+from server_stub.deploy import file_modes, keys, pki
 from sync.wire.envelope import suite_by_name
 from sync.wire.envelope_open import ServerPrivateKey
 
 CONFIG_NAME = "server.toml"
 BROKER_DIR = "mosquitto"
+log = logging.getLogger(__name__)
 
 
 class InitError(RuntimeError):
@@ -120,7 +127,14 @@ def init_deployment(root: Path, o: InitOptions = InitOptions()) -> Path:
         suite = suite_by_name(o.suite)
     except ValueError as e:
         raise InitError(str(e)) from None
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        shared_with = file_modes.broker_user(o.broker_user)
+    except KeyError:
+        # Mosquitto started as root would refuse to start too; the broker may live elsewhere.
+        log.warning("user %r does not exist: the broker's files stay 0600 (install mosquitto, "
+                    "or pass --broker-user)", o.broker_user or file_modes.BROKER_DEFAULT_USER)
+        shared_with = None
+    root.mkdir(mode=file_modes.PRIVATE_DIR, parents=True, exist_ok=True)
     pki_dir, key_dir = root / "pki", root / "keys"
 
     # Name constraints: the CA can vouch only for this deployment's own names.
@@ -142,12 +156,20 @@ def init_deployment(root: Path, o: InitOptions = InitOptions()) -> Path:
                          ed25519.Ed25519PrivateKey.generate())
 
     # The broker config the deployment runs Mosquitto with (same ACL as the tests).
+    pid_file = root / BROKER_DIR / "mosquitto.pid"
     bcfg = brokermod.BrokerConfig(
         tls=brokermod.BrokerTLS(pki_dir / "ca.crt", pki_dir / "server.crt", pki_dir / "server.key"),
         workdir=root / BROKER_DIR, port=o.mqtt_port, host=o.mqtt_host, server_identities=identities,
-        run_as=o.broker_user, pid_file=root / BROKER_DIR / "mosquitto.pid")
+        run_as=o.broker_user, pid_file=pid_file)
     brokermod.write_config(bcfg)
 
-    (root / "data").mkdir(exist_ok=True)
-    cfg_path.write_text(render_config(o, brokermod.new_share_group(), identities))
+    (root / "data").mkdir(mode=file_modes.PRIVATE_DIR, exist_ok=True)
+    file_modes.write_private_text(cfg_path, render_config(o, brokermod.new_share_group(), identities))
+    # Modes last, over the whole tree: whatever the writers above did under the caller's umask.
+    file_modes.secure_deployment(root, shared_with, file_modes.BrokerPaths(
+        reads=[bcfg.conf_path, bcfg.acl_path, bcfg.tls.cafile, bcfg.tls.certfile, bcfg.tls.keyfile],
+        writes=[bcfg.log_path, pid_file], owns=[bcfg.persistence_dir]))
+    if shared_with is not None:
+        for line in file_modes.unreachable_by(root, shared_with):
+            log.warning("%s", line)
     return cfg_path

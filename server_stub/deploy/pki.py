@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from server_stub.deploy.file_modes import replace_keeping_access
+
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -339,9 +341,9 @@ def write_cert(path: str | os.PathLike[str], *certs: x509.Certificate) -> Path:
 def write_crl(path: str | os.PathLike[str], crl: x509.CertificateRevocationList) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_bytes(crl.public_bytes(serialization.Encoding.PEM))
-    os.replace(tmp, p)  # the broker may read it at any moment
+    # The broker may read it at any moment (never half a file), as its own user: keep the
+    # group and mode of the file it replaces.
+    replace_keeping_access(p, crl.public_bytes(serialization.Encoding.PEM))
     return p
 
 

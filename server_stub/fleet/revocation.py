@@ -23,6 +23,7 @@ from typing import Any
 from server_stub.core.config import ServerConfig
 from server_stub.core.store import Store
 from server_stub.deploy.broker import render_acl
+from server_stub.deploy.file_modes import replace_keeping_access
 from server_stub.fleet import tables as fleet
 from server_stub.fleet.registry import revoke_device
 
@@ -51,12 +52,15 @@ def apply_broker_acl(cfg: ServerConfig, store: Store) -> str:
     if acl is None:
         return "not-configured"
     text = render_acl([i.name for i in cfg.mqtt.identities] or ["server:ingest"], revoked_ids(store))
-    tmp = acl.with_name(acl.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, acl)  # the broker may re-read it at any moment: never half a file
+    # The broker may re-read it at any moment: never half a file. Keep the group and mode init
+    # gave it (Mosquitto re-reads it on SIGHUP as its own user, through its group).
+    replace_keeping_access(acl, text.encode())
     try:
         if cfg.fleet.broker_pid_file is not None:
-            os.kill(int(cfg.fleet.broker_pid_file.read_text().split()[0]), signal.SIGHUP)
+            pid = cfg.fleet.broker_pid_file.read_text().split()
+            if not pid:  # init creates it empty for a broker that cannot create it itself
+                return f"error: {cfg.fleet.broker_pid_file} is empty (the broker is not running)"
+            os.kill(int(pid[0]), signal.SIGHUP)
             return "reloaded"
         if cfg.fleet.broker_reload_command:
             subprocess.run(shlex.split(cfg.fleet.broker_reload_command), check=True, timeout=30,

@@ -154,6 +154,19 @@ def list_auxiliaries(store: Store, ids: list[str] | None = None) -> list[Auxilia
     return [by_id[i] for i in ids]
 
 
+def known_auxiliaries(store: Store, ids: set[str], *, chunk: int = 500) -> set[str]:
+    """Which of `ids` the server issued (rows of ``fleet_auxiliaries``, any role).
+    Ingest asks once per batch; the table must exist (`ensure_schema`)."""
+    found: set[str] = set()
+    wanted = sorted(i for i in ids if i)
+    for k in range(0, len(wanted), chunk):
+        part = wanted[k:k + chunk]
+        found.update(r[0] for r in store.query(
+            f"SELECT aux_id FROM fleet_auxiliaries WHERE aux_id IN ({', '.join('?' * len(part))})",
+            tuple(part)))
+    return found
+
+
 # --- devices ----------------------------------------------------------------------------------
 
 

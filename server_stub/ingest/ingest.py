@@ -13,6 +13,13 @@ Order of checks, and why:
 7. store with the signed ack, in one statement; a concurrent or earlier winner's
    ack is what every caller gets.
 Refused envelopes are kept whole in the refusals table with their ack.
+
+The auxiliary id is the one identifier in a record the device chooses (the device id is
+the certificate's CN, checked in 2 and 4; process and aspirant ids are matched against
+the defined processes by the verifier). Before storing, each batch's auxiliary ids are
+looked up once in the fleet's auxiliaries (`auxiliary_status`): an id the server did not
+issue is stored as sent but flagged `no_registrado`, and the dashboard never shows it
+unmarked; an empty id is the self-service marker (`autoservicio`, docs/protocol.md).
 """
 
 from __future__ import annotations
@@ -23,11 +30,21 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from server_stub.core.store import RecordRow, RefusalRow, Store, StoredAck, StoreError
+from server_stub.core.store import (
+    AUX_REGISTERED,
+    AUX_SELF_SERVICE,
+    AUX_UNKNOWN,
+    RecordRow,
+    RefusalRow,
+    Store,
+    StoredAck,
+    StoreError,
+)
+from server_stub.fleet import tables as fleet
 from server_stub.fleet.registry import device_key
 from server_stub.verify.lookup_keys import record_keys
 from sync.wire import envelope as env
@@ -71,12 +88,20 @@ def _receipt_id() -> str:
 
 
 def validate_record(record: Record) -> None:
-    """Server-side checks beyond the decoder's: fields the later stages rely on."""
-    for name in ("auxiliary_id", "process_id", "aspirant_id"):
+    """Server-side checks beyond the decoder's: fields the later stages rely on.
+    An empty auxiliary id is allowed: it marks a self-service record."""
+    for name in ("process_id", "aspirant_id"):
         if not getattr(record, name):
             raise EnvelopeFormatError(f"record has an empty {name}")
     if record.captured_at_ms <= 0:
         raise EnvelopeFormatError("record has no capture time")
+
+
+def auxiliary_status(auxiliary_id: str, known: set[str]) -> str:
+    """The one rule: empty = self-service; issued by the server = registered; else unknown."""
+    if auxiliary_id == "":
+        return AUX_SELF_SERVICE
+    return AUX_REGISTERED if auxiliary_id in known else AUX_UNKNOWN
 
 
 _INT64 = 2**63
@@ -110,6 +135,7 @@ class Ingestor:
         self.sign_key = sign_key
         self.fault = fault
         self.clock = clock
+        self._fleet_schema = False  # fleet_auxiliaries made sure of (on first use: no store I/O here)
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -146,6 +172,7 @@ class Ingestor:
             except Exception as e:  # a bug must cost this envelope, not its batch
                 log.exception("ingest of a %d-byte envelope from %s failed", len(data), peer)
                 results.append(IngestResult(Outcome.RETRY, detail=f"internal error: {type(e).__name__}"))
+        results = self._check_auxiliaries(results)
         rows = [r for r in results if isinstance(r, RecordRow)]
         stored = self._insert(rows)
         out: list[IngestResult] = []
@@ -159,6 +186,29 @@ class Ingestor:
                            else self._store_down(winner or StoreError("not stored")))
             except StoreError as e:
                 out.append(self._store_down(e))
+        return out
+
+    def _check_auxiliaries(self, results: list[IngestResult | RecordRow]) -> list[IngestResult | RecordRow]:
+        """Set each row's auxiliary status: one look-up for the batch's ids."""
+        ids = {r.auxiliary_id for r in results if isinstance(r, RecordRow)}
+        if not ids:
+            return results
+        try:
+            if not self._fleet_schema:
+                fleet.ensure_schema(self.store)
+                self._fleet_schema = True
+            known = fleet.known_auxiliaries(self.store, ids)
+        except StoreError as e:
+            return [self._store_down(e) if isinstance(r, RecordRow) else r for r in results]
+        out: list[IngestResult | RecordRow] = []
+        for r in results:
+            if isinstance(r, RecordRow):
+                status = auxiliary_status(r.auxiliary_id, known)
+                if status == AUX_UNKNOWN:
+                    log.warning("record %s from %s: auxiliary id not issued by this server (%d chars), "
+                                "flagged %s", r.record_id, r.device_id, len(r.auxiliary_id), status)
+                r = replace(r, auxiliary_status=status)
+            out.append(r)
         return out
 
     def _insert(self, rows: list[RecordRow]) -> dict[int, StoredAck | StoreError]:

@@ -310,19 +310,22 @@ class VerdictRow:
     entidad: int | None
     distrito_federal: int | None
     seccion: int | None
+    # The records row's auxiliary status from ingest (store.AUX_STATUSES); None = not checked.
+    auxiliary_status: str | None = None
 
 
 def verdicts(store: Store, process_id: str | None = None, aspirant_id: str | None = None) -> list[VerdictRow]:
     where, params = [], []
     if process_id:
-        where.append("process_id = ?")
+        where.append("v.process_id = ?")
         params.append(process_id)
     if aspirant_id:
-        where.append("aspirant_id = ?")
+        where.append("v.aspirant_id = ?")
         params.append(aspirant_id)
-    sql = ("SELECT record_id, process_id, aspirant_id, verdict, reason, folio, device_id, auxiliary_id, "
-           "received_ms, entidad, distrito_federal, seccion FROM verdicts"
-           + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY received_ms, record_id")
+    sql = ("SELECT v.record_id, v.process_id, v.aspirant_id, v.verdict, v.reason, v.folio, v.device_id, "
+           "v.auxiliary_id, v.received_ms, v.entidad, v.distrito_federal, v.seccion, r.auxiliary_status "
+           "FROM verdicts v LEFT JOIN records r ON r.record_id = v.record_id"
+           + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY v.received_ms, v.record_id")
     return [VerdictRow(uuid.UUID(bytes=bytes(r[0])), *r[1:]) for r in store.query(sql, tuple(params))]
 
 

@@ -48,6 +48,7 @@ def write_server_config(root: Path, pki: PKIPaths, broker: Broker, *, identities
     text = render_config_for_tests(pki, broker, identities, store_url, https_port)
     path = root / "server.toml"
     path.write_text(text)
+    path.chmod(0o600)  # `serve` refuses a config other users can read
     return path
 
 

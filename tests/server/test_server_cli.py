@@ -27,9 +27,11 @@ def test_init_makes_a_complete_deployment_and_refuses_to_overwrite(tmp_path: Pat
     cfg = load_config(root / "server.toml")
     assert [i.name for i in cfg.mqtt.identities] == ["server:ingest-1", "server:ingest-2"]
     assert cfg.mqtt.share_group.startswith("ingest-") and len(cfg.mqtt.share_group) > 20
-    for p in [*cfg.keys.seal_keys, cfg.keys.sign_key, cfg.tls.server_key, cfg.tls.ca_key,
-              *(i.key for i in cfg.mqtt.identities)]:
+    for p in [*cfg.keys.seal_keys, cfg.keys.sign_key, cfg.tls.ca_key, *(i.key for i in cfg.mqtt.identities)]:
         assert p is not None and stat.S_IMODE(p.stat().st_mode) == 0o600, p
+    # The TLS key is also the broker's: as root, Mosquitto reads it as user mosquitto, through its
+    # group (tests/server/test_server_files.py has every mode).
+    assert stat.S_IMODE(cfg.tls.server_key.stat().st_mode) == (0o640 if os.geteuid() == 0 else 0o600)
     assert keys.load_seal_public(cfg.keys.seal_public).suite.name == "x25519"
     assert keys.load_seal_private(cfg.keys.seal_keys[0]).public_key() == keys.load_seal_public(
         cfg.keys.seal_public)
