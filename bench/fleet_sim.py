@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from server_stub.deploy.broker import Broker
+from server_stub.deploy.broker_process import Broker
 from sync.agent.agent import SyncAgent
 from sync.agent.settings import AgentOptions
 from sync.wire.ack import Ack

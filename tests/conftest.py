@@ -11,7 +11,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest
 
-from server_stub.deploy.broker import Broker
+from server_stub.deploy.broker_process import Broker
 from tests.helpers.fleet import Fleet
 from tests.helpers.mqtt import Identity, MqttClientFactory, PKIPaths, TestClient, build_pki, make_client
 from tests.helpers.pg import PG_ENV, PgCluster, create_database, drop_database

@@ -37,7 +37,7 @@ def start_server(root: Path, procs: Procs, want_mqtt: bool, roll_rows: int) -> D
     server = root / "server"
     args = ["--https-port", str(dep.https_port), "--suite", "x25519"]
     if dep.mqtt_port:
-        args += ["--mqtt-port", str(dep.mqtt_port)]
+        args += ["--mqtt-port", str(dep.mqtt_port), "--mqtt-server-port", str(free_port())]
     run_cmd(logs, "server-init", tool("fieldkit-server"), "init", str(server), *args)
     run_cmd(logs, "testdata", tool("fieldkit-testdata"), "roll", "--out", str(root / "roll.csv"),
             "-n", str(roll_rows), "--seed", "7")

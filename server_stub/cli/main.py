@@ -26,7 +26,7 @@ from server_stub.cli.serve import ServeError, build_server, serve_forever
 from server_stub.core.config import ServerConfig, ServerConfigError
 from server_stub.core.store import StoreError, open_store
 from server_stub.deploy import file_modes, keys, pki
-from server_stub.deploy.init_dir import InitError, InitOptions, init_deployment
+from server_stub.deploy.init_dir import BROKER_DIR, InitError, InitOptions, init_deployment
 from server_stub.fleet.registry import RegistryError, add_device
 from server_stub.ingest.ingest import FAULT_CRASH_AFTER_STORE
 
@@ -44,6 +44,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     o = InitOptions(hostnames=args.hostname or ["localhost"], ips=args.ip or ["127.0.0.1", "::1"],
                     suite=args.suite, workers=args.workers, https_host=args.https_host,
                     https_port=args.https_port, mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port,
+                    mqtt_server_port=args.mqtt_server_port,
                     store_url=args.store_url, enroll_host=args.enroll_host,
                     enroll_port=None if args.no_enroll else args.enroll_port, broker_user=args.broker_user)
     try:
@@ -57,12 +58,24 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def broker_conf(cfg: ServerConfig) -> Path:
+    """The deployment's Mosquitto config: beside `[fleet].broker_acl` (init writes both into
+    mosquitto/), else where init puts it."""
+    acl = cfg.fleet.broker_acl
+    folder = acl.parent if acl is not None else cfg.source.parent / BROKER_DIR
+    return folder / "mosquitto.conf"
+
+
 def exposed_files(cfg: ServerConfig) -> list[str]:
-    """The config, store and key files another local user could read (one line each, with the fix)."""
+    """The config, store, key and acuse files another local user could read (one line each,
+    with the fix)."""
     private_keys = [*cfg.keys.seal_keys, cfg.keys.sign_key, *(i.key for i in cfg.mqtt.identities),
                     *([cfg.tls.ca_key] if cfg.tls.ca_key is not None else [])]
-    # The TLS key is also the broker's: init shares it with group mosquitto, 0640.
-    return file_modes.exposed_files(cfg.source, cfg.store_url(), private_keys, [cfg.tls.server_key])
+    # The TLS key is also the broker's: init shares it 0640 with the group of the user the
+    # broker drops to (its config's `user` line: `init --broker-user`, default mosquitto).
+    return file_modes.exposed_files(cfg.source, cfg.store_url(), private_keys, [cfg.tls.server_key],
+                                    broker=file_modes.deployment_broker(broker_conf(cfg)),
+                                    receipts=cfg.acuse.outbox_dir)
 
 
 def refuse_exposed(cfg: ServerConfig) -> bool:
@@ -184,7 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--https-host", default="127.0.0.1")
     i.add_argument("--https-port", type=int, default=8443)
     i.add_argument("--mqtt-host", default="127.0.0.1")
-    i.add_argument("--mqtt-port", type=int, default=8883)
+    i.add_argument("--mqtt-port", type=int, default=8883, help="the devices' MQTT listener")
+    i.add_argument("--mqtt-server-port", type=int, default=8884,
+                   help="the ingest workers' own MQTT listener (loopback, no connection cap)")
     i.add_argument("--store-url", default="sqlite:data/fieldkit.db")
     i.add_argument("--enroll-host", default="127.0.0.1", help="enrollment listener address")
     i.add_argument("--enroll-port", type=int, default=8445, help="enrollment listener port")

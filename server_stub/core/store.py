@@ -23,46 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from server_stub.core.store_schema import KEY_COLUMNS, SCHEMA, migrate_records
+
 DEVICE_STATES = ("active", "revoked")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS devices (
-    device_id   TEXT PRIMARY KEY,
-    sign_pub    {blob} NOT NULL,
-    cert_pem    TEXT,
-    state       TEXT NOT NULL CHECK (state IN ('active', 'revoked')),
-    added_ms    {int} NOT NULL,
-    updated_ms  {int} NOT NULL
-);
-CREATE TABLE IF NOT EXISTS records (
-    record_id        {blob} PRIMARY KEY,
-    device_id        TEXT NOT NULL,
-    folio            TEXT NOT NULL,
-    created_ms       {int} NOT NULL,
-    received_ms      {int} NOT NULL,
-    transport        TEXT NOT NULL,
-    process_id       TEXT NOT NULL,
-    aspirant_id      TEXT NOT NULL,
-    auxiliary_id     TEXT NOT NULL,
-    captured_ms      {int} NOT NULL,
-    envelope_sha256  {blob} NOT NULL,
-    envelope         {blob} NOT NULL,
-    record           {blob} NOT NULL,
-    ack              {blob} NOT NULL
-);
-CREATE INDEX IF NOT EXISTS records_device ON records (device_id, received_ms);
-CREATE TABLE IF NOT EXISTS refusals (
-    envelope_sha256  {blob} PRIMARY KEY,
-    record_id        {blob} NOT NULL,
-    device_id        TEXT NOT NULL,
-    reason           TEXT NOT NULL,
-    detail           TEXT NOT NULL,
-    received_ms      {int} NOT NULL,
-    transport        TEXT NOT NULL,
-    envelope         {blob} NOT NULL,
-    ack              {blob} NOT NULL
-)
-"""
 
 
 class StoreError(RuntimeError):
@@ -97,7 +61,7 @@ class RecordRow:
     ack: bytes
     # Verification keys (lookup_keys.RecordKeys.as_row()); None = not extracted (the verifier decodes).
     keys: tuple[str, str, str, str, str] | None = None
-    # What ingest found the device-chosen auxiliary id to be (AUX_STATUSES); None = not checked.
+    # What ingest found the device-chosen auxiliary id to be (store_schema.AUX_STATUSES); None = not checked.
     auxiliary_status: str | None = None
 
 
@@ -124,13 +88,8 @@ class StoredAck:
 _RECORD_COLS = ("record_id, device_id, folio, created_ms, received_ms, transport, process_id, "
                 "aspirant_id, auxiliary_id, captured_ms, envelope_sha256, envelope, record, ack")
 # Added later (additive migration in init_schema): what verification looks up, so it never decodes.
-KEY_COLUMNS = ("key_cic", "key_ident", "key_seccion", "key_model", "key_checks")
 # Added later too: the auxiliary id checked at ingest against the fleet's auxiliaries
 # (server_stub.ingest.ingest.auxiliary_status). The id itself is kept as the device sent it.
-AUX_REGISTERED = "registrado"  # an id the server issued (fleet_auxiliaries)
-AUX_UNKNOWN = "no_registrado"  # kept, flagged, never shown unmarked
-AUX_SELF_SERVICE = "autoservicio"  # empty id: the citizen captured alone (docs/protocol.md, `aux`)
-AUX_STATUSES = (AUX_REGISTERED, AUX_UNKNOWN, AUX_SELF_SERVICE)
 _REFUSAL_COLS = "envelope_sha256, record_id, device_id, reason, detail, received_ms, transport, envelope, ack"
 
 
@@ -223,43 +182,10 @@ class Store:
             if self.kind == "postgresql":
                 # Several workers may start at once; CREATE IF NOT EXISTS races in PostgreSQL.
                 conn.execute("SELECT pg_advisory_xact_lock(7711004)")
-            for stmt in _SCHEMA.format(**types).split(";"):
+            for stmt in SCHEMA.format(**types).split(";"):
                 if stmt.strip():
                     conn.execute(stmt)
-            self._migrate_records(conn)
-
-    def _migrate_records(self, conn: Any) -> None:
-        """Add the verification key columns to an older records table (NULL for old rows), and
-        the auxiliary status column, classifying the rows already there once."""
-        if self.kind == "sqlite":
-            have = {r[1] for r in conn.execute("PRAGMA table_info(records)").fetchall()}
-            for col in KEY_COLUMNS:
-                if col not in have:
-                    conn.execute(f"ALTER TABLE records ADD COLUMN {col} TEXT")
-        else:
-            for col in KEY_COLUMNS:
-                conn.execute(f"ALTER TABLE records ADD COLUMN IF NOT EXISTS {col} TEXT")
-            have = {r[0] for r in conn.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = 'records' "
-                "AND table_schema = current_schema()").fetchall()}
-        if "auxiliary_status" not in have:
-            conn.execute("ALTER TABLE records ADD COLUMN auxiliary_status TEXT")
-            self._backfill_auxiliary_status(conn)
-        # The verifier reads records without a verdict in receive order.
-        conn.execute("CREATE INDEX IF NOT EXISTS records_received ON records (received_ms, record_id)")
-
-    def _backfill_auxiliary_status(self, conn: Any) -> None:
-        """Rows stored before ingest checked auxiliary ids: the same rule, once, in SQL
-        (the fleet's table may not exist yet: then no id was ever issued)."""
-        if self.kind == "sqlite":
-            fleet = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
-                                 "AND name = 'fleet_auxiliaries'").fetchone()
-        else:
-            fleet = conn.execute("SELECT to_regclass('fleet_auxiliaries')").fetchone()[0]
-        known = (f"WHEN auxiliary_id IN (SELECT aux_id FROM fleet_auxiliaries) THEN '{AUX_REGISTERED}' "
-                 if fleet else "")
-        conn.execute(f"UPDATE records SET auxiliary_status = CASE WHEN auxiliary_id = '' "
-                     f"THEN '{AUX_SELF_SERVICE}' {known}ELSE '{AUX_UNKNOWN}' END")
+            migrate_records(self.kind, conn)
 
     def close(self) -> None:
         with self._lock:

@@ -4,7 +4,9 @@ Served by `fieldkit-server serve` on its own HTTPS listener *without* client
 certificates ([dashboard] in server.toml): browsers log in with a password.
 Session cookie HttpOnly + Secure + SameSite=Strict; every POST carries the
 session's CSRF token and, when the browser sends one, an Origin equal to the
-Host. Coordinators see everything and can revoke a device and open the
+Host (`_same_origin`). POST /login has no token but the same origin rule, checked
+before the try is counted: another site cannot spend a coordinator's tries from his
+address. Coordinators see everything and can revoke a device and open the
 garantía de audiencia; an `aspirante` account sees only its own page.
 
 "Issue an enrollment code" belongs to the fleet (``server_stub.fleet``): the form (a
@@ -30,6 +32,7 @@ import datetime as dt
 import json
 import logging
 import math
+import re
 import time
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -73,6 +76,12 @@ def _when(ms: int | None) -> str:
     if not ms:
         return "—"
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _file_part(text: str) -> str:
+    """A query value made safe inside a quoted Content-Disposition filename: only [A-Za-z0-9._-]
+    (any other run of characters becomes one `_`), at most 64 characters."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:64]
 
 
 def _duration(ms: int) -> str:
@@ -166,7 +175,7 @@ class DashboardApp:
             p, a = query.get("p"), query.get("a")
             if user.role == "aspirante":
                 p, a = user.process_id, user.aspirant_id
-            name = f"dictamenes-{p or 'todos'}{'-' + a if a else ''}.csv".replace("/", "_")
+            name = f"dictamenes-{_file_part(p or 'todos')}{'-' + _file_part(a) if a else ''}.csv"
             return 200, dashboard_data.verdicts_csv(self.store, p, a).encode(), "text/csv; charset=utf-8", \
                 [(b"content-disposition", f'attachment; filename="{name}"'.encode())]
         if path == "/api/summary.json" and user.role == "coordinador":
@@ -221,6 +230,8 @@ class DashboardApp:
             return self._html("login.html", session=None)
         if method != "POST":
             return 405, b"", "text/plain", []
+        if not self._same_origin(scope):  # another site's page posting here: not counted, no hash
+            return 403, b"solicitud rechazada: otro origen", "text/plain", []
         username, address = form.get("username", ""), self.limits.client(scope)
         wait = self.limits.begin(address, username)
         if wait > 0:  # refused before any hash is computed

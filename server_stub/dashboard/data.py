@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from server_stub.core.store import AUX_REGISTERED, AUX_SELF_SERVICE, AUX_UNKNOWN, Store
+from server_stub.core.store import Store
+from server_stub.core.store_schema import AUX_MISSING, AUX_REGISTERED, AUX_SELF_SERVICE, AUX_UNKNOWN
 from server_stub.fleet import tables as fleet
 from server_stub.verify import verify
 from server_stub.verify.processes import Aspirant, Process
@@ -128,6 +129,8 @@ def auxiliary_label(auxiliary_id: str, status: str | None) -> str:
         return auxiliary_id
     if status == AUX_SELF_SERVICE:
         return "(autoservicio)"
+    if status == AUX_MISSING:
+        return "(sin auxiliar)"
     mark = "(no registrado) " if status == AUX_UNKNOWN else "(sin validar) "  # None: stored unchecked
     return mark + _shown(auxiliary_id)
 

@@ -16,8 +16,10 @@ keys; the config holds the MQTT share-group secret and the SMTP and PostgreSQL p
   A broker started by a non-root user does not switch user and reads the files as their
   owner, so nothing is shared then.
 
-`exposed_files` is what `check-config` and `serve` refuse: a store, key or config file that
-another user can read, each with the command that fixes it.
+`exposed_files` is what `check-config` and `serve` refuse: a store, key or config file, or an
+acuse receipt (.eml), that another user can read, each with the command that fixes it. The one
+key the broker shares may be 0640 with the group of the user the deployment's broker config
+drops to (`deployment_broker`).
 """
 
 from __future__ import annotations
@@ -58,18 +60,56 @@ class BrokerPaths:
     owns: Sequence[Path] = ()  # folders it writes in: persistence
 
 
-def broker_user(requested: str | None) -> BrokerUser | None:
-    """Whom to share the broker's files with; None when the broker reads them as their owner
-    (we are not root, so the broker runs as us; or it runs as root). KeyError: no such user."""
-    name = requested or BROKER_DEFAULT_USER
-    if os.geteuid() != 0 or name == "root":
-        return None
+def _lookup(name: str) -> BrokerUser:
+    """KeyError: no such user."""
     pw = pwd.getpwnam(name)
     try:
         group = grp.getgrgid(pw.pw_gid).gr_name
     except KeyError:
         group = str(pw.pw_gid)
     return BrokerUser(name, pw.pw_uid, pw.pw_gid, group)
+
+
+def broker_user(requested: str | None) -> BrokerUser | None:
+    """Whom to share the broker's files with; None when the broker reads them as their owner
+    (we are not root, so the broker runs as us; or it runs as root). KeyError: no such user."""
+    name = requested or BROKER_DEFAULT_USER
+    if os.geteuid() != 0 or name == "root":
+        return None
+    return _lookup(name)
+
+
+def broker_conf_user(conf: Path) -> str:
+    """The user Mosquitto drops to with config `conf`: its last `user` line, else Mosquitto's
+    default (also when the file is missing or unreadable: a broker configured elsewhere)."""
+    name = BROKER_DEFAULT_USER
+    try:
+        text = conf.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return name
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] == "user":  # init writes at most one
+            name = words[1]
+    return name
+
+
+def deployment_broker(conf: Path) -> BrokerUser | None:
+    """The broker user a deployment was made for, read from the broker config `init` wrote
+    (`mosquitto.conf`, `user` line; `init --broker-user` puts it there). None when that is
+    root or no such user exists: then no group may read the broker's files.
+
+    Why the config and not the group the broker's files have now: the `user` line is what
+    the broker actually drops to, and its group comes from the user database; a file's group is
+    metadata a stray `chgrp -R` changes, and taking it would let one mis-grouped file vouch for
+    the others."""
+    name = broker_conf_user(conf)
+    if name == "root":
+        return None
+    try:
+        return _lookup(name)
+    except KeyError:
+        return None
 
 
 def write_private_text(path: Path, text: str) -> Path:
@@ -91,17 +131,22 @@ def replace_keeping_access(path: Path, data: bytes) -> None:
         st = None
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE)
     try:
-        if st is not None:
-            with contextlib.suppress(OSError):  # another owner: only root may give it away
-                os.fchown(fd, st.st_uid, st.st_gid)
-            with contextlib.suppress(OSError):  # not root: at least the group, if we are in it
-                os.fchown(fd, -1, st.st_gid)
-        os.fchmod(fd, stat.S_IMODE(st.st_mode) if st is not None else PRIVATE_FILE)
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        try:
+            if st is not None:
+                with contextlib.suppress(OSError):  # another owner: only root may give it away
+                    os.fchown(fd, st.st_uid, st.st_gid)
+                with contextlib.suppress(OSError):  # not root: at least the group, if we are in it
+                    os.fchown(fd, -1, st.st_gid)
+            os.fchmod(fd, stat.S_IMODE(st.st_mode) if st is not None else PRIVATE_FILE)
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):  # no half-written .tmp left behind
+            os.unlink(tmp)
+        raise
 
 
 def _set(path: Path, mode: int, uid: int = -1, gid: int = -1) -> None:
@@ -172,20 +217,15 @@ def unreachable_by(root: Path, broker: BrokerUser) -> list[str]:
 # --- what check-config and serve refuse ----------------------------------------------------
 
 
-def _mosquitto_gid() -> int | None:
-    try:
-        return grp.getgrnam(BROKER_DEFAULT_USER).gr_gid
-    except KeyError:
-        return None
-
-
 def _who(mode: int) -> str:
     g, o = bool(mode & 0o070), bool(mode & 0o007)
     return "group and others" if g and o else "others" if o else "its group"
 
 
-def exposed(path: Path, *, broker_may_read: bool = False) -> str | None:
-    """One line if another user may read or write `path` (a missing file is not a problem)."""
+def exposed(path: Path, *, broker: BrokerUser | None = None, broker_may_read: bool = False) -> str | None:
+    """One line if another user may read or write `path` (a missing file is not a problem).
+    `broker_may_read`: `path` is also the broker's (its TLS key), so 0640 with the group of
+    `broker` (the deployment's broker user, `deployment_broker`) is what init made, and fine."""
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -195,24 +235,60 @@ def exposed(path: Path, *, broker_may_read: bool = False) -> str | None:
         return None
     shown = Path(os.path.abspath(path))
     q = shlex.quote(str(shown))
-    if broker_may_read and not mode & 0o037 and st.st_gid == _mosquitto_gid():
-        return None  # 0640 with group mosquitto: what init gives the broker's TLS key
+    if broker_may_read and broker is not None and not mode & 0o037 and st.st_gid == broker.gid:
+        return None  # 0640 with the broker user's group: what init gives the broker's TLS key
     fix = f"chmod 600 {q}"
-    if broker_may_read:
-        fix += (f" (or, if Mosquitto reads it as user {BROKER_DEFAULT_USER}: "
-                f"chgrp {BROKER_DEFAULT_USER} {q} && chmod 640 {q})")
+    if broker_may_read and broker is not None:
+        fix += (f" (or, if Mosquitto reads it as user {broker.name}: "
+                f"chgrp {shlex.quote(broker.group)} {q} && chmod 640 {q})")
     return f"{shown}: mode {mode:04o}, open to {_who(mode)}; it must be 0600; fix: {fix}"
 
 
+RECEIPT_SUFFIXES = (".eml", ".eml.tmp")
+
+
+def exposed_receipts(folder: Path) -> str | None:
+    """One line if another user may read or write an acuse de recibo under `folder` (the
+    outbox: one .eml per record, with the citizen's name, e-mail address and folio), with one
+    command for the folder. The old server wrote them 0644; an upgrade keeps them."""
+    open_modes: list[tuple[str, int]] = []
+    for dirpath, _dirs, files in os.walk(folder):  # a missing folder: nothing
+        for name in files:
+            if not name.endswith(RECEIPT_SUFFIXES):
+                continue
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except FileNotFoundError:  # delivered or replaced meanwhile
+                continue
+            if stat.S_ISREG(st.st_mode) and st.st_mode & 0o077:
+                open_modes.append((name, stat.S_IMODE(st.st_mode)))
+    if not open_modes:
+        return None
+    shown = Path(os.path.abspath(folder))
+    union = 0
+    for _name, m in open_modes:
+        union |= m
+    first, first_mode = min(open_modes)
+    n = len(open_modes)
+    return (f"{shown}: {n} acuse file{'s' if n > 1 else ''} (.eml: citizens' names, e-mail "
+            f"addresses and folios) open to {_who(union)}, e.g. {first} mode {first_mode:04o}; "
+            f"they must be 0600; fix: chmod -R go= {shlex.quote(str(shown))}")
+
+
 def exposed_files(config: Path, store_url: str, private_keys: Iterable[Path],
-                  broker_keys: Iterable[Path] = ()) -> list[str]:
-    """The config, the SQLite store and its -wal/-shm, and private keys that others may read.
-    `broker_keys`: keys the broker may also read (0640 with group mosquitto is allowed)."""
+                  broker_keys: Iterable[Path] = (), *, broker: BrokerUser | None = None,
+                  receipts: Path | None = None) -> list[str]:
+    """The config, the SQLite store and its -wal/-shm, private keys and acuse receipts
+    (folder `receipts`) that others may read. `broker_keys`: keys the broker may also read
+    (0640 with the group of `broker`, the deployment's broker user, is allowed)."""
     files = [config]
     if store_url.startswith("sqlite:"):
         db = Path(store_url.removeprefix("sqlite:"))
         files += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
     files += list(private_keys)
     problems = [p for f in dict.fromkeys(files) if (p := exposed(f)) is not None]
-    problems += [p for f in dict.fromkeys(broker_keys) if (p := exposed(f, broker_may_read=True)) is not None]
+    problems += [p for f in dict.fromkeys(broker_keys)
+                 if (p := exposed(f, broker=broker, broker_may_read=True)) is not None]
+    if receipts is not None and (p := exposed_receipts(receipts)) is not None:
+        problems.append(p)
     return problems

@@ -54,13 +54,19 @@ class InitOptions:
     https_host: str = "127.0.0.1"
     https_port: int = 8443
     mqtt_host: str = "127.0.0.1"
-    mqtt_port: int = 8883
+    mqtt_port: int = 8883  # the devices' listener
+    # The ingest workers' own listener, on loopback with no connection cap (BrokerConfig.server_port).
+    mqtt_server_port: int = 8884
     store_url: str = "sqlite:data/fieldkit.db"
     # Enrollment listener; None = off. Not 8444: the dashboard's default port.
     enroll_host: str = "127.0.0.1"
     enroll_port: int | None = 8445
     # Mosquitto's `user` line: None = its default (drops to "mosquitto" when started as root).
     broker_user: str | None = None
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _q(s: str | Path) -> str:
@@ -92,12 +98,14 @@ def render_config(o: InitOptions, share_group: str, identities: Sequence[str]) -
         f"port = {o.https_port}",
         "",
         "[mqtt]",
-        f"host = {_q(o.mqtt_host)}",
-        f"port = {o.mqtt_port}",
+        "# The workers' own listener (loopback): devices connect to [fleet] device_mqtt_url.",
+        f"host = {_q('127.0.0.1')}",
+        f"port = {o.mqtt_server_port}",
         "# Secret: a device that knows it could join the group on Mosquitto 2.0.",
         f"share_group = {_q(share_group)}",
         "",
         "[fleet]",
+        f"device_mqtt_url = {_q(f'mqtts://{_url_host(o.mqtt_host)}:{o.mqtt_port}')}",
         "# Enrollment listener (no client certificates); comment enroll_port out to turn it off.",
         f"enroll_host = {_q(o.enroll_host)}",
         *([f"enroll_port = {o.enroll_port}"] if o.enroll_port is not None else []),
@@ -120,9 +128,10 @@ def init_deployment(root: Path, o: InitOptions = InitOptions()) -> Path:
             raise InitError(f"{p} already exists: {root} holds a deployment; refusing to overwrite it")
     if not 1 <= o.workers <= 64:
         raise InitError(f"--workers must be 1..64, not {o.workers}")
-    ports = [o.https_port, o.mqtt_port, *([o.enroll_port] if o.enroll_port is not None else [])]
+    ports = [o.https_port, o.mqtt_port, o.mqtt_server_port,
+             *([o.enroll_port] if o.enroll_port is not None else [])]
     if not all(0 < p < 65536 for p in ports) or len(set(ports)) != len(ports):
-        raise InitError(f"ports must be distinct and in 1..65535 (https, mqtt, enroll: {ports})")
+        raise InitError(f"ports must be distinct and in 1..65535 (https, mqtt, mqtt-server, enroll: {ports})")
     try:
         suite = suite_by_name(o.suite)
     except ValueError as e:
@@ -160,6 +169,7 @@ def init_deployment(root: Path, o: InitOptions = InitOptions()) -> Path:
     bcfg = brokermod.BrokerConfig(
         tls=brokermod.BrokerTLS(pki_dir / "ca.crt", pki_dir / "server.crt", pki_dir / "server.key"),
         workdir=root / BROKER_DIR, port=o.mqtt_port, host=o.mqtt_host, server_identities=identities,
+        server_port=o.mqtt_server_port,
         run_as=o.broker_user, pid_file=pid_file)
     brokermod.write_config(bcfg)
 

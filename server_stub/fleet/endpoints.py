@@ -20,7 +20,6 @@ from server_stub.core.store import Store
 from server_stub.fleet import command_issue as commands
 from server_stub.fleet import tables as fleet
 
-MAX_STATUS = 16 * 1024
 REVOKED = {"error": "device_revoked", "message": "dispositivo revocado"}
 
 
@@ -38,7 +37,7 @@ class FleetEndpoints:
             await send_json(send, 403, REVOKED)
             return True
         if path == "/v1/status" and method == "POST":
-            body = await read_body(receive, MAX_STATUS)
+            body = await read_body(receive, fleet.MAX_STATUS_BYTES)
             if body is None:
                 await send_json(send, 413, {"error": "too_large"})
                 return True

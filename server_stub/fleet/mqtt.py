@@ -41,6 +41,7 @@ class FleetMqtt:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._resent: dict[tuple[str, int], float] = {}
+        self.oversized = 0  # status messages dropped unread for their size
         fleet.ensure_schema(store)
 
     def start(self) -> None:
@@ -55,6 +56,11 @@ class FleetMqtt:
     def on_status(self, topic: str, payload: bytes) -> None:
         dev = topic_device(topic, "status")
         if dev is None or not payload:
+            return
+        if len(payload) > fleet.MAX_STATUS_BYTES:
+            self.oversized += 1  # the broker lets up to 8 MiB through; a status is never that
+            log.warning("dropped a %d-byte status from %s (at most %d)", len(payload), dev,
+                        fleet.MAX_STATUS_BYTES)
             return
         try:
             status: Any = json.loads(payload)

@@ -52,9 +52,13 @@ def apply_broker_acl(cfg: ServerConfig, store: Store) -> str:
     if acl is None:
         return "not-configured"
     text = render_acl([i.name for i in cfg.mqtt.identities] or ["server:ingest"], revoked_ids(store))
-    # The broker may re-read it at any moment: never half a file. Keep the group and mode init
-    # gave it (Mosquitto re-reads it on SIGHUP as its own user, through its group).
-    replace_keeping_access(acl, text.encode())
+    try:
+        # The broker may re-read it at any moment: never half a file. Keep the group and mode
+        # init gave it (Mosquitto re-reads it on SIGHUP as its own user, through its group).
+        replace_keeping_access(acl, text.encode())
+    except OSError as e:  # e.g. its folder is not writable by the server's user
+        return (f"error: cannot write the broker ACL {acl}: {e.strerror or e} "
+                "(the broker does not deny the device yet)")
     try:
         if cfg.fleet.broker_pid_file is not None:
             pid = cfg.fleet.broker_pid_file.read_text().split()

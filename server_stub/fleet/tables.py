@@ -73,6 +73,11 @@ class FleetError(ValueError):
     """A fleet operation the server refuses (one line, Spanish)."""
 
 
+# A device's status (heartbeat) JSON is a few hundred bytes; anything past this is dropped,
+# by either transport, before it is parsed or stored.
+MAX_STATUS_BYTES = 16 * 1024
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -165,6 +170,19 @@ def known_auxiliaries(store: Store, ids: set[str], *, chunk: int = 500) -> set[s
             f"SELECT aux_id FROM fleet_auxiliaries WHERE aux_id IN ({', '.join('?' * len(part))})",
             tuple(part)))
     return found
+
+
+def assigned_auxiliaries(store: Store, device_ids: set[str]) -> dict[str, list[str]]:
+    """The auxiliaries assigned to each of `device_ids` that was enrolled with a code (a device
+    registered by hand has no entry). An empty list: a device provisioned for self-service."""
+    out: dict[str, list[str]] = {}
+    wanted = sorted(device_ids)
+    for k in range(0, len(wanted), 500):
+        part = wanted[k:k + 500]
+        for dev, aux in store.query(f"SELECT device_id, auxiliaries FROM fleet_devices WHERE device_id IN "
+                                    f"({', '.join('?' * len(part))})", tuple(part)):
+            out[dev] = [str(a) for a in json.loads(aux)]
+    return out
 
 
 # --- devices ----------------------------------------------------------------------------------

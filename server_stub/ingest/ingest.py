@@ -17,9 +17,11 @@ Refused envelopes are kept whole in the refusals table with their ack.
 The auxiliary id is the one identifier in a record the device chooses (the device id is
 the certificate's CN, checked in 2 and 4; process and aspirant ids are matched against
 the defined processes by the verifier). Before storing, each batch's auxiliary ids are
-looked up once in the fleet's auxiliaries (`auxiliary_status`): an id the server did not
-issue is stored as sent but flagged `no_registrado`, and the dashboard never shows it
-unmarked; an empty id is the self-service marker (`autoservicio`, docs/protocol.md).
+checked once against the auxiliaries the server assigned to the sending device
+(`auxiliary_status`): any other id is stored as sent but flagged `no_registrado`, and the
+dashboard never shows it unmarked; an empty id is the self-service marker
+(`autoservicio`, docs/protocol.md) only from a device provisioned for self-service (no
+auxiliaries), and flagged `sin_auxiliar` from any other.
 """
 
 from __future__ import annotations
@@ -34,16 +36,8 @@ from dataclasses import dataclass, replace
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from server_stub.core.store import (
-    AUX_REGISTERED,
-    AUX_SELF_SERVICE,
-    AUX_UNKNOWN,
-    RecordRow,
-    RefusalRow,
-    Store,
-    StoredAck,
-    StoreError,
-)
+from server_stub.core.store import RecordRow, RefusalRow, Store, StoredAck, StoreError
+from server_stub.core.store_schema import AUX_MISSING, AUX_REGISTERED, AUX_SELF_SERVICE, AUX_UNKNOWN
 from server_stub.fleet import tables as fleet
 from server_stub.fleet.registry import device_key
 from server_stub.verify.lookup_keys import record_keys
@@ -97,10 +91,16 @@ def validate_record(record: Record) -> None:
         raise EnvelopeFormatError("record has no capture time")
 
 
-def auxiliary_status(auxiliary_id: str, known: set[str]) -> str:
-    """The one rule: empty = self-service; issued by the server = registered; else unknown."""
+def auxiliary_status(auxiliary_id: str, own: list[str] | None, known: set[str]) -> str:
+    """The one rule. `own`: the auxiliaries the server assigned to the sending device (None for
+    a device registered by hand, outside enrollment: then any id the server issued, `known`).
+    A device with no auxiliaries is provisioned for self-service: its empty id is the marker;
+    from any other device an empty id is flagged, so an auxiliary cannot pass off a support
+    as self-service, nor sign it with a colleague's id from another device."""
     if auxiliary_id == "":
-        return AUX_SELF_SERVICE
+        return AUX_SELF_SERVICE if own == [] else AUX_MISSING
+    if own is not None:
+        return AUX_REGISTERED if auxiliary_id in own else AUX_UNKNOWN
     return AUX_REGISTERED if auxiliary_id in known else AUX_UNKNOWN
 
 
@@ -190,21 +190,22 @@ class Ingestor:
 
     def _check_auxiliaries(self, results: list[IngestResult | RecordRow]) -> list[IngestResult | RecordRow]:
         """Set each row's auxiliary status: one look-up for the batch's ids."""
-        ids = {r.auxiliary_id for r in results if isinstance(r, RecordRow)}
-        if not ids:
+        rows = [r for r in results if isinstance(r, RecordRow)]
+        if not rows:
             return results
         try:
             if not self._fleet_schema:
                 fleet.ensure_schema(self.store)
                 self._fleet_schema = True
-            known = fleet.known_auxiliaries(self.store, ids)
+            own = fleet.assigned_auxiliaries(self.store, {r.device_id for r in rows})
+            known = fleet.known_auxiliaries(self.store, {r.auxiliary_id for r in rows})
         except StoreError as e:
             return [self._store_down(e) if isinstance(r, RecordRow) else r for r in results]
         out: list[IngestResult | RecordRow] = []
         for r in results:
             if isinstance(r, RecordRow):
-                status = auxiliary_status(r.auxiliary_id, known)
-                if status == AUX_UNKNOWN:
+                status = auxiliary_status(r.auxiliary_id, own.get(r.device_id), known)
+                if status in (AUX_UNKNOWN, AUX_MISSING):
                     log.warning("record %s from %s: auxiliary id not issued by this server (%d chars), "
                                 "flagged %s", r.record_id, r.device_id, len(r.auxiliary_id), status)
                 r = replace(r, auxiliary_status=status)

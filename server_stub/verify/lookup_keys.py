@@ -15,7 +15,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from server_stub.core.store import KEY_COLUMNS, Store
+from server_stub.core.store import Store
+from server_stub.core.store_schema import KEY_COLUMNS
 from server_stub.verify import roll
 from server_stub.verify.roll import RollEntry
 from sync.wire.errors import RecordFormatError

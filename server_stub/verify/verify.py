@@ -310,7 +310,7 @@ class VerdictRow:
     entidad: int | None
     distrito_federal: int | None
     seccion: int | None
-    # The records row's auxiliary status from ingest (store.AUX_STATUSES); None = not checked.
+    # The records row's auxiliary status from ingest (store_schema.AUX_STATUSES); None = not checked.
     auxiliary_status: str | None = None
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from server_stub.core.config import load_config
 from server_stub.deploy import keys
-from server_stub.deploy.broker import Broker, free_port
+from server_stub.deploy.broker_process import Broker, free_port
 from server_stub.fleet import tables as fleet
 from server_stub.fleet.enrollment_codes import IssuedCode, issue_enrollment_code
 from server_stub.fleet.revocation import RevokeReport, revoke

@@ -19,7 +19,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from server_stub.deploy import pki
-from server_stub.deploy.broker import Broker, BrokerTLS
+from server_stub.deploy.broker import BrokerTLS
+from server_stub.deploy.broker_process import Broker
 
 NOT_AUTHORIZED = 135  # MQTT v5 reason code 0x87
 TIMEOUT = 10.0  # generous: a loaded 2-core CI box

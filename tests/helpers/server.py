@@ -22,7 +22,8 @@ from server_stub.cli.serve import RunningServer, build_server
 from server_stub.core.config import load_config
 from server_stub.core.store import Store, open_store
 from server_stub.deploy import keys
-from server_stub.deploy.broker import Broker, free_port, new_share_group
+from server_stub.deploy.broker import new_share_group
+from server_stub.deploy.broker_process import Broker, free_port
 from server_stub.fleet.registry import add_device, revoke_device
 from sync.wire.ack import Ack, AckVerifier
 from sync.wire.envelope import HYBRID, SuiteSpec

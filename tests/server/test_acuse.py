@@ -12,7 +12,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from server_stub.core.config import load_config
-from server_stub.deploy.broker import free_port
+from server_stub.deploy.broker_process import free_port
 from server_stub.ingest import acuse
 from server_stub.verify import processes
 from tests.helpers.server import IngestServer, TestDevice

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from server_stub.deploy import pki as pkimod
-from server_stub.deploy.broker import Broker, BrokerTLS, ingest_share_topic, render_acl
+from server_stub.deploy.broker import BrokerTLS, ingest_share_topic, render_acl
+from server_stub.deploy.broker_process import Broker
 from tests.helpers.mqtt import (
     NOT_AUTHORIZED,
     TIMEOUT,

@@ -4,9 +4,10 @@ mutual-TLS HTTPS; the coordinator logs in to the dashboard and downloads its CSV
 
 Every cell of the export must be inert in a spreadsheet (OWASP "CSV Injection": no cell starts
 with = + - @ tab or CR; such text gets a leading single quote and is quoted). The auxiliary id is
-chosen by the device: ingest checks it against the fleet's auxiliaries and keeps an unknown one
-flagged (stored status, "(no registrado) ..." in the CSV and on the page); an empty auxiliary id
-marks a record a citizen captured alone (self-service), never flagged. See docs/server.md,
+chosen by the device: ingest checks it against the auxiliaries the server assigned to that
+device and keeps any other flagged (stored status, "(no registrado) ..." in the CSV and on the
+page); an empty auxiliary id marks a record a citizen captured alone (self-service) only from a
+device provisioned for it (no auxiliaries), and is flagged from any other. See docs/server.md,
 "CSV export" and "Auxiliary ids at ingest", and docs/protocol.md (the `aux` field)."""
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import requests
 from server_stub.core.store import open_store
 from server_stub.dashboard import accounts
 from server_stub.deploy import keys
-from server_stub.deploy.broker import Broker, free_port
+from server_stub.deploy.broker_process import Broker, free_port
+from server_stub.fleet import tables as fleet
 from server_stub.verify import verify
 from sync.wire.ack import Ack
 from sync.wire.record import Record
@@ -142,30 +144,41 @@ def test_unknown_auxiliary_flagged_in_store_csv_and_page_known_not(env: Env) -> 
     for aux in ("aux-9999", "aux-0001", "coord-01", "=" + LINK):
         assert env.send(env.record(aux)).verdict == "recibido"
     env.wait_verdicts(4)
+    # coord-01 is issued by the server but not assigned to this device: not its to sign with.
     assert env.stored_status() == {"aux-9999": "no_registrado", "=" + LINK: "no_registrado",
-                                   "aux-0001": "registrado", "coord-01": "registrado"}
+                                   "aux-0001": "registrado", "coord-01": "no_registrado"}
     _raw, rows, _cells = env.export(f"?p={PROCESS}&a={ASPIRANT}")
     got = {(r["auxiliary_id"], r["auxiliary_status"]) for r in rows}
     assert got == {("(no registrado) aux-9999", "no_registrado"), ("aux-0001", "registrado"),
-                   ("coord-01", "registrado"), ("(no registrado) =" + LINK, "no_registrado")}, got
+                   ("(no registrado) coord-01", "no_registrado"),
+                   ("(no registrado) =" + LINK, "no_registrado")}, got
     # The aspirant page's per-auxiliary table marks it too.
     page = env.login().get(env.url + f"/aspirante?p={PROCESS}&a={ASPIRANT}").text
     table = re.search(r'<table id="by-aux">(.*?)</table>', page, re.S)
     assert table is not None
     names = [html.unescape(t) for t in re.findall(r"<tr><td>(.*?)</td>", table.group(1))]
     assert sorted(names) == sorted(["(no registrado) aux-9999", "(no registrado) =" + LINK, "aux-0001",
-                                    "coord-01"]), names
+                                    "(no registrado) coord-01"]), names
 
 
-def test_self_service_record_is_marked_not_flagged(env: Env) -> None:
+def test_self_service_only_from_a_device_provisioned_for_it(env: Env) -> None:
+    """An auxiliary's device sending no auxiliary id is flagged (it cannot pass a support off as
+    self-service); a device provisioned with no auxiliaries is a self-service device."""
     ack = env.send(env.record(""))
-    assert ack.verdict == "recibido"  # an empty auxiliary id is the self-service marker, not malformed
+    assert ack.verdict == "recibido"  # kept and acked: the flag is for review, nothing is lost
     env.send(env.record("aux-0002"))
     env.wait_verdicts(2)
-    assert env.stored_status() == {"": "autoservicio", "aux-0002": "registrado"}
+    assert env.stored_status() == {"": "sin_auxiliar", "aux-0002": "registrado"}
+    fleet.set_device_auxiliaries(env.fleet.store, env.dev.id, [])  # provisioned for self-service
+    env.send(env.record("", captured_at_ms=1_790_000_000_777))
+    env.wait_verdicts(3)
+    statuses = [s for _, s in env.fleet.store.query("SELECT auxiliary_id, auxiliary_status FROM records "
+                                                    "WHERE auxiliary_id = '' ORDER BY received_ms")]
+    assert statuses == ["sin_auxiliar", "autoservicio"]
     _raw, rows, _cells = env.export()
-    got = {(r["auxiliary_id"], r["auxiliary_status"]) for r in rows}
-    assert got == {("(autoservicio)", "autoservicio"), ("aux-0002", "registrado")}, got
+    got = sorted((r["auxiliary_id"], r["auxiliary_status"]) for r in rows)
+    assert got == [("(autoservicio)", "autoservicio"), ("(sin auxiliar)", "sin_auxiliar"),
+                   ("aux-0002", "registrado")], got
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -181,16 +194,26 @@ def test_existing_store_gets_the_status_column_and_a_backfill(backend: str, tmp_
            "CREATE TABLE fleet_auxiliaries (aux_id TEXT PRIMARY KEY, name TEXT NOT NULL, pin_hash TEXT "
            "NOT NULL, role TEXT NOT NULL, aspirant_id TEXT NOT NULL, processes TEXT NOT NULL, "
            f"updated_ms {i} NOT NULL)",
-           "INSERT INTO fleet_auxiliaries VALUES ('aux-0001', 'A', 'h', 'auxiliar', 'a', '[]', 1)"]
-    rows = [(b"\x01", "aux-0001"), (b"\x02", "=" + LINK), (b"\x03", "")]
-    insert = "INSERT INTO records VALUES ({m}, 'd', {m}, 1, 2, 't', 'p', 'a', {m}, 3, {m}, {m}, {m}, {m})"
+           "INSERT INTO fleet_auxiliaries VALUES ('aux-0001', 'A', 'h', 'auxiliar', 'a', '[]', 1)",
+           "INSERT INTO fleet_auxiliaries VALUES ('aux-0002', 'B', 'h', 'auxiliar', 'a', '[]', 1)",
+           "CREATE TABLE fleet_devices (device_id TEXT PRIMARY KEY, auxiliaries TEXT NOT NULL)",
+           """INSERT INTO fleet_devices VALUES ('d', '["aux-0001", "x"]'), ('s', '[]')"""]
+    # (record id, device, auxiliary id) -> the status the backfill must give (ingest's rule).
+    rows = {(b"\x01", "d", "aux-0001"): "registrado",
+            (b"\x02", "d", "=" + LINK): "no_registrado",
+            (b"\x03", "d", ""): "sin_auxiliar",
+            (b"\x04", "d", "aux-0002"): "no_registrado",     # issued, but not this device's
+            (b"\x05", "d", 'aux-0001", "x'): "no_registrado",  # spans two entries of the JSON list
+            (b"\x06", "e", "aux-0002"): "registrado",        # registered by hand: any issued id
+            (b"\x07", "s", ""): "autoservicio"}
+    insert = "INSERT INTO records VALUES ({m}, {m}, {m}, 1, 2, 't', 'p', 'a', {m}, 3, {m}, {m}, {m}, {m})"
     if backend == "sqlite":
         url = f"sqlite:{tmp_path}/old.db"
         con = sqlite3.connect(url.removeprefix("sqlite:"))
         for stmt in old:
             con.execute(stmt)
-        for rid, a in rows:
-            con.execute(insert.format(m="?"), (rid, rid.hex(), a, b"h", b"e", b"r", b"a"))
+        for rid, dev, a in rows:
+            con.execute(insert.format(m="?"), (rid, dev, rid.hex(), a, b"h", b"e", b"r", b"a"))
         con.commit()
         con.close()
     else:
@@ -200,13 +223,14 @@ def test_existing_store_gets_the_status_column_and_a_backfill(backend: str, tmp_
         with psycopg.connect(url) as pcon:
             for stmt in old:
                 pcon.execute(stmt)
-            for rid, a in rows:
-                pcon.execute(insert.format(m="%s"), (rid, rid.hex(), a, b"h", b"e", b"r", b"a"))
+            for rid, dev, a in rows:
+                pcon.execute(insert.format(m="%s"), (rid, dev, rid.hex(), a, b"h", b"e", b"r", b"a"))
     for _ in range(2):  # idempotent
         store = open_store(url)
         try:
-            got = dict(store.query("SELECT auxiliary_id, auxiliary_status FROM records"))
-            assert got == {"aux-0001": "registrado", "=" + LINK: "no_registrado", "": "autoservicio"}
+            got = {(bytes(r), d, a): s for r, d, a, s in store.query(
+                "SELECT record_id, device_id, auxiliary_id, auxiliary_status FROM records")}
+            assert got == rows
         finally:
             store.close()
 

@@ -14,7 +14,7 @@ from kiosk.testdata.roll import Citizen
 from server_stub.core.config import load_config
 from server_stub.dashboard import accounts
 from server_stub.dashboard import data as dashboard_data
-from server_stub.deploy.broker import free_port
+from server_stub.deploy.broker_process import free_port
 from server_stub.fleet import tables as fleet
 from server_stub.verify import processes, roll, verify
 from tests.helpers.browser import chromium, click_and_load, have_chromium

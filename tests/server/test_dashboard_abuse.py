@@ -23,7 +23,7 @@ from requests.adapters import HTTPAdapter
 
 from server_stub.core.config import load_config
 from server_stub.dashboard import accounts
-from server_stub.deploy.broker import free_port
+from server_stub.deploy.broker_process import free_port
 from server_stub.verify import processes
 from tests.helpers.server import IngestServer, TestDevice
 
@@ -258,3 +258,63 @@ def test_forwarded_for_counts_only_from_a_configured_proxy(make_dash: Callable[.
     got = [via(f"2001:db8:0:1::{i:x}", 200 + i) for i in range(14)]
     assert got[-1] == 429, got
     assert via("2001:db8:0:2::1", 300) == 401
+
+
+def test_cross_site_login_posts_are_refused_and_not_counted(dash: Dash,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any page a coordinator visits can make the browser POST /login (no-cors, no token): those
+    posts must not count, or they lock the coordinator out from his own (office) address."""
+    calls: list[int] = []
+    real = hashlib.scrypt
+
+    def counting(*args: Any, **kw: Any) -> bytes:
+        calls.append(1)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(hashlib, "scrypt", counting)
+    victim = "127.0.0.8"
+    s = dash.client(victim)
+    cross = [{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"},
+             {"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"},
+             {"Origin": "null", "Sec-Fetch-Site": "cross-site"}, {"Origin": "null"},
+             {"Origin": "https://evil.example", "Sec-Fetch-Site": "same-origin"}]
+    got = [dash.login(s, user, f"equivocada-{i}", headers=cross[i % len(cross)])
+           for i in range(12) for user in ("coord", f"nadie-{i}")]
+    hashed = len(calls)
+    print(f"\n[figures] cross-site POST /login from the coordinator's address: "
+          f"{[r.status_code for r in got]}, {hashed} scrypt calls")
+    # The coordinator's own browser (no-referrer: `Origin: null` with `Sec-Fetch-Site: same-origin`)
+    # logs in from the same address afterwards, and other names from it are not slowed down.
+    own = {"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+    other = dash.login(dash.client(victim), "nadie", "equivocada", headers=own).status_code
+    coord = dash.login(dash.client(victim), "coord", PASSWORD, headers=own).status_code
+    print(f"[figures] then from the same address: coordinator HTTP {coord}, another name HTTP {other}")
+    assert coord == 303, "cross-site posts locked the coordinator out of his own address"
+    assert other == 401, "cross-site posts slowed down every account from the address"
+    assert {r.status_code for r in got} == {403}, "a cross-site login POST was processed"
+    assert all("rechazad" in r.text for r in got)
+    assert hashed == 0, "a refused cross-site login cost a hash"
+    # A cross-site POST with the right password does not log in either (login CSRF).
+    r = dash.login(s, "coord", PASSWORD, headers=cross[0])
+    assert r.status_code == 403 and "set-cookie" not in r.headers
+    # A browser that sends the real Origin (Firefox) is same-origin too.
+    same = {"Origin": f"https://{urlsplit(dash.url).netloc}", "Sec-Fetch-Site": "same-origin"}
+    assert dash.login(dash.client(victim), "coord", PASSWORD, headers=same).status_code == 303
+    # A non-browser client (no Origin, no Sec-Fetch-Site) is still allowed, as before.
+    assert dash.login(dash.client(victim), "coord", PASSWORD).status_code == 303
+
+
+def test_csv_filename_keeps_only_safe_characters(dash: Dash) -> None:
+    s = dash.client()
+    assert dash.login(s, "coord", PASSWORD).status_code == 303
+    inject = "\"; filename*=UTF-8''evil.html"
+    for p, a in ((PROC + inject, None), (PROC, ASP + inject), (PROC, 'x";filename="evil.html'),
+                 ("dí a/..\\x;y", "ü\tz"), ("x" * 500, "y" * 500)):
+        r = s.get(dash.url + "/export.csv", params={"p": p, "a": a}, timeout=30)
+        cd = r.headers.get("content-disposition", "")
+        print(f"\n[figures] p={p[:40]!r} a={(a or '')[:40]!r}: HTTP {r.status_code}, {cd[:120]!r}")
+        assert r.status_code == 200
+        assert re.fullmatch(r'attachment; filename="dictamenes-[A-Za-z0-9._-]+\.csv"', cd), cd
+        assert len(cd) < 200
+    r = s.get(dash.url + "/export.csv", params={"p": PROC, "a": ASP}, timeout=30)
+    assert r.headers["content-disposition"] == f'attachment; filename="dictamenes-{PROC}-{ASP}.csv"'

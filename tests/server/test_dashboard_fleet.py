@@ -17,7 +17,7 @@ import requests
 import zxingcpp
 
 from server_stub.dashboard import accounts
-from server_stub.deploy.broker import Broker, free_port
+from server_stub.deploy.broker_process import Broker, free_port
 from server_stub.fleet import tables as fleet
 from server_stub.verify import process_kinds
 from server_stub.verify import processes as procmod

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from server_stub.deploy.broker import Broker
+from server_stub.deploy.broker_process import Broker
 from server_stub.fleet import command_issue as commands
 from server_stub.fleet import enrollment_codes
 from server_stub.fleet import tables as fleet

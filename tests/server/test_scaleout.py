@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from server_stub.deploy import pki as pkimod
-from server_stub.deploy.broker import Broker
+from server_stub.deploy.broker_process import Broker
 from server_stub.ingest import acuse
 from server_stub.verify import processes, roll, verify
 from tests.helpers.mqtt import MqttClientFactory, PKIPaths, _write_identity

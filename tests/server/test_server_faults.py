@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from server_stub.core.store import open_store
 from server_stub.deploy import keys
 from server_stub.deploy import pki as pkimod
-from server_stub.deploy.broker import Broker
+from server_stub.deploy.broker_process import Broker
 from server_stub.ingest.ingest import FAULT_CRASH_AFTER_STORE, FAULT_EXIT_CODE, Ingestor
 from tests.helpers.agent import wait_until
 from tests.helpers.mqtt import Identity, MqttClientFactory, PKIPaths, _write_identity

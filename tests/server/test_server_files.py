@@ -13,6 +13,7 @@ run as root, the unprivileged user `nobody` tries to read every file, as an atta
 from __future__ import annotations
 
 import grp
+import json
 import os
 import pwd
 import re
@@ -32,7 +33,8 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from server_stub.deploy import keys, pki
-from server_stub.deploy.broker import Broker, BrokerConfig, BrokerTLS, free_port
+from server_stub.deploy.broker import BrokerConfig, BrokerTLS
+from server_stub.deploy.broker_process import Broker, free_port
 from sync.wire.sealing import Sealer
 from tests.helpers.mqtt import Identity, TestClient, make_client, wait_until
 from tests.helpers.outbox import tiny_record
@@ -58,9 +60,10 @@ def fieldkit(*args: str, ok: bool = True, timeout: float = 120) -> subprocess.Co
 
 
 def init(root: Path, *extra: str) -> dict[str, int]:
-    ports = {"https": free_port(), "mqtt": free_port(), "enroll": free_port()}
+    ports = {"https": free_port(), "mqtt": free_port(), "enroll": free_port(), "mqtt_server": free_port()}
     fieldkit("init", str(root), "--suite", "x25519", "--https-port", str(ports["https"]),
-             "--mqtt-port", str(ports["mqtt"]), "--enroll-port", str(ports["enroll"]), *extra)
+             "--mqtt-port", str(ports["mqtt"]), "--enroll-port", str(ports["enroll"]),
+             "--mqtt-server-port", str(ports["mqtt_server"]), *extra)
     return ports
 
 
@@ -370,3 +373,147 @@ def test_broker_started_as_root_runs_as_mosquitto_on_the_private_deployment(
             proc.send_signal(signal.SIGTERM)
             proc.wait(15)
     assert_private(root)
+
+
+# --- a broker user other than mosquitto (--broker-user) --------------------------------------
+
+
+@pytest.fixture
+def system_user() -> Iterator[str]:
+    """A fresh system user with its own group, like a package's daemon account (removed after)."""
+    if not ROOT:
+        pytest.skip("needs root: init shares the broker's files with its group only as root")
+    name = f"fkbrk{os.getpid() % 100000}"
+    subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--shell",
+                    "/usr/sbin/nologin", name], check=True, capture_output=True, timeout=60)
+    try:
+        yield name
+    finally:
+        subprocess.run(["userdel", name], capture_output=True, timeout=60)
+
+
+def test_check_config_accepts_a_deployment_made_for_another_broker_user(
+        open_dir: Path, system_user: str) -> None:
+    """init --broker-user NAME shares pki/server.key 0640 with NAME's group: check-config and
+    serve must accept what init just made, and still refuse everything else."""
+    root = open_dir / "dep"
+    init(root, "--broker-user", system_user)
+    group = grp.getgrgid(pwd.getpwnam(system_user).pw_gid).gr_name
+    modes = assert_private(root)
+    assert modes["pki/server.key"][0] == 0o640 and modes["pki/server.key"][2] == group, table(modes)
+    assert f"user {system_user}" in (root / "mosquitto" / "mosquitto.conf").read_text()
+    cfg = str(root / "server.toml")
+    r = fieldkit("check-config", "--config", cfg, ok=False)
+    print(f"$ fieldkit-server check-config  -> {r.returncode}\n{r.stdout}{r.stderr}")
+    assert r.returncode == 0 and r.stdout.strip().endswith(": ok"), r.stdout + r.stderr
+
+    def refused(target: Path, *want: str) -> None:
+        for args in (["check-config", "--config", cfg], ["serve", "--config", cfg, "--no-mqtt"]):
+            r = fieldkit(*args, ok=False, timeout=60)
+            print(f"$ fieldkit-server {' '.join(args)}  -> {r.returncode}\n{r.stderr}")
+            assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.returncode, r.stderr)
+            lines = r.stderr.strip().splitlines()
+            assert len(lines) == 1 and str(target) in lines[0], lines
+            assert all(w in lines[0] for w in want), (want, lines)
+
+    key = root / "pki" / "server.key"
+    key.chmod(0o644)  # the broker's key, now readable by every local user
+    refused(key, "0644", f"chmod 600 {key}", f"chgrp {group} {key} && chmod 640 {key}")
+    key.chmod(0o640)
+    os.chown(key, -1, grp.getgrnam("mosquitto").gr_gid)  # a group this deployment's broker is not
+    refused(key, "0640", f"chgrp {group} {key}")
+    os.chown(key, -1, pwd.getpwnam(system_user).pw_gid)
+    toml = root / "server.toml"  # only the broker's key may be shared, not the config
+    os.chown(toml, -1, pwd.getpwnam(system_user).pw_gid)
+    toml.chmod(0o640)
+    refused(toml, "0640", f"chmod 600 {toml}")
+    toml.chmod(0o600)
+    fieldkit("check-config", "--config", cfg)
+
+
+# --- revocation when the broker's ACL cannot be written --------------------------------------
+
+
+def test_revoke_reports_an_acl_it_cannot_write_instead_of_a_traceback(tmp_path: Path) -> None:
+    """The ACL's folder is not writable by the server's user: the device is revoked in the
+    registry and the report says why the broker was not updated (no traceback, no 500).
+    As root, the command runs without CAP_DAC_OVERRIDE (setpriv), so the folder's mode applies
+    to it as to any other user."""
+    root = tmp_path / "dep"
+    init(root)
+    cfg = str(root / "server.toml")
+    _dev_key, csr = pki.make_csr("dev-acl-1")
+    sign = ed25519.Ed25519PrivateKey.generate()
+    (tmp_path / "sign.pub").write_bytes(keys.ed25519_public_pem(sign.public_key()))
+    (tmp_path / "dev.csr").write_bytes(csr)
+    fieldkit("admin", "add-device", "--config", cfg, "--id", "dev-acl-1", "--sign-pub",
+             str(tmp_path / "sign.pub"), "--csr", str(tmp_path / "dev.csr"),
+             "--cert-out", str(tmp_path / "dev.crt"))
+    broker_dir, acl = root / "mosquitto", root / "mosquitto" / "acl"
+    before = acl.read_bytes()
+    prefix = (["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-all", "--"]
+              if ROOT else [])
+    broker_dir.chmod(0o550)  # the folder holding the ACL: no write for its owner either
+    try:
+        r = subprocess.run([*prefix, FIELDKIT_SERVER, "admin", "revoke-device", "--config", cfg,
+                            "--id", "dev-acl-1", "--json"], capture_output=True, text=True,
+                           timeout=120, umask=WIDE_UMASK)
+        print(f"$ fieldkit-server admin revoke-device --json  -> {r.returncode}\n{r.stdout}{r.stderr}")
+    finally:
+        broker_dir.chmod(0o750 if ROOT else 0o700)
+    assert "Traceback" not in r.stderr, r.stderr
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    report = json.loads(r.stdout)
+    assert report["broker"].startswith("error: ") and str(acl) in report["broker"], report
+    assert "Permission denied" in report["broker"], report
+    assert report["denied_devices"] == ["dev-acl-1"], report
+    assert acl.read_bytes() == before and not (broker_dir / "acl.tmp").exists()
+    listed = fieldkit("admin", "list-devices", "--config", cfg, "--json")
+    assert [d["state"] for d in json.loads(listed.stdout)] == ["revoked"], listed.stdout
+    # Once the folder is writable again, revoking again writes the deny rule.
+    r2 = fieldkit("admin", "revoke-device", "--config", cfg, "--id", "dev-acl-1", "--json")
+    assert "user dev-acl-1\ntopic deny #" in acl.read_text(), (r2.stdout, acl.read_text())
+
+
+# --- acuses de recibo: receipts with the citizen's e-mail and folio --------------------------
+
+
+def test_check_config_and_serve_refuse_old_acuses_others_can_read(tmp_path: Path) -> None:
+    """An upgraded deployment keeps the receipts the old server wrote 0644 (folder 0755): each
+    holds a citizen's name, e-mail address and folio. check-config and serve refuse them with one
+    command for the folder (quoted: the deployment's path has a space)."""
+    root = tmp_path / "old dep"
+    init(root)
+    cfg = str(root / "server.toml")
+    acuses = root / "data" / "acuses"
+    acuses.mkdir(mode=0o755)
+    acuses.chmod(0o755)
+    for i in (1, 2):
+        eml = acuses / f"TST-0000{i}.eml"
+        eml.write_text("To: ciudadana@example.org\nSubject: Acuse TST-00001\n\nfolio TST-00001\n")
+        eml.chmod(0o644)
+    fix = f"chmod -R go= '{acuses}'"
+    for args in (["check-config", "--config", cfg], ["serve", "--config", cfg, "--no-mqtt"]):
+        r = fieldkit(*args, ok=False, timeout=60)
+        print(f"$ fieldkit-server {' '.join(args)}  -> {r.returncode}\n{r.stderr}")
+        assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.returncode, r.stdout, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and str(acuses) in lines[0] and lines[0].endswith(f"fix: {fix}"), lines
+        assert "2 " in lines[0] and ".eml" in lines[0], lines
+    subprocess.run(lines[0].split("fix: ", 1)[1], shell=True, check=True)
+    assert {stat.S_IMODE(p.stat().st_mode) for p in acuses.iterdir()} == {0o600}
+    fieldkit("check-config", "--config", cfg)
+    # A receipt readable by its group only is refused as well.
+    (acuses / "TST-00001.eml").chmod(0o640)
+    r = fieldkit("check-config", "--config", cfg, ok=False)
+    assert r.returncode == 2 and str(acuses) in r.stderr and "1 " in r.stderr, r.stderr
+
+
+def test_replace_keeping_access_leaves_no_tmp_file_when_it_fails(tmp_path: Path) -> None:
+    from server_stub.deploy.file_modes import replace_keeping_access
+
+    target = tmp_path / "acl"
+    target.mkdir()  # os.replace cannot put a file over a folder, even as root
+    with pytest.raises(OSError):
+        replace_keeping_access(target, b"user x\ntopic deny #\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["acl"]

@@ -12,7 +12,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from kiosk.testdata.roll import Citizen
-from server_stub.core.store import KEY_COLUMNS, DeviceEntry, Store, open_store
+from server_stub.core.store import DeviceEntry, Store, open_store
+from server_stub.core.store_schema import KEY_COLUMNS
 from server_stub.ingest.ingest import Ingestor
 from server_stub.verify import processes, roll, verify
 from sync.wire.envelope import CLASSIC

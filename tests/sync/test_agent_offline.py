@@ -11,7 +11,7 @@ import signal
 import time
 from pathlib import Path
 
-from server_stub.deploy.broker import free_port
+from server_stub.deploy.broker_process import free_port
 from sync.agent.state import load_state
 from tests.helpers.agent import make_device, wait_until
 from tests.helpers.mqtt import PKIPaths

@@ -17,7 +17,7 @@ import pytest
 
 from server_stub.core.config import load_config
 from server_stub.core.store import open_store
-from server_stub.deploy.broker import find_mosquitto, free_port
+from server_stub.deploy.broker_process import find_mosquitto, free_port
 from sync.device.enroll import EnrollResult
 from tests.helpers.fleet import FleetDevice, wait_until
 from tests.helpers.mqtt import Identity, TestClient, make_client
@@ -36,10 +36,12 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 class Deployment:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.ports = {"https": free_port(), "mqtt": free_port(), "enroll": free_port()}
+        self.ports = {"https": free_port(), "mqtt": free_port(), "enroll": free_port(),
+                      "mqtt_server": free_port()}
         extra = ["--broker-user", "root"] if os.geteuid() == 0 else []  # mosquitto drops to its user
         run("fieldkit-server", "init", str(root), "--suite", "x25519",
             "--https-port", str(self.ports["https"]), "--mqtt-port", str(self.ports["mqtt"]),
+            "--mqtt-server-port", str(self.ports["mqtt_server"]),
             "--enroll-port", str(self.ports["enroll"]), *extra)
         self.config_path = root / "server.toml"
         self.procs: list[subprocess.Popen[bytes]] = []
