@@ -38,6 +38,10 @@ def start_server(root: Path, procs: Procs, want_mqtt: bool, roll_rows: int) -> D
     args = ["--https-port", str(dep.https_port), "--suite", "x25519"]
     if dep.mqtt_port:
         args += ["--mqtt-port", str(dep.mqtt_port), "--mqtt-server-port", str(free_port())]
+        if os.geteuid() == 0:
+            # As root mosquitto would switch to user "mosquitto", who cannot reach DIR: it runs as
+            # root here, and init then shares none of the deployment's files with another user.
+            args += ["--broker-user", "root"]
     run_cmd(logs, "server-init", tool("fieldkit-server"), "init", str(server), *args)
     run_cmd(logs, "testdata", tool("fieldkit-testdata"), "roll", "--out", str(root / "roll.csv"),
             "-n", str(roll_rows), "--seed", "7")
@@ -46,10 +50,6 @@ def start_server(root: Path, procs: Procs, want_mqtt: bool, roll_rows: int) -> D
                 str(dep.server_toml), str(root / "roll.csv"))
     if dep.mqtt_port:
         conf = server / "mosquitto" / "mosquitto.conf"
-        text = conf.read_text()
-        if os.geteuid() == 0 and "\nuser " not in text:
-            # As root mosquitto would switch to user "mosquitto", who cannot write DIR.
-            conf.write_text(text.replace("\nlistener ", "\nuser root\n\nlistener ", 1))
         procs.start("mosquitto", [shutil.which("mosquitto") or "mosquitto", "-c", str(conf)])
         wait_port(dep.mqtt_port, procs)
     serve = [tool("fieldkit-server"), "serve", "--config", str(dep.server_toml)]

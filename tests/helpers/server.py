@@ -256,3 +256,13 @@ def check_ack(server: IngestServer, device_id: str, ack_bytes: bytes, sealed: Se
     assert ack.envelope_sha256 == sealed.sha256
     assert ack.folio == sealed.header.folio
     return ack
+
+
+def with_dashboard(server: IngestServer, dashboard: str = "", rest: str = "") -> int:
+    """Turn the dashboard on in a server's config before it starts (`dashboard`: more keys of
+    its section, `rest`: more sections); the dashboard's port."""
+    port = free_port()
+    server.config_path.write_text(server.config_path.read_text()
+                                  + f"[dashboard]\nenabled = true\nport = {port}\n{dashboard}" + rest)
+    server.config = load_config(server.config_path)
+    return port

@@ -11,14 +11,12 @@ import pytest
 import requests
 
 from kiosk.testdata.roll import Citizen
-from server_stub.core.config import load_config
 from server_stub.dashboard import accounts
 from server_stub.dashboard import data as dashboard_data
-from server_stub.deploy.broker_process import free_port
 from server_stub.fleet import tables as fleet
 from server_stub.verify import processes, roll, verify
 from tests.helpers.browser import chromium, click_and_load, have_chromium
-from tests.helpers.server import IngestServer, TestDevice
+from tests.helpers.server import IngestServer, TestDevice, with_dashboard
 
 T0 = 1_790_000_000_000
 PROC = "df-2027"
@@ -33,11 +31,7 @@ class Setup:
 @pytest.fixture
 def dash(ingest_server_factory: Callable[..., IngestServer], pki, synthetic_roll, support_record) -> Setup:
     server = ingest_server_factory(start=False)
-    port = free_port()
-    server.config_path.write_text(server.config_path.read_text()
-                                  + f"[dashboard]\nenabled = true\nport = {port}\n"
-                                  + "[verify]\ninterval_s = 0.1\n[acuse]\nmode = \"off\"\n")
-    server.config = load_config(server.config_path)
+    port = with_dashboard(server, rest='[verify]\ninterval_s = 0.1\n[acuse]\nmode = "off"\n')
     store = server.store
     path, rows = synthetic_roll
     roll.import_roll(store, path)

@@ -21,11 +21,9 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from server_stub.core.config import load_config
 from server_stub.dashboard import accounts
-from server_stub.deploy.broker_process import free_port
 from server_stub.verify import processes
-from tests.helpers.server import IngestServer, TestDevice
+from tests.helpers.server import IngestServer, TestDevice, with_dashboard
 
 PASSWORD = "contraseña-larga-1"
 PROC, ASP = "df-2027", "asp-1"
@@ -64,11 +62,7 @@ class _From(HTTPAdapter):
 def make_dash(ingest_server_factory: Callable[..., IngestServer]) -> Callable[..., Dash]:
     def make(extra: str = "") -> Dash:
         server = ingest_server_factory(start=False, mqtt=False)
-        port = free_port()
-        server.config_path.write_text(server.config_path.read_text()
-                                      + f"[dashboard]\nenabled = true\nport = {port}\n{extra}"
-                                      + '[acuse]\nmode = "off"\n')
-        server.config = load_config(server.config_path)
+        port = with_dashboard(server, extra, '[acuse]\nmode = "off"\n')
         store = server.store
         now = int(time.time() * 1000)
         processes.define_process(store, PROC, "diputacion_federal", "Diputación federal 2027",

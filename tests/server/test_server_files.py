@@ -137,6 +137,19 @@ def assert_private(root: Path) -> dict[str, tuple[int, str, str]]:
 # --- init ------------------------------------------------------------------------------------
 
 
+
+def add_device(tmp_path: Path, cfg: str, device_id: str) -> tuple[pki.PrivateKey, ed25519.Ed25519PrivateKey]:
+    """Register a device the way an operator does (`admin add-device --csr`): its TLS key and
+    its envelope-signing key; the certificate lands in tmp_path/dev.crt."""
+    dev_key, csr = pki.make_csr(device_id)
+    sign = ed25519.Ed25519PrivateKey.generate()
+    (tmp_path / "sign.pub").write_bytes(keys.ed25519_public_pem(sign.public_key()))
+    (tmp_path / "dev.csr").write_bytes(csr)
+    fieldkit("admin", "add-device", "--config", cfg, "--id", device_id, "--sign-pub",
+             str(tmp_path / "sign.pub"), "--csr", str(tmp_path / "dev.csr"),
+             "--cert-out", str(tmp_path / "dev.crt"))
+    return dev_key, sign
+
 def test_init_makes_a_private_deployment_whatever_the_umask(open_dir: Path) -> None:
     root = open_dir / "dep"
     init(root)
@@ -169,14 +182,8 @@ def test_serve_keeps_the_store_wal_shm_and_acuses_private(open_dir: Path, tmp_pa
                           proc.poll() is not None, 60), out.read_text()
         assert proc.poll() is None, out.read_text()
         # A device, registered the way an operator does it, sends one record over HTTPS.
-        dev_key, csr = pki.make_csr("dev-files-1")
+        dev_key, sign = add_device(tmp_path, cfg, "dev-files-1")
         key_path = pki.write_key(tmp_path / "dev.key", dev_key)
-        sign = ed25519.Ed25519PrivateKey.generate()
-        (tmp_path / "sign.pub").write_bytes(keys.ed25519_public_pem(sign.public_key()))
-        (tmp_path / "dev.csr").write_bytes(csr)
-        fieldkit("admin", "add-device", "--config", cfg, "--id", "dev-files-1", "--sign-pub",
-                 str(tmp_path / "sign.pub"), "--csr", str(tmp_path / "dev.csr"),
-                 "--cert-out", str(tmp_path / "dev.crt"))
         sealer = Sealer("dev-files-1", sign, keys.load_seal_public(root / "keys" / "server-seal.pub"))
         sealed = sealer.seal(replace(tiny_record("dev-files-1", image_bytes=400), folio="TST-00001"))
         resp = requests.post(f"https://127.0.0.1:{ports['https']}/v1/records", data=sealed.data,
@@ -442,13 +449,7 @@ def test_revoke_reports_an_acl_it_cannot_write_instead_of_a_traceback(tmp_path: 
     root = tmp_path / "dep"
     init(root)
     cfg = str(root / "server.toml")
-    _dev_key, csr = pki.make_csr("dev-acl-1")
-    sign = ed25519.Ed25519PrivateKey.generate()
-    (tmp_path / "sign.pub").write_bytes(keys.ed25519_public_pem(sign.public_key()))
-    (tmp_path / "dev.csr").write_bytes(csr)
-    fieldkit("admin", "add-device", "--config", cfg, "--id", "dev-acl-1", "--sign-pub",
-             str(tmp_path / "sign.pub"), "--csr", str(tmp_path / "dev.csr"),
-             "--cert-out", str(tmp_path / "dev.crt"))
+    add_device(tmp_path, cfg, "dev-acl-1")
     broker_dir, acl = root / "mosquitto", root / "mosquitto" / "acl"
     before = acl.read_bytes()
     prefix = (["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-all", "--"]
