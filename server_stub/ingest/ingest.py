@@ -198,7 +198,9 @@ class Ingestor:
                 fleet.ensure_schema(self.store)
                 self._fleet_schema = True
             own = fleet.assigned_auxiliaries(self.store, {r.device_id for r in rows})
-            known = fleet.known_auxiliaries(self.store, {r.auxiliary_id for r in rows})
+            # Only devices registered by hand (no assignment) are checked fleet-wide.
+            by_hand = {r.auxiliary_id for r in rows if r.device_id not in own}
+            known = fleet.known_auxiliaries(self.store, by_hand)
         except StoreError as e:
             return [self._store_down(e) if isinstance(r, RecordRow) else r for r in results]
         out: list[IngestResult | RecordRow] = []
@@ -206,7 +208,7 @@ class Ingestor:
             if isinstance(r, RecordRow):
                 status = auxiliary_status(r.auxiliary_id, own.get(r.device_id), known)
                 if status in (AUX_UNKNOWN, AUX_MISSING):
-                    log.warning("record %s from %s: auxiliary id not issued by this server (%d chars), "
+                    log.warning("record %s from %s: auxiliary id not assigned to the device (%d chars), "
                                 "flagged %s", r.record_id, r.device_id, len(r.auxiliary_id), status)
                 r = replace(r, auxiliary_status=status)
             out.append(r)
