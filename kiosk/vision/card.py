@@ -1,23 +1,25 @@
 """Find an ID-1 card in an RGB frame and straighten it.
 
-Pure functions: numpy in, data out. The search runs on a small copy of the
-frame (about 320 px wide) so that it costs a millisecond or two:
+Pure functions: numpy in, data out. The search runs on a small copy of the frame
+(`WORK_W` px wide):
 
-1. A background model from the frame's outer ring (the card is held inside
-   the frame, so the ring is table, hand or wall): a few colour centres in
-   Lab. Every pixel's distance to the nearest centre, thresholded (Otsu),
-   gives a foreground mask; the largest blob, filled, is the card candidate.
-2. An edge route for cards whose colour is close to the background's:
-   Canny edges, closed, the largest closed outline.
-3. Each candidate's convex hull is reduced to a quadrilateral
-   (`cv2.approxPolyN`) and scored by how well it fills the hull and by its
-   aspect ratio; the best wins.
-4. The corners are refined on the full-resolution frame: along each side the
-   strongest luminance step is searched across the side and a line is fitted
-   through the hits; the refined corners are the lines' intersections.
+1. Candidates from independent detectors (`card_candidates`): the background colour
+   model of the frame's ring, an edge map's closed outlines, and straight lines paired
+   into quadrilaterals (from the blobs' outlines and from the edge map). The cheap
+   background route runs first; the others only when it has nothing convincing.
+2. Every candidate is judged the same way (`card_verify`): plausible geometry, the
+   ID-1 aspect ratio, and each side lying on a one-signed luminance step. Between two
+   nested outlines that both qualify, the outer one wins (a card's printed inner boxes
+   are not the card). Nothing under `ACCEPT` is returned as a card.
+3. "Cortada" (`touches_border`) only when the card really leaves the frame: the best
+   outline has a corner outside it, or nothing qualifies but a big card-like blob runs
+   into the frame's edge. Such a find is never straightened.
+4. The corners are refined on the full-resolution frame: along each side the strongest
+   luminance step is searched across the side and a line is fitted through the hits;
+   the refined corners are the lines' intersections.
 
-`straighten` warps the card to `CARD_W` x `CARD_H` (1024 x 646, ~12 px/mm,
-the generator's resolution), enough for the MRZ and the dense QRs.
+`straighten` warps the card to `CARD_W` x `CARD_H` (1024 x 646, ~12 px/mm, the
+generator's resolution), enough for the MRZ and the dense QRs.
 """
 
 from __future__ import annotations
@@ -27,11 +29,26 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-ID1_W_MM, ID1_H_MM = 85.60, 53.98
-ID1_ASPECT = ID1_W_MM / ID1_H_MM           # 1.586
+from kiosk.vision import card_candidates as C
+from kiosk.vision.card_verify import (
+    ID1_ASPECT,
+    ID1_H_MM,
+    ID1_W_MM,
+    EdgeField,
+    inside_frame,
+    order_corners,
+    score_batch,
+)
+
+__all__ = ["CARD_H", "CARD_W", "ID1_ASPECT", "ID1_H_MM", "ID1_W_MM", "CardFind", "find_card",
+           "order_corners", "refine_corners", "straighten"]
+
 CARD_W = 1024
 CARD_H = round(CARD_W / ID1_ASPECT)        # 646
-WORK_W = 256                               # width of the copy the search runs on
+WORK_W = 320                               # width of the copy the search runs on
+ACCEPT = 0.55                              # least outline score returned as a card
+GOOD = 0.8                                 # a fast-route outline this good ends the search
+_MARGIN = 4.0                              # small-frame px a fitted corner may overshoot the frame
 
 
 @dataclass(frozen=True)
@@ -39,10 +56,10 @@ class CardFind:
     """The card's corners in frame pixels (TL, TR, BR, BL) and how sure we are."""
 
     corners: np.ndarray          # float32 (4, 2)
-    score: float                 # 0..1, quad fit x aspect agreement
-    touches_border: bool         # the card (or its blob) runs into the frame's edge
+    score: float                 # 0..1, aspect agreement x edge support
+    touches_border: bool         # the card runs out of the frame (never straightened)
     area_fraction: float         # card area / frame area
-    method: str                  # "fondo" (background model) or "bordes" (edges)
+    method: str                  # the detector that proposed it: "fondo", "bordes", "lineas"
 
     @property
     def width_px(self) -> float:
@@ -50,152 +67,115 @@ class CardFind:
         return float((np.linalg.norm(c[1] - c[0]) + np.linalg.norm(c[2] - c[3])) / 2)
 
 
-def order_corners(pts: np.ndarray) -> np.ndarray:
-    """TL, TR, BR, BL for four points; the long sides become top and bottom."""
-    pts = np.asarray(pts, np.float32).reshape(4, 2)
-    c = pts.mean(axis=0)
-    ang = np.arctan2(pts[:, 1] - c[1], pts[:, 0] - c[0])
-    pts = pts[np.argsort(ang)]                  # clockwise in image coordinates, from ~-180°
-    # Start at the corner with the smallest x + y (top-left for rotations < 45°).
-    start = int(np.argmin(pts.sum(axis=1)))
-    pts = np.roll(pts, -start, axis=0)
-    top = np.linalg.norm(pts[1] - pts[0]) + np.linalg.norm(pts[2] - pts[3])
-    side = np.linalg.norm(pts[3] - pts[0]) + np.linalg.norm(pts[2] - pts[1])
-    if side > top * 1.15:                       # held portrait-wise: rotate the labels
-        pts = np.roll(pts, -1, axis=0)
-    return pts
+@dataclass
+class _Cand:
+    quad: np.ndarray             # small-frame px, TL TR BR BL
+    method: str
+    score: float
+    area: float
+    inside: bool
 
 
-def _quad_from_mask(mask: np.ndarray) -> tuple[np.ndarray, float, float] | None:
-    """Best quadrilateral for the largest blob of `mask`: (quad, fill, blob area)."""
-    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    if not contours:
+def _judge(quads: np.ndarray, method: str, field: EdgeField, fg: np.ndarray,
+           seen: list[_Cand]) -> None:
+    shape = fg.shape
+    q, scores = score_batch(np.asarray(quads, np.float32).reshape(-1, 4, 2), field, shape, fg)
+    order = np.argsort(-scores)[:8]              # the best few are enough to choose from
+    for k in order:
+        if scores[k] <= 0:
+            break
+        if any(np.abs(c.quad - q[k]).max() < 1.5 for c in seen):
+            continue
+        seen.append(_Cand(q[k], method, float(scores[k]), float(cv2.contourArea(q[k])),
+                          inside_frame(q[k], shape, _MARGIN)))
+
+
+def _hulls(bs: list[C.Blob]) -> np.ndarray:
+    return np.array([b.hull_quad for b in bs if b.hull_quad is not None], np.float32).reshape(-1, 4, 2)
+
+
+def _contains(outer: np.ndarray, inner: np.ndarray, tol: float) -> bool:
+    cnt = outer.reshape(-1, 1, 2).astype(np.float32)
+    return all(cv2.pointPolygonTest(cnt, (float(x), float(y)), True) >= -tol for x, y in inner)
+
+
+def _choose(cands: list[_Cand]) -> _Cand | None:
+    ok = [c for c in cands if c.score >= ACCEPT]
+    if not ok:
         return None
-    cnt = max(contours, key=cv2.contourArea)
-    area = cv2.contourArea(cnt)
-    if area < mask.size * 0.02:
-        return None
-    hull = cv2.convexHull(cnt)
-    try:
-        quad = cv2.approxPolyN(hull, 4, ensure_convex=True).reshape(-1, 2).astype(np.float32)
-    except cv2.error:
-        return None
-    if len(quad) != 4:
-        return None
-    qarea = cv2.contourArea(quad)
-    if qarea <= 0:
-        return None
-    fill = min(area / qarea, qarea / max(area, 1.0))
-    return quad, float(fill), float(area)
+    best = max(ok, key=lambda c: c.score)
+    # A card's inner printed boxes (portrait, MRZ field, a text line taken for an edge) are
+    # not the card: a clearly larger outline around the best one that also qualifies, nearly
+    # as well, is the card. "Clearly": a shadow's outline hugging the card does not count.
+    diag = float(np.linalg.norm(best.quad[2] - best.quad[0]))
+    for c in sorted(ok, key=lambda c: -c.area):
+        if c is best:
+            break
+        far = float(np.abs(c.quad - best.quad).sum(1).max()) > 0.05 * diag
+        if far and c.score >= 0.7 * best.score and _contains(c.quad, best.quad, 0.02 * diag):
+            return c
+    return best
 
 
-def _aspect_agreement(quad: np.ndarray) -> float:
-    q = order_corners(quad)
-    w = (np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[2] - q[3])) / 2
-    h = (np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])) / 2
-    if h <= 0:
-        return 0.0
-    r = (w / h) / ID1_ASPECT
-    return float(np.exp(-abs(np.log(r)) * 4))     # 1.0 exact, 0.67 at 10 % off
+def _cut_blob(blobs: list[C.Blob], shape: tuple[int, ...]) -> np.ndarray | None:
+    """A big blob that runs into the frame's edge and fills its hull like a card: a cut card."""
+    h, w = shape[:2]
+    for b in blobs[:1]:
+        if b.hull_quad is None or b.area < 0.08 * h * w or b.fill < 0.6:
+            continue
+        pts = b.contour.reshape(-1, 2)
+        on_edge = ((pts[:, 0] <= 1) | (pts[:, 1] <= 1) | (pts[:, 0] >= w - 2) | (pts[:, 1] >= h - 2)).sum()
+        q = order_corners(b.hull_quad)
+        short = float(min(np.linalg.norm(q[3] - q[0]), np.linalg.norm(q[2] - q[1])))
+        if on_edge > 0.3 * short:
+            return q
+    return None
 
 
-def _background_mask(small_lab: np.ndarray) -> np.ndarray:
-    h = small_lab.shape[0]
-    b = max(3, h // 40)
-    ring = np.concatenate([small_lab[:b].reshape(-1, 3), small_lab[-b:].reshape(-1, 3),
-                           small_lab[:, :b].reshape(-1, 3), small_lab[:, -b:].reshape(-1, 3)])
-    ring = ring.astype(np.float32)
-    # A card cut by the frame's edge fills part of the ring: drop ring segments whose colour
-    # is far from the ring's typical colour (robustly), so the card is not taken as background.
-    seg = ring[: len(ring) // 32 * 32].reshape(32, -1, 3)
-    means = seg.mean(axis=1)
-    med = np.median(means, axis=0)
-    d = np.abs(means - med).sum(axis=1)
-    keep = d <= max(18.0, 3.0 * float(np.median(d)))
-    ring = seg[keep].reshape(-1, 3)[::3]
-    # Four colour centres: a crude k-means seeded by the ring's luminance quartiles.
-    order = np.argsort(ring[:, 0])
-    centres = np.stack([ring[order[int(len(order) * q)]] for q in (0.1, 0.37, 0.63, 0.9)])
-    for _ in range(3):
-        d = ((ring[:, None, :] - centres[None]) ** 2).sum(-1)
-        lab = d.argmin(1)
-        for k in range(4):
-            sel = ring[lab == k]
-            if len(sel):
-                centres[k] = sel.mean(0)
-    # L1 distance in Lab to the nearest centre, all in OpenCV (saturating uint8, fast).
-    ones = np.ones((1, 3), np.float32) * 2.0
-    d8 = None
-    for c in centres:
-        # OpenCV takes a Scalar for src2; its stubs want an array
-        diff = cv2.absdiff(small_lab, (float(c[0]), float(c[1]), float(c[2]), 0.0))  # type: ignore[call-overload]
-        d = cv2.transform(diff, ones)
-        d8 = d if d8 is None else cv2.min(d8, d)
-    assert d8 is not None
-    d8 = cv2.GaussianBlur(d8, (5, 5), 0)
-    mask = cv2.threshold(d8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[1]
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel, iterations=2)
-    return mask
+def find_card(frame: np.ndarray, refine: bool = True, hint: CardFind | None = None) -> CardFind | None:
+    """The card in an RGB (or grey) frame, or None if nothing card-like is there.
 
-
-def _edge_mask(small_gray: np.ndarray) -> np.ndarray:
-    g = cv2.GaussianBlur(small_gray, (5, 5), 0)
-    med = float(np.median(g))
-    edges = cv2.Canny(g, max(10, 0.4 * med), max(30, 1.0 * med))
-    edges = cv2.dilate(edges, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3)))
-    contours, _ = cv2.findContours(edges, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    mask = np.zeros_like(g)
-    cv2.drawContours(mask, contours, -1, 255, thickness=cv2.FILLED)
-    return cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))
-
-
-def _touches(mask: np.ndarray, quad: np.ndarray) -> bool:
-    """The card runs out of the frame: a corner on the edge, or a long contact with it."""
-    h, w = mask.shape
-    out = 3.0      # approxPolyN may put a corner a pixel or two outside a card that fits
-    if ((quad[:, 0] < -out).any() or (quad[:, 1] < -out).any()
-            or (quad[:, 0] > w - 1 + out).any() or (quad[:, 1] > h - 1 + out).any()):
-        return True
-    contact = int(np.count_nonzero(mask[0])) + int(np.count_nonzero(mask[-1])) \
-        + int(np.count_nonzero(mask[:, 0])) + int(np.count_nonzero(mask[:, -1]))
-    q = order_corners(quad)
-    short = float(min(np.linalg.norm(q[3] - q[0]), np.linalg.norm(q[2] - q[1])))
-    return contact > 0.3 * short
-
-
-def find_card(frame: np.ndarray, refine: bool = True) -> CardFind | None:
-    """The card in an RGB (or grey) frame, or None if nothing card-like is there."""
+    `hint`: the previous frame's find (live preview). Its outline is judged first with the
+    cheap candidates, so a card the slower detectors found stays found at the cheap cost."""
     h, w = frame.shape[:2]
     scale = WORK_W / w
-    sw, sh = WORK_W, max(1, round(h * scale))
-    small = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_LINEAR)
+    small = cv2.resize(frame, (WORK_W, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     if small.ndim == 2:
         small = cv2.cvtColor(small, cv2.COLOR_GRAY2RGB)
     lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB)
-    best: tuple[float, np.ndarray, np.ndarray, str, bool] | None = None
-    for method, mask in (("fondo", _background_mask(lab)), ("bordes", _edge_mask(lab[..., 0]))):
-        got = _quad_from_mask(mask)
-        if got is None:
-            continue
-        quad, fill, _area = got
-        touches = _touches(mask, quad)
-        # A card cut by the frame's edge is not a full ID-1 quad: judge it by its fill only,
-        # and only if it is big (a cut-off card is close to the camera).
-        score = fill * (0.6 if touches and _area > 0.08 * mask.size else _aspect_agreement(quad))
-        if best is None or score > best[0]:
-            best = (score, quad, mask, method, touches)
-        if score > 0.85 and not touches:
-            break            # good enough: skip the second route
-    if best is None or best[0] < 0.35:
-        return None
-    score, quad, mask, method, touches = best
-    corners = order_corners(quad / scale)
+    gray = lab[..., 0]
+    field = EdgeField.of(gray)
+    shape = gray.shape
+    min_len = 0.15 * min(shape)
+    cands: list[_Cand] = []
+    mask = C.background_mask(lab)
+    fg = C.blobs(mask)
+    _judge(_hulls(fg), "fondo", field, mask, cands)
+    if hint is not None and not hint.touches_border:
+        _judge(hint.corners.reshape(1, 4, 2) * scale, hint.method, field, mask, cands)
+    best = _choose(cands)
+    if best is None or best.score < GOOD or not best.inside:
+        edges = C.edge_map(gray)
+        eb = C.blobs(C.filled_outlines(edges))
+        _judge(_hulls(eb), "bordes", field, mask, cands)
+        segs = [s for b in fg + eb for s in C.contour_segments(b.contour, shape, min_len)]
+        segs += C.hough_segments(edges, min_len)
+        lines = C.merge_lines(segs)
+        _judge(C.quads_from_lines(lines, shape), "lineas", field, mask, cands)
+        best = _choose(cands)
+    if best is None:
+        cut = _cut_blob(fg, shape)
+        if cut is None:
+            return None
+        corners = order_corners(cut / scale)
+        return CardFind(corners.astype(np.float32), 0.0, True,
+                        float(cv2.contourArea(corners)) / (w * h), "fondo")
+    corners = order_corners(best.quad / scale)
+    touches = not best.inside
     if refine and not touches:
         corners = refine_corners(frame, corners)
     area = float(cv2.contourArea(corners)) / (w * h)
-    return CardFind(corners.astype(np.float32), float(score), touches, area, method)
+    return CardFind(corners.astype(np.float32), float(best.score), touches, area, best.method)
 
 
 def _gray(frame: np.ndarray) -> np.ndarray:

@@ -175,7 +175,7 @@ class CaptureTracker:
     def update(self, frame: np.ndarray, find: CardFind | None = None) -> FrameVerdict:
         """Analyse `frame` (finding the card unless `find` is given) and update the streak."""
         if find is None:
-            find = find_card(frame)
+            find = find_card(frame, hint=self._last)
         motion = corner_motion(self._last, find, frame.shape[1])
         q = assess_frame(frame, find, motion, self.th)
         self._last = find

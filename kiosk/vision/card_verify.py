@@ -1,0 +1,298 @@
+"""Is a quadrilateral the card? Geometry and edge evidence for the finder's candidates.
+
+Every candidate outline, whatever detector proposed it, is judged here the same way
+before anything is straightened:
+
+- geometry: convex, no corner sharper than ~45°, a plausible size, and the ID-1 aspect
+  ratio (85.60 x 53.98 mm) within the perspective a hand-held card shows;
+- edges: each of the four sides must lie on a luminance step of one sign (the card is
+  brighter or darker than what is beyond it all along that side). A side is judged by
+  the fraction of points along it that sit on such a step; a finger over a corner costs
+  two sides a part of their support, not the outline its place.
+
+The step threshold follows the frame's own texture (the median gradient), so a pale card
+on a white table, seen only by its faint edge and shadow, is judged as fairly as a dark
+card on wood.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+ID1_W_MM, ID1_H_MM = 85.60, 53.98
+ID1_ASPECT = ID1_W_MM / ID1_H_MM           # 1.586
+
+_SAMPLES = 40                              # points along each side
+_OFFSETS = np.arange(-2.0, 2.5, 1.0)       # across the side, small-image pixels
+
+
+def order_corners(pts: np.ndarray) -> np.ndarray:
+    """TL, TR, BR, BL for four points; the long sides become top and bottom."""
+    pts = np.asarray(pts, np.float32).reshape(4, 2)
+    c = pts.mean(axis=0)
+    ang = np.arctan2(pts[:, 1] - c[1], pts[:, 0] - c[0])
+    pts = pts[np.argsort(ang)]                  # clockwise in image coordinates, from ~-180°
+    # Start at the corner with the smallest x + y (top-left for rotations < 45°).
+    start = int(np.argmin(pts.sum(axis=1)))
+    pts = np.roll(pts, -start, axis=0)
+    top = np.linalg.norm(pts[1] - pts[0]) + np.linalg.norm(pts[2] - pts[3])
+    side = np.linalg.norm(pts[3] - pts[0]) + np.linalg.norm(pts[2] - pts[1])
+    if side > top * 1.15:                       # held portrait-wise: rotate the labels
+        pts = np.roll(pts, -1, axis=0)
+    return pts
+
+
+def aspect_agreement(quad: np.ndarray) -> float:
+    """1.0 within 6 % of the ID-1 ratio (perspective), 0.88 at 10 % off, 0.24 at 20 % off."""
+    return float(aspect_batch(order_corners(quad)[None])[0])
+
+
+def plausible(quad: np.ndarray, shape: tuple[int, ...], min_area: float = 0.02) -> bool:
+    """Convex, corners between 44° and 136°, opposite sides within 60 % of each other, big enough."""
+    return bool(plausible_batch(order_corners(quad)[None], shape, min_area)[0])
+
+
+def inside_frame(quad: np.ndarray, shape: tuple[int, ...], margin: float) -> bool:
+    """Every corner within the frame (up to `margin` px outside: a fitted corner can overshoot)
+    and no side lying along the frame's edge (there the card goes on out of sight)."""
+    h, w = shape[:2]
+    q = np.asarray(quad).reshape(4, 2)
+    if not ((q[:, 0] >= -margin).all() and (q[:, 1] >= -margin).all()
+            and (q[:, 0] <= w - 1 + margin).all() and (q[:, 1] <= h - 1 + margin).all()):
+        return False
+    m = min(margin, 1.0)
+    near = np.stack([q[:, 0] <= m, q[:, 1] <= m, q[:, 0] >= w - 1 - m, q[:, 1] >= h - 1 - m], axis=1)
+    return not (near & np.roll(near, -1, axis=0)).any()
+
+
+@dataclass
+class EdgeField:
+    """The small grey frame's gradients and the step that counts as an edge in it."""
+
+    gx: np.ndarray
+    gy: np.ndarray
+    threshold: float
+
+    @classmethod
+    def of(cls, gray: np.ndarray) -> EdgeField:
+        g = cv2.GaussianBlur(gray, (3, 3), 0).astype(np.float32)
+        gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3)
+        gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
+        mag = cv2.magnitude(gx, gy)
+        # A Sobel of a 3-grey-level step is ~12; texture raises the bar to the frame's own level.
+        t = max(14.0, 2.2 * float(np.median(mag)))
+        return cls(gx, gy, t)
+
+    def support(self, quad: np.ndarray) -> np.ndarray:
+        """Per side (TL-TR, TR-BR, BR-BL, BL-TL order of `quad`): fraction of points on a step."""
+        return self.support_batch(np.asarray(quad, np.float32).reshape(1, 4, 2))[0]
+
+    def support_batch(self, quads: np.ndarray) -> np.ndarray:
+        """`support` for (N, 4, 2) quads at once (one remap for all): (N, 4)."""
+        pos, neg = self._steps(quads, np.linspace(0.06, 0.94, _SAMPLES, dtype=np.float32))
+        return (np.maximum(pos, neg) / _SAMPLES).astype(np.float32)
+
+    def continuing_ends(self, quads: np.ndarray) -> np.ndarray:
+        """Per quad, how many of its 8 side ends have the side's edge running on past the corner.
+
+        A card's sides end at its corners (beyond them is table); a box cut out of a bigger
+        card by one printed line has two sides that run on along the card's own edges."""
+        k = _SAMPLES // 4
+        mid_p, mid_n = self._steps(quads, np.linspace(0.06, 0.94, _SAMPLES, dtype=np.float32))
+        sign = np.where(mid_p >= mid_n, 1, -1)
+        ends = 0
+        beyond = (np.linspace(1.04, 1.24, k), np.linspace(-0.24, -0.04, k))
+        for ts in beyond:
+            p, n = self._steps(quads, ts.astype(np.float32))
+            same = np.where(sign > 0, p, n) / k
+            ends = ends + (same >= 0.6).sum(axis=1)
+        return np.asarray(ends)
+
+    def _steps(self, quads: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Counts of positive and negative steps across each side at fractions `ts` along it."""
+        q = np.asarray(quads, np.float32)
+        n_q = len(q)
+        samples = len(ts)
+        d = np.roll(q, -1, axis=1) - q
+        t = d / np.maximum(np.linalg.norm(d, axis=2, keepdims=True), 1e-6)
+        n = np.stack([-t[..., 1], t[..., 0]], axis=2)                              # (N, 4, 2)
+        base = q[:, :, None, :] + ts[None, None, :, None] * d[:, :, None, :]     # (N, 4, S, 2)
+        pts = base[..., None, :] + _OFFSETS[None, None, None, :, None] * n[:, :, None, None, :]
+        # One row per side keeps the maps under OpenCV's 32767-row limit for thousands of quads.
+        mx = pts[..., 0].reshape(n_q * 4, -1).astype(np.float32)
+        my = pts[..., 1].reshape(n_q * 4, -1).astype(np.float32)
+        sx = cv2.remap(self.gx, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        sy = cv2.remap(self.gy, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        sx = sx.reshape(-1, len(_OFFSETS))
+        sy = sy.reshape(-1, len(_OFFSETS))
+        nn = np.broadcast_to(n[:, :, None, :], (n_q, 4, samples, 2)).reshape(-1, 2)
+        proj = sx * nn[:, :1] + sy * nn[:, 1:]                                    # (N4S, offsets)
+        k = np.abs(proj).argmax(axis=1)
+        best = proj[np.arange(len(k)), k].reshape(n_q, 4, samples)
+        strong = np.abs(best) > self.threshold
+        # One sign along a side: the card is lighter (or darker) than its surroundings there.
+        return (strong & (best > 0)).sum(2), (strong & (best < 0)).sum(2)
+
+
+def outline_score(quad: np.ndarray, field: EdgeField) -> tuple[float, np.ndarray]:
+    """(score 0..1, per-side support): aspect agreement x edge support, one weak side tolerated."""
+    sup = field.support(quad)
+    return float(aspect_agreement(quad) * _edge_score(sup[None])[0]), sup
+
+
+def _edge_score(sup: np.ndarray) -> np.ndarray:
+    srt = np.sort(sup, axis=1)
+    edge = (0.5 * srt[:, 0] + srt[:, 1] + srt[:, 2] + srt[:, 3]) / 3.5
+    return np.where((srt[:, 0] < 0.2) | (srt[:, 1] < 0.45), 0.0, edge)
+
+
+def order_batch(quads: np.ndarray) -> np.ndarray:
+    """`order_corners` for (N, 4, 2) quads given in cyclic order (either direction)."""
+    q = np.asarray(quads, np.float32)
+    # Make every quad clockwise in image coordinates (positive shoelace area with y down).
+    x, y = q[..., 0], q[..., 1]
+    area2 = (x * np.roll(y, -1, 1) - np.roll(x, -1, 1) * y).sum(1)
+    q = np.where((area2 < 0)[:, None, None], q[:, ::-1], q)
+    start = q.sum(2).argmin(1)
+    idx = (start[:, None] + np.arange(4)[None]) % 4
+    q = np.take_along_axis(q, idx[..., None], axis=1)
+    sl = np.linalg.norm(np.roll(q, -1, 1) - q, axis=2)
+    top, side = sl[:, 0] + sl[:, 2], sl[:, 1] + sl[:, 3]
+    rot = side > top * 1.15
+    return np.where(rot[:, None, None], np.roll(q, -1, 1), q)
+
+
+def plausible_batch(q: np.ndarray, shape: tuple[int, ...], min_area: float = 0.02) -> np.ndarray:
+    """`plausible` for (N, 4, 2) ordered quads, as a boolean mask."""
+    h, w = shape[:2]
+    x, y = q[..., 0], q[..., 1]
+    area = 0.5 * np.abs((x * np.roll(y, -1, 1) - np.roll(x, -1, 1) * y).sum(1))
+    u = np.roll(q, 1, 1) - q
+    v = np.roll(q, -1, 1) - q
+    nu, nv = np.linalg.norm(u, axis=2), np.linalg.norm(v, axis=2)
+    cos = (u * v).sum(2) / np.maximum(nu * nv, 1e-9)
+    cross = v[..., 0] * u[..., 1] - v[..., 1] * u[..., 0]
+    convex = (cross > 0).all(1) | (cross < 0).all(1)
+    sl = np.linalg.norm(np.roll(q, -1, 1) - q, axis=2)
+    opp = (np.minimum(sl[:, 0], sl[:, 2]) > 0.6 * np.maximum(sl[:, 0], sl[:, 2])) \
+        & (np.minimum(sl[:, 1], sl[:, 3]) > 0.6 * np.maximum(sl[:, 1], sl[:, 3]))
+    return (area >= min_area * h * w) & (np.abs(cos) <= 0.72).all(1) & convex & opp \
+        & (np.minimum(nu, nv) > 1e-6).all(1)
+
+
+def true_aspect(q: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Width / height of the rectangles that (N, 4, 2) ordered quads picture, undoing perspective.
+
+    Zhang & He, "Whiteboard scanning and image enhancement" (2007): with the principal point
+    at the frame's centre and square pixels, the focal length and the rectangle's true aspect
+    follow from its four corners. Where the view is too close to frontal for that (or the
+    estimate is not a real camera), a typical focal length stands in; for a degenerate quad,
+    the ratio of mean side lengths.
+    """
+    h, w = shape[:2]
+    sl = np.linalg.norm(np.roll(q, -1, 1) - q, axis=2)
+    simple = (sl[:, 0] + sl[:, 2]) / np.maximum(sl[:, 1] + sl[:, 3], 1e-9)
+    u0, v0 = (w - 1) / 2.0, (h - 1) / 2.0
+    ones = np.ones((len(q), 1))
+    m1, m2 = np.hstack([q[:, 0], ones]), np.hstack([q[:, 1], ones])
+    m4, m3 = np.hstack([q[:, 2], ones]), np.hstack([q[:, 3], ones])
+    c14 = np.cross(m1, m4)
+    den2 = (np.cross(m2, m4) * m3).sum(1)
+    den3 = (np.cross(m3, m4) * m2).sum(1)
+    safe = (np.abs(den2) > 1e-9) & (np.abs(den3) > 1e-9)
+    k2 = (c14 * m3).sum(1) / np.where(safe, den2, 1.0)
+    k3 = (c14 * m2).sum(1) / np.where(safe, den3, 1.0)
+    n2 = k2[:, None] * m2 - m1
+    n3 = k3[:, None] * m3 - m1
+    n23, n33 = n2[:, 2], n3[:, 2]
+    prod = n23 * n33
+    persp = safe & (np.abs(prod) > 1e-6)
+    f2 = -((n2[:, 0] * n3[:, 0] - (n2[:, 0] * n33 + n23 * n3[:, 0]) * u0 + prod * u0 * u0)
+           + (n2[:, 1] * n3[:, 1] - (n2[:, 1] * n33 + n23 * n3[:, 1]) * v0 + prod * v0 * v0)) \
+        / np.where(persp, prod, 1.0)
+    diag = float(np.hypot(w, h))
+    persp &= (f2 > (0.3 * diag) ** 2) & (f2 < (6.0 * diag) ** 2)
+    # A trapezoid (one pair of sides parallel in the picture) does not give the focal length:
+    # a typical tablet or webcam lens (~65° across) stands in.
+    f2 = np.where(persp, f2, (0.75 * diag) ** 2)
+
+    def norm2(n: np.ndarray) -> np.ndarray:
+        # n^T A^-T A^-1 n with A = [[f, 0, u0], [0, f, v0], [0, 0, 1]]
+        x = (n[:, 0] - u0 * n[:, 2]) ** 2 / f2
+        y = (n[:, 1] - v0 * n[:, 2]) ** 2 / f2
+        return x + y + n[:, 2] ** 2
+
+    r = np.sqrt(norm2(n2) / np.maximum(norm2(n3), 1e-12))
+    return np.where(safe & np.isfinite(r) & (r > 0), r, simple)
+
+
+def aspect_batch(q: np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Agreement of (N, 4, 2) ordered quads with ID-1: 1 within 6 %, 0.88 at 10 %, 0.24 at 20 %."""
+    if shape is None:
+        sl = np.linalg.norm(np.roll(q, -1, 1) - q, axis=2)
+        ratio = (sl[:, 0] + sl[:, 2]) / np.maximum(sl[:, 1] + sl[:, 3], 1e-9)
+    else:
+        ratio = true_aspect(q, shape)
+    r = ratio / ID1_ASPECT
+    x = np.maximum(0.0, np.abs(np.log(np.maximum(r, 1e-9))) - 0.06) / 0.1
+    return np.exp(-x * x)
+
+
+def score_batch(quads: np.ndarray, field: EdgeField, shape: tuple[int, ...],
+                fg: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(ordered quads, scores) for (N, 4, 2) cyclic quads; implausible ones score 0.
+
+    `fg`: the background model's foreground mask; when given (and meaningful: neither
+    empty nor most of the frame), an outline with card beyond two or more of its sides is
+    an inner box and scores at most half."""
+    if len(quads) == 0:
+        return np.zeros((0, 4, 2), np.float32), np.zeros(0, np.float32)
+    q = order_batch(quads)
+    asp = aspect_batch(q, shape)
+    ok = plausible_batch(q, shape) & (asp > 0.3)
+    if ok.sum() > 4000:                          # a pathological edge map: judge the squarest
+        ok &= asp >= np.sort(asp[ok])[-4000]
+    scores = np.zeros(len(q), np.float32)
+    if ok.any():
+        scores[ok] = asp[ok] * _edge_score(field.support_batch(q[ok]))
+    live = scores > 0
+    if live.any():
+        # Side ends running on past their corners: a piece of a bigger outline.
+        ends = field.continuing_ends(q[live])
+        scores[live] *= np.where(ends >= 2, 0.3, np.where(ends == 1, 0.7, 1.0))
+    if fg is not None and 0.02 < float(np.count_nonzero(fg)) / fg.size < 0.7:
+        # Only for outlines well inside the frame: when the card fills it, the ring the
+        # background model learns from is mostly card, and the model is upside down.
+        x, y = q[..., 0], q[..., 1]
+        area = 0.5 * np.abs((x * np.roll(y, -1, 1) - np.roll(x, -1, 1) * y).sum(1))
+        live = (scores > 0) & (area < 0.45 * fg.size)
+        if live.any():
+            outside_ok = (outside_background(q[live], fg) >= 0.5).sum(axis=1)
+            scores[live] *= np.where(outside_ok >= 3, 1.0, 0.5)
+    return q, scores
+
+
+def outside_background(quads: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per quad and side: the fraction of a band just outside the side that the background
+    model calls background (N, 4). A card's printed inner box has card all around it; the
+    card itself has table (or hand) beyond at least three of its sides."""
+    q = np.asarray(quads, np.float32)
+    n_q = len(q)
+    d = np.roll(q, -1, axis=1) - q
+    length = np.linalg.norm(d, axis=2, keepdims=True)
+    t = d / np.maximum(length, 1e-6)
+    # Outward normal of a clockwise (TL TR BR BL, y down) quad.
+    n = np.stack([t[..., 1], -t[..., 0]], axis=2)
+    ts = np.linspace(0.1, 0.9, 16, dtype=np.float32)
+    offs = np.array([0.04, 0.08], np.float32)
+    scale = np.sqrt(np.abs(np.linalg.det(np.stack([q[:, 2] - q[:, 0], q[:, 3] - q[:, 1]], axis=1))))
+    base = q[:, :, None, :] + ts[None, None, :, None] * d[:, :, None, :]
+    step = (offs[None, :] * scale[:, None])[:, None, None, :, None]
+    pts = base[..., None, :] + step * n[:, :, None, None, :]
+    mx = pts[..., 0].reshape(n_q * 4, -1).astype(np.float32)
+    my = pts[..., 1].reshape(n_q * 4, -1).astype(np.float32)
+    v = cv2.remap(mask, mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return (v.reshape(n_q, 4, -1) == 0).mean(axis=2)
