@@ -35,6 +35,7 @@ from kiosk.vision.card_verify import (
     ID1_H_MM,
     ID1_W_MM,
     EdgeField,
+    enclosed_sides,
     inside_frame,
     order_corners,
     score_batch,
@@ -60,6 +61,9 @@ class CardFind:
     touches_border: bool         # the card runs out of the frame (never straightened)
     area_fraction: float         # card area / frame area
     method: str                  # the detector that proposed it: "fondo", "bordes", "lineas"
+    # Other outlines that also qualified, best first (frame px, unrefined): at capture time
+    # the reading tries them when the card's content is not where the best one puts it.
+    alternatives: tuple[np.ndarray, ...] = ()
 
     @property
     def width_px(self) -> float:
@@ -74,6 +78,7 @@ class _Cand:
     score: float
     area: float
     inside: bool
+    enclosure_checked: bool = False
 
 
 def _judge(quads: np.ndarray, method: str, field: EdgeField, fg: np.ndarray,
@@ -99,7 +104,13 @@ def _contains(outer: np.ndarray, inner: np.ndarray, tol: float) -> bool:
     return all(cv2.pointPolygonTest(cnt, (float(x), float(y)), True) >= -tol for x, y in inner)
 
 
-def _choose(cands: list[_Cand]) -> _Cand | None:
+def _choose(cands: list[_Cand], field: EdgeField) -> _Cand | None:
+    for c in cands:
+        if c.score >= ACCEPT and not c.enclosure_checked:
+            # Parallel edges a little way outside two sides: a printed box inside the card.
+            c.enclosure_checked = True
+            if enclosed_sides(c.quad, field) >= 2:
+                c.score *= 0.4
     ok = [c for c in cands if c.score >= ACCEPT]
     if not ok:
         return None
@@ -111,10 +122,20 @@ def _choose(cands: list[_Cand]) -> _Cand | None:
     for c in sorted(ok, key=lambda c: -c.area):
         if c is best:
             break
-        far = float(np.abs(c.quad - best.quad).sum(1).max()) > 0.05 * diag
-        if far and c.score >= 0.7 * best.score and _contains(c.quad, best.quad, 0.02 * diag):
-            return c
+        moved = np.linalg.norm(c.quad - best.quad, axis=1) > 0.05 * diag
+        if not moved.any() or c.score < 0.7 * best.score or not _contains(c.quad, best.quad, 0.02 * diag):
+            continue
+        if moved.sum() == 2 and not _strip_is_card(c.quad, best.quad, moved, field):
+            continue            # one side moved out onto a line of the table: not the card
+        return c
     return best
+
+
+def _strip_is_card(outer: np.ndarray, inner: np.ndarray, moved: np.ndarray, field: EdgeField) -> bool:
+    """Two outlines that differ by one side: is the strip between them card? Then the sides
+    next to it run on as edges between the inner and the outer corner; over a table they do not."""
+    segs = [np.array([inner[k], outer[k], outer[k], inner[k]], np.float32) for k in np.flatnonzero(moved)]
+    return float(field.support_batch(np.array(segs))[:, 0].mean()) >= 0.5
 
 
 def _cut_blob(blobs: list[C.Blob], shape: tuple[int, ...]) -> np.ndarray | None:
@@ -132,14 +153,28 @@ def _cut_blob(blobs: list[C.Blob], shape: tuple[int, ...]) -> np.ndarray | None:
     return None
 
 
-def find_card(frame: np.ndarray, refine: bool = True, hint: CardFind | None = None) -> CardFind | None:
+def _shrink(frame: np.ndarray, w: int, h: int) -> np.ndarray:
+    """An area-averaged small copy (aliasing makes false edges), by bilinear halvings:
+    a halving samples each 2 x 2 block's centre, i.e. averages it, at a third of the
+    cost of OpenCV's area interpolation."""
+    img = frame
+    while img.shape[1] >= 2 * w and img.shape[0] >= 2 * h:
+        img = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_LINEAR)
+    if img.shape[1] != w or img.shape[0] != h:
+        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+    return img
+
+
+def find_card(frame: np.ndarray, refine: bool = True, hint: CardFind | None = None,
+              thorough: bool = True) -> CardFind | None:
     """The card in an RGB (or grey) frame, or None if nothing card-like is there.
 
     `hint`: the previous frame's find (live preview). Its outline is judged first with the
-    cheap candidates, so a card the slower detectors found stays found at the cheap cost."""
+    cheap candidates, so a card the slower detectors found stays found at the cheap cost.
+    `thorough=False`: the cheap route only (the live preview between thorough frames)."""
     h, w = frame.shape[:2]
     scale = WORK_W / w
-    small = cv2.resize(frame, (WORK_W, max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    small = _shrink(frame, WORK_W, max(1, round(h * scale)))
     if small.ndim == 2:
         small = cv2.cvtColor(small, cv2.COLOR_GRAY2RGB)
     lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB)
@@ -153,8 +188,8 @@ def find_card(frame: np.ndarray, refine: bool = True, hint: CardFind | None = No
     _judge(_hulls(fg), "fondo", field, mask, cands)
     if hint is not None and not hint.touches_border:
         _judge(hint.corners.reshape(1, 4, 2) * scale, hint.method, field, mask, cands)
-    best = _choose(cands)
-    if best is None or best.score < GOOD or not best.inside:
+    best = _choose(cands, field)
+    if thorough and (best is None or best.score < GOOD or not best.inside):
         edges = C.edge_map(gray)
         eb = C.blobs(C.filled_outlines(edges))
         _judge(_hulls(eb), "bordes", field, mask, cands)
@@ -162,7 +197,7 @@ def find_card(frame: np.ndarray, refine: bool = True, hint: CardFind | None = No
         segs += C.hough_segments(edges, min_len)
         lines = C.merge_lines(segs)
         _judge(C.quads_from_lines(lines, shape), "lineas", field, mask, cands)
-        best = _choose(cands)
+        best = _choose(cands, field)
     if best is None:
         cut = _cut_blob(fg, shape)
         if cut is None:
@@ -175,7 +210,10 @@ def find_card(frame: np.ndarray, refine: bool = True, hint: CardFind | None = No
     if refine and not touches:
         corners = refine_corners(frame, corners)
     area = float(cv2.contourArea(corners)) / (w * h)
-    return CardFind(corners.astype(np.float32), float(best.score), touches, area, best.method)
+    others = sorted((c for c in cands if c is not best and c.score >= ACCEPT and c.inside),
+                    key=lambda c: -c.score)
+    alts = tuple(order_corners(c.quad / scale).astype(np.float32) for c in others[:3])
+    return CardFind(corners.astype(np.float32), float(best.score), touches, area, best.method, alts)
 
 
 def _gray(frame: np.ndarray) -> np.ndarray:

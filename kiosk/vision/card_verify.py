@@ -226,7 +226,13 @@ def true_aspect(q: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         return x + y + n[:, 2] ** 2
 
     r = np.sqrt(norm2(n2) / np.maximum(norm2(n3), 1e-12))
-    return np.where(safe & np.isfinite(r) & (r > 0), r, simple)
+    # Nearly parallel opposite sides: the view is close to frontal, the side ratio is right and
+    # the estimate is at the mercy of a pixel (or of a bent card's sides).
+    d = np.roll(q, -1, 1) - q
+    ang = np.arctan2(d[..., 1], d[..., 0])
+    skew = np.maximum(np.abs(np.sin(ang[:, 0] - ang[:, 2])), np.abs(np.sin(ang[:, 1] - ang[:, 3])))
+    strong = skew > np.sin(np.deg2rad(6))
+    return np.where(strong & safe & np.isfinite(r) & (r > 0), r, simple)
 
 
 def aspect_batch(q: np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
@@ -296,3 +302,36 @@ def outside_background(quads: np.ndarray, mask: np.ndarray) -> np.ndarray:
     my = pts[..., 1].reshape(n_q * 4, -1).astype(np.float32)
     v = cv2.remap(mask, mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return (v.reshape(n_q, 4, -1) == 0).mean(axis=2)
+
+
+def offset_quads(q: np.ndarray, dists: np.ndarray) -> np.ndarray:
+    """An ordered (clockwise, y down) quad grown outward by each distance: (D, 4, 2)."""
+    q = np.asarray(q, np.float64).reshape(4, 2)
+    d = np.roll(q, -1, axis=0) - q
+    t = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-9)
+    n = np.stack([t[:, 1], -t[:, 0]], axis=1)                  # outward normals
+    out = []
+    for k in dists:
+        p = q + k * n                                           # a point on each moved side
+        corners = []
+        for i in range(4):
+            j = (i - 1) % 4                                     # side j ends where side i starts
+            a = np.array([t[j], -t[i]]).T
+            if abs(np.linalg.det(a)) < 1e-9:
+                corners.append(q[i] + k * (n[i] + n[j]))
+                continue
+            s = np.linalg.solve(a, p[i] - p[j])
+            corners.append(p[j] + s[0] * t[j])
+        out.append(corners)
+    return np.array(out, np.float32)
+
+
+def enclosed_sides(q: np.ndarray, field: EdgeField) -> int:
+    """How many sides of an ordered quad have a parallel edge of their own length a little way
+    outside them: the marks of a printed box inside a bigger card (or of the card's own outline
+    around a box taken for it)."""
+    sl = np.linalg.norm(np.roll(q, -1, axis=0) - q, axis=1)
+    short = float(min(sl[0] + sl[2], sl[1] + sl[3]) / 2)
+    dists = np.linspace(0.08, 0.5, 12) * short
+    sup = field.support_batch(offset_quads(q, dists))           # (D, 4)
+    return int((sup.max(axis=0) >= 0.6).sum())

@@ -167,15 +167,19 @@ class CaptureTracker:
     def __init__(self, th: Thresholds = Thresholds()) -> None:
         self.th = th
         self._last: CardFind | None = None
-        self._streak = 0
+        self._streak = self._frames = 0
 
     def reset(self) -> None:
-        self._last, self._streak = None, 0
+        self._last, self._streak, self._frames = None, 0, 0
 
     def update(self, frame: np.ndarray, find: CardFind | None = None) -> FrameVerdict:
         """Analyse `frame` (finding the card unless `find` is given) and update the streak."""
         if find is None:
-            find = find_card(frame, hint=self._last)
+            # The slower detectors run on every third frame while the cheap route and the
+            # last outline find nothing: robustness may not cost the preview its frame rate.
+            self._frames += 1
+            thorough = self._last is not None or self._frames % 3 == 1
+            find = find_card(frame, hint=self._last, thorough=thorough)
         motion = corner_motion(self._last, find, frame.shape[1])
         q = assess_frame(frame, find, motion, self.th)
         self._last = find
