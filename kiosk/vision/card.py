@@ -38,6 +38,7 @@ from kiosk.vision.card_verify import (
     enclosed_sides,
     inside_frame,
     order_corners,
+    outside_background,
     score_batch,
 )
 
@@ -104,12 +105,14 @@ def _contains(outer: np.ndarray, inner: np.ndarray, tol: float) -> bool:
     return all(cv2.pointPolygonTest(cnt, (float(x), float(y)), True) >= -tol for x, y in inner)
 
 
-def _choose(cands: list[_Cand], field: EdgeField) -> _Cand | None:
+def _choose(cands: list[_Cand], field: EdgeField, mask: np.ndarray) -> _Cand | None:
     for c in cands:
         if c.score >= ACCEPT and not c.enclosure_checked:
             # Parallel edges a little way outside two sides: a printed box inside the card.
+            # Unless the background model sees table all around (a patterned cloth has
+            # parallel edges everywhere).
             c.enclosure_checked = True
-            if enclosed_sides(c.quad, field) >= 2:
+            if not _table_all_round(c.quad, mask) and enclosed_sides(c.quad, field) >= 2:
                 c.score *= 0.4
     ok = [c for c in cands if c.score >= ACCEPT]
     if not ok:
@@ -129,6 +132,12 @@ def _choose(cands: list[_Cand], field: EdgeField) -> _Cand | None:
             continue            # one side moved out onto a line of the table: not the card
         return c
     return best
+
+
+def _table_all_round(quad: np.ndarray, mask: np.ndarray) -> bool:
+    if not 0.02 < float(np.count_nonzero(mask)) / mask.size < 0.7:
+        return False
+    return bool((outside_background(quad[None], mask) >= 0.9).all())
 
 
 def _strip_is_card(outer: np.ndarray, inner: np.ndarray, moved: np.ndarray, field: EdgeField) -> bool:
@@ -177,18 +186,26 @@ def find_card(frame: np.ndarray, refine: bool = True, hint: CardFind | None = No
     small = _shrink(frame, WORK_W, max(1, round(h * scale)))
     if small.ndim == 2:
         small = cv2.cvtColor(small, cv2.COLOR_GRAY2RGB)
-    lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB)
-    gray = lab[..., 0]
+    gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     field = EdgeField.of(gray)
     shape = gray.shape
+    if hint is not None and not hint.touches_border:
+        # The preview's steady state: the last outline still on its edges ends the search.
+        q, sc = score_batch(hint.corners.reshape(1, 4, 2) * scale, field, shape)
+        if sc[0] >= GOOD and inside_frame(q[0], shape, _MARGIN):
+            return _found(frame, q[0] / scale, float(sc[0]), hint.method, refine)
     min_len = 0.15 * min(shape)
     cands: list[_Cand] = []
-    mask = C.background_mask(lab)
+    # The colour model needs no detail: it runs at half the size (a quarter of the cost), and
+    # its outlines are only proposals that the verifier judges at full small size.
+    tiny = cv2.resize(small, (shape[1] // 2, shape[0] // 2), interpolation=cv2.INTER_LINEAR)
+    mask = cv2.resize(C.background_mask(cv2.cvtColor(tiny, cv2.COLOR_RGB2LAB)), (shape[1], shape[0]),
+                      interpolation=cv2.INTER_NEAREST)
     fg = C.blobs(mask)
-    _judge(_hulls(fg), "fondo", field, mask, cands)
     if hint is not None and not hint.touches_border:
         _judge(hint.corners.reshape(1, 4, 2) * scale, hint.method, field, mask, cands)
-    best = _choose(cands, field)
+    _judge(_hulls(fg), "fondo", field, mask, cands)
+    best = _choose(cands, field, mask)
     if thorough and (best is None or best.score < GOOD or not best.inside):
         edges = C.edge_map(gray)
         eb = C.blobs(C.filled_outlines(edges))
@@ -197,7 +214,7 @@ def find_card(frame: np.ndarray, refine: bool = True, hint: CardFind | None = No
         segs += C.hough_segments(edges, min_len)
         lines = C.merge_lines(segs)
         _judge(C.quads_from_lines(lines, shape), "lineas", field, mask, cands)
-        best = _choose(cands, field)
+        best = _choose(cands, field, mask)
     if best is None:
         cut = _cut_blob(fg, shape)
         if cut is None:
@@ -205,15 +222,20 @@ def find_card(frame: np.ndarray, refine: bool = True, hint: CardFind | None = No
         corners = order_corners(cut / scale)
         return CardFind(corners.astype(np.float32), 0.0, True,
                         float(cv2.contourArea(corners)) / (w * h), "fondo")
-    corners = order_corners(best.quad / scale)
-    touches = not best.inside
-    if refine and not touches:
-        corners = refine_corners(frame, corners)
-    area = float(cv2.contourArea(corners)) / (w * h)
     others = sorted((c for c in cands if c is not best and c.score >= ACCEPT and c.inside),
                     key=lambda c: -c.score)
     alts = tuple(order_corners(c.quad / scale).astype(np.float32) for c in others[:3])
-    return CardFind(corners.astype(np.float32), float(best.score), touches, area, best.method, alts)
+    return _found(frame, best.quad / scale, best.score, best.method, refine, not best.inside, alts)
+
+
+def _found(frame: np.ndarray, quad: np.ndarray, score: float, method: str, refine: bool,
+           touches: bool = False, alts: tuple[np.ndarray, ...] = ()) -> CardFind:
+    h, w = frame.shape[:2]
+    corners = order_corners(quad)
+    if refine and not touches:
+        corners = refine_corners(frame, corners)
+    area = float(cv2.contourArea(corners)) / (w * h)
+    return CardFind(corners.astype(np.float32), float(score), touches, area, method, alts)
 
 
 def _gray(frame: np.ndarray) -> np.ndarray:

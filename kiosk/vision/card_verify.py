@@ -25,8 +25,13 @@ import numpy as np
 ID1_W_MM, ID1_H_MM = 85.60, 53.98
 ID1_ASPECT = ID1_W_MM / ID1_H_MM           # 1.586
 
-_SAMPLES = 40                              # points along each side
+_SAMPLES = 32                              # points along each side
 _OFFSETS = np.arange(-2.0, 2.5, 1.0)       # across the side, small-image pixels
+_NEXT = np.array([1, 2, 3, 0])             # the next corner, as an index (cheaper than np.roll)
+_PREV = np.array([3, 0, 1, 2])
+_MID = np.linspace(0.06, 0.94, _SAMPLES, dtype=np.float32)
+_BEYOND = np.concatenate([np.linspace(1.04, 1.24, _SAMPLES // 4),
+                          np.linspace(-0.24, -0.04, _SAMPLES // 4)]).astype(np.float32)
 
 
 def order_corners(pts: np.ndarray) -> np.ndarray:
@@ -72,8 +77,7 @@ def inside_frame(quad: np.ndarray, shape: tuple[int, ...], margin: float) -> boo
 class EdgeField:
     """The small grey frame's gradients and the step that counts as an edge in it."""
 
-    gx: np.ndarray
-    gy: np.ndarray
+    gxy: np.ndarray              # float32 (h, w, 2): x and y gradients
     threshold: float
 
     @classmethod
@@ -83,8 +87,8 @@ class EdgeField:
         gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
         mag = cv2.magnitude(gx, gy)
         # A Sobel of a 3-grey-level step is ~12; texture raises the bar to the frame's own level.
-        t = max(14.0, 2.2 * float(np.median(mag)))
-        return cls(gx, gy, t)
+        t = max(14.0, 2.2 * float(np.median(mag[::2, ::2])))
+        return cls(cv2.merge([gx, gy]), t)
 
     def support(self, quad: np.ndarray) -> np.ndarray:
         """Per side (TL-TR, TR-BR, BR-BL, BL-TL order of `quad`): fraction of points on a step."""
@@ -92,31 +96,36 @@ class EdgeField:
 
     def support_batch(self, quads: np.ndarray) -> np.ndarray:
         """`support` for (N, 4, 2) quads at once (one remap for all): (N, 4)."""
-        pos, neg = self._steps(quads, np.linspace(0.06, 0.94, _SAMPLES, dtype=np.float32))
-        return (np.maximum(pos, neg) / _SAMPLES).astype(np.float32)
+        return self.profile(quads, ends=False)[0]
 
     def continuing_ends(self, quads: np.ndarray) -> np.ndarray:
-        """Per quad, how many of its 8 side ends have the side's edge running on past the corner.
+        """Per quad, how many of its 8 side ends have the side's edge running on past the corner."""
+        return self.profile(quads, ends=True)[1]
+
+    def profile(self, quads: np.ndarray, ends: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(support (N, 4), continuing ends (N,)) of (N, 4, 2) quads, in one remap.
 
         A card's sides end at its corners (beyond them is table); a box cut out of a bigger
         card by one printed line has two sides that run on along the card's own edges."""
         k = _SAMPLES // 4
-        mid_p, mid_n = self._steps(quads, np.linspace(0.06, 0.94, _SAMPLES, dtype=np.float32))
-        sign = np.where(mid_p >= mid_n, 1, -1)
-        ends = 0
-        beyond = (np.linspace(1.04, 1.24, k), np.linspace(-0.24, -0.04, k))
-        for ts in beyond:
-            p, n = self._steps(quads, ts.astype(np.float32))
-            same = np.where(sign > 0, p, n) / k
-            ends = ends + (same >= 0.6).sum(axis=1)
-        return np.asarray(ends)
+        ts = _MID if not ends else np.concatenate([_MID, _BEYOND])
+        pos, neg = self._steps(quads, ts)
+        mp, mn = pos[..., :_SAMPLES], neg[..., :_SAMPLES]
+        mp_n, mn_n = mp.sum(2), mn.sum(2)
+        support = (np.maximum(mp_n, mn_n) / _SAMPLES).astype(np.float32)
+        if not ends:
+            return support, np.zeros(len(support), int)
+        sign = (mp_n >= mn_n)[..., None]
+        same = np.where(sign, pos[..., _SAMPLES:], neg[..., _SAMPLES:])         # (N, 4, 2k)
+        n_ends = (same[..., :k].mean(2) >= 0.6).astype(int) + (same[..., k:].mean(2) >= 0.6)
+        return support, n_ends.sum(1)
 
     def _steps(self, quads: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Counts of positive and negative steps across each side at fractions `ts` along it."""
+        """Per side and point (N, 4, len(ts)): is there a positive / negative step across it?"""
         q = np.asarray(quads, np.float32)
         n_q = len(q)
         samples = len(ts)
-        d = np.roll(q, -1, axis=1) - q
+        d = q[:, _NEXT] - q
         t = d / np.maximum(np.linalg.norm(d, axis=2, keepdims=True), 1e-6)
         n = np.stack([-t[..., 1], t[..., 0]], axis=2)                              # (N, 4, 2)
         base = q[:, :, None, :] + ts[None, None, :, None] * d[:, :, None, :]     # (N, 4, S, 2)
@@ -124,17 +133,14 @@ class EdgeField:
         # One row per side keeps the maps under OpenCV's 32767-row limit for thousands of quads.
         mx = pts[..., 0].reshape(n_q * 4, -1).astype(np.float32)
         my = pts[..., 1].reshape(n_q * 4, -1).astype(np.float32)
-        sx = cv2.remap(self.gx, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        sy = cv2.remap(self.gy, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        sx = sx.reshape(-1, len(_OFFSETS))
-        sy = sy.reshape(-1, len(_OFFSETS))
-        nn = np.broadcast_to(n[:, :, None, :], (n_q, 4, samples, 2)).reshape(-1, 2)
-        proj = sx * nn[:, :1] + sy * nn[:, 1:]                                    # (N4S, offsets)
-        k = np.abs(proj).argmax(axis=1)
-        best = proj[np.arange(len(k)), k].reshape(n_q, 4, samples)
+        g = cv2.remap(self.gxy, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        g = g.reshape(n_q, 4, samples, len(_OFFSETS), 2)
+        proj = g[..., 0] * n[:, :, None, None, 0] + g[..., 1] * n[:, :, None, None, 1]
+        k = np.abs(proj).argmax(axis=3)
+        best = np.take_along_axis(proj, k[..., None], axis=3)[..., 0]
         strong = np.abs(best) > self.threshold
         # One sign along a side: the card is lighter (or darker) than its surroundings there.
-        return (strong & (best > 0)).sum(2), (strong & (best < 0)).sum(2)
+        return strong & (best > 0), strong & (best < 0)
 
 
 def outline_score(quad: np.ndarray, field: EdgeField) -> tuple[float, np.ndarray]:
@@ -154,29 +160,29 @@ def order_batch(quads: np.ndarray) -> np.ndarray:
     q = np.asarray(quads, np.float32)
     # Make every quad clockwise in image coordinates (positive shoelace area with y down).
     x, y = q[..., 0], q[..., 1]
-    area2 = (x * np.roll(y, -1, 1) - np.roll(x, -1, 1) * y).sum(1)
+    area2 = (x * y[:, _NEXT] - x[:, _NEXT] * y).sum(1)
     q = np.where((area2 < 0)[:, None, None], q[:, ::-1], q)
     start = q.sum(2).argmin(1)
     idx = (start[:, None] + np.arange(4)[None]) % 4
     q = np.take_along_axis(q, idx[..., None], axis=1)
-    sl = np.linalg.norm(np.roll(q, -1, 1) - q, axis=2)
+    sl = np.linalg.norm(q[:, _NEXT] - q, axis=2)
     top, side = sl[:, 0] + sl[:, 2], sl[:, 1] + sl[:, 3]
     rot = side > top * 1.15
-    return np.where(rot[:, None, None], np.roll(q, -1, 1), q)
+    return np.where(rot[:, None, None], q[:, _NEXT], q)
 
 
 def plausible_batch(q: np.ndarray, shape: tuple[int, ...], min_area: float = 0.02) -> np.ndarray:
     """`plausible` for (N, 4, 2) ordered quads, as a boolean mask."""
     h, w = shape[:2]
     x, y = q[..., 0], q[..., 1]
-    area = 0.5 * np.abs((x * np.roll(y, -1, 1) - np.roll(x, -1, 1) * y).sum(1))
-    u = np.roll(q, 1, 1) - q
-    v = np.roll(q, -1, 1) - q
+    area = 0.5 * np.abs((x * y[:, _NEXT] - x[:, _NEXT] * y).sum(1))
+    u = q[:, _PREV] - q
+    v = q[:, _NEXT] - q
     nu, nv = np.linalg.norm(u, axis=2), np.linalg.norm(v, axis=2)
     cos = (u * v).sum(2) / np.maximum(nu * nv, 1e-9)
     cross = v[..., 0] * u[..., 1] - v[..., 1] * u[..., 0]
     convex = (cross > 0).all(1) | (cross < 0).all(1)
-    sl = np.linalg.norm(np.roll(q, -1, 1) - q, axis=2)
+    sl = np.linalg.norm(q[:, _NEXT] - q, axis=2)
     opp = (np.minimum(sl[:, 0], sl[:, 2]) > 0.6 * np.maximum(sl[:, 0], sl[:, 2])) \
         & (np.minimum(sl[:, 1], sl[:, 3]) > 0.6 * np.maximum(sl[:, 1], sl[:, 3]))
     return (area >= min_area * h * w) & (np.abs(cos) <= 0.72).all(1) & convex & opp \
@@ -193,7 +199,7 @@ def true_aspect(q: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     the ratio of mean side lengths.
     """
     h, w = shape[:2]
-    sl = np.linalg.norm(np.roll(q, -1, 1) - q, axis=2)
+    sl = np.linalg.norm(q[:, _NEXT] - q, axis=2)
     simple = (sl[:, 0] + sl[:, 2]) / np.maximum(sl[:, 1] + sl[:, 3], 1e-9)
     u0, v0 = (w - 1) / 2.0, (h - 1) / 2.0
     ones = np.ones((len(q), 1))
@@ -228,7 +234,7 @@ def true_aspect(q: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     r = np.sqrt(norm2(n2) / np.maximum(norm2(n3), 1e-12))
     # Nearly parallel opposite sides: the view is close to frontal, the side ratio is right and
     # the estimate is at the mercy of a pixel (or of a bent card's sides).
-    d = np.roll(q, -1, 1) - q
+    d = q[:, _NEXT] - q
     ang = np.arctan2(d[..., 1], d[..., 0])
     skew = np.maximum(np.abs(np.sin(ang[:, 0] - ang[:, 2])), np.abs(np.sin(ang[:, 1] - ang[:, 3])))
     strong = skew > np.sin(np.deg2rad(6))
@@ -237,11 +243,17 @@ def true_aspect(q: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 def aspect_batch(q: np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Agreement of (N, 4, 2) ordered quads with ID-1: 1 within 6 %, 0.88 at 10 %, 0.24 at 20 %."""
-    if shape is None:
-        sl = np.linalg.norm(np.roll(q, -1, 1) - q, axis=2)
-        ratio = (sl[:, 0] + sl[:, 2]) / np.maximum(sl[:, 1] + sl[:, 3], 1e-9)
-    else:
-        ratio = true_aspect(q, shape)
+    sl = np.linalg.norm(q[:, _NEXT] - q, axis=2)
+    agree = _agreement((sl[:, 0] + sl[:, 2]) / np.maximum(sl[:, 1] + sl[:, 3], 1e-9))
+    todo = agree < 0.99
+    if shape is not None and todo.any():
+        # Either reading may be the right one: a bent card or a few pixels of corner error on
+        # a small card make the perspective estimate wild, an oblique view the side ratio.
+        agree[todo] = np.maximum(agree[todo], _agreement(true_aspect(q[todo], shape)))
+    return agree
+
+
+def _agreement(ratio: np.ndarray) -> np.ndarray:
     r = ratio / ID1_ASPECT
     x = np.maximum(0.0, np.abs(np.log(np.maximum(r, 1e-9))) - 0.06) / 0.1
     return np.exp(-x * x)
@@ -263,17 +275,14 @@ def score_batch(quads: np.ndarray, field: EdgeField, shape: tuple[int, ...],
         ok &= asp >= np.sort(asp[ok])[-4000]
     scores = np.zeros(len(q), np.float32)
     if ok.any():
-        scores[ok] = asp[ok] * _edge_score(field.support_batch(q[ok]))
-    live = scores > 0
-    if live.any():
+        sup, ends = field.profile(q[ok])
         # Side ends running on past their corners: a piece of a bigger outline.
-        ends = field.continuing_ends(q[live])
-        scores[live] *= np.where(ends >= 2, 0.3, np.where(ends == 1, 0.7, 1.0))
+        scores[ok] = asp[ok] * _edge_score(sup) * np.where(ends >= 2, 0.3, np.where(ends == 1, 0.7, 1.0))
     if fg is not None and 0.02 < float(np.count_nonzero(fg)) / fg.size < 0.7:
         # Only for outlines well inside the frame: when the card fills it, the ring the
         # background model learns from is mostly card, and the model is upside down.
         x, y = q[..., 0], q[..., 1]
-        area = 0.5 * np.abs((x * np.roll(y, -1, 1) - np.roll(x, -1, 1) * y).sum(1))
+        area = 0.5 * np.abs((x * y[:, _NEXT] - x[:, _NEXT] * y).sum(1))
         live = (scores > 0) & (area < 0.45 * fg.size)
         if live.any():
             outside_ok = (outside_background(q[live], fg) >= 0.5).sum(axis=1)
@@ -287,7 +296,7 @@ def outside_background(quads: np.ndarray, mask: np.ndarray) -> np.ndarray:
     card itself has table (or hand) beyond at least three of its sides."""
     q = np.asarray(quads, np.float32)
     n_q = len(q)
-    d = np.roll(q, -1, axis=1) - q
+    d = q[:, _NEXT] - q
     length = np.linalg.norm(d, axis=2, keepdims=True)
     t = d / np.maximum(length, 1e-6)
     # Outward normal of a clockwise (TL TR BR BL, y down) quad.
@@ -310,20 +319,14 @@ def offset_quads(q: np.ndarray, dists: np.ndarray) -> np.ndarray:
     d = np.roll(q, -1, axis=0) - q
     t = d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-9)
     n = np.stack([t[:, 1], -t[:, 0]], axis=1)                  # outward normals
-    out = []
-    for k in dists:
-        p = q + k * n                                           # a point on each moved side
-        corners = []
-        for i in range(4):
-            j = (i - 1) % 4                                     # side j ends where side i starts
-            a = np.array([t[j], -t[i]]).T
-            if abs(np.linalg.det(a)) < 1e-9:
-                corners.append(q[i] + k * (n[i] + n[j]))
-                continue
-            s = np.linalg.solve(a, p[i] - p[j])
-            corners.append(p[j] + s[0] * t[j])
-        out.append(corners)
-    return np.array(out, np.float32)
+    tj, nj = np.roll(t, 1, axis=0), np.roll(n, 1, axis=0)      # the side ending at each corner
+    # Corner i moves to q_i + a * n_i + b * t_i where both moved sides meet: solve for (a, b)
+    # per corner once (the move is linear in the distance).
+    det = t[:, 0] * (-tj[:, 1]) - t[:, 1] * (-tj[:, 0])
+    rhs = nj - n                                               # (4, 2), per unit distance
+    s = (rhs[:, 0] * (-tj[:, 1]) - rhs[:, 1] * (-tj[:, 0])) / np.where(np.abs(det) < 1e-9, 1e-9, det)
+    step = n + s[:, None] * t                                   # corner move per unit distance
+    return (q[None] + np.asarray(dists)[:, None, None] * step[None]).astype(np.float32)
 
 
 def enclosed_sides(q: np.ndarray, field: EdgeField) -> int:

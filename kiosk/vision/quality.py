@@ -175,11 +175,11 @@ class CaptureTracker:
     def update(self, frame: np.ndarray, find: CardFind | None = None) -> FrameVerdict:
         """Analyse `frame` (finding the card unless `find` is given) and update the streak."""
         if find is None:
-            # The slower detectors run on every third frame while the cheap route and the
-            # last outline find nothing: robustness may not cost the preview its frame rate.
+            # The slower detectors run on every third frame at most (the last outline, judged
+            # again, keeps a card found between them): robustness may not cost the preview
+            # its frame rate.
             self._frames += 1
-            thorough = self._last is not None or self._frames % 3 == 1
-            find = find_card(frame, hint=self._last, thorough=thorough)
+            find = find_card(frame, hint=self._last, thorough=self._frames % 3 == 1)
         motion = corner_motion(self._last, find, frame.shape[1])
         q = assess_frame(frame, find, motion, self.th)
         self._last = find
