@@ -237,7 +237,7 @@ def live_path(name: str, img: np.ndarray, st: Preview) -> tuple[float, float, fl
     t0 = time.perf_counter()
     if name == "live":
         st.frames += 1
-        c = live_card.find_card(img, hint=st.last, thorough=st.frames % 3 == 1)
+        c = live_card.find_card(img, hint=st.last, thorough=st.frames % 3 == 1, layout=False)
     else:
         c = card_v1.find_card(img)
     t1 = time.perf_counter()

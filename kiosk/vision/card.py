@@ -24,6 +24,7 @@ generator's resolution), enough for the MRZ and the dense QRs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -41,6 +42,7 @@ from kiosk.vision.card_verify import (
     outside_background,
     score_batch,
 )
+from kiosk.vision.face import FRONTAL, cascade
 
 __all__ = ["CARD_H", "CARD_W", "ID1_ASPECT", "ID1_H_MM", "ID1_W_MM", "CardFind", "find_card",
            "order_corners", "refine_corners", "straighten"]
@@ -50,6 +52,7 @@ CARD_H = round(CARD_W / ID1_ASPECT)        # 646
 WORK_W = 320                               # width of the copy the search runs on
 ACCEPT = 0.55                              # least outline score returned as a card
 GOOD = 0.8                                 # a fast-route outline this good ends the search
+_LAYOUT_W, _LAYOUT_H = 320, 202           # the crop the portrait check looks at
 _MARGIN = 4.0                              # small-frame px a fitted corner may overshoot the frame
 
 
@@ -105,7 +108,21 @@ def _contains(outer: np.ndarray, inner: np.ndarray, tol: float) -> bool:
     return all(cv2.pointPolygonTest(cnt, (float(x), float(y)), True) >= -tol for x, y in inner)
 
 
-def _choose(cands: list[_Cand], field: EdgeField, mask: np.ndarray) -> _Cand | None:
+def _choose(cands: list[_Cand], field: EdgeField, mask: np.ndarray,
+            layout: Callable[[_Cand], int] | None = None) -> _Cand | None:
+    if layout is not None:
+        # Several outlines qualify: the card's own content settles it where it can. An ID
+        # card's portrait has a known size on the card; a face far too big is a printed box
+        # taken for the card, far too small a bigger rectangle around it (a box, a keyboard).
+        top = sorted((c for c in cands if c.score >= ACCEPT), key=lambda c: -c.score)[:3]
+        if len(top) >= 2:
+            fits = {id(c): layout(c) for c in top}
+            for c in top:
+                if fits[id(c)] < 0:
+                    c.score = 0.0
+            fitting = [c for c in top if fits[id(c)] > 0]
+            if fitting:
+                return _pick(fitting, field)
     for c in cands:
         if c.score >= ACCEPT and not c.enclosure_checked:
             # Parallel edges a little way outside two sides: a printed box inside the card.
@@ -115,23 +132,56 @@ def _choose(cands: list[_Cand], field: EdgeField, mask: np.ndarray) -> _Cand | N
             if not _table_all_round(c.quad, mask) and enclosed_sides(c.quad, field) >= 2:
                 c.score *= 0.4
     ok = [c for c in cands if c.score >= ACCEPT]
-    if not ok:
-        return None
+    return _pick(ok, field) if ok else None
+
+
+def _pick(ok: list[_Cand], field: EdgeField) -> _Cand:
     best = max(ok, key=lambda c: c.score)
+    diag = float(np.linalg.norm(best.quad[2] - best.quad[0]))
+
+    def rival(c: _Cand, outer: _Cand, inner: _Cand) -> np.ndarray | None:
+        moved = np.linalg.norm(outer.quad - inner.quad, axis=1) > 0.05 * diag
+        if not moved.any() or c.score < 0.7 * best.score:
+            return None
+        if not _contains(outer.quad, inner.quad, 0.02 * diag):
+            return None
+        return moved
+
     # A card's inner printed boxes (portrait, MRZ field, a text line taken for an edge) are
     # not the card: a clearly larger outline around the best one that also qualifies, nearly
     # as well, is the card. "Clearly": a shadow's outline hugging the card does not count.
-    diag = float(np.linalg.norm(best.quad[2] - best.quad[0]))
+    # But an outline one side of which ran on onto a line of the table (a keyboard's edge, a
+    # box) is not the card either: when two outlines differ by one side, the strip between
+    # them says which is the card.
     for c in sorted(ok, key=lambda c: -c.area):
         if c is best:
             break
-        moved = np.linalg.norm(c.quad - best.quad, axis=1) > 0.05 * diag
-        if not moved.any() or c.score < 0.7 * best.score or not _contains(c.quad, best.quad, 0.02 * diag):
+        moved = rival(c, c, best)
+        if moved is None:
             continue
         if moved.sum() == 2 and not _strip_is_card(c.quad, best.quad, moved, field):
-            continue            # one side moved out onto a line of the table: not the card
+            continue
         return c
+    for c in sorted(ok, key=lambda c: -c.score):
+        if c is best or c.area >= best.area:
+            continue
+        moved = rival(c, best, c)
+        if moved is not None and moved.sum() == 2 and not _strip_is_card(best.quad, c.quad, moved, field):
+            return c
     return best
+
+
+def portrait_fit(frame: np.ndarray, corners: np.ndarray) -> int:
+    """+1: the outline's crop shows a face of an ID portrait's size (16-55 % of the card's
+    height, either way up); -1: a face of a size no card portrait has; 0: no face."""
+    crop = cv2.cvtColor(straighten(frame, corners, (_LAYOUT_W, _LAYOUT_H)), cv2.COLOR_RGB2GRAY)
+    side = int(0.12 * _LAYOUT_H)
+    faces = [f for img in (crop, crop[::-1, ::-1].copy())
+             for f in cascade(FRONTAL).detectMultiScale(img, 1.2, 3, minSize=(side, side))]
+    if not faces:
+        return 0
+    h = max(float(f[3]) for f in faces) / _LAYOUT_H
+    return 1 if 0.16 <= h <= 0.55 else -1
 
 
 def _table_all_round(quad: np.ndarray, mask: np.ndarray) -> bool:
@@ -175,12 +225,13 @@ def _shrink(frame: np.ndarray, w: int, h: int) -> np.ndarray:
 
 
 def find_card(frame: np.ndarray, refine: bool = True, hint: CardFind | None = None,
-              thorough: bool = True) -> CardFind | None:
+              thorough: bool = True, layout: bool = True) -> CardFind | None:
     """The card in an RGB (or grey) frame, or None if nothing card-like is there.
 
     `hint`: the previous frame's find (live preview). Its outline is judged first with the
     cheap candidates, so a card the slower detectors found stays found at the cheap cost.
-    `thorough=False`: the cheap route only (the live preview between thorough frames)."""
+    `thorough=False`: the cheap route only (the live preview between thorough frames).
+    `layout=False`: no portrait check between rival outlines (tens of ms: capture time only)."""
     h, w = frame.shape[:2]
     scale = WORK_W / w
     small = _shrink(frame, WORK_W, max(1, round(h * scale)))
@@ -214,7 +265,10 @@ def find_card(frame: np.ndarray, refine: bool = True, hint: CardFind | None = No
         segs += C.hough_segments(edges, min_len)
         lines = C.merge_lines(segs)
         _judge(C.quads_from_lines(lines, shape), "lineas", field, mask, cands)
-        best = _choose(cands, field, mask)
+        near = sorted(cands, key=lambda c: -c.score)[:4]
+        _judge(C.side_swaps(np.array([c.quad for c in near]), lines), "lineas", field, mask, cands)
+        fit = (lambda c: portrait_fit(frame, order_corners(c.quad / scale))) if layout else None
+        best = _choose(cands, field, mask, fit)
     if best is None:
         cut = _cut_blob(fg, shape)
         if cut is None:

@@ -208,3 +208,44 @@ def quads_from_lines(lines: list[Line], shape: tuple[int, ...], top: int = 24,
     keep = (q[..., 0] >= -0.25 * w).all(1) & (q[..., 0] <= 1.25 * w).all(1) \
         & (q[..., 1] >= -0.25 * h).all(1) & (q[..., 1] <= 1.25 * h).all(1)
     return q[keep]
+
+
+def side_swaps(quads: np.ndarray, lines: list[Line], reach: float = 0.3) -> np.ndarray:
+    """Each quad again with one side moved onto another line parallel to it nearby.
+
+    Lines are ranked by length, and a cluttered frame (a keyboard, a striped cloth) has many
+    long ones: the card's own edge may rank too low to be paired. The best quads are close to
+    the card, so trying every nearby parallel line for each of their sides finds it.
+    """
+    if len(quads) == 0 or not lines:
+        return np.zeros((0, 4, 2), np.float32)
+    nrm = np.array([ln.normal for ln in lines])
+    off = np.array([float(np.dot(ln.normal, ln.point)) for ln in lines])
+    out = []
+    for q in np.asarray(quads, np.float64):
+        sides = [(q[i], q[(i + 1) % 4]) for i in range(4)]
+        size = float(np.linalg.norm(q[2] - q[0]))
+        for i, (a, b) in enumerate(sides):
+            sl = _segment_line(a, b)
+            dot = nrm @ sl.normal
+            dist = np.abs(off - np.sign(dot) * float(np.dot(sl.normal, sl.point)))
+            par = np.abs(dot) > np.cos(np.deg2rad(6))
+            near = np.flatnonzero(par & (dist > 1.0) & (dist < reach * size))
+            prev, nxt = sides[i - 1], sides[(i + 1) % 4]
+            lp, ln_ = _segment_line(*prev), _segment_line(*nxt)
+            for k in near:
+                cand = lines[k]
+                p1, p2 = _meet(lp, cand), _meet(cand, ln_)
+                if p1 is None or p2 is None:
+                    continue
+                v = q.copy()
+                v[i], v[(i + 1) % 4] = p1, p2
+                out.append(v)
+    return np.array(out, np.float32).reshape(-1, 4, 2)
+
+
+def _meet(l1: Line, l2: Line) -> np.ndarray | None:
+    a = np.array([l1.normal, l2.normal])
+    if abs(np.linalg.det(a)) < 0.2:
+        return None
+    return np.linalg.solve(a, np.array([np.dot(l1.normal, l1.point), np.dot(l2.normal, l2.point)]))

@@ -277,7 +277,7 @@ def score_batch(quads: np.ndarray, field: EdgeField, shape: tuple[int, ...],
     if ok.any():
         sup, ends = field.profile(q[ok])
         # Side ends running on past their corners: a piece of a bigger outline.
-        scores[ok] = asp[ok] * _edge_score(sup) * np.where(ends >= 2, 0.3, np.where(ends == 1, 0.7, 1.0))
+        scores[ok] = asp[ok] * _edge_score(sup) * np.where(ends >= 2, 0.3, np.where(ends == 1, 1.0, 1.0))
     if fg is not None and 0.02 < float(np.count_nonzero(fg)) / fg.size < 0.7:
         # Only for outlines well inside the frame: when the card fills it, the ring the
         # background model learns from is mostly card, and the model is upside down.

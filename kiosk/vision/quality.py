@@ -179,7 +179,7 @@ class CaptureTracker:
             # again, keeps a card found between them): robustness may not cost the preview
             # its frame rate.
             self._frames += 1
-            find = find_card(frame, hint=self._last, thorough=self._frames % 3 == 1)
+            find = find_card(frame, hint=self._last, thorough=self._frames % 3 == 1, layout=False)
         motion = corner_motion(self._last, find, frame.shape[1])
         q = assess_frame(frame, find, motion, self.th)
         self._last = find
