@@ -87,7 +87,7 @@ class EdgeField:
         gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
         mag = cv2.magnitude(gx, gy)
         # A Sobel of a 3-grey-level step is ~12; texture raises the bar to the frame's own level.
-        t = max(14.0, 2.2 * float(np.median(mag[::2, ::2])))
+        t = max(9.0, 2.2 * float(np.median(mag[::2, ::2])))
         return cls(cv2.merge([gx, gy]), t)
 
     def support(self, quad: np.ndarray) -> np.ndarray:
