@@ -173,15 +173,23 @@ def _pick(ok: list[_Cand], field: EdgeField) -> _Cand:
 
 def portrait_fit(frame: np.ndarray, corners: np.ndarray) -> int:
     """+1: the outline's crop shows a face of an ID portrait's size (16-55 % of the card's
-    height, either way up); -1: a face of a size no card portrait has; 0: no face."""
+    height, either way up); -1: a face of a size no card portrait has (a printed photo box
+    taken for the card shows its face sideways and filling it); 0: no face."""
     crop = cv2.cvtColor(straighten(frame, corners, (_LAYOUT_W, _LAYOUT_H)), cv2.COLOR_RGB2GRAY)
     side = int(0.12 * _LAYOUT_H)
-    faces = [f for img in (crop, crop[::-1, ::-1].copy())
-             for f in cascade(FRONTAL).detectMultiScale(img, 1.2, 3, minSize=(side, side))]
-    if not faces:
+    turns = (crop, cv2.rotate(crop, cv2.ROTATE_180), cv2.rotate(crop, cv2.ROTATE_90_CLOCKWISE),
+             cv2.rotate(crop, cv2.ROTATE_90_COUNTERCLOCKWISE))
+    sizes = []
+    for k, img in enumerate(turns):
+        found = cascade(FRONTAL).detectMultiScale(img, 1.2, 3, minSize=(side, side))
+        if len(found) and k >= 2:
+            return -1           # a face sideways on a landscape card: a box, not the card
+        sizes += [float(f[3]) / _LAYOUT_H for f in found]
+        if k == 1 and sizes:
+            break               # upright or upside down: the turned views are not needed
+    if not sizes:
         return 0
-    h = max(float(f[3]) for f in faces) / _LAYOUT_H
-    return 1 if 0.16 <= h <= 0.55 else -1
+    return 1 if 0.16 <= max(sizes) <= 0.55 else -1
 
 
 def _table_all_round(quad: np.ndarray, mask: np.ndarray) -> bool:
