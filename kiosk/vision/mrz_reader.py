@@ -256,11 +256,7 @@ def read_mrz(card: np.ndarray) -> MrzRead | None:
 
     Tries the crop as given, then turned 180° (a card held upside down).
     """
-    gray = card if card.ndim == 2 else cv2.cvtColor(card, cv2.COLOR_RGB2GRAY)
-    if gray.shape[1] != 1024:
-        f = 1024 / gray.shape[1]
-        gray = cv2.resize(gray, (1024, round(gray.shape[0] * f)), interpolation=cv2.INTER_AREA
-                          if f < 1 else cv2.INTER_CUBIC)
+    gray = _gray_1024(card)
     best: MrzRead | None = None
     for g in (gray, cv2.rotate(gray, cv2.ROTATE_180)):
         got = _read(g)
@@ -272,8 +268,46 @@ def read_mrz(card: np.ndarray) -> MrzRead | None:
     return best
 
 
+def _gray_1024(card: np.ndarray) -> np.ndarray:
+    gray = card if card.ndim == 2 else cv2.cvtColor(card, cv2.COLOR_RGB2GRAY)
+    if gray.shape[1] != 1024:
+        f = 1024 / gray.shape[1]
+        gray = cv2.resize(gray, (1024, round(gray.shape[0] * f)), interpolation=cv2.INTER_AREA
+                          if f < 1 else cv2.INTER_CUBIC)
+    return gray
+
+
+def read_mrz_cells(card: np.ndarray, rows: list[tuple[float, float, float, float]]) -> MrzRead | None:
+    """Read the three lines where the caller has located them, without looking for them.
+
+    `rows`: per line, top to bottom, the centres of its first and last cells
+    (x1, y1, x30, y30) in the pixels of `card`, a straightened back (a geometry the caller
+    trusts more than the ink span, e.g. a band fitted on all three lines at once).
+    """
+    gray = _gray_1024(card)
+    f = gray.shape[1] / card.shape[1]
+    found = _find_lines(gray)
+    lines = []
+    for x1, y1, x30, y30 in (tuple(f * v for v in row) for row in rows):
+        pitch = (x30 - x1) / 29
+        slope = (y30 - y1) / (x30 - x1)
+        mid = (x1 + x30) / 2
+        ln = _Line(slope, y1 - slope * x1, 0.0, pitch, mid - 14.8 * pitch, mid + 14.8 * pitch)
+        # The ink's own centre line (tilt, bend) where one was found there; the cells' places
+        # along it from the caller.
+        near = [o for o in found if abs(o.cy(mid) - ln.cy(mid)) < 0.4 * pitch]
+        if near:
+            o = near[0]
+            ln = _Line(o.slope, o.cy0, o.bend, o.cap, ln.x_left, ln.x_right)
+        lines.append(ln)
+    return _read_lines(gray, lines)
+
+
 def _read(gray: np.ndarray) -> MrzRead | None:
-    lines = _find_lines(gray)
+    return _read_lines(gray, _find_lines(gray))
+
+
+def _read_lines(gray: np.ndarray, lines: list[_Line]) -> MrzRead | None:
     if len(lines) != 3:
         return None
     w = gray.shape[1]
@@ -297,4 +331,4 @@ def _read(gray: np.ndarray) -> MrzRead | None:
     return MrzRead(text, best_scores, corrections, ok, boxes)
 
 
-__all__ = ["MrzRead", "ine_charsets", "read_mrz"]
+__all__ = ["MrzRead", "ine_charsets", "read_mrz", "read_mrz_cells"]
