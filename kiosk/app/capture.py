@@ -14,6 +14,7 @@ from kiosk.capture.flow import Step
 from kiosk.capture.save import save_draft
 from kiosk.capture.signature import signature_problem
 from kiosk.vision.credential import BackReading
+from kiosk.vision.reasons import RETAKES
 from sync.agent import freeze
 
 _log = logging.getLogger("fieldkit.kiosk")
@@ -55,7 +56,11 @@ class CaptureMixin:
             self._analyser = SelfieAnalyser()
         else:
             side = "front" if step == Step.FRONT else "back"
-            self._analyser = CardAnalyser(side, year, self.sv.config, d.process_id if d else "")
+            # One guided retake per capture for a support judged not original: none is left
+            # for the back when the front was already judged a copy after its own.
+            integ = getattr(getattr(d, "front_reading", None), "integrity", None)
+            retakes = 0 if side == "back" and integ is not None and not integ.passed else RETAKES
+            self._analyser = CardAnalyser(side, year, self.sv.config, d.process_id if d else "", retakes)
         if self.sv.camera is None:
             self.screen.set_camera_error("No hay cámara configurada.")
             return
@@ -123,7 +128,7 @@ class CaptureMixin:
             return
         self._gen += 1
         if isinstance(r, Refused):
-            self.flow.back_captured(None, None, refusal=r.reason)
+            self.flow.capture_refused(r.reason)
         elif step == Step.FRONT:
             self.flow.front_captured(r.image, r.reading, r.reading.model)
         elif step == Step.BACK:

@@ -1,24 +1,36 @@
 """What the kiosk's capture screens ask of vision, with no Qt: the front/back card analyser,
-the selfie analyser, and the model chooser's pictures. Called on worker threads only."""
+the selfie analyser, and the model chooser's pictures. Called on worker threads only.
+
+The card analyser reads through the one reading path (`kiosk.vision.reading`,
+`kiosk.vision.credential.read_back`) and answers with the reasons of `kiosk.vision.reasons`
+(codes and texts from one table). It keeps the counts the integrity policy needs (written in
+`kiosk.vision.reasons`' docstring and docs/integrity.md): one guided retake per capture for a
+support judged not original, then saved with the failed check (or refused when beyond doubt);
+looks that do not read end the capture after `MAX_UNREAD_LOOKS`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from kiosk.capture.save import read_front
-from kiosk.vision.card import straighten
-from kiosk.vision.credential import read_back
-from kiosk.vision.face import find_card_photo
-from kiosk.vision.integrity import check_integrity
+from kiosk.vision import reasons as R
+from kiosk.vision.credential import BackReading, read_back, read_view
+from kiosk.vision.integrity import IntegrityResult, check_integrity
 from kiosk.vision.liveness import PROMPTS, LivenessChecker, LivenessState, SelfieQuality, assess_selfie
-from kiosk.vision.quality import CaptureTracker
+from kiosk.vision.mrz_reader import read_mrz
+from kiosk.vision.quality import CaptureTracker, FrameVerdict
+from kiosk.vision.reading import BACK, band_view, locate_card, shown_side, side_cues, upright_front
 from sync.device.config import DeviceConfig
 
-SHOW_FRONT = "Muestre el FRENTE de la credencial (el lado con la fotografía)"
-SHOW_BACK = "Voltee la credencial: muestre el REVERSO (el lado con el código QR)"
+SHOW_FRONT = R.text("muestre_frente")
+SHOW_BACK = R.text("es_frente")
+NO_PORTRAIT_LOOKS = 3      # steady looks at a front with no portrait found before it is taken anyway
+BAND_EVERY = 5             # back, no outline: look for the MRZ band in every 5th frame
 
 
 # -- what the analysers answer ----------------------------------------------------------------
@@ -28,6 +40,7 @@ class Guidance:
     quad: np.ndarray | None = None
     good: bool = False
     challenge: str = ""
+    code: str = ""           # kiosk.vision.reasons code of `text`, when it is one
 
 
 @dataclass
@@ -42,49 +55,136 @@ class Captured:
 @dataclass
 class Refused:
     reason: str
+    code: str = ""
+
+
+def _guide(code: str, quad: np.ndarray | None = None) -> Guidance:
+    return Guidance(R.text(code), quad, code=code)
+
+
+def _refuse(code: str) -> Refused:
+    return Refused(R.text(code), code)
 
 
 class CardAnalyser:
-    """Front or back: steady-and-good tracking, then the side's reading. Worker thread only."""
+    """Front or back: steady-and-good tracking, then the side's reading. Worker thread only.
 
-    def __init__(self, side: str, now_year: int, cfg: DeviceConfig | None, process_id: str) -> None:
+    `retakes`: guided retakes left for a support judged not original (the policy allows one
+    per capture: the back's analyser gets none when the front was already judged a copy).
+    """
+
+    def __init__(self, side: str, now_year: int, cfg: DeviceConfig | None, process_id: str,
+                 retakes: int = R.RETAKES) -> None:
         self.side, self.now_year, self.cfg, self.process_id = side, now_year, cfg, process_id
         self.tracker = CaptureTracker()
-        self.no_qr = 0
+        self.retakes_left = retakes
+        self.no_qr = 0           # steady looks refused with INE's "sin QR"
+        self.unread = 0          # steady looks at a back that did not read
+        self.no_portrait = 0     # steady looks at a front with no portrait found
+        self.lost = 0            # frames in a row with no whole outline
 
     def __call__(self, image: np.ndarray, _t: float, force: bool = False) -> Guidance | Captured | Refused:
         v = self.tracker.update(image)
+        if v.find is None or v.find.touches_border:
+            self.lost += 1
+            if self.side == "back" and (force or self.lost % BAND_EVERY == 0):
+                got = self._band(image)
+                if got is not None:
+                    return got
+        else:
+            self.lost = 0
         if v.find is None or not (v.steady or (force and not v.find.touches_border)):
-            text = "Mantenga firme la credencial…" if v.quality.ok else v.quality.message
-            return Guidance(text, None if v.find is None else v.find.corners, v.quality.ok)
-        crop = straighten(image, v.find.corners)
-        photo = find_card_photo(crop)
+            if v.quality.ok:
+                return Guidance(R.text("mantenga_firme"), None if v.find is None else v.find.corners, True,
+                                code="mantenga_firme")
+            return Guidance(v.quality.message, None if v.find is None else v.find.corners, False)
         if self.side == "front":
-            if photo is None:
+            return self._front(image, v, force)
+        return self._back(image, v)
+
+    # -- front ---------------------------------------------------------------------------------
+    def _front(self, image: np.ndarray, v: FrameVerdict, force: bool) -> Guidance | Captured | Refused:
+        assert v.find is not None
+        view = locate_card(image, v.find)
+        if view is None:
+            self.tracker.reset()
+            return _guide("sin_credencial")
+        crop = upright_front(view.card)
+        fr = read_front(crop)
+        if fr.photo is None:
+            if shown_side(side_cues(crop), mrz_band=read_mrz(crop) is not None) == BACK:
                 self.tracker.reset()
-                return Guidance(SHOW_FRONT, v.find.corners)
-            return Captured(crop, read_front(crop))
-        if photo is not None:
-            self.tracker.reset()
-            return Guidance(SHOW_BACK, v.find.corners)
-        scope = secciones = None
-        if self.cfg is not None:
-            scope, secciones = self.cfg.process(self.process_id).scope, self.cfg.seccion_table()
+                return _guide("es_reverso", v.find.corners)
+            self.no_portrait += 1
+            # A real portrait the detector misses must not block the citizen: on the shutter, or
+            # after a few steady looks, the front is taken and the auxiliary compares it by eye.
+            if not force and self.no_portrait < NO_PORTRAIT_LOOKS:
+                self.tracker.reset()
+                return _guide("muestre_frente", v.find.corners)
+        return self._integrity(fr.integrity, v, lambda: Captured(crop, fr))
+
+    # -- back ----------------------------------------------------------------------------------
+    def _scope(self) -> tuple[Any, Any]:
+        if self.cfg is None:
+            return None, None
+        return self.cfg.process(self.process_id).scope, self.cfg.seccion_table()
+
+    def _band(self, image: np.ndarray) -> Guidance | Captured | Refused | None:
+        """No whole outline: the card as the MRZ band implies it, taken only if it reads."""
+        view = band_view(image)
+        if view is None:
+            return None
+        scope, secciones = self._scope()
+        r = read_view(image, view, now_year=self.now_year, secciones=secciones, scope=scope)
+        return self._accepted(r, None) if r.accepted else None
+
+    def _back(self, image: np.ndarray, v: FrameVerdict) -> Guidance | Captured | Refused:
+        assert v.find is not None
+        scope, secciones = self._scope()
         r = read_back(image, now_year=self.now_year, secciones=secciones, scope=scope, find=v.find)
-        if r.refusal is not None and r.refusal.code == "sin_qr":
-            self.no_qr += 1  # INE's refusal only on a second steady look, never on one frame
-            if self.no_qr >= 2:
-                return Refused(r.refusal.message)
-            self.tracker.reset()
-            return Guidance("Revisando el reverso…", v.find.corners)
-        self.no_qr = 0
-        if r.refusal is not None:
-            self.tracker.reset()
-            return Guidance(r.refusal.message, v.find.corners)
+        if r.accepted:
+            return self._accepted(r, v)
+        assert r.refusal is not None
+        code = r.refusal.code
+        quad = v.find.corners
+        self.tracker.reset()
+        if code == "sin_qr":
+            # INE's refusal only on a second steady look, never on one frame; other looks in
+            # between (the front shown again, a blurred one) do not undo the first.
+            self.no_qr += 1
+            return _refuse(code) if self.no_qr >= 2 else _guide("revisando", quad)
+        if code not in R.RETRY:
+            return Guidance(r.refusal.message, quad, code=code)   # es_frente: turn it over
+        self.unread += 1
+        integ = check_integrity(r.card) if r.card is not None else None
+        suspect = integ is not None and not integ.passed
+        if suspect and self.retakes_left > 0:
+            self.retakes_left -= 1
+            return _guide(R.retake_code(integ), quad)
+        if self.unread >= R.MAX_UNREAD_LOOKS:
+            return _refuse("copia_ilegible" if suspect else "sin_lectura")
+        return Guidance(r.refusal.message, quad, code=code)
+
+    def _accepted(self, r: BackReading, v: FrameVerdict | None) -> Guidance | Captured | Refused:
         if any(f.code == "vencida" for f in r.flags):
-            return Refused("La credencial ya no está vigente; no se puede captar el apoyo.")
-        card = r.card if r.card is not None else crop
-        return Captured(card, r, check_integrity(card))
+            return _refuse("credencial_vencida")
+        card = r.card
+        assert card is not None
+        integ = check_integrity(card)
+        return self._integrity(integ, v, lambda: Captured(card, r, integ))
+
+    # -- the integrity policy (kiosk.vision.reasons) ----------------------------------------------
+    def _integrity(self, integ: IntegrityResult | None, v: FrameVerdict | None,
+                   take: Callable[[], Captured]) -> Guidance | Captured | Refused:
+        action = R.integrity_action(integ, self.retakes_left)
+        if action == R.RETAKE:
+            assert integ is not None
+            self.retakes_left -= 1
+            self.tracker.reset()
+            return _guide(R.retake_code(integ), None if v is None or v.find is None else v.find.corners)
+        if action == R.REFUSE:
+            return _refuse("no_original")
+        return take()
 
 
 class SelfieAnalyser:

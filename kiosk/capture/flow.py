@@ -300,6 +300,11 @@ class Flow:
         self.draft.back, self.draft.back_reading, self.draft.back_integrity = crop, reading, integrity
         self._go(Step.SELFIE, Notice("Ahora una foto del rostro de la persona."))
 
+    def capture_refused(self, reason: str) -> None:
+        """Vision ended the capture of a card side (no QR, not the original, unreadable…)."""
+        self._expect(Step.FRONT, Step.BACK)
+        self._refuse(reason)
+
     def selfie_captured(self, image: Any, liveness: Any, quality: Any = None) -> None:
         self._expect(Step.SELFIE)
         assert self.draft is not None

@@ -41,6 +41,7 @@ from kiosk.vision.credential import BackReading
 from kiosk.vision.face import CardPhoto, find_card_photo
 from kiosk.vision.integrity import IntegrityResult, check_integrity
 from kiosk.vision.liveness import LivenessState, SelfieQuality, Verdict, assess_selfie
+from kiosk.vision.reasons import text
 from sync.common.version import package_version
 from sync.device.config import DeviceConfig
 from sync.outbox.errors import OutboxError
@@ -101,9 +102,8 @@ def back_refusal(reading: BackReading | None) -> str | None:
         return reading.refusal.message
     if reading.fields is None:
         return "No se pudieron leer los datos del reverso: tome otra foto."
-    for flag in reading.flags:
-        if flag.code == "vencida":
-            return flag.message + "; no se puede captar el apoyo."
+    if any(flag.code == "vencida" for flag in reading.flags):
+        return text("credencial_vencida")
     return None
 
 
@@ -227,6 +227,7 @@ def credential_of(reading: BackReading, model: str | None) -> Credential:
         fecha_nacimiento=f.fecha_nacimiento, sexo=f.sexo, vigencia=str(f.vigencia), emision=f.emision,
         mrz=tuple(reading.mrz.lines) if reading.mrz is not None else (),
         qr=tuple(bytes(c.data) for c in reading.qr.codes),
+        lectura_reverso=reading.path,
     )
 
 

@@ -12,9 +12,12 @@ the folio. A refusal (no QR, IFE model, expired, unreadable) is printed in
 Spanish with exit 1 and nothing is stored. Running the command states that the
 citizen gave express consent (it is recorded as such).
 
-Images may be photos (the card is found and straightened) or already
-straightened card images filling the whole file (ID-1 proportions), like
-`fieldkit-testdata cards` writes.
+Images go through the kiosk's own reading path (`kiosk.vision.reading`): photos
+(the card's outline is found and straightened; a back with no outline is read
+from its MRZ band), or card images filling the whole file (ID-1 proportions: a
+flatbed scan, what `fieldkit-testdata cards` writes). The integrity policy's last
+step applies (docs/integrity.md): with no retake from files, a support judged
+not original is saved with the failed check, and refused only beyond doubt.
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ if TYPE_CHECKING:  # the vision stack loads only when a capture runs, not for `-
     import numpy as np
 
     from kiosk.capture.flow import Draft
-    from kiosk.vision.card import CardFind
+    from kiosk.capture.save import FrontReading
+    from kiosk.vision.credential import BackReading
+    from kiosk.vision.integrity import IntegrityResult
     from kiosk.vision.liveness import Challenge, LivenessState
 
 PROG = "fieldkit-kiosk capture"
@@ -56,21 +61,31 @@ class Capture:
     vision_s: float
 
 
-def card_corners(img: np.ndarray) -> CardFind:
-    """The card in a photo; or the whole image when it already is a straightened card."""
-    import numpy as np
+def front_picture(img: np.ndarray) -> np.ndarray:
+    """The straightened front, by the reading path (`kiosk.vision.reading`: the outline found, or
+    the whole image when it already is the card); Refused when there is none or it is a back."""
+    from kiosk.vision import reasons as R
+    from kiosk.vision.card import find_card
+    from kiosk.vision.mrz_reader import read_mrz
+    from kiosk.vision.reading import BACK, locate_card, shown_side, side_cues, upright_front
 
-    from kiosk.vision.card import ID1_ASPECT, CardFind, find_card
+    find = find_card(img)
+    view = locate_card(img, find, located=True)
+    if view is None:
+        raise Refused(R.text("cortada" if find is not None and find.touches_border else "sin_credencial"))
+    crop = upright_front(view.card)
+    cues = side_cues(crop)
+    if not cues.portrait and shown_side(cues, mrz_band=read_mrz(crop) is not None) == BACK:
+        raise Refused(R.text("es_reverso"))
+    return crop
 
-    found = find_card(img)
-    if found is not None and not found.touches_border:
-        return found
-    h, w = img.shape[:2]
-    if abs(w / h - ID1_ASPECT) / ID1_ASPECT < 0.03:
-        return CardFind(np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32), 1.0, False, 1.0, "archivo")
-    if found is not None:
-        raise Refused("La credencial está cortada en la foto: debe verse completa.")
-    raise Refused("No se encontró la credencial en la imagen.")
+
+def integrity_refusal(result: Any) -> str | None:
+    """The integrity policy's last step (kiosk.vision.reasons): from files there is no retake, so
+    a support judged not original is saved with the failed check unless beyond doubt."""
+    from kiosk.vision import reasons as R
+
+    return R.text("no_original") if R.integrity_action(result, 0) == R.REFUSE else None
 
 
 def _load(path: str, what: str) -> np.ndarray:
@@ -111,13 +126,41 @@ def load_frames(directory: Path, challenge: str | None) -> tuple[list[tuple[np.n
     return [(_load(str(p), "Cuadro"), t) for p, t in entries], ch
 
 
+@dataclass
+class CardRead:
+    """Both sides of the card as `capture` reads them (the record's card part)."""
+
+    front: np.ndarray                 # straightened front
+    front_reading: FrontReading
+    back: BackReading                 # accepted; `back.card` is the straightened back
+    back_integrity: IntegrityResult
+
+
+def read_card(front_img: np.ndarray, back_img: np.ndarray, now_year: int, secciones: Any = None,
+              scope: Any = None) -> CardRead:
+    """The card's two sides through the kiosk's reading path and checks, as "Guardar" needs them;
+    Refused (Spanish reason) for anything the kiosk would not save."""
+    from kiosk.capture.save import back_refusal, read_front
+    from kiosk.vision.credential import read_back
+    from kiosk.vision.integrity import check_integrity
+
+    reading = read_back(back_img, now_year=now_year, secciones=secciones, scope=scope)
+    if (why := back_refusal(reading)) is not None:
+        raise Refused(why)
+    assert reading.card is not None
+    back_integrity = check_integrity(reading.card)
+    front = front_picture(front_img)
+    front_reading = read_front(front)
+    for result in (front_reading.integrity, back_integrity):
+        if (why := integrity_refusal(result)) is not None:
+            raise Refused(why)
+    return CardRead(front, front_reading, reading, back_integrity)
+
+
 def build_capture(ns: argparse.Namespace, cfg: DeviceConfig, now_year: int) -> Capture:
     from kiosk.capture.flow import Draft
-    from kiosk.capture.save import back_refusal, read_front
     from kiosk.capture.signature import signature_problem
     from kiosk.testdata.signatures import SignatureFileError, read_signature_file
-    from kiosk.vision.card import straighten
-    from kiosk.vision.credential import read_back
     from kiosk.vision.liveness import assess_selfie, run_challenge
 
     t0 = time.perf_counter()
@@ -137,14 +180,8 @@ def build_capture(ns: argparse.Namespace, cfg: DeviceConfig, now_year: int) -> C
     if (why := signature_problem(signature)) is not None:
         raise Refused(why)
 
-    back_img = _load(ns.back, "Reverso")
-    reading = read_back(back_img, now_year=now_year, secciones=cfg.secciones, scope=proc.scope,
-                        find=card_corners(back_img))
-    if (why := back_refusal(reading)) is not None:
-        raise Refused(why)
-    front_img = _load(ns.front, "Frente")
-    front = straighten(front_img, card_corners(front_img).corners)
-    front_reading = read_front(front)
+    card = read_card(_load(ns.front, "Frente"), _load(ns.back, "Reverso"), now_year, cfg.secciones,
+                     proc.scope)
 
     selfie = _load(ns.selfie, "Foto del rostro")
     quality = assess_selfie(selfie)
@@ -156,8 +193,8 @@ def build_capture(ns: argparse.Namespace, cfg: DeviceConfig, now_year: int) -> C
         liveness = run_challenge(frames, ch)
 
     draft = Draft(proc.id, aspirant, auxiliary, model=None)
-    draft.front, draft.front_reading, draft.card_photo_confirmed = front, front_reading, True
-    draft.back, draft.back_reading = reading.card, reading
+    draft.front, draft.front_reading, draft.card_photo_confirmed = card.front, card.front_reading, True
+    draft.back, draft.back_reading, draft.back_integrity = card.back.card, card.back, card.back_integrity
     draft.selfie, draft.liveness, draft.selfie_quality = selfie, liveness, quality
     draft.signature, draft.email, draft.consent = signature, ns.email, True
     return Capture(draft, liveness, time.perf_counter() - t0)

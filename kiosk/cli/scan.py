@@ -1,9 +1,10 @@
 """`fieldkit-kiosk scan IMAGE... [--json]`: run the card vision on image files.
 
 The testers' tool for "why won't this card read": for each file it prints the
-card's corners, the frame-quality verdict, the QR codes, the MRZ lines, the
-parsed fields, the model and the verdict (docs/cli.md has the JSON shape).
-File reading lives here; kiosk.vision only sees arrays.
+card's corners, the reading path that read it (the kiosk's and `capture`'s own:
+`kiosk.vision.reading`), the side shown, the frame-quality verdict, the QR codes,
+the MRZ lines, the parsed fields, the model and the verdict with its reason code
+(docs/cli.md has the JSON shape). File reading lives here; kiosk.vision only sees arrays.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def reading_to_dict(r: BackReading) -> dict[str, Any]:
                                                 for x, y in r.find.corners],
         "quality": {"ok": q.ok, "reasons": q.reasons, "messages": q.messages,
                     "metrics": {k: round(v, 4) for k, v in q.metrics.items()}},
+        "path": r.path or None,
+        "side": r.side or None,
         "model": r.model,
         "accepted": r.accepted,
         "refusal": None if r.refusal is None else {"code": r.refusal.code, "message": r.refusal.message},
@@ -91,6 +94,9 @@ def format_text(d: dict[str, Any]) -> str:
                                    " ".join(f"({x:.0f},{y:.0f})" for x, y in c)))
     q = d["quality"]
     lines.append("  calidad: " + ("buena" if q["ok"] else "; ".join(q["messages"])))
+    paths = {"contorno": "contorno de la credencial", "imagen_completa": "la imagen es la credencial",
+             "banda_mrz": "banda MRZ, sin contorno"}
+    lines.append("  lectura: " + (paths.get(d["path"], d["path"]) if d["path"] else "ninguna"))
     lines.append(f"  modelo: {d['model']}")
     for code in d["qr"]:
         shown = code["text"] if code["text"] is not None else f"<{len(code['bytes_hex']) // 2} bytes>"

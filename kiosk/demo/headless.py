@@ -1,30 +1,55 @@
 """`fieldkit-demo --headless`: N records captured through `fieldkit-kiosk capture` (the same
-code path as "Guardar"), synced by `fieldkit-sync run` unless offline, and a summary."""
+code path as "Guardar"), synced by `fieldkit-sync run` unless offline, and a summary. A card
+the capture refuses is reported on one line and skipped (`skipped` in the summary)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kiosk.demo.deployment import PROCESS_ID, Deployment, device_counts, make_cards, server_records
-from kiosk.demo.procs import Procs, run_cmd, tool
+from kiosk.demo.procs import DemoError, Procs, run_cmd, tool
+
+PROG = "fieldkit-demo"
 
 
-def capture(dep: Deployment, cfg: Path, card: Path, i: int, n_selfies: int) -> str:
+@dataclass
+class Taken:
+    card: str
+    folio: str | None = None          # None: the capture refused the card (`reason`)
+    reason: str = ""
+
+
+def capture(dep: Deployment, cfg: Path, card: Path, i: int, n_selfies: int) -> Taken:
+    """One record through `fieldkit-kiosk capture`. A card it refuses (exit 1 with its reason)
+    is reported and skipped: a demo card the kiosk cannot take must not stop the demo."""
     k = i % n_selfies
     sel = dep.root / "selfies"
     frames = next(sel.glob(f"frames-{k:03d}-live-*"))
-    out = run_cmd(dep.logs, "capture", tool("fieldkit-kiosk"), "capture", "--config", str(cfg),
-                  "--front", str(card / "front.png"), "--back", str(card / "back.png"),
-                  "--selfie", str(sel / f"selfie-{k:03d}.jpg"), "--selfie-frames", str(frames),
-                  "--signature", str(dep.root / "signatures" / f"signature-{i:03d}.json"),
-                  "--process", PROCESS_ID, "--email", f"muestra{i}@example.org", "--json")
-    return str(json.loads(out)["folio"])
+    argv = [tool("fieldkit-kiosk"), "capture", "--config", str(cfg),
+            "--front", str(card / "front.png"), "--back", str(card / "back.png"),
+            "--selfie", str(sel / f"selfie-{k:03d}.jpg"), "--selfie-frames", str(frames),
+            "--signature", str(dep.root / "signatures" / f"signature-{i:03d}.json"),
+            "--process", PROCESS_ID, "--email", f"muestra{i}@example.org", "--json"]
+    try:
+        out = run_cmd(dep.logs, "capture", *argv)
+    except DemoError as e:
+        if e.status != 1 or e.stdout is None:
+            raise
+        try:
+            reason = str(json.loads(e.stdout)["refused"])
+        except (ValueError, KeyError, TypeError):
+            raise e from None
+        print(f"{PROG}: captura {card.name} omitida: {reason}", file=sys.stderr, flush=True)
+        return Taken(card.name, None, reason)
+    return Taken(card.name, str(json.loads(out)["folio"]))
 
 
 def headless(ns: argparse.Namespace, root: Path, procs: Procs, dep: Deployment, cfg: Path) -> dict[str, Any]:
@@ -43,7 +68,9 @@ def headless(ns: argparse.Namespace, root: Path, procs: Procs, dep: Deployment, 
     if not ns.offline:
         procs.start("sync-agent", [tool("fieldkit-sync"), "--config", str(cfg), "run"])
     with ThreadPoolExecutor(max(1, min(n, os.cpu_count() or 1))) as pool:
-        folios = list(pool.map(lambda ic: capture(dep, cfg, ic[1], ic[0], n_selfies), enumerate(cards)))
+        taken = list(pool.map(lambda ic: capture(dep, cfg, ic[1], ic[0], n_selfies), enumerate(cards)))
+    folios = [t.folio for t in taken if t.folio is not None]
+    skipped = [{"card": t.card, "reason": t.reason} for t in taken if t.folio is None]
     stored = server_records(dep)
     if not ns.offline:
         deadline = time.monotonic() + ns.timeout
@@ -54,6 +81,7 @@ def headless(ns: argparse.Namespace, root: Path, procs: Procs, dep: Deployment, 
                 break
             time.sleep(0.3)
     pending, acked = device_counts(cfg)
-    return {"captured": len(folios), "stored_at_server": stored, "erased_from_device": acked,
-            "pending": pending, "transport": ns.transport, "offline": bool(ns.offline),
-            "seconds": round(time.monotonic() - t0, 1), "folios": sorted(folios), "data_dir": str(root)}
+    return {"captured": len(folios), "skipped": skipped, "stored_at_server": stored,
+            "erased_from_device": acked, "pending": pending, "transport": ns.transport,
+            "offline": bool(ns.offline), "seconds": round(time.monotonic() - t0, 1),
+            "folios": sorted(folios), "data_dir": str(root)}

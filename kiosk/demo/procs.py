@@ -16,7 +16,12 @@ BIN = Path(sys.executable).parent
 
 
 class DemoError(Exception):
-    """A step of the demo failed; the message says which and where its log is."""
+    """A step of the demo failed; the message says which and where its log is. A command that
+    ran and failed keeps its exit `status` and `stdout`."""
+
+    def __init__(self, message: str, status: int | None = None, stdout: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.stdout = status, stdout
 
 
 @dataclass
@@ -61,7 +66,8 @@ def run_cmd(logs: Path, name: str, *argv: str, timeout: float = 300) -> str:
     with (logs / f"{name}.log").open("a") as f:
         f.write(f"$ {' '.join(argv)}\n{p.stdout}{p.stderr}\n")
     if p.returncode != 0:
-        raise DemoError(f"{name} falló ({p.returncode}): {(p.stderr or p.stdout).strip()[-500:]}")
+        raise DemoError(f"{name} falló ({p.returncode}): {(p.stderr or p.stdout).strip()[-500:]}",
+                        p.returncode, p.stdout)
     return p.stdout
 
 

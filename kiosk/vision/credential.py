@@ -1,13 +1,17 @@
 """From a photo of a voter card's back to a checked credential.
 
-`read_back(frame, now_year=...)` finds and straightens the card, decodes its
-QR code(s), reads the MRZ, parses it into the credential's fields, names the
-model, cross-checks the public QR's URL against the MRZ, pre-checks the
-sección against the aspirant's scope, and decides:
+`read_back(frame, now_year=...)` takes the card's pictures the reading path offers
+(`kiosk.vision.reading`: the outline found, the image that already is the card, the card
+implied by the MRZ band located in the frame), and for each in turn decodes the QR
+code(s), reads the MRZ, parses it into the credential's fields, names the model,
+cross-checks the public QR's URL against the MRZ, pre-checks the sección against the
+aspirant's scope, and decides; the first picture that reads wins, and the reading says
+which PATH read it (`BackReading.path`). It is:
 
-- refused (`refusal` set): no QR on the back (INE's own message; IFE models
-  C/D land here too); or, asking for another photo, a QR that is there but
-  unreadable, or an MRZ that could not be read with valid check digits;
+- refused (`refusal` set, codes and texts from `kiosk.vision.reasons`): a front shown
+  instead (`es_frente`); a photo to retake (`borrosa`, `qr_ilegible`, `mrz_ilegible`,
+  `cortada`, `sin_credencial`, `reverso_no_reconocido`); or INE's own `sin_qr`, only for a
+  sharp back with neither QR nor MRZ band that looks like an IFE-era back (models C/D);
 - accepted, possibly with `flags`: vencida, QR that disagrees with the MRZ,
   sección outside the scope or not in the device's table.
 
@@ -25,23 +29,27 @@ from typing import Protocol
 import numpy as np
 
 from kiosk.vision import mrz as M
-from kiosk.vision.card import CardFind, find_card, straighten
+from kiosk.vision.card import CardFind, find_card
 from kiosk.vision.mrz_reader import MrzRead, read_mrz
 from kiosk.vision.qr import QrResult, decode_qr
 from kiosk.vision.quality import Quality, assess_frame
+from kiosk.vision.reading import (
+    BACK,
+    FRONT,
+    PATH_MRZ_BAND,
+    PATH_OUTLINE,
+    PATH_WHOLE,
+    PATHS,
+    CardView,
+    SideCues,
+    card_views,
+    shown_side,
+    side_cues,
+)
+from kiosk.vision.reasons import MESSAGES, MSG_SIN_QR, Notice, unread_back_code
 
-MSG_SIN_QR = "Sólo será posible captar las credenciales que cuenten al reverso con código QR"
-MESSAGES = {
-    "sin_qr": MSG_SIN_QR,
-    "sin_credencial": "No se encontró la credencial en la imagen",
-    "qr_ilegible": "No se pudo leer el código QR: tome otra foto del reverso",
-    "mrz_ilegible": "No se pudo leer la zona de lectura mecánica: tome otra foto del reverso",
-    "vencida": "La credencial ya no está vigente",
-    "qr_no_coincide": "El código QR no coincide con los datos de la credencial",
-    "fuera_de_ambito": "La sección de la credencial está fuera del ámbito geográfico del aspirante",
-    "seccion_desconocida": "La sección de la credencial no está en la tabla del dispositivo",
-    "modelo_ife": "Credencial del IFE (modelo C o D)",
-}
+__all__ = ["MESSAGES", "MSG_SIN_QR", "BackReading", "IneFields", "Notice", "PublicUrl", "check_scope",
+           "identify_model", "ine_fields", "parse_public_url", "read_back"]
 _URL = re.compile(r"^https?://qr\.ine\.mx/(\d{24})/(\d{8})/([A-Z])/(\d+)/?$")
 
 
@@ -70,15 +78,6 @@ class ScopeLike(Protocol):
     def distrito_local(self) -> int | None: ...
     @property
     def municipio(self) -> int | None: ...
-
-
-@dataclass(frozen=True)
-class Notice:
-    code: str
-
-    @property
-    def message(self) -> str:
-        return MESSAGES[self.code]
 
 
 @dataclass(frozen=True)
@@ -123,6 +122,8 @@ class BackReading:
     refusal: Notice | None = None
     flags: list[Notice] = field(default_factory=list)
     card: np.ndarray | None = None          # the straightened back, CARD_W x CARD_H RGB
+    path: str = ""                          # the reading path of `card` (reading.PATHS), "" if none
+    side: str = ""                          # reading.FRONT / BACK / UNKNOWN: which side the picture shows
 
     @property
     def accepted(self) -> bool:
@@ -188,33 +189,95 @@ def check_scope(seccion: int, table: Mapping[int, SeccionLike] | Iterable[Seccio
 
 def read_back(frame: np.ndarray, *, now_year: int,
               secciones: Mapping[int, SeccionLike] | Iterable[SeccionLike] | None = None,
-              scope: ScopeLike | None = None, find: CardFind | None = None) -> BackReading:
-    """Everything the back of the card says, checked. `now_year` is the current year."""
-    if find is None:
+              scope: ScopeLike | None = None, find: CardFind | None = None,
+              paths: tuple[str, ...] = PATHS, located: bool = False) -> BackReading:
+    """Everything the back of the card says, checked. `now_year` is the current year.
+
+    `find`: the card's outline in this frame if the caller has it (`located=True`: the caller
+    looked, and `find` is what it found, None included); `paths`: the reading paths to try.
+    """
+    if find is None and not located and (PATH_OUTLINE in paths or PATH_WHOLE in paths):
         find = find_card(frame)
-    quality = assess_frame(frame, find)
-    card = straighten(frame, find.corners) if find is not None and not find.touches_border else None
-    qr = decode_qr(frame, card)
-    mrz = read_mrz(card) if card is not None else None
+    best: BackReading | None = None
+    for view in card_views(frame, find, paths=paths, located=True):
+        r = read_view(frame, view, now_year=now_year, secciones=secciones, scope=scope)
+        if r.accepted:
+            return r
+        if best is None or _evidence(r) > _evidence(best):
+            best = r
+        if r.side == FRONT:
+            break            # a front, whichever crop of it: nothing else to try
+    return best if best is not None else _no_card(frame, find)
+
+
+def _evidence(r: BackReading) -> tuple[bool, int, bool]:
+    """How much of a back a reading saw: a checked MRZ, QR codes, an MRZ band. A band found in
+    the frame alone (`banda_mrz`) counts only when it read: lines of text can look like one."""
+    band = r.mrz is not None and (r.path != PATH_MRZ_BAND or r.mrz.checks_ok)
+    return (r.mrz is not None and r.mrz.checks_ok, len(r.qr.codes), band)
+
+
+MIN_CODE_BYTES = 20    # INE's public URL is ~60 bytes, the dense codes hundreds
+
+
+def _card_codes(qr: QrResult) -> QrResult:
+    """The codes a card could carry: a few bytes decoded from a speck of texture are not one."""
+    codes = [c for c in qr.codes if len(c.data) >= MIN_CODE_BYTES]
+    return qr if len(codes) == len(qr.codes) else QrResult(codes, qr.located, qr.stages_tried)
+
+
+def _no_card(frame: np.ndarray, find: CardFind | None) -> BackReading:
+    """No picture of the card to read: codes are still looked for in the whole frame."""
+    qr = _card_codes(decode_qr(frame, None))
+    out = BackReading(find, assess_frame(frame, find), qr, None, None, "?", None,
+                      [c.data for c in qr.codes if c.is_binary])
+    if find is not None and find.touches_border:
+        out.refusal = Notice("cortada")
+    else:
+        out.refusal = Notice("mrz_ilegible" if qr.codes else "sin_credencial")
+    return out
+
+
+def read_view(frame: np.ndarray, view: CardView, *, now_year: int,
+              secciones: Mapping[int, SeccionLike] | Iterable[SeccionLike] | None = None,
+              scope: ScopeLike | None = None) -> BackReading:
+    """The back as one picture (`reading.CardView`) shows it, checked."""
+    quality = assess_frame(frame, view.find)
+    card = view.card
+    mrz = read_mrz(card)
+    if view.mrz is not None and (mrz is None or (view.mrz.checks_ok, view.mrz.min_score)
+                                 > (mrz.checks_ok, mrz.min_score)):
+        mrz = view.mrz       # the band read in the frame beats the crop's read
+    cues: SideCues | None = None
+    if mrz is None:
+        cues = side_cues(card)
+    if cues is not None and shown_side(cues) == FRONT:
+        qr = decode_qr(None, card, fast=True)      # a front: one quick look, not the whole cascade
+    else:
+        qr = decode_qr(None if view.path == PATH_WHOLE else frame, card)
+    qr = _card_codes(qr)
     urls = [u for c in qr.codes if c.text and (u := parse_public_url(c.text))]
     public = urls[0] if urls else None
     dense = [c.data for c in qr.codes if c.is_binary]
     has_mrz = mrz is not None and mrz.checks_ok
-    model = identify_model(qr, mrz is not None, None if card is None else card.shape[1])
-    out = BackReading(find, quality, qr, mrz, None, model, public, dense, card=card)
+    model = identify_model(qr, mrz is not None, card.shape[1])
+    out = BackReading(view.find, quality, qr, mrz, None, model, public, dense, card=card, path=view.path,
+                      side=BACK)
+    blurred = "borrosa" in quality.reasons
     if not qr.codes:
-        if find is None:
-            out.refusal = Notice("sin_credencial")
-            return out
-        # A QR that is there but unreadable asks for another photo, not INE's refusal. Its
-        # presence is implied by an MRZ (every model with one has a QR); zxing-cpp's located
-        # symbols are not trusted for this (bars and fingerprints can look like finders).
-        if mrz is not None:
-            out.refusal = Notice("qr_ilegible")
-            return out
-        out.refusal = Notice("sin_qr")
-        if model == "C/D":
+        if cues is None:
+            cues = side_cues(card)
+        out.side = shown_side(cues, mrz_band=mrz is not None)
+        if cues.barcode:
+            blurred = cues.bars_blurred          # sharp bars: a sharp photo, whatever the design
+        code = unread_back_code(card_seen=True, mrz_band=mrz is not None, qr_seen=cues.qr_seen,
+                                side=out.side, blurred=blurred)
+        out.refusal = Notice(code)
+        if code == "sin_qr":
+            out.model = "C/D"
             out.flags.append(Notice("modelo_ife"))
+        elif mrz is None:
+            out.model = "?"
         return out
     parsed: M.IneMrz | None = None
     if has_mrz:
@@ -224,7 +287,7 @@ def read_back(frame: np.ndarray, *, now_year: int,
         except M.MrzFormatError:
             parsed = None
     if parsed is None:
-        out.refusal = Notice("mrz_ilegible")
+        out.refusal = Notice("borrosa" if blurred else "mrz_ilegible")
         return out
     out.fields = f = ine_fields(parsed, now_year)
     if f.vigencia < now_year:

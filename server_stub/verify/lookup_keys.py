@@ -24,6 +24,9 @@ from sync.wire.record import Record, decode_record
 
 log = logging.getLogger("fieldkit.server.verify")
 
+# The integrity checks a record may carry: one for the card (older writers), one per side.
+INTEGRITY_CHECKS = ("integrity", "integrity_front", "integrity_back")
+
 
 @dataclass(frozen=True, slots=True)
 class RecordKeys:
@@ -48,12 +51,16 @@ def citizen_of(cic: str | None, ident: str | None) -> tuple[str, str] | None:
 
 
 def summary(rec: Record) -> dict[str, Any]:
-    """Capture facts: the first failed integrity check's detail, signature, image kinds, liveness."""
+    """Capture facts: the first failed integrity check's detail (`integrity`, or the device's
+    per side `integrity_front` / `integrity_back`), signature, image kinds, liveness, and how
+    the back's image was obtained when the record says (`lectura_reverso`)."""
     out: dict[str, Any] = {}
     for chk in rec.checks:
-        if chk.name == "integrity" and not chk.passed:
+        if chk.name in INTEGRITY_CHECKS and not chk.passed:
             out["integrity_failed"] = chk.detail
             break
+    if rec.credential.lectura_reverso:
+        out["lectura_reverso"] = rec.credential.lectura_reverso
     live = [c.passed for c in rec.checks if c.name == "liveness"]
     out["signed"] = any(len(s) for s in rec.signature.strokes)
     out["images"] = sorted({str(i.kind) for i in rec.images})

@@ -152,6 +152,12 @@ def defects(facts: dict[str, Any], readable: bool) -> tuple[str, str] | None:
     return (INCONSISTENCIA, "; ".join(reasons)) if reasons else None
 
 
+def back_read_note(facts: dict[str, Any]) -> str:
+    """A note for the reason of a record whose back was read without the card's outline: its
+    image is the crop the MRZ band implied, so whoever reviews it knows why it may look cut."""
+    return "; reverso leído sin contorno (banda MRZ)" if facts.get("lectura_reverso") == "banda_mrz" else ""
+
+
 def capture_defects(rec: Record) -> tuple[str, str] | None:
     """(verdict, reason) for the first capture defect, or None."""
     return defects(summary(rec), citizen_key(rec) is not None)
@@ -163,7 +169,16 @@ def classify(rec: Record, entry: RollEntry | None, aspirant: Aspirant | None) ->
 
 
 def classify_pending(p: Pending, entry: RollEntry | None, aspirant: Aspirant | None) -> Stage1:
-    """Stage 1 from a record's keys (pure)."""
+    """Stage 1 from a record's keys (pure). The reason of a record that does not count says
+    when its back was read without the card's outline (`back_read_note`)."""
+    st = _stage1(p, entry, aspirant)
+    note = back_read_note(p.facts)
+    if note and st.verdict not in (CANDIDATE, PENDIENTE):
+        return Stage1(st.verdict, st.reason + note, st.citizen, st.entry)
+    return st
+
+
+def _stage1(p: Pending, entry: RollEntry | None, aspirant: Aspirant | None) -> Stage1:
     key = p.citizen
     citizen = f"{key[0]}:{key[1]}" if key else ""
     if aspirant is None:

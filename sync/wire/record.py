@@ -87,8 +87,15 @@ class Credential:
     municipio: str = ""
     localidad: str = ""
     domicilio: str = ""
+    # How the back's image was obtained (BACK_READS): "contorno" (the card's outline found in the
+    # photo), "imagen_completa" (the image was the card itself), "banda_mrz" (no outline: the
+    # card placed from the MRZ band found in the photo). "" = not said (records of older devices).
+    lectura_reverso: str = ""
     mrz: tuple[str, ...] = ()  # the 3 TD1 lines as read
     qr: tuple[bytes, ...] = ()  # raw bytes of every QR decoded on the back
+
+
+BACK_READS = ("contorno", "imagen_completa", "banda_mrz")
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,3 +124,70 @@ def test_config_problems(tmp_path, files, capsys, monkeypatch):
     monkeypatch.setattr("sync.device.config.DEFAULT_CONFIG_PATH", tmp_path / "absent.toml")
     assert main(args) == 3
     assert "no está inscrito" in capsys.readouterr().err
+
+
+# -- the one reading path ------------------------------------------------------------------------
+
+def test_clean_generated_cards_of_every_model_are_accepted() -> None:
+    """Self-consistency: every clean generated card the testdata makes (models E-H, several
+    seeds; straightened files, as `fieldkit-testdata cards` writes them) is accepted by
+    capture's path, read as the image that is the card; judged in a year it is valid (an
+    expired card is refused, rightly). bench/bench_self_consistency.py runs the same on hundreds."""
+    from kiosk.cli.capture import Refused, read_card
+    from kiosk.testdata.cards import sample_card
+
+    refused = []
+    for i in range(30):
+        seed, model = 7000 + 37 * i, "EFGH"[i % 4]
+        front, back, truth = sample_card(seed, model)
+        try:
+            card = read_card(front, back, truth["citizen"]["vigencia"])
+        except Refused as e:
+            refused.append((seed, model, str(e)))
+            continue
+        assert card.back.fields is not None and card.back.fields.cic == truth["citizen"]["cic"]
+        assert card.back.path == "imagen_completa"
+    assert not refused
+
+
+def test_sides_swapped_are_told_to_turn_the_card(device, files, capsys):
+    assert main(_args(device, files, front="back", back="front")) == 1
+    assert "Voltee la credencial: muestre el reverso" in capsys.readouterr().err
+    assert main(_args(device, files, front="back")) == 1
+    assert "Voltee la credencial: muestre el frente" in capsys.readouterr().err
+
+
+def test_the_record_says_how_the_back_was_read(device, files, tmp_path, capsys):
+    """A straightened E back (whose inner printed boxes an outline finder may take for the
+    card) reads as the image that is the card, and the record keeps the path."""
+    from kiosk.testdata.cards import sample_card
+
+    front, back, truth = sample_card(4, "E")
+    extra = {"front": _png(tmp_path / "e-front.png", front), "back": _png(tmp_path / "e-back.png", back)}
+    assert main(_args(device, {**files, **extra}, "--json")) == 0
+    out = json.loads(capsys.readouterr().out)
+    rec = dict(_records(device))[out["folio"]]
+    assert rec.credential.lectura_reverso == "imagen_completa"
+    assert rec.credential.cic == truth["citizen"]["cic"]
+
+
+def test_integrity_policy_from_files(device, files, tmp_path, capsys):
+    """No retake from files: a doubtful copy is saved with its failed check (the server classes
+    it), a copy beyond doubt (toner grey) is refused with a clear reason."""
+    import random
+
+    import numpy as np
+
+    from kiosk.testdata.variants import photocopy
+
+    _front, back, _ = card(1)
+    grey = photocopy(back, random.Random(1), np.random.default_rng(1))
+    faded = np.clip(cv2.cvtColor(cv2.cvtColor(back, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB) * 0.7
+                    + back * 0.3, 0, 255).astype(np.uint8)
+    paths = {"grey": _png(tmp_path / "grey.png", grey), "faded": _png(tmp_path / "faded.png", faded)}
+    assert main(_args(device, {**files, **paths}, back="grey")) == 1
+    assert "no es la credencial original" in capsys.readouterr().err
+    assert main(_args(device, {**files, **paths}, "--json", back="faded")) == 0
+    rec = dict(_records(device))[json.loads(capsys.readouterr().out)["folio"]]
+    checks = {c.name: c for c in rec.checks}
+    assert not checks["integrity_back"].passed and checks["integrity_back"].detail.startswith("photocopy")

@@ -83,6 +83,23 @@ def test_no_qr_back_ends_the_capture_with_ines_message() -> None:
     assert f.step == Step.REFUSED and f.notice.text == msg and f.draft is None
 
 
+def test_vision_may_end_the_capture_at_either_card_step() -> None:
+    # Not the original beyond doubt (integrity policy), at the front as at the back.
+    f = unlocked()
+    f.start_capture("p", "a")
+    f.capture_refused("Lo que se presentó no es la credencial original")
+    assert f.step == Step.REFUSED and f.draft is None and f.notice.error
+    f.finish()
+    f.start_capture("p", "a")
+    f.front_captured("front", None, "G")
+    f.confirm_card_photo(True)
+    f.capture_refused("No se pudo leer el reverso después de varios intentos")
+    assert f.step == Step.REFUSED and f.draft is None
+    f.finish()
+    with pytest.raises(FlowError):
+        f.capture_refused("fuera de una captura")
+
+
 ACTIONS = [lambda f: f.front_captured("x", None, "H"), lambda f: f.confirm_card_photo(True),
            lambda f: f.back_captured("b", None), lambda f: f.selfie_captured("s", None),
            lambda f: f.signature_done("sig"), lambda f: f.email_done("")]

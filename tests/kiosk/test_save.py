@@ -43,6 +43,7 @@ def test_draft_from_generated_card_saves_and_folio_is_the_outboxes(device, ctx):
     assert record.folio == result.folio
     assert record.credential.cic == truth["citizen"]["cic"]
     assert record.credential.model == truth["model"]
+    assert record.credential.lectura_reverso == "imagen_completa"   # how the back was read
     assert (record.process_id, record.aspirant_id, record.auxiliary_id) == (
         "ci-2027-df-0901", "asp-0001", "aux-0001")
     assert record.email == "muestra@example.org"

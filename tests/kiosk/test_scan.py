@@ -20,7 +20,7 @@ NOW = "2026"
 def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     d = tmp_path_factory.mktemp("scan")
     good = positive_back_frames([6000])[0]
-    old = refused_back_frames([6001])[0]
+    old = refused_back_frames([6000, 6001])[1]          # the second of a batch: no effect drawn
     paths = {"good": d / "reverso.jpg", "old": d / "ife.png", "bad": d / "roto.jpg", "missing": d / "no.jpg"}
     cv2.imwrite(str(paths["good"]), cv2.cvtColor(good.image, cv2.COLOR_RGB2BGR))
     cv2.imwrite(str(paths["old"]), cv2.cvtColor(old.image, cv2.COLOR_RGB2BGR))
@@ -88,3 +88,25 @@ def test_integrity_and_card_photo_on_fronts(tmp_path: Path, capsys) -> None:  # 
     orig, cp = (json.loads(x) for x in capsys.readouterr().out.strip().splitlines())
     assert orig["integrity"]["verdict"] == "ok" and orig["card_photo"] is not None
     assert cp["integrity"]["verdict"] == "photocopy" and cp["integrity"]["reason"]
+
+
+def test_scan_reads_what_capture_reads_and_says_by_which_path(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A straightened back (what `fieldkit-testdata cards` writes, what `capture` accepts) reads
+    as the image that is the card; a photo reads by its outline; a front is told to turn over."""
+    from kiosk.testdata.cards import sample_card
+
+    front, back, truth = sample_card(6200, "E")
+    photo = positive_back_frames([6000])[0]
+    paths = [tmp_path / "reverso.png", tmp_path / "foto.jpg", tmp_path / "frente.png"]
+    for p, img in zip(paths, (back, photo.image, front), strict=True):
+        cv2.imwrite(str(p), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    assert main(["scan", "--json", "--year", NOW, *map(str, paths)]) == 0
+    flat, shot, fr = (json.loads(x) for x in capsys.readouterr().out.strip().splitlines())
+    assert flat["accepted"] and flat["path"] == "imagen_completa"
+    assert flat["fields"]["cic"] == truth["citizen"]["cic"]
+    assert shot["accepted"] and shot["path"] in ("contorno", "banda_mrz") and shot["side"] == "reverso"
+    assert not fr["accepted"] and fr["refusal"] == {"code": "es_frente",
+                                                   "message": "Voltee la credencial: muestre el reverso"}
+    assert fr["side"] == "anverso" and fr["model"] == "?"
+    for key in ("corners", "quality", "refusal", "flags", "qr", "mrz", "fields", "integrity", "card_photo"):
+        assert key in flat                           # every key scan had before stays

@@ -184,3 +184,27 @@ def test_envelope_the_server_cannot_open_is_retryable_never_refused(
     r = dev.post(ingest_server, s.data)
     assert r.status_code == 503 and r.json()["error"] == "retry" and int(r.headers["retry-after"]) > 0
     assert ingest_server.stored_count() == 0 and ingest_server.refusal_count() == 0
+
+
+def test_how_the_back_was_read_is_stored_and_kept_for_verification(
+        ingest_server: IngestServer, pki: PKIPaths) -> None:
+    """The record says when its back was read without the card's outline (`lectura_reverso`);
+    the server stores it with the record and in the keys verification reads. A record from an
+    older device, without it, is taken as before."""
+    import json
+    from dataclasses import replace
+
+    from sync.wire.record import decode_record
+
+    dev = TestDevice.create(pki.device(0), ingest_server)
+    base = replace(tiny_record(dev.id, seed=41, image_bytes=400), folio="TST-00041")
+    banda = replace(base, credential=replace(base.credential, lectura_reverso="banda_mrz"))
+    older = replace(tiny_record(dev.id, seed=42, image_bytes=400), folio="TST-00042")
+    assert older.credential.lectura_reverso == ""
+    for rec in (banda, older):
+        assert dev.post(ingest_server, dev.sealer.seal(rec).data).status_code == 200
+    rows = {r[0]: r[1] for r in ingest_server.store.query("SELECT folio, key_checks FROM records")}
+    assert json.loads(rows["TST-00041"])["lectura_reverso"] == "banda_mrz"
+    assert "lectura_reverso" not in json.loads(rows["TST-00042"])
+    stored = ingest_server.store.get_record(banda.record_id)
+    assert stored is not None and decode_record(stored.record).credential.lectura_reverso == "banda_mrz"

@@ -60,6 +60,11 @@ def test_every_category_from_a_constructed_record(ingest_server: IngestServer, p
     vencida = _pick(rows, lambda c: here(c) and c.estatus == "vigente" and c.vigencia < 2026)[0]
     live_fail = (Check("liveness", False, 0.2, "no parpadeo"),)
     copy = (Check("liveness", True, 0.9, ""), Check("integrity", False, 0.8, "photocopy: fotocopia"))
+    # What the kiosk writes: one integrity check per side (kiosk.capture.save).
+    back_copy = (Check("liveness", True, 0.9, ""), Check("integrity_front", True, 1.0, "ok"),
+                 Check("integrity_back", False, 1.0, "photocopy: Parece una fotocopia"))
+    front_screen = (Check("liveness", True, 0.9, ""), Check("integrity_front", False, 5.9, "screen: x"),
+                    Check("integrity_back", True, 1.0, "ok"))
     cases = [  # (seed, citizen, aspirant, changes, expected verdict)
         (1, ok1, "asp-1", {}, verify.VALIDO),
         (2, ok1, "asp-1", {}, verify.DUPLICADO),
@@ -76,12 +81,17 @@ def test_every_category_from_a_constructed_record(ingest_server: IngestServer, p
         (13, ok2, "asp-2", {"checks": copy}, verify.FOTOCOPIA),
         (14, ok2, "asp-2", {}, verify.VALIDO),  # defects before it did not make it a duplicate
         (15, ok2, "asp-1", {}, verify.OTRO_ASPIRANTE),
+        (16, ok2, "asp-2", {"checks": back_copy}, verify.FOTOCOPIA),
+        (17, ok2, "asp-2", {"checks": front_screen}, verify.SIMULACION),
+        (18, None, "asp-1", {"banda": True}, verify.NO_ENCONTRADO),
     ]
     for seed, citizen, asp, changes, _ in cases:
         ch = dict(changes)
         rec = support_record(dev.id, citizen, process_id=PROC, aspirant_id=asp, seed=seed)
         if ch.pop("drop_selfie", False):
             ch["images"] = tuple(i for i in rec.images if i.kind != ImageKind.SELFIE)
+        if ch.pop("banda", False):
+            ch["credential"] = replace(rec.credential, lectura_reverso="banda_mrz")
         sealed = dev.sealer.seal(replace(rec, **ch))
         assert dev.post(ingest_server, sealed.data).status_code == 200
         time.sleep(0.003)  # distinct receive times: "first counts" is observable
@@ -96,6 +106,8 @@ def test_every_category_from_a_constructed_record(ingest_server: IngestServer, p
     assert reasons["F-00011"] == "prueba de vida no realizada"
     assert "fotografía viva" in reasons["F-00012"]
     assert "fuera de entidad" in reasons["F-00006"]
+    assert reasons["F-00018"].endswith("reverso leído sin contorno (banda MRZ)")
+    assert "banda MRZ" not in reasons["F-00007"]
     # Deterministic: dropping and recomputing gives the same verdicts.
     verify.invalidate(ingest_server.store)
     assert _verdicts(ingest_server) == got

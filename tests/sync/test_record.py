@@ -104,3 +104,17 @@ def test_signature_dimensions_survive() -> None:
     sig = Signature(800, 300, (), False)
     rec = replace(tiny_record(), signature=sig)
     assert decode_record(encode_record(rec)).signature == sig
+
+
+def test_how_the_back_was_read_round_trips_and_older_records_still_decode() -> None:
+    rec = tiny_record(seed=7)
+    banda = replace(rec, credential=replace(rec.credential, lectura_reverso="banda_mrz"))
+    obj = cbor2.loads(encode_record(banda))
+    assert obj["cred"]["lectura_reverso"] == "banda_mrz"            # a text key of the cred map
+    assert decode_record(encode_record(banda)).credential.lectura_reverso == "banda_mrz"
+    # A record from a device that did not say it (the key absent) reads as "" (not said).
+    del obj["cred"]["lectura_reverso"]
+    assert decode_record(cbor2.dumps(obj)).credential.lectura_reverso == ""
+    # And a reader ignores cred keys it does not know, as it ignores record keys (§2).
+    obj["cred"]["otro_dato"] = "x"
+    assert decode_record(cbor2.dumps(obj)).credential == replace(banda.credential, lectura_reverso="")

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BIN = Path(sys.executable).parent
 
 
@@ -91,3 +93,44 @@ def test_a_stop_wrapped_by_what_it_interrupted_still_counts_as_a_stop() -> None:
     except RuntimeError as e:
         assert _interrupted(e)
     assert not _interrupted(ValueError("otra cosa")) and not _interrupted(None)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("transport", ["mqtt", "https"])
+def test_headless_fifty_records_on_each_transport(tmp_path: Path, transport: str) -> None:
+    """Fifty generated cards (models E-H) all captured through `fieldkit-kiosk capture`, synced
+    over the transport, erased from the device: the self-consistency of the whole chain."""
+    if transport == "mqtt" and not shutil.which("mosquitto"):
+        pytest.skip("Mosquitto is not installed")
+    s, _ = _demo("--records", "50", "--transport", transport, "--timeout", "240",
+                 "--data-dir", str(tmp_path / "demo"), timeout=850)
+    assert s["skipped"] == [] and s["captured"] == 50, s["skipped"]
+    assert (s["stored_at_server"], s["erased_from_device"], s["pending"]) == (50, 50, 0)
+    assert s["transport"] == transport and len(set(s["folios"])) == 50
+
+
+def test_a_card_the_capture_refuses_is_reported_and_skipped(tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    import cv2
+
+    from kiosk.demo import headless
+    from kiosk.demo.deployment import Deployment
+    from kiosk.testdata.cards import sample_card
+    from kiosk.testdata.selfies import write_selfies
+    from kiosk.testdata.signatures import write_signatures
+    from tests.helpers.kiosk import PROCESS, provision
+
+    dev = provision(tmp_path / "dev")
+    write_selfies(tmp_path / "selfies", 1, seed=0)
+    write_signatures(tmp_path / "signatures", 1)
+    card = tmp_path / "cards" / "muestra-ife"
+    card.mkdir(parents=True)
+    front, back, _ = sample_card(5, "C")                 # IFE: no QR, refused with INE's sentence
+    for name, img in (("front.png", front), ("back.png", back)):
+        cv2.imwrite(str(card / name), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    (tmp_path / "logs").mkdir()
+    monkeypatch.setattr(headless, "PROCESS_ID", PROCESS)  # the test device's process
+    got = headless.capture(Deployment(tmp_path, tmp_path / "logs", 0), dev.config_path, card, 0, 1)
+    assert got.folio is None and "código QR" in got.reason
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"fieldkit-demo: captura muestra-ife omitida: {got.reason}"]

@@ -1,0 +1,58 @@
+"""kiosk.vision.reading: the one reading path's pictures and the side cues."""
+
+from __future__ import annotations
+
+import random
+
+import cv2
+import numpy as np
+import pytest
+
+from kiosk.testdata import variants as V
+from kiosk.testdata.cards import sample_card
+from kiosk.vision.card import CARD_H, CARD_W
+from kiosk.vision.reading import (
+    BACK,
+    FRONT,
+    card_views,
+    locate_card,
+    shown_side,
+    side_cues,
+    upright_front,
+    whole_image,
+)
+
+
+@pytest.fixture(scope="module")
+def sides() -> dict[str, np.ndarray]:
+    front, back, _ = sample_card(40, "E")
+    _, old_back, _ = sample_card(41, "C")
+    return {"front": front, "back": back, "old_back": old_back}
+
+
+def test_an_image_that_is_the_card_is_read_whole(sides) -> None:
+    back = sides["back"]
+    assert whole_image(back) is not None and whole_image(np.zeros((720, 1280, 3), np.uint8)) is None
+    first = next(card_views(back))
+    assert first.path == "imagen_completa" and first.card.shape == (CARD_H, CARD_W, 3)
+    scan = cv2.resize(back, (856, 540))                   # a flatbed scan at another resolution
+    assert next(card_views(scan)).path == "imagen_completa"
+
+
+def test_a_photo_is_read_by_its_outline_and_the_band_comes_last(sides) -> None:
+    rng, nprng = random.Random(3), np.random.default_rng(3)
+    frame = V.photograph(sides["back"], "back", "genuine", "b", rng, nprng).image
+    paths = [v.path for v in card_views(frame)]
+    assert paths[0] == "contorno" and paths[-1] == "banda_mrz" and "imagen_completa" not in paths
+    assert [v.path for v in card_views(frame, paths=("banda_mrz",))] == ["banda_mrz"]
+    view = locate_card(frame)
+    assert view is not None and view.path == "contorno"
+
+
+def test_side_cues_tell_front_ine_back_and_ife_back(sides) -> None:
+    front, back, old = (side_cues(sides[k]) for k in ("front", "back", "old_back"))
+    assert front.portrait and not front.barcode and shown_side(front) == FRONT
+    assert back.qr_seen and shown_side(back) == BACK
+    assert old.barcode and not old.portrait and not old.bars_blurred and shown_side(old) == BACK
+    turned = cv2.rotate(sides["front"], cv2.ROTATE_180)
+    assert side_cues(turned).portrait and np.array_equal(upright_front(turned), sides["front"])
