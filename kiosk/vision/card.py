@@ -53,6 +53,7 @@ WORK_W = 320                               # width of the copy the search runs o
 ACCEPT = 0.55                              # least outline score returned as a card
 GOOD = 0.8                                 # a fast-route outline this good ends the search
 _LAYOUT_W, _LAYOUT_H = 320, 202           # the crop the portrait check looks at
+_FOLLOW = 0.004                            # refinement reach for a held outline (fraction of the frame)
 _MARGIN = 4.0                              # small-frame px a fitted corner may overshoot the frame
 
 
@@ -252,7 +253,9 @@ def find_card(frame: np.ndarray, refine: bool = True, hint: CardFind | None = No
         # The preview's steady state: the last outline still on its edges ends the search.
         q, sc = score_batch(hint.corners.reshape(1, 4, 2) * scale, field, shape)
         if sc[0] >= GOOD and inside_frame(q[0], shape, _MARGIN):
-            return _found(frame, q[0] / scale, float(sc[0]), hint.method, refine)
+            # Refined already: only follow the card's own edge a few pixels (a wide search
+            # could hop to a printed line and back, and the preview would see motion).
+            return _found(frame, q[0] / scale, float(sc[0]), hint.method, refine, search=_FOLLOW)
     min_len = 0.15 * min(shape)
     cands: list[_Cand] = []
     # The colour model needs no detail: it runs at half the size (a quarter of the cost), and
@@ -291,11 +294,11 @@ def find_card(frame: np.ndarray, refine: bool = True, hint: CardFind | None = No
 
 
 def _found(frame: np.ndarray, quad: np.ndarray, score: float, method: str, refine: bool,
-           touches: bool = False, alts: tuple[np.ndarray, ...] = ()) -> CardFind:
+           touches: bool = False, alts: tuple[np.ndarray, ...] = (), search: float = 0.015) -> CardFind:
     h, w = frame.shape[:2]
     corners = order_corners(quad)
     if refine and not touches:
-        corners = refine_corners(frame, corners)
+        corners = refine_corners(frame, corners, search)
     area = float(cv2.contourArea(corners)) / (w * h)
     return CardFind(corners.astype(np.float32), float(score), touches, area, method, alts)
 
