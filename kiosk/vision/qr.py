@@ -129,6 +129,19 @@ def _adaptive(g: np.ndarray) -> np.ndarray:
     return cv2.adaptiveThreshold(g, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C, cv2.THRESH_BINARY, block, 5)
 
 
+def _canonical(data: bytes) -> bytes:
+    """The same symbol's bytes however a decoder hands them back: zbar re-encodes binary
+    content as Latin-1 text in UTF-8 (and leaves it so when a control byte makes it look
+    like no text), zxing-cpp gives the raw bytes."""
+    try:
+        t = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+    if any(ord(c) > 127 for c in t) and all(ord(c) < 256 for c in t):
+        return t.encode("latin-1")
+    return data
+
+
 class _Collector:
     def __init__(self) -> None:
         self.codes: dict[bytes, QrCode] = {}
@@ -142,16 +155,20 @@ class _Collector:
         self.stages += 1
         for r in raws:
             box = to_image(r.box) if to_image else r.box
-            if r.ok and r.data and r.data not in self.codes:
-                self.codes[r.data] = QrCode(r.data, _text_of(r.data), decoder, stage, box, source)
+            key = _canonical(r.data)
+            if r.ok and r.data and key not in self.codes:
+                self.codes[key] = QrCode(r.data, _text_of(r.data), decoder, stage, box, source)
 
     def note_located(self, raws: list[_Raw], source: str) -> None:
         self.located = max(self.located, len(raws))
-        ok = {r.data for r in raws if r.ok}
-        self.failed = [(r.box, source) for r in raws if not r.ok and r.data not in ok]
+        ok = {_canonical(r.data) for r in raws if r.ok}
+        self.failed = [(r.box, source) for r in raws if not r.ok and _canonical(r.data) not in ok]
 
     def done(self) -> bool:
-        return bool(self.codes) and len(self.codes) >= self.located
+        # A dense (binary) code means a G/H back, which also carries the public URL code:
+        # keep looking until that one is read too (or the stages run out).
+        binary_only = all(c.text is None for c in self.codes.values())
+        return bool(self.codes) and len(self.codes) >= self.located and not binary_only
 
 
 def _piece(g: np.ndarray, box: tuple[int, int, int, int]) -> tuple[np.ndarray, int, int, float] | None:
