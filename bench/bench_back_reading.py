@@ -7,7 +7,7 @@ For each frame (the seed chooses the OCR-B rendering in turn among the fonts giv
 
   (a) the outline path: kiosk.vision.credential.read_back (outline, straighten, QR, MRZ),
       limited to its outline and whole-image views where read_back offers `paths`;
-  (b) the band alone: kiosk.vision.mrz_locate.read_mrz_in_frame, and decode_qr on the frame
+  (b) the band alone: kiosk.mrz.locate.read_mrz_in_frame, and decode_qr on the frame
       with the crop the band implies (card_quad_from_band's homography);
   (a+b) read_back with every path it has (once the band is integrated there); before that,
       (a), and (b) where (a) has no checked MRZ.
@@ -39,9 +39,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.other_backs import OtherFrame, other_frame
+from kiosk.mrz.locate import CARD_H, CARD_W, find_mrz_band, read_mrz_in_frame
+from kiosk.mrz.reader import MrzRead, read_mrz
 from kiosk.vision.credential import read_back
-from kiosk.vision.mrz_locate import CARD_H, CARD_W, find_mrz_band, read_mrz_in_frame
-from kiosk.vision.mrz_reader import MrzRead, read_mrz
 from kiosk.vision.qr import QrResult, decode_qr
 
 PATHS = ("a", "b", "a+b")

@@ -31,9 +31,9 @@ from pyzbar import pyzbar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kiosk.vision import mrz as M
+from kiosk.mrz import parse as M
+from kiosk.mrz.reader import read_mrz
 from kiosk.vision.card import find_card, straighten
-from kiosk.vision.mrz_reader import read_mrz
 from kiosk.vision.qr import decode_qr
 from kiosk.vision.quality import assess_frame
 from tests.helpers.vision import HARD, genuine_back_frames, truth_payloads

@@ -7,7 +7,7 @@ all another OCR-B rendering of the MRZ: each character placed in its own cell, w
 own cap height (2.2-2.7 mm), letter spacing (2.45-2.62 mm pitch), weight (ink spread or
 thinning), ink colour and line spacing, from Debian's OCR-B regular or its "Sharp" cut;
 DejaVu Sans Mono is a harder case, reported on its own. The MRZ carries valid check digits
-(kiosk.vision.mrz). Frames: light, dark, wood and cloth backgrounds, rotation +-35 deg
+(kiosk.mrz.parse). Frames: light, dark, wood and cloth backgrounds, rotation +-35 deg
 (some upside down), 5-14 px per mm, mild perspective, some cards cut by the frame edge on
 the side away from the MRZ, some with a hand over them, blur and the like.
 
@@ -26,7 +26,7 @@ import numpy as np
 import segno
 from PIL import Image, ImageDraw, ImageFont
 
-from kiosk.vision.mrz import compose_ine_td1
+from kiosk.mrz.parse import compose_ine_td1
 
 FRAME_W, FRAME_H = 1280, 720
 CARD_MM = (85.60, 53.98)
@@ -343,3 +343,16 @@ def other_frame(seed: int, font_key: str = "ocrb") -> OtherFrame:
     tags: dict[str, object] = {"background": kind, "angle": round(angle), "px_per_mm": round(ppmm, 1),
                                "cut": cut, "hand": hand, "effects": effects, "font": font_key}
     return OtherFrame(img, back, pts, visible, tags)
+
+
+if __name__ == "__main__":
+    # `python bench/other_backs.py OUT_DIR [N]`: write N such frames as PNG, to look at them.
+    import sys
+    from pathlib import Path
+
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("other_backs")
+    out.mkdir(parents=True, exist_ok=True)
+    for s in range(int(sys.argv[2]) if len(sys.argv) > 2 else 4):
+        fr = other_frame(s)
+        cv2.imwrite(str(out / f"other_back_{s:03d}.png"), cv2.cvtColor(fr.image, cv2.COLOR_RGB2BGR))
+    print(f"frames written to {out}")

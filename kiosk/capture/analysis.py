@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 
 from kiosk.capture.save import read_front
+from kiosk.mrz.reader import read_mrz
 from kiosk.vision import reasons as R
 from kiosk.vision.credential import BackReading, read_back, read_view
 from kiosk.vision.integrity import IntegrityResult, check_integrity
 from kiosk.vision.liveness import PROMPTS, LivenessChecker, LivenessState, SelfieQuality, assess_selfie
-from kiosk.vision.mrz_reader import read_mrz
 from kiosk.vision.quality import CaptureTracker, FrameVerdict
 from kiosk.vision.reading import BACK, band_view, locate_card, shown_side, side_cues, upright_front
 from sync.device.config import DeviceConfig

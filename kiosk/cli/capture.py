@@ -64,9 +64,9 @@ class Capture:
 def front_picture(img: np.ndarray) -> np.ndarray:
     """The straightened front, by the reading path (`kiosk.vision.reading`: the outline found, or
     the whole image when it already is the card); Refused when there is none or it is a back."""
+    from kiosk.mrz.reader import read_mrz
     from kiosk.vision import reasons as R
     from kiosk.vision.card import find_card
-    from kiosk.vision.mrz_reader import read_mrz
     from kiosk.vision.reading import BACK, locate_card, shown_side, side_cues, upright_front
 
     find = find_card(img)

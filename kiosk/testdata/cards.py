@@ -19,9 +19,9 @@ import numpy as np
 import segno
 from PIL import Image, ImageDraw
 
+from kiosk.mrz.parse import compose_ine_td1
 from kiosk.testdata.assets import CARD_H, CARD_W, face_photo, font, guilloche, ocrb
 from kiosk.testdata.roll import Citizen, generate_roll
-from kiosk.vision.mrz import compose_ine_td1
 
 WATERMARK = "MUESTRA"
 TINTS = {

@@ -28,9 +28,9 @@ from typing import Protocol
 
 import numpy as np
 
-from kiosk.vision import mrz as M
+from kiosk.mrz import parse as M
+from kiosk.mrz.reader import MrzRead, read_mrz
 from kiosk.vision.card import CardFind, find_card
-from kiosk.vision.mrz_reader import MrzRead, read_mrz
 from kiosk.vision.qr import QrResult, decode_qr
 from kiosk.vision.quality import Quality, assess_frame
 from kiosk.vision.reading import (

@@ -36,10 +36,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from kiosk.mrz.locate import card_quad_from_band, read_mrz_in_frame
+from kiosk.mrz.reader import MrzRead
 from kiosk.vision.card import CARD_H, CARD_W, ID1_ASPECT, CardFind, find_card, straighten
 from kiosk.vision.face import detect_faces
-from kiosk.vision.mrz_locate import card_quad_from_band, read_mrz_in_frame
-from kiosk.vision.mrz_reader import MrzRead
 
 PATH_OUTLINE = "contorno"
 PATH_WHOLE = "imagen_completa"

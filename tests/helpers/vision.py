@@ -160,7 +160,7 @@ def render_ocrb_glyphs(font_path: str = OCRB_FONT) -> np.ndarray:
     """
     from PIL import Image, ImageDraw, ImageFont
 
-    from kiosk.vision.ocrb_glyphs import ALPHABET, GLYPH_CAP, GLYPH_H, GLYPH_TOP, GLYPH_W
+    from kiosk.mrz.glyphs import ALPHABET, GLYPH_CAP, GLYPH_H, GLYPH_TOP, GLYPH_W
 
     size = 400
     font = ImageFont.truetype(font_path, size)

@@ -14,10 +14,10 @@ import pytest
 import zxingcpp
 from pyzbar import pyzbar
 
+from kiosk.mrz.parse import parse_ine_mrz
 from kiosk.testdata.cards import sample_card
 from kiosk.testdata.roll import generate_roll, read_roll
 from kiosk.testdata.variants import FRAME_H, FRAME_W, LABELS
-from kiosk.vision.mrz import parse_ine_mrz
 
 BIN = Path(sys.executable).parent / "fieldkit-testdata"
 SEEDS = (0, 1, 2, 3)

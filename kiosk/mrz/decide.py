@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from kiosk.vision import mrz as M
-from kiosk.vision.ocrb_glyphs import ALPHABET
+from kiosk.mrz import parse as M
+from kiosk.mrz.glyphs import ALPHABET
 
 _DIGITS = "0123456789"
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"

@@ -13,17 +13,10 @@ import cv2
 import numpy as np
 import pytest
 
+from kiosk.mrz.locate import CARD_H, CARD_W, MrzBand, card_quad_from_band, find_mrz_band, read_mrz_in_frame
+from kiosk.mrz.reader import read_mrz, read_mrz_cells
 from kiosk.testdata import variants as V
 from kiosk.testdata.cards import sample_card
-from kiosk.vision.mrz_locate import (
-    CARD_H,
-    CARD_W,
-    MrzBand,
-    card_quad_from_band,
-    find_mrz_band,
-    read_mrz_in_frame,
-)
-from kiosk.vision.mrz_reader import read_mrz, read_mrz_cells
 
 
 def _table(light: bool, seed: int) -> np.ndarray:

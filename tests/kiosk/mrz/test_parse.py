@@ -6,14 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kiosk.vision.mrz import (
-    MrzFormatError,
-    check_digit,
-    compose_ine_td1,
-    mrz_name,
-    parse_ine_mrz,
-    parse_td1,
-)
+from kiosk.mrz.parse import MrzFormatError, check_digit, compose_ine_td1, mrz_name, parse_ine_mrz, parse_td1
 
 SPECIMEN = ("I<UTOD231458907<<<<<<<<<<<<<<<", "7408122F1204159UTO<<<<<<<<<<<6",
             "ERIKSSON<<ANNA<MARIA<<<<<<<<<<")

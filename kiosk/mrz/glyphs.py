@@ -1,7 +1,7 @@
 """OCR-B glyph templates for the MRZ reader, embedded so that the reader does no file I/O.
 
 Rendered from Debian's fonts-ocr-b (OCRB.otf) by `tests.helpers.vision.render_ocrb_glyphs`;
-tests/kiosk/vision/test_vision_mrz_reader.py checks that this table still equals a fresh rendering.
+tests/kiosk/mrz/test_reader.py checks that this table still equals a fresh rendering.
 Each glyph is a GLYPH_H x GLYPH_W uint8 cell (ink dark), one 2.54 mm advance wide,
 cap height GLYPH_CAP px with its top at row GLYPH_TOP.
 """

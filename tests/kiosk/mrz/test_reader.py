@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from kiosk.mrz import parse as M
+from kiosk.mrz.glyphs import glyphs
+from kiosk.mrz.reader import ine_charsets, read_mrz
 from kiosk.testdata.assets import CARD_H, CARD_W, ocrb
 from kiosk.testdata.cards import sample_card
-from kiosk.vision import mrz as M
-from kiosk.vision.mrz_reader import ine_charsets, read_mrz
-from kiosk.vision.ocrb_glyphs import glyphs
 from tests.helpers.vision import render_ocrb_glyphs
 
 

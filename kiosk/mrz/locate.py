@@ -32,8 +32,8 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from kiosk.vision.mrz_lines import TextLine, find_lines
-from kiosk.vision.mrz_reader import MrzRead, read_mrz_cells
+from kiosk.mrz.lines import TextLine, find_lines
+from kiosk.mrz.reader import MrzRead, read_mrz_cells
 
 CARD_W, CARD_H = 1024, 646
 # Where the MRZ cells sit on the straightened back (1024 x 646): cell k of a line is centred

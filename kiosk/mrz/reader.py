@@ -32,8 +32,8 @@ from typing import overload
 import cv2
 import numpy as np
 
-from kiosk.vision.mrz_decide import decide, ine_charsets
-from kiosk.vision.ocrb_glyphs import ALPHABET, GLYPH_CAP, GLYPH_H, GLYPH_TOP, GLYPH_W, glyphs
+from kiosk.mrz.decide import decide, ine_charsets
+from kiosk.mrz.glyphs import ALPHABET, GLYPH_CAP, GLYPH_H, GLYPH_TOP, GLYPH_W, glyphs
 
 _BLURS = (1.0, 1.8, 2.6, 3.4)  # template blur levels (normalised px) besides the sharp glyphs
 _VSHIFT = 3         # +- px vertically (the line's centre is fitted, drift is small)
