@@ -11,6 +11,7 @@ looks that do not read end the capture after `MAX_UNREAD_LOOKS`.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,17 +21,35 @@ import numpy as np
 from kiosk.capture.save import read_front
 from kiosk.mrz.reader import read_mrz
 from kiosk.vision import reasons as R
+from kiosk.vision.card import CardFind, find_card
 from kiosk.vision.credential import BackReading, read_back, read_view
 from kiosk.vision.integrity import IntegrityResult, check_integrity
 from kiosk.vision.liveness import PROMPTS, LivenessChecker, LivenessState, SelfieQuality, assess_selfie
 from kiosk.vision.quality import CaptureTracker, FrameVerdict
-from kiosk.vision.reading import BACK, band_view, locate_card, shown_side, side_cues, upright_front
+from kiosk.vision.reading import (
+    BACK,
+    PATH_OUTLINE,
+    PATH_WHOLE,
+    band_view,
+    card_views,
+    shown_side,
+    side_cues,
+    upright_front,
+)
 from sync.device.config import DeviceConfig
 
 SHOW_FRONT = R.text("muestre_frente")
 SHOW_BACK = R.text("es_frente")
+FRONT_VIEWS = 3            # outlines tried at capture for one with the portrait where a front has it
 NO_PORTRAIT_LOOKS = 3      # steady looks at a front with no portrait found before it is taken anyway
 BAND_EVERY = 5             # back, no outline: look for the MRZ band in every 5th frame
+
+
+def capture_find(image: np.ndarray, preview: CardFind) -> CardFind:
+    """The outline to read at capture: the finder in full on the still (with its alternatives
+    and the portrait check between rivals), or the preview's when that finds nothing."""
+    full = find_card(image)
+    return full if full is not None and not full.touches_border else preview
 
 
 # -- what the analysers answer ----------------------------------------------------------------
@@ -105,12 +124,20 @@ class CardAnalyser:
     # -- front ---------------------------------------------------------------------------------
     def _front(self, image: np.ndarray, v: FrameVerdict, force: bool) -> Guidance | Captured | Refused:
         assert v.find is not None
-        view = locate_card(image, v.find)
-        if view is None:
+        # The preview's outline was found cheaply; at capture the finder runs in full (rival
+        # outlines settled by the portrait) and its views are tried until one shows the portrait:
+        # a wrong outline is not straightened into the record while a right one is at hand.
+        tried = []
+        for view in itertools.islice(card_views(image, capture_find(image, v.find),
+                                                paths=(PATH_OUTLINE, PATH_WHOLE)), FRONT_VIEWS):
+            crop = upright_front(view.card)
+            tried.append((crop, read_front(crop)))
+            if tried[-1][1].photo is not None:
+                break
+        if not tried:
             self.tracker.reset()
             return _guide("sin_credencial")
-        crop = upright_front(view.card)
-        fr = read_front(crop)
+        crop, fr = next(((c, f) for c, f in tried if f.photo is not None), tried[0])
         if fr.photo is None:
             if shown_side(side_cues(crop), mrz_band=read_mrz(crop) is not None) == BACK:
                 self.tracker.reset()
@@ -141,7 +168,8 @@ class CardAnalyser:
     def _back(self, image: np.ndarray, v: FrameVerdict) -> Guidance | Captured | Refused:
         assert v.find is not None
         scope, secciones = self._scope()
-        r = read_back(image, now_year=self.now_year, secciones=secciones, scope=scope, find=v.find)
+        r = read_back(image, now_year=self.now_year, secciones=secciones, scope=scope,
+                      find=capture_find(image, v.find))
         if r.accepted:
             return self._accepted(r, v)
         assert r.refusal is not None

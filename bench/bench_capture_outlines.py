@@ -1,0 +1,109 @@
+"""Outlines straightened at capture: how often a wrong one reaches the record, beside the old path.
+
+    .venv/bin/python bench/bench_capture_outlines.py [--n 6] [--json out.json]
+
+The finder alone (bench_card_finder.py) is judged on every outline it returns. What matters
+to a citizen is the outline the capture *uses*: at capture the kiosk runs the finder in full
+and reads the views in turn (kiosk/capture/analysis.py): a back is taken only if its QR and
+MRZ read with valid check digits on the straightened crop (or on the MRZ band, whose implied
+outline is the best crop available and is recorded as such); a front is taken from the first
+view that shows the card's portrait.
+
+For each harsh frame (kiosk/testdata/harsh.py, --n per scenario, fronts and backs of the QR
+models E-H) this bench runs that capture logic and reports, per side: taken with a right
+outline, taken with a wrong one (mean corner error over 3 % of the diagonal or IoU under 0.9:
+a wrong outline straightened into the record), taken from the MRZ band, not taken. Beside it,
+in the same process, the old path: the frozen finder's outline straightened whenever it is
+found and not cut (what the kiosk did before), with the same judgement. Wilson 95 % intervals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.baselines import card_v1
+from bench.bench_card_finder import corner_error, quad_iou, wilson
+from kiosk.capture.save import read_front
+from kiosk.testdata.harsh import SCENARIOS, harsh_frame
+from kiosk.vision.card import find_card
+from kiosk.vision.credential import read_back
+from kiosk.vision.reading import PATH_MRZ_BAND, PATH_OUTLINE, PATH_WHOLE, card_views, upright_front
+
+QR_MODELS = {"E", "F", "G", "H"}
+NOW_YEAR = 2026
+
+
+def right(corners: np.ndarray, truth: np.ndarray) -> bool:
+    c, t = np.asarray(corners, np.float64), np.asarray(truth, np.float64)
+    return corner_error(c, t)[0] <= 0.03 and quad_iou(c, t) >= 0.9
+
+
+def capture_back(img: np.ndarray, truth: np.ndarray) -> str:
+    r = read_back(img, now_year=NOW_YEAR, find=find_card(img))
+    if not r.accepted or r.find is None:
+        return "not taken"
+    if r.path == PATH_MRZ_BAND:
+        return "taken, MRZ band"
+    return "taken, right" if right(r.find.corners, truth) else "taken, WRONG"
+
+
+def capture_front(img: np.ndarray, truth: np.ndarray) -> str:
+    views = itertools.islice(card_views(img, find_card(img), paths=(PATH_OUTLINE, PATH_WHOLE)), 3)
+    for view in views:
+        if read_front(upright_front(view.card)).photo is not None:
+            return "taken, right" if right(view.find.corners, truth) else "taken, WRONG"
+    return "not taken"
+
+
+def old_path(img: np.ndarray, truth: np.ndarray) -> str:
+    f = card_v1.find_card(img)
+    if f is None or f.touches_border:
+        return "not taken"
+    return "taken, right" if right(f.corners, truth) else "taken, WRONG"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=6, help="frames per scenario (default 6)")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    tallies: dict[str, Counter[str]] = {k: Counter() for k in ("back", "front", "back old", "front old")}
+    for scenario in SCENARIOS:
+        if scenario == "cut":
+            continue                        # a cut card is never taken; bench_card_finder counts those
+        for seed in range(args.n):
+            side = "back" if seed % 2 else "front"
+            f = harsh_frame(20_000 + seed, side, scenario=scenario)
+            if f.cut or f.params.get("model") not in QR_MODELS:
+                continue
+            now = (capture_back if side == "back" else capture_front)(f.image, f.corners)
+            tallies[side][now] += 1
+            tallies[f"{side} old"][old_path(f.image, f.corners)] += 1
+        print(f"   {scenario} done", flush=True)
+    out = {}
+    print("\noutlines used at capture, harsh frames (models E-H, cards wholly in the frame)")
+    for name, t in tallies.items():
+        n = sum(t.values())
+        row = {}
+        for k in ("taken, right", "taken, WRONG", "taken, MRZ band", "not taken"):
+            lo, hi = wilson(t[k], n)
+            row[k] = {"k": t[k], "n": n, "rate": t[k] / n if n else None, "ci95": [lo, hi]}
+        out[name] = row
+        cells = "  ".join(f"{k} {v['k']:>3}/{n:<3} [{v['ci95'][0]:.2f},{v['ci95'][1]:.2f}]"
+                          for k, v in row.items())
+        print(f"   {name:<10} {cells}")
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
