@@ -7,7 +7,9 @@ to a citizen is the outline the capture *uses*: at capture the kiosk runs the fi
 and reads the views in turn (kiosk/capture/analysis.py): a back is taken only if its QR and
 MRZ read with valid check digits on the straightened crop (or on the MRZ band, whose implied
 outline is the best crop available and is recorded as such); a front is taken from the first
-view that shows the card's portrait.
+view that shows the card's portrait where a front has it (left part, about half the card's
+height). The kiosk takes a front anyway after a few steady looks with no portrait in place
+(the auxiliary then compares it by eye): such fronts count as "not taken" here.
 
 For each harsh frame (kiosk/testdata/harsh.py, --n per scenario, fronts and backs of the QR
 models E-H) this bench runs that capture logic and reports, per side: taken with a right
@@ -32,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.baselines import card_v1
 from bench.bench_card_finder import corner_error, quad_iou, wilson
+from kiosk.capture.analysis import portrait_in_place
 from kiosk.capture.save import read_front
 from kiosk.testdata.harsh import SCENARIOS, harsh_frame
 from kiosk.vision.card import find_card
@@ -59,7 +62,8 @@ def capture_back(img: np.ndarray, truth: np.ndarray) -> str:
 def capture_front(img: np.ndarray, truth: np.ndarray) -> str:
     views = itertools.islice(card_views(img, find_card(img), paths=(PATH_OUTLINE, PATH_WHOLE)), 3)
     for view in views:
-        if read_front(upright_front(view.card)).photo is not None:
+        crop = upright_front(view.card)
+        if portrait_in_place(read_front(crop).photo, crop):
             return "taken, right" if right(view.find.corners, truth) else "taken, WRONG"
     return "not taken"
 

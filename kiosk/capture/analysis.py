@@ -23,6 +23,7 @@ from kiosk.mrz.reader import read_mrz
 from kiosk.vision import reasons as R
 from kiosk.vision.card import CardFind, find_card
 from kiosk.vision.credential import BackReading, read_back, read_view
+from kiosk.vision.face import CardPhoto
 from kiosk.vision.integrity import IntegrityResult, check_integrity
 from kiosk.vision.liveness import PROMPTS, LivenessChecker, LivenessState, SelfieQuality, assess_selfie
 from kiosk.vision.quality import CaptureTracker, FrameVerdict
@@ -30,6 +31,7 @@ from kiosk.vision.reading import (
     BACK,
     PATH_OUTLINE,
     PATH_WHOLE,
+    PORTRAIT_MAX_X,
     band_view,
     card_views,
     shown_side,
@@ -40,9 +42,20 @@ from sync.device.config import DeviceConfig
 
 SHOW_FRONT = R.text("muestre_frente")
 SHOW_BACK = R.text("es_frente")
+PORTRAIT_H = (0.35, 0.75)  # the printed portrait's height over the card's (models E-H: ~0.5-0.6)
 FRONT_VIEWS = 3            # outlines tried at capture for one with the portrait where a front has it
 NO_PORTRAIT_LOOKS = 3      # steady looks at a front with no portrait found before it is taken anyway
 BAND_EVERY = 5             # back, no outline: look for the MRZ band in every 5th frame
+
+
+def portrait_in_place(photo: CardPhoto | None, card: np.ndarray) -> bool:
+    """The portrait where a front has it: in the left part, about half the card's height (an
+    outline a side short, or a box inside the card, puts it elsewhere or makes it too big)."""
+    if photo is None:
+        return False
+    h, w = card.shape[:2]
+    x, _y, bw, bh = photo.box
+    return x + bw / 2 < PORTRAIT_MAX_X * w and PORTRAIT_H[0] <= bh / h <= PORTRAIT_H[1]
 
 
 def capture_find(image: np.ndarray, preview: CardFind) -> CardFind:
@@ -132,12 +145,12 @@ class CardAnalyser:
                                                 paths=(PATH_OUTLINE, PATH_WHOLE)), FRONT_VIEWS):
             crop = upright_front(view.card)
             tried.append((crop, read_front(crop)))
-            if tried[-1][1].photo is not None:
+            if portrait_in_place(tried[-1][1].photo, crop):
                 break
         if not tried:
             self.tracker.reset()
             return _guide("sin_credencial")
-        crop, fr = next(((c, f) for c, f in tried if f.photo is not None), tried[0])
+        crop, fr = next(((c, f) for c, f in tried if portrait_in_place(f.photo, c)), tried[0])
         if fr.photo is None:
             if shown_side(side_cues(crop), mrz_band=read_mrz(crop) is not None) == BACK:
                 self.tracker.reset()
