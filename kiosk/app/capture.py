@@ -9,12 +9,11 @@ import logging
 from typing import Any
 
 from hardware.camera import CameraError, CameraState
-from kiosk.capture.analysis import Captured, CardAnalyser, Guidance, Refused, SelfieAnalyser
+from kiosk.capture.analysis import Captured, CardAnalyser, Guidance, Refused, RetakeBudget, SelfieAnalyser
 from kiosk.capture.flow import Step
 from kiosk.capture.save import save_draft
 from kiosk.capture.signature import signature_problem
 from kiosk.vision.credential import BackReading
-from kiosk.vision.reasons import RETAKES
 from sync.agent import freeze
 
 _log = logging.getLogger("fieldkit.kiosk")
@@ -56,11 +55,14 @@ class CaptureMixin:
             self._analyser = SelfieAnalyser()
         else:
             side = "front" if step == Step.FRONT else "back"
-            # One guided retake per capture for a support judged not original: none is left
-            # for the back when the front was already judged a copy after its own.
-            integ = getattr(getattr(d, "front_reading", None), "integrity", None)
-            retakes = 0 if side == "back" and integ is not None and not integ.passed else RETAKES
-            self._analyser = CardAnalyser(side, year, self.sv.config, d.process_id if d else "", retakes)
+            # One guided retake per capture for a support judged not original: the draft keeps
+            # the budget, so the back (or a front taken again) gets what the front left.
+            budget = RetakeBudget()
+            if d is not None:
+                if not isinstance(d.retakes, RetakeBudget):
+                    d.retakes = RetakeBudget()
+                budget = d.retakes
+            self._analyser = CardAnalyser(side, year, self.sv.config, d.process_id if d else "", budget)
         if self.sv.camera is None:
             self.screen.set_camera_error("No hay cámara configurada.")
             return

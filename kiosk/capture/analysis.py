@@ -98,22 +98,38 @@ def _refuse(code: str) -> Refused:
     return Refused(R.text(code), code)
 
 
+@dataclass
+class RetakeBudget:
+    """The guided retakes left to one capture (the draft holds it across steps)."""
+
+    left: int = R.RETAKES
+
+
 class CardAnalyser:
     """Front or back: steady-and-good tracking, then the side's reading. Worker thread only.
 
-    `retakes`: guided retakes left for a support judged not original (the policy allows one
-    per capture: the back's analyser gets none when the front was already judged a copy).
+    `retakes`: guided retakes left for a support judged not original. The policy allows one
+    per capture: pass the capture's `RetakeBudget` (front and back, and a front taken again,
+    share it); an int gives this analyser a budget of its own.
     """
 
     def __init__(self, side: str, now_year: int, cfg: DeviceConfig | None, process_id: str,
-                 retakes: int = R.RETAKES) -> None:
+                 retakes: int | RetakeBudget = R.RETAKES) -> None:
         self.side, self.now_year, self.cfg, self.process_id = side, now_year, cfg, process_id
         self.tracker = CaptureTracker()
-        self.retakes_left = retakes
+        self.budget = retakes if isinstance(retakes, RetakeBudget) else RetakeBudget(retakes)
         self.no_qr = 0           # steady looks refused with INE's "sin QR"
         self.unread = 0          # steady looks at a back that did not read
         self.no_portrait = 0     # steady looks at a front with no portrait found
         self.lost = 0            # frames in a row with no whole outline
+
+    @property
+    def retakes_left(self) -> int:
+        return self.budget.left
+
+    @retakes_left.setter
+    def retakes_left(self, n: int) -> None:
+        self.budget.left = n
 
     def __call__(self, image: np.ndarray, _t: float, force: bool = False) -> Guidance | Captured | Refused:
         v = self.tracker.update(image)
@@ -196,7 +212,8 @@ class CardAnalyser:
             return _refuse(code) if self.no_qr >= 2 else _guide("revisando", quad)
         if code not in R.RETRY:
             return Guidance(r.refusal.message, quad, code=code)   # es_frente: turn it over
-        self.unread += 1
+        if code in R.UNREAD:
+            self.unread += 1
         integ = check_integrity(r.card) if r.card is not None else None
         suspect = integ is not None and not integ.passed
         if suspect and self.retakes_left > 0:

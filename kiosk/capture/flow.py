@@ -73,6 +73,7 @@ class Draft:
     signature: Any = None        # sync.wire.record.Signature
     email: str | None = None
     consent: bool = False
+    retakes: Any = None          # the capture's guided-retake budget (capture.analysis.RetakeBudget)
 
 
 @dataclass

@@ -4,7 +4,8 @@ Each position takes the best character its field allows (digits where the INE la
 digits, letters in `IDMEX`/`MEX`/names, `<` where fillers are); a glyph that looks more like
 a look-alike on the other side of the digit/letter divide counts for the allowed one. Then
 every check digit that fails drives a search over the runner-up characters of its field,
-cheapest score loss first, within a budget. See mrz_reader.py for where the scores come from.
+cheapest score loss first, within a budget (see `_fix_field` for when a rescue is refused).
+See reader.py for where the scores come from.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ _DIGITS = "0123456789"
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _MAX_FIXES = 2       # more rescued characters than this and the read is not trusted
 _MAX_FIX_COST = 0.12  # a check-digit rescue may cost at most this much total score
+_MAX_ONE_FIX = 0.07   # ... and each character it puts in, at most this much below the best there
+_MIN_LEAD = 0.03      # ... and it must be cheaper than any other rescue that passes by this much
+_TIE = 0.03           # after a rescue, no other place of lines 1-2 may be this close a call
 
 
 def ine_charsets() -> tuple[list[str], list[str], list[str]]:
@@ -51,16 +55,23 @@ def _best(scores: np.ndarray, allowed: str) -> list[tuple[float, str]]:
 
 def _fix_field(chars: list[str], options: list[list[tuple[float, str]]], positions: list[int],
                ok: Callable[[list[str]], bool], max_changes: int = 2) -> list[str] | None:
-    """Cheapest substitution of runner-up characters at `positions` that makes `ok` true."""
+    """Cheapest substitution of runner-up characters at `positions` that makes `ok` true.
+
+    A check digit catches one wrong digit but cannot say which: with many near runner-ups,
+    some substitution nearly always passes. So a rescue is taken only when every character
+    it puts in scored close to the best at its place, and no other passing rescue (of as
+    many changes) comes near it in cost; otherwise the read stays unchecked.
+    """
     alts = []
     for p in positions:
         top = options[p][0][0]
         for sc, c in options[p][1:4]:
-            alts.append((top - sc, p, c))
+            if top - sc <= _MAX_ONE_FIX:
+                alts.append((top - sc, p, c))
     alts.sort()
     alts = alts[:12]
     for n in range(1, max_changes + 1):
-        best: tuple[float, list[str]] | None = None
+        passing: list[tuple[float, list[str]]] = []
         for combo in itertools.combinations(alts, n):
             if len({p for _, p, _ in combo}) < n:
                 continue
@@ -68,10 +79,13 @@ def _fix_field(chars: list[str], options: list[list[tuple[float, str]]], positio
             for _, p, c in combo:
                 trial[p] = c
             cost = sum(x for x, _, _ in combo)
-            if cost <= _MAX_FIX_COST and ok(trial) and (best is None or cost < best[0]):
-                best = (cost, trial)
-        if best is not None:
-            return best[1]
+            if cost <= _MAX_FIX_COST and ok(trial):
+                passing.append((cost, trial))
+        if passing:
+            passing.sort(key=lambda t: t[0])
+            if len(passing) > 1 and passing[1][0] - passing[0][0] < _MIN_LEAD:
+                return None                      # two rescues nearly as likely: neither
+            return passing[0][1]
     return None
 
 
@@ -144,5 +158,12 @@ def decide(all_scores: list[np.ndarray]) -> tuple[tuple[str, str, str], list[str
     # a read that needed many rescues, or a names line with no filler at all (every '<' taken
     # for a letter: heavy motion blur), is not trusted even if the sums happen to work out.
     if len(corrections) > _MAX_FIXES or "<" not in out[2]:
+        valid = False
+    # A rescue says this card's print confuses two characters; other near ties in the checked
+    # lines are then the same confusion, and two of them can cancel in a check digit (two 8s
+    # read as 5 at weights 7 and 3 leave the sum unchanged): not trusted.
+    rescued = {(li, p) for li in (0, 1) for p in range(30) if lines[li][p] != opts[li][p][0][1]}
+    if rescued and any(len(o) > 1 and o[0][0] - o[1][0] < _TIE and (li, p) not in rescued
+                       for li in (0, 1) for p, o in enumerate(opts[li])):
         valid = False
     return out, corrections, valid   # type: ignore[return-value]

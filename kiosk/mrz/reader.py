@@ -9,16 +9,19 @@ same cell size (`ocrb_glyphs`) is fast and very accurate:
    (adaptive threshold, connected components) are grouped into text lines;
    the three lowest lines with enough blobs are the MRZ. For each line a
    straight centre line (tilt) and the cap height are fitted.
-2. Normalise: each line is resampled into a strip where the cap height is
-   `GLYPH_CAP` px, tilt removed.
+2. Normalise: the glyphs' height is measured on the lines themselves (the ink band's
+   full width at half height, lines 1 and 2; `glyph_size`), since printers set the cap
+   height apart from the pitch; each line is resampled at that scale, tilt removed.
 3. Match: cell by cell from the left, normalised cross-correlation against
    every glyph (sharp and slightly blurred versions) over a small window of
-   shifts; the cell position follows the best shift (tracks drift and warp).
+   shifts (twice as wide for the first cell); the cell position follows the best
+   shift (tracks drift and warp).
 4. Decide (`mrz_decide`): each position takes the best character its field allows (digits
    where the INE layout has digits, letters in `IDMEX`/`MEX`/names, `<` where
    fillers are) — this alone settles 0/O, 1/I, 5/S, 8/B, 2/Z by field type.
    Then every check digit that fails drives a search over the runner-up
-   characters of its field (cheapest score loss first).
+   characters of its field (cheapest score loss first), taken only when it is
+   close to the best and clearly the cheapest.
 
 The reader returns the lines plus per-character scores and the corrections it
 made, so a caller can tell a confident read from a rescued one.
@@ -40,17 +43,16 @@ _VSHIFT = 3         # +- px vertically (the line's centre is fitted, drift is sm
 _SHIFT = 4          # +- px of the search window around a predicted cell (normalised units)
 
 
-def _prep_templates() -> tuple[np.ndarray, np.ndarray]:
+def _prep_templates() -> np.ndarray:
     g = glyphs().astype(np.float32)
     sets = [g] + [np.stack([cv2.GaussianBlur(t, (0, 0), s) for t in g]) for s in _BLURS]
     t = np.concatenate(sets).reshape(len(sets) * len(ALPHABET), -1)
     t = t - t.mean(1, keepdims=True)
     t /= np.linalg.norm(t, axis=1, keepdims=True) + 1e-6
-    chars = np.array(list(ALPHABET) * len(sets))
-    return t, chars
+    return t
 
 
-_TEMPLATES, _TEMPLATE_CHARS = _prep_templates()
+_TEMPLATES = _prep_templates()
 
 
 @dataclass
@@ -171,13 +173,41 @@ def _find_lines(gray: np.ndarray, y_from: float = 0.45) -> list[_Line]:
 
 # -- 2./3. normalise and match -----------------------------------------------------------------
 
-def _strip(gray: np.ndarray, line: _Line, pitch: float) -> tuple[np.ndarray, float, float]:
-    """The line resampled to glyph scale; returns strip, scale, x origin.
+def ink_height(gray: np.ndarray, line: _Line, pitch: float) -> float | None:
+    """Height of the line's ink band, image px: the full width at half height of its row profile.
 
-    The scale comes from the pitch (one cell = GLYPH_W), not from the blobs' height, which
-    blur inflates; OCR-B's cap height is about one pitch.
+    Blur spreads each edge of the band symmetrically, so the half-height crossings stay where
+    the edges were (the blobs' heights, taken at a threshold, grow with blur instead).
     """
-    s = pitch / GLYPH_W                            # image px per normalised px
+    step = 0.25
+    xs = np.arange(line.x_left, line.x_right, 1.0, dtype=np.float32)
+    if len(xs) < 10:
+        return None
+    rows = np.arange(-1.6 * pitch, 1.6 * pitch, step, dtype=np.float32)
+    mx = np.repeat(xs[None, :], len(rows), axis=0)
+    my = (line.cy(xs)[None, :] + rows[:, None]).astype(np.float32)
+    band = cv2.remap(gray, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    prof = np.clip(np.percentile(band, 90) - band.astype(np.float32), 0, None).mean(axis=1)
+    c = len(rows) // 2
+    k = int(0.3 * pitch / step)
+    half = 0.5 * float(np.median(prof[c - k:c + k]))
+    if half <= 0:
+        return None
+    above = prof > half
+    i, j = c, c
+    while i > 0 and above[i]:
+        i -= 1
+    while j < len(prof) - 1 and above[j]:
+        j += 1
+    if i == 0 or j == len(prof) - 1:
+        return None
+    top = i + (half - prof[i]) / (prof[i + 1] - prof[i])
+    bottom = j - 1 + (prof[j - 1] - half) / (prof[j - 1] - prof[j])
+    return float((bottom - top) * step)
+
+
+def _strip(gray: np.ndarray, line: _Line, pitch: float, s: float) -> tuple[np.ndarray, float, float]:
+    """The line resampled to glyph scale (`s` image px per normalised px); strip, s, x origin."""
     x_start = line.x_left - pitch                  # one cell of margin on the left
     n_w = int((line.x_right - x_start + pitch) / s) + 2 * _SHIFT
     n_h = GLYPH_H + 2 * _VSHIFT
@@ -190,13 +220,13 @@ def _strip(gray: np.ndarray, line: _Line, pitch: float) -> tuple[np.ndarray, flo
     return strip.astype(np.float32), s, x_start
 
 
-def _cell_scores(strip: np.ndarray, x: float, templates: np.ndarray, levels: int
-                 ) -> tuple[np.ndarray, int]:
+def _cell_scores(strip: np.ndarray, x: float, templates: np.ndarray, levels: int,
+                 shift: int = _SHIFT) -> tuple[np.ndarray, int]:
     """NCC of one cell against `templates` over the shift window: (levels, n) best scores, dx."""
     n = len(ALPHABET)
     xi = round(x)
-    x0 = xi - _SHIFT
-    need = GLYPH_W + 2 * _SHIFT
+    x0 = xi - shift
+    need = GLYPH_W + 2 * shift
     lo, hi = max(0, x0), max(0, min(strip.shape[1], x0 + need))
     patch = strip[:, lo:hi]
     if patch.shape[1] < need:
@@ -214,7 +244,7 @@ def _cell_scores(strip: np.ndarray, x: float, templates: np.ndarray, levels: int
     # ten times more than it saves when the cores are busy (as on a kiosk showing video).
     ncc = np.einsum("ij,kj->ik", wins, templates).reshape(vy * vx, levels, n)
     best_shift = int(ncc.max(axis=(1, 2)).argmax())
-    return ncc.max(0), best_shift % vx - _SHIFT
+    return ncc.max(0), best_shift % vx - shift
 
 
 def _match_line(strip: np.ndarray, first_x: float, pitch_n: float, level: int = -1
@@ -240,7 +270,11 @@ def _match_line(strip: np.ndarray, first_x: float, pitch_n: float, level: int = 
             level = int(first.max(axis=2).sum(axis=0).argmax())
             scores[:probe] = first[:, level, :]
             tmpl = _TEMPLATES[level * n:(level + 1) * n]
-        sc, dx = _cell_scores(strip, x, tmpl, levels if level < 0 else 1)
+        # The first cell is searched twice as wide: where the line starts is known to a few
+        # px only (a band fitted on the three lines, the names line's ink span), and a glyph
+        # cut by the window's edge matches a look-alike better than itself (F as P).
+        sc, dx = _cell_scores(strip, x, tmpl, levels if level < 0 else 1,
+                              2 * _SHIFT if k == 0 else _SHIFT)
         if level < 0:
             first[k] = sc
         else:
@@ -303,6 +337,24 @@ def read_mrz_cells(card: np.ndarray, rows: list[tuple[float, float, float, float
     return _read_lines(gray, lines)
 
 
+# Ink height / pitch of the digit lines (1 and 2) as the table's font prints them: measured
+# on the generator's backs (31.9 px on a 30.36 px pitch); the table's own digits give 1.06.
+_REF_HEIGHT = 1.051
+
+
+def glyph_size(gray: np.ndarray, lines: list[_Line], pitches: list[float]) -> float:
+    """Glyph size relative to the table's (1.0: cap height as the table's, on this pitch).
+
+    Measured on lines 1 and 2 (digits, few fillers; the names line is mostly '<') as the ink
+    band's height over the pitch, the same font throughout a card.
+    """
+    got = [h / p for ln, p in zip(lines[:2], pitches[:2], strict=True)
+           if (h := ink_height(gray, ln, p)) is not None]
+    if not got:
+        return 1.0
+    return float(np.clip(np.mean(got) / _REF_HEIGHT, 0.78, 1.25))
+
+
 def _read(gray: np.ndarray) -> MrzRead | None:
     return _read_lines(gray, _find_lines(gray))
 
@@ -314,11 +366,16 @@ def _read_lines(gray: np.ndarray, lines: list[_Line]) -> MrzRead | None:
     nominal = 0.89 * w / 30                          # 2.54 mm at the crop's scale
     all_scores, boxes = [], []
     level = -1                       # blur level: chosen on line 1, kept for lines 2 and 3
-    for ln in lines:
-        # The ink runs from cell 1 to cell 30: its span gives this line's pitch (perspective,
-        # bends), bounded around the nominal one; its middle is the middle of the 30 cells.
-        pitch_img = float(np.clip((ln.x_right - ln.x_left) / 29.6, 0.9 * nominal, 1.1 * nominal))
-        strip, s, x_start = _strip(gray, ln, pitch_img)
+    # The ink runs from cell 1 to cell 30: its span gives each line's pitch (perspective,
+    # bends), bounded around the nominal one; its middle is the middle of the 30 cells.
+    pitches = [float(np.clip((ln.x_right - ln.x_left) / 29.6, 0.9 * nominal, 1.1 * nominal))
+               for ln in lines]
+    size = glyph_size(gray, lines, pitches)
+    for ln, pitch_img in zip(lines, pitches, strict=True):
+        # Glyph scale from the glyphs' own height: printers and fonts set the cap height
+        # apart from the pitch (2.2-2.7 mm on 2.54 mm), and a glyph matched at the pitch's
+        # scale reads O as D or Q, 8 as 5.
+        strip, s, x_start = _strip(gray, ln, pitch_img, size * pitch_img / GLYPH_W)
         pitch_n = pitch_img / s
         mid = (ln.x_left + ln.x_right) / 2
         first = (mid - 15 * pitch_img - x_start) / s + _SHIFT

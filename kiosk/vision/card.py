@@ -176,7 +176,7 @@ def portrait_fit(frame: np.ndarray, corners: np.ndarray) -> int:
     """+1: the outline's crop shows a face of an ID portrait's size (16-55 % of the card's
     height, either way up); -1: a face of a size no card portrait has (a printed photo box
     taken for the card shows its face sideways and filling it); 0: no face."""
-    crop = cv2.cvtColor(straighten(frame, corners, (_LAYOUT_W, _LAYOUT_H)), cv2.COLOR_RGB2GRAY)
+    crop = _gray(straighten(frame, corners, (_LAYOUT_W, _LAYOUT_H)))
     side = int(0.12 * _LAYOUT_H)
     turns = (crop, cv2.rotate(crop, cv2.ROTATE_180), cv2.rotate(crop, cv2.ROTATE_90_CLOCKWISE),
              cv2.rotate(crop, cv2.ROTATE_90_COUNTERCLOCKWISE))
@@ -241,7 +241,10 @@ def find_card(frame: np.ndarray, refine: bool = True, hint: CardFind | None = No
     cheap candidates, so a card the slower detectors found stays found at the cheap cost.
     `thorough=False`: the cheap route only (the live preview between thorough frames).
     `layout=False`: no portrait check between rival outlines (tens of ms: capture time only)."""
+    frame = as_rgb(frame)
     h, w = frame.shape[:2]
+    if h < 16 or w < 16:
+        return None
     scale = WORK_W / w
     small = _shrink(frame, WORK_W, max(1, round(h * scale)))
     if small.ndim == 2:
@@ -250,9 +253,10 @@ def find_card(frame: np.ndarray, refine: bool = True, hint: CardFind | None = No
     field = EdgeField.of(gray)
     shape = gray.shape
     if hint is not None and not hint.touches_border:
-        # The preview's steady state: the last outline still on its edges ends the search.
+        # The preview's steady state: the last outline (the best a full search found) still
+        # on its edges ends the search.
         q, sc = score_batch(hint.corners.reshape(1, 4, 2) * scale, field, shape)
-        if sc[0] >= GOOD and inside_frame(q[0], shape, _MARGIN):
+        if sc[0] >= ACCEPT and inside_frame(q[0], shape, _MARGIN):
             # Refined already: only follow the card's own edge a few pixels (a wide search
             # could hop to a printed line and back, and the preview would see motion).
             return _found(frame, q[0] / scale, float(sc[0]), hint.method, refine, search=_FOLLOW)
@@ -301,6 +305,17 @@ def _found(frame: np.ndarray, quad: np.ndarray, score: float, method: str, refin
         corners = refine_corners(frame, corners, search)
     area = float(cv2.contourArea(corners)) / (w * h)
     return CardFind(corners.astype(np.float32), float(score), touches, area, method, alts)
+
+
+def as_rgb(frame: np.ndarray) -> np.ndarray:
+    """A frame as 8-bit RGB: grey stays grey (2-D), an alpha channel is dropped."""
+    if frame.ndim == 3 and frame.shape[2] == 4:
+        frame = frame[..., :3]
+    elif frame.ndim == 3 and frame.shape[2] == 1:
+        frame = frame[..., 0]
+    if frame.dtype != np.uint8:
+        frame = np.clip(frame, 0, 255).astype(np.uint8)
+    return frame
 
 
 def _gray(frame: np.ndarray) -> np.ndarray:

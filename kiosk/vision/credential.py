@@ -30,7 +30,7 @@ import numpy as np
 
 from kiosk.mrz import parse as M
 from kiosk.mrz.reader import MrzRead, read_mrz
-from kiosk.vision.card import CardFind, find_card
+from kiosk.vision.card import CardFind, as_rgb, find_card
 from kiosk.vision.qr import QrResult, decode_qr
 from kiosk.vision.quality import Quality, assess_frame
 from kiosk.vision.reading import (
@@ -196,6 +196,7 @@ def read_back(frame: np.ndarray, *, now_year: int,
     `find`: the card's outline in this frame if the caller has it (`located=True`: the caller
     looked, and `find` is what it found, None included); `paths`: the reading paths to try.
     """
+    frame = as_rgb(frame)
     if find is None and not located and (PATH_OUTLINE in paths or PATH_WHOLE in paths):
         find = find_card(frame)
     best: BackReading | None = None
@@ -205,8 +206,8 @@ def read_back(frame: np.ndarray, *, now_year: int,
             return r
         if best is None or _evidence(r) > _evidence(best):
             best = r
-        if r.side == FRONT:
-            break            # a front, whichever crop of it: nothing else to try
+    # Every view is tried before a front is concluded: an inner outline of a back (its MRZ
+    # cut, fingers at its edge) can look like a front where the card's own outline reads.
     return best if best is not None else _no_card(frame, find)
 
 

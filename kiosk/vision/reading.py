@@ -38,7 +38,7 @@ import numpy as np
 
 from kiosk.mrz.locate import card_quad_from_band, read_mrz_in_frame
 from kiosk.mrz.reader import MrzRead
-from kiosk.vision.card import CARD_H, CARD_W, ID1_ASPECT, CardFind, find_card, straighten
+from kiosk.vision.card import CARD_H, CARD_W, ID1_ASPECT, CardFind, as_rgb, find_card, straighten
 from kiosk.vision.face import detect_faces
 
 PATH_OUTLINE = "contorno"
@@ -137,6 +137,7 @@ def card_views(frame: np.ndarray, find: CardFind | None = None, *, paths: tuple[
     finder runs here. `located`: `find` is that outline, do not run the finder again even
     when it is None. `paths` limits the paths tried.
     """
+    frame = as_rgb(frame)
     if find is None and not located and (PATH_OUTLINE in paths or PATH_WHOLE in paths):
         find = find_card(frame)
     if find is not None and (find.method == PATH_WHOLE or _is_whole(frame, find)):
@@ -292,14 +293,17 @@ def side_cues(card: np.ndarray) -> SideCues:
 def shown_side(cues: SideCues, mrz_band: bool = False, qr_read: bool = False) -> str:
     """FRONT, BACK or UNKNOWN. The codes (an MRZ band, a QR read or its finders) make a back
     whatever else is seen (a face-like guilloche does not turn a back into a front); then a
-    portrait makes a front; a barcode with neither codes nor portrait is an IFE-era back; a
-    card dense with text and no barcode is a front whose portrait the detector missed."""
+    sharp barcode (no front has one: fingers at a back's edge can look like a portrait); then
+    a portrait makes a front; a blurred barcode a back; a card dense with text, no barcode
+    and no QR finder at all is a front whose portrait the detector missed."""
     if mrz_band or qr_read or cues.qr_seen:
+        return BACK
+    if cues.barcode and not cues.bars_blurred:
         return BACK
     if cues.portrait:
         return FRONT
     if cues.barcode:
         return BACK
-    if cues.glyphs >= FRONT_GLYPHS:
+    if cues.glyphs >= FRONT_GLYPHS and cues.qr_finders == 0:
         return FRONT
     return UNKNOWN

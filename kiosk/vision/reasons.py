@@ -16,9 +16,11 @@ print by `integrity.check_integrity`:
    fotocopia or simulación de credencial — unless the verdict is confident beyond
    `CONFIDENT_CHROMA` / `CONFIDENT_PEAK` (far beyond anything a genuine card measured), then
    the capture is refused with `no_original`. A doubtful check never turns a citizen away.
-3. A look that does not read counts towards `MAX_UNREAD_LOOKS`; when they run out the capture
-   ends with a clear refusal (`copia_ilegible` when the last look was judged a copy, else
-   `sin_lectura`), never an endless "take another photo".
+3. A steady look at a back that was seen but does not read (`UNREAD`: its QR or its MRZ
+   illegible) counts towards `MAX_UNREAD_LOOKS`; when they run out the capture ends with a
+   clear refusal (`copia_ilegible` when the last look was judged a copy, else `sin_lectura`),
+   never an endless "take another photo". A blurred, cut or missing card only asks for a
+   better photo and counts for nothing: a citizen is not turned away over the auxiliary's pose.
 
 The counting lives in the kiosk's `kiosk.capture.analysis.CardAnalyser`; this module only
 decides, given the count (`integrity_action`).
@@ -71,6 +73,8 @@ MESSAGES: dict[str, str] = {
 # A reading refused with one of these may read on another look: the kiosk asks again.
 RETRY = frozenset({"sin_credencial", "qr_ilegible", "mrz_ilegible", "borrosa", "cortada",
                    "reverso_no_reconocido"})
+# Of those, the looks at a back that was there and did not read: they count towards the end.
+UNREAD = frozenset({"qr_ilegible", "mrz_ilegible"})
 
 
 @dataclass(frozen=True)

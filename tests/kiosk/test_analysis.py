@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from kiosk.capture.analysis import Captured, CardAnalyser, Guidance, Refused
+from kiosk.capture.analysis import Captured, CardAnalyser, Guidance, Refused, RetakeBudget
 from kiosk.testdata import variants as V
 from kiosk.testdata.cards import sample_card
 from kiosk.vision import reasons as R
@@ -138,12 +138,30 @@ def test_a_copy_that_never_reads_ends_after_a_bounded_number_of_looks(cards) -> 
     assert all(c in R.RETRY for c in codes[1:R.MAX_UNREAD_LOOKS - 1])
 
 
-def test_every_code_the_analyser_answers_has_its_text_in_the_one_table(cards) -> None:
-    for c in ("es_frente", "es_reverso", "borrosa", "sin_qr", "parece_fotocopia", "parece_pantalla",
-              "parece_impresion", "no_original", "copia_ilegible", "sin_lectura", "credencial_vencida",
-              "mantenga_firme", "revisando", "muestre_frente"):
-        assert R.Notice(c).message == R.MESSAGES[c] and R.MESSAGES[c]
+def test_what_the_analyser_says_comes_from_the_one_table(cards) -> None:
+    said = [r for card, seed in ((cards["front"], 12), (cards["back"], 3), (cards["old_back"], 4))
+            for r in looks(CardAnalyser("back", YEAR, None, ""), photo(card, seed), 3)]
+    said += looks(CardAnalyser("back", YEAR, None, ""), copied(cards["back"], 6), 2)
+    texts = [(r.code, r.text if isinstance(r, Guidance) else r.reason)
+             for r in said if not isinstance(r, Captured)]
+    assert texts and all(t == R.MESSAGES[c] for c, t in texts), texts
     assert R.MESSAGES["borrosa"].startswith("La foto salió borrosa: mantenga la credencial quieta")
+
+
+def test_one_guided_retake_per_capture_front_and_back_share_it(cards) -> None:
+    budget = RetakeBudget()
+    first = looks(CardAnalyser("back", YEAR, None, "", budget), photo(faded(cards["back"]), 7), 1)[0]
+    assert code(first) == "parece_fotocopia" and budget.left == 0
+    # The step taken again (or the next side) with the capture's budget: no second retake.
+    again = CardAnalyser("back", YEAR, None, "", budget)
+    [r] = looks(again, photo(faded(cards["back"]), 7), 1)
+    assert isinstance(r, Captured) and not r.measured.passed
+
+
+def test_a_blurred_back_asks_for_a_better_photo_and_never_ends_the_capture(cards) -> None:
+    blurred = cv2.GaussianBlur(photo(cards["back"], 5), (0, 0), 4)
+    got = looks(CardAnalyser("back", YEAR, None, ""), blurred, R.MAX_UNREAD_LOOKS + 2)
+    assert not any(isinstance(r, Refused) for r in got), [code(r) for r in got]
 
 
 def test_a_front_held_upside_down_is_told_and_taken_the_right_way_up(cards) -> None:
