@@ -22,7 +22,6 @@ found and not cut (what the kiosk did before), with the same judgement. Wilson 9
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import sys
 from collections import Counter
@@ -34,12 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.baselines import card_v1
 from bench.bench_card_finder import corner_error, quad_iou, wilson
-from kiosk.capture.analysis import portrait_in_place
-from kiosk.capture.save import read_front
 from kiosk.testdata.harsh import SCENARIOS, harsh_frame
 from kiosk.vision.card import find_card
 from kiosk.vision.credential import read_back
-from kiosk.vision.reading import PATH_MRZ_BAND, PATH_OUTLINE, PATH_WHOLE, card_views, upright_front
+from kiosk.vision.reading import PATH_MRZ_BAND, front_view
 
 QR_MODELS = {"E", "F", "G", "H"}
 NOW_YEAR = 2026
@@ -60,12 +57,10 @@ def capture_back(img: np.ndarray, truth: np.ndarray) -> str:
 
 
 def capture_front(img: np.ndarray, truth: np.ndarray) -> str:
-    views = itertools.islice(card_views(img, find_card(img), paths=(PATH_OUTLINE, PATH_WHOLE)), 3)
-    for view in views:
-        crop = upright_front(view.card)
-        if portrait_in_place(read_front(crop).photo, crop):
-            return "taken, right" if right(view.find.corners, truth) else "taken, WRONG"
-    return "not taken"
+    fv = front_view(img, find_card(img), located=True)
+    if fv is None or not fv.in_place:
+        return "not taken"
+    return "taken, right" if right(fv.view.find.corners, truth) else "taken, WRONG"
 
 
 def old_path(img: np.ndarray, truth: np.ndarray) -> str:

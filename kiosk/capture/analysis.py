@@ -11,7 +11,6 @@ looks that do not read end the capture after `MAX_UNREAD_LOOKS`.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,39 +22,16 @@ from kiosk.mrz.reader import read_mrz
 from kiosk.vision import reasons as R
 from kiosk.vision.card import CardFind, find_card
 from kiosk.vision.credential import BackReading, read_back, read_view
-from kiosk.vision.face import CardPhoto
 from kiosk.vision.integrity import IntegrityResult, check_integrity
 from kiosk.vision.liveness import PROMPTS, LivenessChecker, LivenessState, SelfieQuality, assess_selfie
 from kiosk.vision.quality import CaptureTracker, FrameVerdict
-from kiosk.vision.reading import (
-    BACK,
-    PATH_OUTLINE,
-    PATH_WHOLE,
-    PORTRAIT_MAX_X,
-    band_view,
-    card_views,
-    shown_side,
-    side_cues,
-    upright_front,
-)
+from kiosk.vision.reading import BACK, band_view, front_view, shown_side, side_cues
 from sync.device.config import DeviceConfig
 
 SHOW_FRONT = R.text("muestre_frente")
 SHOW_BACK = R.text("es_frente")
-PORTRAIT_H = (0.35, 0.75)  # the printed portrait's height over the card's (models E-H: ~0.5-0.6)
-FRONT_VIEWS = 3            # outlines tried at capture for one with the portrait where a front has it
 NO_PORTRAIT_LOOKS = 3      # steady looks at a front with no portrait found before it is taken anyway
 BAND_EVERY = 5             # back, no outline: look for the MRZ band in every 5th frame
-
-
-def portrait_in_place(photo: CardPhoto | None, card: np.ndarray) -> bool:
-    """The portrait where a front has it: in the left part, about half the card's height (an
-    outline a side short, or a box inside the card, puts it elsewhere or makes it too big)."""
-    if photo is None:
-        return False
-    h, w = card.shape[:2]
-    x, _y, bw, bh = photo.box
-    return x + bw / 2 < PORTRAIT_MAX_X * w and PORTRAIT_H[0] <= bh / h <= PORTRAIT_H[1]
 
 
 def capture_find(image: np.ndarray, preview: CardFind) -> CardFind:
@@ -122,6 +98,7 @@ class CardAnalyser:
         self.unread = 0          # steady looks at a back that did not read
         self.no_portrait = 0     # steady looks at a front with no portrait found
         self.lost = 0            # frames in a row with no whole outline
+        self.band_seen: tuple[str, ...] | None = None   # the last look's MRZ read from the band
 
     @property
     def retakes_left(self) -> int:
@@ -136,7 +113,7 @@ class CardAnalyser:
         if v.find is None or v.find.touches_border:
             self.lost += 1
             if self.side == "back" and (force or self.lost % BAND_EVERY == 0):
-                got = self._band(image)
+                got = self._band(image, force)
                 if got is not None:
                     return got
         else:
@@ -156,17 +133,12 @@ class CardAnalyser:
         # The preview's outline was found cheaply; at capture the finder runs in full (rival
         # outlines settled by the portrait) and its views are tried until one shows the portrait:
         # a wrong outline is not straightened into the record while a right one is at hand.
-        tried = []
-        for view in itertools.islice(card_views(image, capture_find(image, v.find),
-                                                paths=(PATH_OUTLINE, PATH_WHOLE)), FRONT_VIEWS):
-            crop = upright_front(view.card)
-            tried.append((crop, read_front(crop)))
-            if portrait_in_place(tried[-1][1].photo, crop):
-                break
-        if not tried:
+        fv = front_view(image, capture_find(image, v.find), located=True)
+        if fv is None:
             self.tracker.reset()
             return _guide("sin_credencial")
-        crop, fr = next(((c, f) for c, f in tried if portrait_in_place(f.photo, c)), tried[0])
+        crop = fv.card
+        fr = read_front(crop)
         if fr.photo is None:
             if shown_side(side_cues(crop), mrz_band=read_mrz(crop) is not None) == BACK:
                 self.tracker.reset()
@@ -185,14 +157,22 @@ class CardAnalyser:
             return None, None
         return self.cfg.process(self.process_id).scope, self.cfg.seccion_table()
 
-    def _band(self, image: np.ndarray) -> Guidance | Captured | Refused | None:
-        """No whole outline: the card as the MRZ band implies it, taken only if it reads."""
+    def _band(self, image: np.ndarray, force: bool) -> Guidance | Captured | Refused | None:
+        """No whole outline: the card as the MRZ band implies it, taken only if it reads, and
+        (there is no steadiness to wait for without an outline) reads the same on two looks
+        in a row, unless the shutter was pressed."""
         view = band_view(image)
         if view is None:
+            self.band_seen = None
             return None
         scope, secciones = self._scope()
         r = read_view(image, view, now_year=self.now_year, secciones=secciones, scope=scope)
-        return self._accepted(r, None) if r.accepted else None
+        if not r.accepted or r.mrz is None:
+            self.band_seen = None
+            return None
+        agreed = force or self.band_seen == r.mrz.lines
+        self.band_seen = r.mrz.lines
+        return self._accepted(r, None) if agreed else _guide("mantenga_firme")
 
     def _back(self, image: np.ndarray, v: FrameVerdict) -> Guidance | Captured | Refused:
         assert v.find is not None

@@ -67,13 +67,13 @@ def front_picture(img: np.ndarray) -> np.ndarray:
     from kiosk.mrz.reader import read_mrz
     from kiosk.vision import reasons as R
     from kiosk.vision.card import find_card
-    from kiosk.vision.reading import BACK, locate_card, shown_side, side_cues, upright_front
+    from kiosk.vision.reading import BACK, front_view, shown_side, side_cues
 
     find = find_card(img)
-    view = locate_card(img, find, located=True)
-    if view is None:
+    fv = front_view(img, find, located=True)
+    if fv is None:
         raise Refused(R.text("cortada" if find is not None and find.touches_border else "sin_credencial"))
-    crop = upright_front(view.card)
+    crop = fv.card
     cues = side_cues(crop)
     if not cues.portrait and shown_side(cues, mrz_band=read_mrz(crop) is not None) == BACK:
         raise Refused(R.text("es_reverso"))

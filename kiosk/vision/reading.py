@@ -30,6 +30,7 @@ a blurred QR still shows them) and the density of printed text (fronts are full 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -39,7 +40,7 @@ import numpy as np
 from kiosk.mrz.locate import card_quad_from_band, read_mrz_in_frame
 from kiosk.mrz.reader import MrzRead
 from kiosk.vision.card import CARD_H, CARD_W, ID1_ASPECT, CardFind, as_rgb, find_card, straighten
-from kiosk.vision.face import detect_faces
+from kiosk.vision.face import CardPhoto, detect_faces, find_card_photo
 
 PATH_OUTLINE = "contorno"
 PATH_WHOLE = "imagen_completa"
@@ -57,6 +58,8 @@ UNKNOWN = "?"
 FRONT_GLYPHS = 200             # glyph-sized marks: clean fronts ~280-370, IFE backs ~110-180
 BARS_BLUR_MAX = 1.2            # bars sharper than this: sharp generated backs 0.8-1.0, blurred 1.4-2.6
 PORTRAIT_MAX_X = 0.4           # the portrait's face centre lies left of this (fraction of the width)
+PORTRAIT_H = (0.35, 0.75)      # the printed portrait's height over the card's (models E-H: ~0.5-0.6)
+FRONT_VIEWS = 3                # views tried for a front whose portrait is in place
 
 
 @dataclass(frozen=True)
@@ -165,6 +168,45 @@ def card_views(frame: np.ndarray, find: CardFind | None = None, *, paths: tuple[
 def locate_card(frame: np.ndarray, find: CardFind | None = None, *, located: bool = False) -> CardView | None:
     """The card's best picture by outline or as the whole image (fronts: no MRZ band to go by)."""
     return next(card_views(frame, find, paths=(PATH_OUTLINE, PATH_WHOLE), located=located), None)
+
+
+@dataclass(frozen=True)
+class FrontView:
+    """A front to take: the view, its crop the right way up, the portrait found on it."""
+
+    view: CardView
+    card: np.ndarray
+    photo: CardPhoto | None
+    in_place: bool             # the portrait where a front has it (`portrait_in_place`)
+
+
+def portrait_in_place(photo: CardPhoto | None, card: np.ndarray) -> bool:
+    """The portrait where a front has it: in the left part, about half the card's height (an
+    outline a side short, or a box inside the card, puts it elsewhere or makes it too big)."""
+    if photo is None:
+        return False
+    h, w = card.shape[:2]
+    x, _y, bw, bh = photo.box
+    return x + bw / 2 < PORTRAIT_MAX_X * w and PORTRAIT_H[0] <= bh / h <= PORTRAIT_H[1]
+
+
+def front_view(frame: np.ndarray, find: CardFind | None = None, *, located: bool = False) -> FrontView | None:
+    """The front to take, the same for the kiosk and `capture`: the first view (outline, its
+    alternatives, the whole image) whose portrait is in place; else one with a portrait at
+    all; else the first. A wrong outline is not straightened into the record while a right
+    one is at hand."""
+    first = with_photo = None
+    views = card_views(frame, find, paths=(PATH_OUTLINE, PATH_WHOLE), located=located)
+    for view in itertools.islice(views, FRONT_VIEWS):
+        crop = upright_front(view.card)
+        photo = find_card_photo(crop)
+        fv = FrontView(view, crop, photo, portrait_in_place(photo, crop))
+        if fv.in_place:
+            return fv
+        first = first or fv
+        if photo is not None and with_photo is None:
+            with_photo = fv
+    return with_photo or first
 
 
 # -- which side is shown ----------------------------------------------------------------------

@@ -20,7 +20,7 @@ from server_stub.core.store_schema import KEY_COLUMNS
 from server_stub.verify import roll
 from server_stub.verify.roll import RollEntry
 from sync.wire.errors import RecordFormatError
-from sync.wire.record import Record, decode_record
+from sync.wire.record import BACK_READS, Record, decode_record
 
 log = logging.getLogger("fieldkit.server.verify")
 
@@ -60,7 +60,9 @@ def summary(rec: Record) -> dict[str, Any]:
             out["integrity_failed"] = chk.detail
             break
     if rec.credential.lectura_reverso:
-        out["lectura_reverso"] = rec.credential.lectura_reverso
+        # A value no device writes (a newer path, a bad record) is kept as "otra", not echoed.
+        r = rec.credential.lectura_reverso
+        out["lectura_reverso"] = r if r in BACK_READS else "otra"
     live = [c.passed for c in rec.checks if c.name == "liveness"]
     out["signed"] = any(len(s) for s in rec.signature.strokes)
     out["images"] = sorted({str(i.kind) for i in rec.images})

@@ -179,7 +179,8 @@ def test_a_front_held_upside_down_is_told_and_taken_the_right_way_up(cards) -> N
 
 def test_a_back_cut_by_the_frame_edge_is_read_from_its_mrz_band() -> None:
     """No whole outline (the card's edge leaves the frame), the codes all in sight: the
-    analyser looks for the MRZ band every few frames and takes the back if it reads."""
+    analyser looks for the MRZ band every few frames and takes the back once it reads the
+    same on two looks (no steadiness can be judged without an outline)."""
     _, back, truth = sample_card(30, "G")
     rng, nprng = random.Random(30), np.random.default_rng(30)
     v = V.photograph(back, "back", "genuine", "x", rng, nprng)
@@ -188,8 +189,8 @@ def test_a_back_cut_by_the_frame_edge_is_read_from_its_mrz_band() -> None:
     frame = cv2.warpAffine(v.image, np.float32([[1, 0, shift], [0, 1, 0]]), (V.FRAME_W, V.FRAME_H),
                            borderMode=cv2.BORDER_REFLECT)
     a = CardAnalyser("back", YEAR, None, "")
-    got = [a(frame, i / 10) for i in range(5)]
-    assert all(isinstance(r, Guidance) for r in got[:4])
-    r = got[4]
+    got = [a(frame, i / 10) for i in range(10)]
+    assert all(isinstance(r, Guidance) for r in got[:9])
+    r = got[9]
     assert isinstance(r, Captured) and r.reading.path == "banda_mrz"
     assert r.reading.fields.cic == truth["citizen"]["cic"]

@@ -208,3 +208,13 @@ def test_cli_roll_process_user_and_verify(ingest_server: IngestServer, synthetic
     assert accounts.login(ingest_server.store, "ana", "una-clave-larga") is not None
     assert main(["verify", "--config", cfg, "--recompute"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["verified"] == 0
+
+
+def test_how_the_back_was_read_is_kept_and_an_unknown_way_is_not_echoed(support_record) -> None:  # type: ignore[no-untyped-def]
+    from server_stub.verify.lookup_keys import summary
+
+    rec = support_record("fk-x", None, process_id="p", aspirant_id="a", seed=1)
+    assert "lectura_reverso" not in summary(rec)            # an older device's record: not said
+    for said, kept in (("banda_mrz", "banda_mrz"), ("contorno", "contorno"), ("<script>", "otra")):
+        got = summary(replace(rec, credential=replace(rec.credential, lectura_reverso=said)))
+        assert got["lectura_reverso"] == kept
