@@ -50,6 +50,7 @@ __all__ = ["CARD_H", "CARD_W", "ID1_ASPECT", "ID1_H_MM", "ID1_W_MM", "CardFind",
 CARD_W = 1024
 CARD_H = round(CARD_W / ID1_ASPECT)        # 646
 WORK_W = 320                               # width of the copy the search runs on
+LINES_ACCEPT = 0.8                         # the same, for an outline paired from straight lines
 ACCEPT = 0.55                              # least outline score returned as a card
 GOOD = 0.8                                 # a fast-route outline this good ends the search
 _LAYOUT_W, _LAYOUT_H = 320, 202           # the crop the portrait check looks at
@@ -90,6 +91,10 @@ def _judge(quads: np.ndarray, method: str, field: EdgeField, fg: np.ndarray,
            seen: list[_Cand]) -> None:
     shape = fg.shape
     q, scores = score_batch(np.asarray(quads, np.float32).reshape(-1, 4, 2), field, shape, fg)
+    if method == "lineas":
+        # Quads paired from lines are many, and on a cluttered desk some are made of the
+        # card's sides and a line of the table: they must show their four edges plainly.
+        scores = np.where(scores >= LINES_ACCEPT, scores, 0.0)
     order = np.argsort(-scores)[:8]              # the best few are enough to choose from
     for k in order:
         if scores[k] <= 0:
