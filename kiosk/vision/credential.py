@@ -218,6 +218,7 @@ def _evidence(r: BackReading) -> tuple[bool, int, bool]:
     return (r.mrz is not None and r.mrz.checks_ok, len(r.qr.codes), band)
 
 
+SMEARED_PX = 2.6      # frame blur no sharp back reaches (IFE backs <= 2.44 px, generated set)
 MIN_CODE_BYTES = 20    # INE's public URL is ~60 bytes, the dense codes hundreds
 
 
@@ -270,7 +271,10 @@ def read_view(frame: np.ndarray, view: CardView, *, now_year: int,
             cues = side_cues(card)
         out.side = shown_side(cues, mrz_band=mrz is not None)
         if cues.barcode:
-            blurred = cues.bars_blurred          # sharp bars: a sharp photo, whatever the design
+            # Sharp bars: a sharp photo, whatever the design (an IFE back's own print reads up to
+            # ~2.4 px on the frame's measure); unless the frame is blurred beyond that: a card
+            # shaken along its bars keeps them sharp while its codes smear.
+            blurred = cues.bars_blurred or quality.metrics.get("blur", 0.0) >= SMEARED_PX
         code = unread_back_code(card_seen=True, mrz_band=mrz is not None, qr_seen=cues.qr_seen,
                                 side=out.side, blurred=blurred)
         out.refusal = Notice(code)
