@@ -5,7 +5,7 @@
 For each frame (the seed chooses the OCR-B rendering in turn among the fonts given, except
 "mono", DejaVu Sans Mono, which is reported on its own as a harder case):
 
-  (a) the outline path: kiosk.vision.credential.read_back (outline, straighten, QR, MRZ),
+  (a) the outline path: kiosk.cardread.credential.read_back (outline, straighten, QR, MRZ),
       limited to its outline and whole-image views where read_back offers `paths`;
   (b) the band alone: kiosk.mrz.locate.read_mrz_in_frame, and decode_qr on the frame
       with the crop the band implies (card_quad_from_band's homography);
@@ -39,14 +39,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.other_backs import OtherFrame, other_frame
+from kiosk.cardread.credential import read_back
 from kiosk.mrz.locate import CARD_H, CARD_W, find_mrz_band, read_mrz_in_frame
 from kiosk.mrz.reader import MrzRead, read_mrz
-from kiosk.vision.credential import read_back
 from kiosk.vision.qr import QrResult, decode_qr
 
 PATHS = ("a", "b", "a+b")
 try:                                    # read_back's reading paths, once the band is integrated
-    from kiosk.vision.reading import PATH_OUTLINE, PATH_WHOLE
+    from kiosk.cardread.reading import PATH_OUTLINE, PATH_WHOLE
     OUTLINE_ONLY: dict[str, tuple[str, ...]] = {"paths": (PATH_OUTLINE, PATH_WHOLE)}
 except ImportError:
     OUTLINE_ONLY = {}

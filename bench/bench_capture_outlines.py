@@ -33,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.baselines import card_v1
 from bench.bench_card_finder import corner_error, quad_iou, wilson
+from kiosk.cardread.credential import read_back
+from kiosk.cardread.reading import PATH_MRZ_BAND, front_view
 from kiosk.testdata.harsh import SCENARIOS, harsh_frame
 from kiosk.vision.card import find_card
-from kiosk.vision.credential import read_back
-from kiosk.vision.reading import PATH_MRZ_BAND, front_view
 
 QR_MODELS = {"E", "F", "G", "H"}
 NOW_YEAR = 2026

@@ -30,12 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 
 from kiosk.capture.save import back_refusal
+from kiosk.cardread.credential import read_view
+from kiosk.cardread.reading import CardView
 from kiosk.cli.capture import Refused, read_card
 from kiosk.testdata import variants as V
 from kiosk.testdata.cards import sample_card
 from kiosk.vision.card import ID1_ASPECT, CardFind, find_card, straighten
-from kiosk.vision.credential import read_view
-from kiosk.vision.reading import CardView
 
 MODELS = "EFGH"
 

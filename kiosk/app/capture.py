@@ -13,7 +13,7 @@ from kiosk.capture.analysis import Captured, CardAnalyser, Guidance, Refused, Re
 from kiosk.capture.flow import Step
 from kiosk.capture.save import save_draft
 from kiosk.capture.signature import signature_problem
-from kiosk.vision.credential import BackReading
+from kiosk.cardread.credential import BackReading
 from sync.agent import freeze
 
 _log = logging.getLogger("fieldkit.kiosk")

@@ -1,10 +1,10 @@
 """What the kiosk's capture screens ask of vision, with no Qt: the front/back card analyser,
 the selfie analyser, and the model chooser's pictures. Called on worker threads only.
 
-The card analyser reads through the one reading path (`kiosk.vision.reading`,
-`kiosk.vision.credential.read_back`) and answers with the reasons of `kiosk.vision.reasons`
+The card analyser reads through the one reading path (`kiosk.cardread.reading`,
+`kiosk.cardread.credential.read_back`) and answers with the reasons of `kiosk.cardread.reasons`
 (codes and texts from one table). It keeps the counts the integrity policy needs (written in
-`kiosk.vision.reasons`' docstring and docs/integrity.md): one guided retake per capture for a
+`kiosk.cardread.reasons`' docstring and docs/integrity.md): one guided retake per capture for a
 support judged not original, then saved with the failed check (or refused when beyond doubt);
 looks that do not read end the capture after `MAX_UNREAD_LOOKS`.
 """
@@ -18,14 +18,14 @@ from typing import Any
 import numpy as np
 
 from kiosk.capture.save import read_front
+from kiosk.cardread import reasons as R
+from kiosk.cardread.credential import BackReading, read_back, read_view
+from kiosk.cardread.reading import BACK, band_view, front_view, shown_side, side_cues
 from kiosk.mrz.reader import read_mrz
-from kiosk.vision import reasons as R
 from kiosk.vision.card import CardFind, find_card
-from kiosk.vision.credential import BackReading, read_back, read_view
 from kiosk.vision.integrity import IntegrityResult, check_integrity
 from kiosk.vision.liveness import PROMPTS, LivenessChecker, LivenessState, SelfieQuality, assess_selfie
 from kiosk.vision.quality import CaptureTracker, FrameVerdict
-from kiosk.vision.reading import BACK, band_view, front_view, shown_side, side_cues
 from sync.device.config import DeviceConfig
 
 SHOW_FRONT = R.text("muestre_frente")
@@ -48,7 +48,7 @@ class Guidance:
     quad: np.ndarray | None = None
     good: bool = False
     challenge: str = ""
-    code: str = ""           # kiosk.vision.reasons code of `text`, when it is one
+    code: str = ""           # kiosk.cardread.reasons code of `text`, when it is one
 
 
 @dataclass
@@ -211,7 +211,7 @@ class CardAnalyser:
         integ = check_integrity(card)
         return self._integrity(integ, v, lambda: Captured(card, r, integ))
 
-    # -- the integrity policy (kiosk.vision.reasons) ----------------------------------------------
+    # -- the integrity policy (kiosk.cardread.reasons) ----------------------------------------------
     def _integrity(self, integ: IntegrityResult | None, v: FrameVerdict | None,
                    take: Callable[[], Captured]) -> Guidance | Captured | Refused:
         action = R.integrity_action(integ, self.retakes_left)

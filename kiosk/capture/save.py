@@ -37,11 +37,11 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from kiosk.capture.fit import fit_record
 from kiosk.capture.flow import Draft
 from kiosk.capture.signature import signature_problem
-from kiosk.vision.credential import BackReading
+from kiosk.cardread.credential import BackReading
+from kiosk.cardread.reasons import text
 from kiosk.vision.face import CardPhoto, find_card_photo
 from kiosk.vision.integrity import IntegrityResult, check_integrity
 from kiosk.vision.liveness import LivenessState, SelfieQuality, Verdict, assess_selfie
-from kiosk.vision.reasons import text
 from sync.common.version import package_version
 from sync.device.config import DeviceConfig
 from sync.outbox.errors import OutboxError

@@ -12,7 +12,7 @@ the folio. A refusal (no QR, IFE model, expired, unreadable) is printed in
 Spanish with exit 1 and nothing is stored. Running the command states that the
 citizen gave express consent (it is recorded as such).
 
-Images go through the kiosk's own reading path (`kiosk.vision.reading`): photos
+Images go through the kiosk's own reading path (`kiosk.cardread.reading`): photos
 (the card's outline is found and straightened; a back with no outline is read
 from its MRZ band), or card images filling the whole file (ID-1 proportions: a
 flatbed scan, what `fieldkit-testdata cards` writes). The integrity policy's last
@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # the vision stack loads only when a capture runs, not for `-
 
     from kiosk.capture.flow import Draft
     from kiosk.capture.save import FrontReading
-    from kiosk.vision.credential import BackReading
+    from kiosk.cardread.credential import BackReading
     from kiosk.vision.integrity import IntegrityResult
     from kiosk.vision.liveness import Challenge, LivenessState
 
@@ -62,12 +62,12 @@ class Capture:
 
 
 def front_picture(img: np.ndarray) -> np.ndarray:
-    """The straightened front, by the reading path (`kiosk.vision.reading`: the outline found, or
+    """The straightened front, by the reading path (`kiosk.cardread.reading`: the outline found, or
     the whole image when it already is the card); Refused when there is none or it is a back."""
+    from kiosk.cardread import reasons as R
+    from kiosk.cardread.reading import BACK, front_view, shown_side, side_cues
     from kiosk.mrz.reader import read_mrz
-    from kiosk.vision import reasons as R
     from kiosk.vision.card import find_card
-    from kiosk.vision.reading import BACK, front_view, shown_side, side_cues
 
     find = find_card(img)
     fv = front_view(img, find, located=True)
@@ -81,9 +81,9 @@ def front_picture(img: np.ndarray) -> np.ndarray:
 
 
 def integrity_refusal(result: Any) -> str | None:
-    """The integrity policy's last step (kiosk.vision.reasons): from files there is no retake, so
+    """The integrity policy's last step (kiosk.cardread.reasons): from files there is no retake, so
     a support judged not original is saved with the failed check unless beyond doubt."""
-    from kiosk.vision import reasons as R
+    from kiosk.cardread import reasons as R
 
     return R.text("no_original") if R.integrity_action(result, 0) == R.REFUSE else None
 
@@ -141,7 +141,7 @@ def read_card(front_img: np.ndarray, back_img: np.ndarray, now_year: int, seccio
     """The card's two sides through the kiosk's reading path and checks, as "Guardar" needs them;
     Refused (Spanish reason) for anything the kiosk would not save."""
     from kiosk.capture.save import back_refusal, read_front
-    from kiosk.vision.credential import read_back
+    from kiosk.cardread.credential import read_back
     from kiosk.vision.integrity import check_integrity
 
     reading = read_back(back_img, now_year=now_year, secciones=secciones, scope=scope)

@@ -2,7 +2,7 @@
 
 The testers' tool for "why won't this card read": for each file it prints the
 card's corners, the reading path that read it (the kiosk's and `capture`'s own:
-`kiosk.vision.reading`), the side shown, the frame-quality verdict, the QR codes,
+`kiosk.cardread.reading`), the side shown, the frame-quality verdict, the QR codes,
 the MRZ lines, the parsed fields, the model and the verdict with its reason code
 (docs/cli.md has the JSON shape). File reading lives here; kiosk.vision only sees arrays.
 """
@@ -19,7 +19,7 @@ from typing import Any, TextIO
 import cv2
 import numpy as np
 
-from kiosk.vision.credential import BackReading, read_back
+from kiosk.cardread.credential import BackReading, read_back
 from kiosk.vision.face import find_card_photo
 from kiosk.vision.integrity import check_integrity
 

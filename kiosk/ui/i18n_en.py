@@ -75,7 +75,7 @@ SCREENS: dict[str, str] = {
     "La sección de la credencial está fuera del ámbito geográfico del aspirante": "The card's sección is outside the aspirant's area",
     "El código QR no coincide con los datos de la credencial": "The QR code does not match the card's data",
     "Ahora una foto del rostro de la persona.": "Now a photo of the person's face.",
-    # the card vision's refusals and guidance (kiosk.vision.reasons)
+    # the card vision's refusals and guidance (kiosk.cardread.reasons)
     'Sólo será posible captar las credenciales que cuenten al reverso con código QR': 'Only cards with a QR code on the back can be taken',
     'No se encontró la credencial en la imagen': 'The card was not found in the image',
     'No se pudo leer el código QR: tome otra foto del reverso': 'The QR code could not be read: take another photo of the back',

@@ -13,11 +13,11 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from kiosk.capture.flow import Draft
 from kiosk.capture.save import read_front
+from kiosk.cardread.credential import BackReading, read_back
 from kiosk.testdata.cards import sample_card
 from kiosk.testdata.selfies import make_selfie
 from kiosk.testdata.signatures import make_signature
 from kiosk.vision.card import CardFind
-from kiosk.vision.credential import BackReading, read_back
 from kiosk.vision.integrity import check_integrity
 from kiosk.vision.liveness import assess_selfie
 from server_stub.deploy import keys as server_keys

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from kiosk.capture.analysis import Captured, CardAnalyser, Guidance, Refused, RetakeBudget
+from kiosk.cardread import reasons as R
 from kiosk.testdata import variants as V
 from kiosk.testdata.cards import sample_card
-from kiosk.vision import reasons as R
 
 YEAR = 2026
 Result = Guidance | Captured | Refused

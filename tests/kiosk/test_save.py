@@ -10,7 +10,7 @@ import pytest
 
 from kiosk.capture.save import SaveContext, SaveError, save_draft
 from kiosk.capture.signature import signature_problem
-from kiosk.vision.credential import read_back
+from kiosk.cardread.credential import read_back
 from kiosk.vision.liveness import Challenge, LivenessState, Verdict
 from sync.wire.record import ImageKind, Point, Signature
 from tests.helpers.kiosk import NOW_YEAR, back_reading, card, full_frame_find, make_draft, provision

@@ -11,8 +11,8 @@ from hardware.camera import Backoff, Camera
 from hardware.camera.replay import ReplayBackend
 from kiosk.capture.flow import Step
 from kiosk.capture.signature import TOO_SHORT, signature_problem
+from kiosk.cardread.credential import MSG_SIN_QR
 from kiosk.ui.signature_pad import SignaturePad
-from kiosk.vision.credential import MSG_SIN_QR
 from tests.helpers.ui import (
     LosableReplay,
     click,

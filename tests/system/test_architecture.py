@@ -31,8 +31,9 @@ PACKAGE_ARROWS = {
 INNER_ARROWS = {
     "sync.wire": ("sync.wire",),                    # the format shared with the server stands alone
     "sync.common": ("sync.common",),
-    "kiosk.vision": ("kiosk.vision", "kiosk.mrz"),  # pure: numpy in, data out
+    "kiosk.vision": ("kiosk.vision",),              # pure: numpy in, data out
     "kiosk.mrz": ("kiosk.mrz",),                    # the MRZ stands alone, pure too
+    "kiosk.cardread": ("kiosk.cardread", "kiosk.vision", "kiosk.mrz"),  # reads a card from both, pure
     "kiosk.ui": ("kiosk.ui", "kiosk.capture.signature", "sync.wire.record"),  # shows and forwards
 }
 # Third-party modules a subsystem must not use.
@@ -43,6 +44,8 @@ FORBIDDEN_EXTERNAL = {
                      "paho", "requests", "picamera2"),
     "kiosk.mrz": ("PySide6", "sqlite3", "sqlcipher3", "psycopg", "socket", "ssl", "http", "urllib.request",
                   "paho", "requests", "picamera2"),
+    "kiosk.cardread": ("PySide6", "sqlite3", "sqlcipher3", "psycopg", "socket", "ssl", "http",
+                       "urllib.request", "paho", "requests", "picamera2"),
     "kiosk.capture": ("PySide6",),                 # the capture logic runs without Qt
     "sync.wire": ("sqlite3", "sqlcipher3", "psycopg", "paho", "requests", "socket", "ssl", "http",
                   "urllib.request", "PySide6"),

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pytest
 
+from kiosk.cardread.credential import MSG_SIN_QR, BackReading, check_scope, parse_public_url, read_back
 from kiosk.mrz.parse import mrz_name
-from kiosk.vision.credential import MSG_SIN_QR, BackReading, check_scope, parse_public_url, read_back
 from sync.device.config import Scope, Seccion
 from tests.helpers.vision import Frame, positive_back_frames, refused_back_frames, truth_payloads
 

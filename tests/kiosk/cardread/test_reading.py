@@ -1,4 +1,4 @@
-"""kiosk.vision.reading: the one reading path's pictures and the side cues."""
+"""kiosk.cardread.reading: the one reading path's pictures and the side cues."""
 
 from __future__ import annotations
 
@@ -8,10 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from kiosk.testdata import variants as V
-from kiosk.testdata.cards import sample_card
-from kiosk.vision.card import CARD_H, CARD_W
-from kiosk.vision.reading import (
+from kiosk.cardread.reading import (
     BACK,
     FRONT,
     card_views,
@@ -21,6 +18,9 @@ from kiosk.vision.reading import (
     upright_front,
     whole_image,
 )
+from kiosk.testdata import variants as V
+from kiosk.testdata.cards import sample_card
+from kiosk.vision.card import CARD_H, CARD_W
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,10 @@
-"""kiosk.vision.reasons: one table of codes and texts, the rule for an unread back, and the
+"""kiosk.cardread.reasons: one table of codes and texts, the rule for an unread back, and the
 integrity policy's decision (the counts are the analyser's: tests/kiosk/test_analysis.py)."""
 
 from __future__ import annotations
 
-from kiosk.vision import credential
-from kiosk.vision import reasons as R
+from kiosk.cardread import credential
+from kiosk.cardread import reasons as R
 from kiosk.vision.integrity import IntegrityResult
 
 

@@ -1,14 +1,14 @@
 """From a photo of a voter card's back to a checked credential.
 
 `read_back(frame, now_year=...)` takes the card's pictures the reading path offers
-(`kiosk.vision.reading`: the outline found, the image that already is the card, the card
+(`kiosk.cardread.reading`: the outline found, the image that already is the card, the card
 implied by the MRZ band located in the frame), and for each in turn decodes the QR
 code(s), reads the MRZ, parses it into the credential's fields, names the model,
 cross-checks the public QR's URL against the MRZ, pre-checks the sección against the
 aspirant's scope, and decides; the first picture that reads wins, and the reading says
 which PATH read it (`BackReading.path`). It is:
 
-- refused (`refusal` set, codes and texts from `kiosk.vision.reasons`): a front shown
+- refused (`refusal` set, codes and texts from `kiosk.cardread.reasons`): a front shown
   instead (`es_frente`); a photo to retake (`borrosa`, `qr_ilegible`, `mrz_ilegible`,
   `cortada`, `sin_credencial`, `reverso_no_reconocido`); or INE's own `sin_qr`, only for a
   sharp back with neither QR nor MRZ band that looks like an IFE-era back (models C/D);
@@ -28,12 +28,7 @@ from typing import Protocol
 
 import numpy as np
 
-from kiosk.mrz import parse as M
-from kiosk.mrz.reader import MrzRead, read_mrz
-from kiosk.vision.card import CardFind, as_rgb, find_card
-from kiosk.vision.qr import QrResult, decode_qr
-from kiosk.vision.quality import Quality, assess_frame
-from kiosk.vision.reading import (
+from kiosk.cardread.reading import (
     BACK,
     FRONT,
     PATH_MRZ_BAND,
@@ -46,7 +41,12 @@ from kiosk.vision.reading import (
     shown_side,
     side_cues,
 )
-from kiosk.vision.reasons import MESSAGES, MSG_SIN_QR, Notice, unread_back_code
+from kiosk.cardread.reasons import MESSAGES, MSG_SIN_QR, Notice, unread_back_code
+from kiosk.mrz import parse as M
+from kiosk.mrz.reader import MrzRead, read_mrz
+from kiosk.vision.card import CardFind, as_rgb, find_card
+from kiosk.vision.qr import QrResult, decode_qr
+from kiosk.vision.quality import Quality, assess_frame
 
 __all__ = ["MESSAGES", "MSG_SIN_QR", "BackReading", "IneFields", "Notice", "PublicUrl", "check_scope",
            "identify_model", "ine_fields", "parse_public_url", "read_back"]
