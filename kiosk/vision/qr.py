@@ -20,7 +20,6 @@ are opaque binary) and, when the bytes are UTF-8 text, the text.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -100,13 +99,8 @@ def _zxing(g: np.ndarray, binarizer: zxingcpp.Binarizer = zxingcpp.Binarizer.Loc
 def _zbar(g: np.ndarray) -> list[_Raw]:
     out = []
     for r in pyzbar.decode(g, symbols=[pyzbar.ZBarSymbol.QRCODE]):
-        data = r.data
-        # zbar hands binary QR content back as Latin-1 text re-encoded in UTF-8: undo that.
-        if _text_of(data) is not None and any(ord(c) > 127 for c in data.decode("utf-8")):
-            with contextlib.suppress(UnicodeEncodeError):
-                data = data.decode("utf-8").encode("latin-1")
         x, y, w, h = r.rect
-        out.append(_Raw(data, (x, y, w, h), True))
+        out.append(_Raw(_canonical(r.data), (x, y, w, h), True))
     return out
 
 
@@ -130,9 +124,8 @@ def _adaptive(g: np.ndarray) -> np.ndarray:
 
 
 def _canonical(data: bytes) -> bytes:
-    """The same symbol's bytes however a decoder hands them back: zbar re-encodes binary
-    content as Latin-1 text in UTF-8 (and leaves it so when a control byte makes it look
-    like no text), zxing-cpp gives the raw bytes."""
+    """zbar hands binary QR content back as Latin-1 text re-encoded in UTF-8 (control bytes
+    included): undo that, so its bytes are zxing-cpp's raw ones and one symbol is one code."""
     try:
         t = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -155,14 +148,13 @@ class _Collector:
         self.stages += 1
         for r in raws:
             box = to_image(r.box) if to_image else r.box
-            key = _canonical(r.data)
-            if r.ok and r.data and key not in self.codes:
-                self.codes[key] = QrCode(r.data, _text_of(r.data), decoder, stage, box, source)
+            if r.ok and r.data and r.data not in self.codes:
+                self.codes[r.data] = QrCode(r.data, _text_of(r.data), decoder, stage, box, source)
 
     def note_located(self, raws: list[_Raw], source: str) -> None:
         self.located = max(self.located, len(raws))
-        ok = {_canonical(r.data) for r in raws if r.ok}
-        self.failed = [(r.box, source) for r in raws if not r.ok and _canonical(r.data) not in ok]
+        ok = {r.data for r in raws if r.ok}
+        self.failed = [(r.box, source) for r in raws if not r.ok and r.data not in ok]
 
     def done(self) -> bool:
         # A dense (binary) code means a G/H back, which also carries the public URL code:
