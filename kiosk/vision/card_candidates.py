@@ -1,7 +1,7 @@
 """Outline candidates for the card, from independent detectors on the small frame.
 
 Each detector proposes quadrilaterals in small-frame pixels; none decides alone
-(`card_verify.outline_score` judges them all the same way):
+(`card_verify.score_batch` judges them all the same way):
 
 - `fondo`: a colour model of the background from the frame's outer ring; the largest
   foreground blob's hull reduced to four corners;

@@ -50,16 +50,6 @@ def order_corners(pts: np.ndarray) -> np.ndarray:
     return pts
 
 
-def aspect_agreement(quad: np.ndarray) -> float:
-    """1.0 within 6 % of the ID-1 ratio (perspective), 0.88 at 10 % off, 0.24 at 20 % off."""
-    return float(aspect_batch(order_corners(quad)[None])[0])
-
-
-def plausible(quad: np.ndarray, shape: tuple[int, ...], min_area: float = 0.02) -> bool:
-    """Convex, corners between 44° and 136°, opposite sides within 60 % of each other, big enough."""
-    return bool(plausible_batch(order_corners(quad)[None], shape, min_area)[0])
-
-
 def inside_frame(quad: np.ndarray, shape: tuple[int, ...], margin: float) -> bool:
     """Every corner within the frame (up to `margin` px outside: a fitted corner can overshoot)
     and no side lying along the frame's edge (there the card goes on out of sight)."""
@@ -90,17 +80,9 @@ class EdgeField:
         t = max(9.0, 2.2 * float(np.median(mag[::2, ::2])))
         return cls(cv2.merge([gx, gy]), t)
 
-    def support(self, quad: np.ndarray) -> np.ndarray:
-        """Per side (TL-TR, TR-BR, BR-BL, BL-TL order of `quad`): fraction of points on a step."""
-        return self.support_batch(np.asarray(quad, np.float32).reshape(1, 4, 2))[0]
-
     def support_batch(self, quads: np.ndarray) -> np.ndarray:
         """`support` for (N, 4, 2) quads at once (one remap for all): (N, 4)."""
         return self.profile(quads, ends=False)[0]
-
-    def continuing_ends(self, quads: np.ndarray) -> np.ndarray:
-        """Per quad, how many of its 8 side ends have the side's edge running on past the corner."""
-        return self.profile(quads, ends=True)[1]
 
     def profile(self, quads: np.ndarray, ends: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """(support (N, 4), continuing ends (N,)) of (N, 4, 2) quads, in one remap.
@@ -141,12 +123,6 @@ class EdgeField:
         strong = np.abs(best) > self.threshold
         # One sign along a side: the card is lighter (or darker) than its surroundings there.
         return strong & (best > 0), strong & (best < 0)
-
-
-def outline_score(quad: np.ndarray, field: EdgeField) -> tuple[float, np.ndarray]:
-    """(score 0..1, per-side support): aspect agreement x edge support, one weak side tolerated."""
-    sup = field.support(quad)
-    return float(aspect_agreement(quad) * _edge_score(sup[None])[0]), sup
 
 
 def _edge_score(sup: np.ndarray) -> np.ndarray:
