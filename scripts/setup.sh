@@ -50,10 +50,12 @@ ensure_venv() {
         fi
     fi
     local stamp="$VENV/.fieldkit-installed-$extras"
-    if [ ! -f "$stamp" ] || [ "$REPO/pyproject.toml" -nt "$stamp" ]; then
+    if [ ! -f "$stamp" ] || [ "$REPO/pyproject.toml" -nt "$stamp" ] \
+            || [ "$REPO/requirements-nodeps.txt" -nt "$stamp" ]; then
         echo "==> pip install -e .[$extras]"
         "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
         "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$REPO[$extras]"
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r "$REPO/requirements-nodeps.txt"
         touch "$stamp"
     fi
 }

@@ -1,11 +1,13 @@
 """Synthetic selfies and selfie frame sequences from scikit-image's `astronaut` photo.
 
-The same synthesis the liveness tests use (the head as a vertical cylinder
-turned by a yaw angle, skin-coloured lids for a blink, the still photo moved,
-rotated, scaled or tilted for the attacks); it lives here so that
-`fieldkit-testdata selfies` and `fieldkit-kiosk capture --selfie-frames` can use
-it as files. These sequences exercise the liveness *decision logic*; they are
-not evidence that real spoofs fail or real people pass (docs/liveness.md).
+The same synthesis the liveness tests use: for a live person the photo becomes a
+textured 3-D head (kiosk.testdata.face_render: its face mesh turned by a true yaw,
+its eyelids lowered for a blink); for the attacks the still photo is moved,
+rotated, scaled or tilted. It lives here so that `fieldkit-testdata selfies` and
+`fieldkit-kiosk capture --selfie-frames` can use it as files. These sequences are
+labelled synthetic: they let the suite and the demos pass an honest landmark
+checker; they are not evidence that real spoofs fail or real people pass
+(the figures on real clips are in docs/liveness.md).
 
 On disk (`write_sequence`): `DIR/000.jpg, 001.jpg, ...` and `DIR/sequence.json`
 `{"challenge", "kind", "live", "seed", "fps", "size", "frames": [{"file", "t"}]}`.
@@ -17,7 +19,7 @@ import json
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import cv2
@@ -29,9 +31,6 @@ MANIFEST = "sequence.json"
 
 # The astronaut's face in the 512 x 512 photo (OpenCV's frontal cascade): x 177-272, y 66-161.
 FACE_CX, FACE_CY, FACE_W = 224.5, 113.5, 95.0
-# Head ellipse: centre y, half width (= cylinder radius), half height.
-HEAD_CY, HEAD_RX, HEAD_RY = 100.0, 78.0, 118.0
-EYES = ((201.0, 104.0), (246.0, 104.0))  # eye centres (source px)
 
 
 @cache
@@ -41,44 +40,13 @@ def astronaut() -> np.ndarray:
     return np.ascontiguousarray(data.astronaut())
 
 
-@cache
-def _grid() -> tuple[np.ndarray, np.ndarray]:
-    y, x = np.mgrid[0:512, 0:512].astype(np.float32)
-    return x, y
+@lru_cache(maxsize=256)
+def head_frame(yaw_deg: int, eyes_closed: float) -> np.ndarray:
+    """The astronaut as a 3-D head (kiosk.testdata.face_render) turned by ``yaw_deg`` (positive:
+    the face toward the image's right) with the eyelids ``eyes_closed`` (0 open .. 1 shut)."""
+    from kiosk.testdata.face_render import astronaut_head, render
 
-
-def yawed(img: np.ndarray, theta_deg: float) -> np.ndarray:
-    """Turn the head by `theta_deg` (positive: the face moves toward the image's right)."""
-    if abs(theta_deg) < 1e-3:
-        return img
-    x, y = _grid()
-    th = np.deg2rad(theta_deg)
-    ry = np.clip(1 - ((y - HEAD_CY) / HEAD_RY) ** 2, 0, 1)
-    half = HEAD_RX * np.sqrt(ry)
-    inside = half > 4
-    u = np.where(inside, (x - FACE_CX) / np.maximum(half, 1e-3), 9.0)
-    inside &= np.abs(u) < 1
-    phi = np.arcsin(np.clip(u, -1, 1)) - th      # where this point was before the turn
-    phi = np.clip(phi, -np.pi / 2, np.pi / 2)     # hidden side: clamp to the limb
-    sx = np.where(inside, FACE_CX + half * np.sin(phi), x)
-    # Shade the side turning away a little (Lambertian falloff), as a real head does.
-    shade = np.where(inside, 0.75 + 0.25 * np.cos(np.clip(np.arcsin(np.clip(u, -1, 1)), -1.5, 1.5)), 1.0)
-    out = cv2.remap(img, sx.astype(np.float32), y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    return np.clip(out * shade[..., None].astype(np.float32), 0, 255).astype(np.uint8)
-
-
-def eyes_closed(img: np.ndarray, amount: float = 1.0) -> np.ndarray:
-    """Cover both eyes with skin-coloured lids and a lash line (amount 0..1: how closed)."""
-    out = img.copy()
-    for ex, ey in EYES:
-        skin = np.median(img[int(ey + 16):int(ey + 24), int(ex - 8):int(ex + 8)].reshape(-1, 3), axis=0)
-        lid = np.zeros(img.shape[:2], np.uint8)
-        cv2.ellipse(lid, (int(ex), int(ey)), (13, max(1, int(8 * amount))), 0, 0, 360, 255, -1)
-        a = cv2.GaussianBlur(lid.astype(np.float32) / 255, (0, 0), 1.2)[..., None]
-        out = (out * (1 - a) + (skin * 0.93) * a).astype(np.uint8)
-        if amount > 0.8:
-            cv2.ellipse(out, (int(ex), int(ey + 3)), (12, 3), 0, 0, 180, (60, 45, 40), 1, cv2.LINE_AA)
-    return out
+    return render(astronaut_head(), yaw_deg=yaw_deg, eyes_closed=eyes_closed)
 
 
 def _background(rng: random.Random, w: int, h: int) -> np.ndarray:
@@ -148,7 +116,7 @@ def make_sequence(kind: str, challenge: str, seed: int, size: tuple[int, int] = 
         action = rng.choice([c for c in CHALLENGES if c != challenge])
     t_act = rng.uniform(1.0, 2.0)           # when the action starts (s)
     dur = rng.uniform(0.4, 0.9)             # turn ramp duration
-    theta_max = rng.uniform(25, 40)
+    theta_max = rng.uniform(30, 45)
     blink_len = rng.uniform(0.12, 0.35)
     # Photo trajectories.
     amp = (rng.uniform(0.04, 0.15) * w, rng.uniform(0.03, 0.1) * h)
@@ -169,9 +137,12 @@ def make_sequence(kind: str, challenge: str, seed: int, size: tuple[int, int] = 
                 k = np.clip((t - t_act) / dur, 0, 1)
                 # A turn toward the person's left moves their face toward the image's right.
                 th = theta_max * (0.5 - 0.5 * np.cos(np.pi * k)) * (1 if action == "turn_left" else -1)
-                img = yawed(img, th)
-            elif action == "blink" and t_act <= t < t_act + blink_len:
-                img = eyes_closed(img)
+                img = head_frame(round(float(th)), 0.0)
+            elif action == "blink":
+                # The lids close and open over blink_len, shut for most of it.
+                shut = 1 - abs(t - t_act - blink_len / 2) / (blink_len / 2)
+                if shut > 0:
+                    img = head_frame(0, round(min(1.0, 2.5 * shut), 1))
         elif kind == "moved":
             cx += amp[0] * np.sin(2 * np.pi * freq[0] * t)
             cy += amp[1] * np.sin(2 * np.pi * freq[1] * t + 1)

@@ -6,22 +6,24 @@ timestamps passed in by the caller (seconds, any monotonic origin), data out.
 * :func:`assess_selfie` — one frame: a single face, centred, large enough, sharp
   and well lit; reasons in Spanish for the UI.
 * :func:`choose_challenge` — a random challenge per capture (``secrets``).
-* :class:`LivenessChecker` — frames in, verdict out. It first learns the
-  person's neutral pose for a few frames, then waits for the challenge:
+* :class:`LivenessChecker` — frames in, verdict out. It tracks the face's landmarks
+  (kiosk.vision.landmarks), first learns the person's own frontal pose and eye opening
+  over a few steady frames, then waits for the challenge:
 
-  - **turn left / right**: a real head is a 3-D object: when it turns, the
-    eyes, nose and mouth slide sideways *inside* the head's silhouette (parallax).
-    The Haar detector's box follows the features, so the skin visible on
-    either side of it becomes unbalanced. We measure that balance (the skin
-    centroid relative to the face box, in face widths). A photo moved, rotated,
-    scaled or tilted in front of the camera keeps features and silhouette
-    together, so the balance does not change.
-  - **blink**: the dark fraction of both eye regions (iris, pupil, lashes)
-    drops to well under its neutral level and comes back within a second. A
-    still photo never blinks; moving it does not change the ratio.
+  - **turn left / right**: the head's yaw relative to that frontal pose (a 3-D fit of
+    the rigid face points, kiosk.vision.liveness_measures) passes ``turn_deg`` in the
+    asked direction and stays there for ``turn_hold_s``. Talking and nodding move the
+    mouth, jaw and pitch, not the yaw of the rigid points. A photo turned or waved in
+    front of the camera stays a flat frontal face to the mesh.
+  - **blink**: the eyes' aspect ratio falls under ``blink_closed`` of its open value
+    while their look (the aligned eye crops) departs from the open eyes' (correlation
+    under ``blink_look``), and the ratio comes back above ``blink_open`` within
+    ``blink_max_s``; all with the head near its frontal pose (looking down or turning
+    also narrows the eyes). At 15 frames/s a blink is one or two frames: one closed
+    frame between open ones is enough.
 
-  Sequences synthesised from a single still photo (tests, bench) exercise this
-  decision logic; they are not evidence of real-world liveness (see docs/liveness.md).
+  Frame counts follow the camera's real rate (``LivenessConfig.fps``); the decisions
+  themselves are in seconds. docs/liveness.md gives the measures on real clips.
 
 This module holds the challenge and the stateful checker; the single-frame
 selfie verdict lives in :mod:`kiosk.vision.selfie_quality` and the per-frame
@@ -37,15 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kiosk.vision.face import Box
-from kiosk.vision.liveness_measures import (
-    FrameObs,
-    eye_openness,
-    ncc,
-    observe,
-    skin_mask,
-    yaw_index,
-)
+from kiosk.vision.landmarks import FaceMesh
+from kiosk.vision.liveness_measures import FrameObs, eye_similarity, observe, relative_pose, rigid_points
 from kiosk.vision.selfie_quality import (
     MAX_CENTRE_OFFSET,
     MAX_CLIPPED,
@@ -74,11 +69,8 @@ __all__ = [
     "Verdict",
     "assess_selfie",
     "choose_challenge",
-    "eye_openness",
     "observe",
     "run_challenge",
-    "skin_mask",
-    "yaw_index",
 ]
 
 
@@ -123,18 +115,24 @@ class LivenessState:
 
 @dataclass
 class LivenessConfig:
-    baseline_frames: int = 5        # neutral frames to learn the person's pose
-    baseline_max_spread: float = 0.08  # neutral yaw must be steady (face widths)
+    fps: float = 15.0               # the camera's frame rate: frame counts below follow it
+    baseline_s: float = 0.3         # steady frontal frames to learn the person's pose (>= 3 frames)
+    baseline_max_deg: float = 6.0   # how still the head must be while learning it
     timeout_s: float = 8.0          # from the first frame
-    turn_delta: float = 0.07        # change of yaw index for a turn (face widths)
-    turn_frames: int = 3            # consecutive frames beyond it
-    blink_closed: float = 0.45      # eyes' dark fraction below this x neutral: closed
-    blink_open: float = 0.75        # back above this x neutral: open again
-    blink_max_s: float = 1.0        # longest closed phase that counts as a blink
-    min_neutral_eyes: float = 0.04  # neutral dark fraction needed to see a blink at all
+    turn_deg: float = 20.0          # yaw from the frontal pose that counts as a turn
+    turn_hold_s: float = 0.1        # held at least this long (and >= 2 frames)
+    blink_closed: float = 0.55      # eye aspect below this x its open value: closed
+    blink_look: float = 0.85        # eye crops' correlation with the open eyes' below this: changed
+    blink_open: float = 0.8         # back above this x the open value: open again
+    blink_max_s: float = 0.7        # longest closed phase that counts as a blink
+    blink_pose_deg: float = 10.0    # head within this of the frontal pose during a blink
+    min_open_ear: float = 0.12      # open eyes' aspect needed to see a blink at all
     max_jump: float = 0.6           # face centre move between frames, face widths: a new face
     lost_s: float = 1.5             # face missing this long: start over
     mirrored: bool = False          # frames are mirror images (a selfie preview)
+
+    def frames(self, seconds: float, least: int) -> int:
+        return max(least, round(seconds * self.fps))
 
 
 class LivenessChecker:
@@ -153,21 +151,22 @@ class LivenessChecker:
         self.reset_tracking()
 
     def reset_tracking(self) -> None:
-        self._base_yaw: deque[float] = deque(maxlen=self.cfg.baseline_frames)
-        self._base_eyes: deque[float] = deque(maxlen=self.cfg.baseline_frames)
-        self._neutral: tuple[float, float] | None = None
-        self._streak = 0
+        n = self.cfg.frames(self.cfg.baseline_s, 3)
+        self._window: deque[tuple[np.ndarray, float | None]] = deque(maxlen=n)  # rigid points, eyes
+        self._base: np.ndarray | None = None      # rigid points of the frontal pose
+        self._ear0: float | None = None             # open eyes' aspect ratio
+        self._open: tuple[np.ndarray, np.ndarray] | None = None  # open eyes' crops
+        self._streak_t: float | None = None
+        self._streak_n = 0
         self._closed_at: float | None = None
-        self._last_box: Box | None = None
+        self._last: FaceMesh | None = None
         self._last_seen: float | None = None
-        self._lower: np.ndarray | None = None
         self._best = 0.0
 
-    # The yaw sign for a turn toward the person's left: in an unmirrored camera
-    # frame their face moves toward the image's right, so the features slide right
-    # of the silhouette and the skin balance moves left (negative).
+    # A turn toward the person's left moves their nose toward the image's right in an
+    # unmirrored frame: positive yaw.
     def _turn_sign(self) -> float:
-        sign = -1.0 if self.challenge == Challenge.TURN_LEFT else 1.0
+        sign = 1.0 if self.challenge == Challenge.TURN_LEFT else -1.0
         return -sign if self.cfg.mirrored else sign
 
     def _state(self, verdict: Verdict, message: str, progress: float) -> LivenessState:
@@ -177,8 +176,11 @@ class LivenessChecker:
         return st
 
     def update(self, frame: np.ndarray, t: float) -> LivenessState:
-        prior = self._last_box if self._last_seen is not None and t - self._last_seen <= 0.5 else None
-        return self.update_obs(observe(frame, t, prior))
+        if self._final is not None:
+            return self._final
+        recent = self._last_seen is not None and t - self._last_seen <= 0.5
+        eyes = self.challenge == Challenge.BLINK or self._ear0 is None
+        return self.update_obs(observe(frame, t, self._last if recent else None, eyes=eyes))
 
     def update_obs(self, o: FrameObs) -> LivenessState:
         """Same as :meth:`update` for an already measured frame (see :func:`observe`)."""
@@ -190,7 +192,7 @@ class LivenessChecker:
         if o.t - self._t0 > self.cfg.timeout_s:
             return self._state(Verdict.FAILED, "No se completó la prueba de vida a tiempo", self._best)
         prompt = PROMPTS[self.challenge]
-        if o.box is None:
+        if o.mesh is None:
             if self._last_seen is not None and o.t - self._last_seen > self.cfg.lost_s:
                 self.reset_tracking()
             return self._state(Verdict.PENDING, "No se detecta un rostro: mire de frente a la cámara",
@@ -198,60 +200,67 @@ class LivenessChecker:
         if o.n_faces > 1:
             self.reset_tracking()
             return self._state(Verdict.PENDING, "Solo una persona frente a la cámara", 0.0)
-        if self._last_box is not None:
-            lx, ly, lw, lh = self._last_box
-            x, y, w, h = o.box
+        if self._last is not None:
+            lx, ly, lw, lh = self._last.box
+            x, y, w, h = o.mesh.box
             jump = np.hypot(x + w / 2 - lx - lw / 2, y + h / 2 - ly - lh / 2) / max(lw, 1)
             if jump > self.cfg.max_jump or not 0.6 < w / max(lw, 1) < 1.6:
                 self.reset_tracking()  # a different face, or a jump cut: learn again
-        if not o.detected:
-            # Only the eyes may change while the detector misses: the lower face must
-            # still match the last detected frame (a hand over the face does not).
-            if (self.challenge != Challenge.BLINK or self._neutral is None or o.lower is None
-                    or self._lower is None or ncc(o.lower, self._lower) < 0.8):
-                return self._state(Verdict.PENDING, "No se detecta un rostro: mire de frente a la cámara",
-                                   self._best)
-            return self._blink(o, self._neutral[1], PROMPTS[self.challenge])
-        self._last_box, self._last_seen, self._lower = o.box, o.t, o.lower
-        if self._neutral is None:
-            if o.yaw is not None and o.eyes is not None:
-                self._base_yaw.append(o.yaw)
-                self._base_eyes.append(o.eyes)
-            if len(self._base_yaw) == self.cfg.baseline_frames:
-                spread = max(self._base_yaw) - min(self._base_yaw)
-                if spread <= self.cfg.baseline_max_spread:
-                    self._neutral = (float(np.median(self._base_yaw)), float(np.median(self._base_eyes)))
-            return self._state(Verdict.PENDING, "Mire de frente a la cámara y no se mueva", 0.0)
-        yaw0, eyes0 = self._neutral
+        self._last, self._last_seen = o.mesh, o.t
+        rigid = rigid_points(o.mesh)
+        if self._base is None:
+            return self._learn(o, rigid)
+        yaw, pitch, _ = relative_pose(self._base, rigid)
         if self.challenge == Challenge.BLINK:
-            return self._blink(o, eyes0, prompt)
-        return self._turn(o, yaw0, prompt)
+            return self._blink(o, yaw, pitch, prompt)
+        return self._turn(o, yaw, prompt)
 
-    def _turn(self, o: FrameObs, yaw0: float, prompt: str) -> LivenessState:
-        if o.yaw is None:
-            self._streak = 0
+    def _learn(self, o: FrameObs, rigid: np.ndarray) -> LivenessState:
+        self._window.append((rigid, o.ear))
+        waiting = self._state(Verdict.PENDING, "Mire de frente a la cámara y no se mueva", 0.0)
+        if len(self._window) < (self._window.maxlen or 3):
+            return waiting
+        first = self._window[0][0]
+        poses = [relative_pose(first, r) for r, _ in self._window]
+        if max(max(abs(v) for v in p) for p in poses) > self.cfg.baseline_max_deg:
+            return waiting
+        self._base = rigid
+        ears = [e for _, e in self._window if e is not None]
+        if ears and o.mesh is not None and o.mesh.eye_patches is not None:
+            self._ear0, self._open = float(np.median(ears)), o.mesh.eye_patches
+        return waiting
+
+    def _turn(self, o: FrameObs, yaw: float, prompt: str) -> LivenessState:
+        moved = yaw * self._turn_sign()
+        self._best = max(self._best, moved / self.cfg.turn_deg * 0.9)
+        if moved >= self.cfg.turn_deg:
+            if self._streak_t is None:
+                self._streak_t, self._streak_n = o.t, 0
+            self._streak_n += 1
+            held = o.t - self._streak_t >= self.cfg.turn_hold_s and self._streak_n >= 2
+            if held:
+                return self._state(Verdict.PASSED, "Prueba de vida superada", 1.0)
             return self._state(Verdict.PENDING, prompt, self._best)
-        moved = (o.yaw - yaw0) * self._turn_sign()
-        self._best = max(self._best, moved / self.cfg.turn_delta * 0.9)
-        self._streak = self._streak + 1 if moved >= self.cfg.turn_delta else 0
-        if self._streak >= self.cfg.turn_frames:
-            return self._state(Verdict.PASSED, "Prueba de vida superada", 1.0)
-        if -moved >= self.cfg.turn_delta:
+        self._streak_t = None
+        if -moved >= self.cfg.turn_deg:
             return self._state(Verdict.PENDING, prompt + " (hacia el otro lado)", self._best)
         return self._state(Verdict.PENDING, prompt, self._best)
 
-    def _blink(self, o: FrameObs, eyes0: float, prompt: str) -> LivenessState:
-        if eyes0 < self.cfg.min_neutral_eyes:
+    def _blink(self, o: FrameObs, yaw: float, pitch: float, prompt: str) -> LivenessState:
+        if self._ear0 is None or self._open is None or self._ear0 < self.cfg.min_open_ear:
             return self._state(Verdict.PENDING, "No se distinguen los ojos: quítese los lentes oscuros "
                                "o busque mejor luz", 0.0)
-        if o.eyes is None:
+        look = eye_similarity(o, self._open)
+        if o.ear is None or look is None:
             return self._state(Verdict.PENDING, prompt, self._best)
-        r = o.eyes / eyes0
+        ratio = o.ear / self._ear0
+        still = max(abs(yaw), abs(pitch)) <= self.cfg.blink_pose_deg
         if self._closed_at is None:
-            if r <= self.cfg.blink_closed:
+            # Closed only when both methods say so, with the head near its frontal pose.
+            if still and ratio <= self.cfg.blink_closed and look <= self.cfg.blink_look:
                 self._closed_at = o.t
                 self._best = max(self._best, 0.5)
-        elif r >= self.cfg.blink_open:
+        elif ratio >= self.cfg.blink_open:
             if o.t - self._closed_at <= self.cfg.blink_max_s:
                 return self._state(Verdict.PASSED, "Prueba de vida superada", 1.0)
             self._closed_at = None  # eyes shut too long (or covered): wait for a real blink

@@ -1,157 +1,102 @@
-"""Per-frame measurements the liveness challenge decides on.
+"""Per-frame liveness measures on facial landmarks (kiosk.vision.landmarks).
 
-:func:`observe` finds the face (near the last frame's box when given) and
-measures it: :func:`yaw_index` (skin balance across the face box, for turns),
-:func:`eye_openness` (dark fraction of both eye regions, for blinks) and the
-lower face patch (for continuity while the detector misses, compared with
-:func:`ncc`). Pure: RGB numpy frames in, a :class:`FrameObs` out.
+* **Eye opening**, by two methods that check each other: the eye aspect ratio (Soukupová &
+  Čech 2016) on the eye model's eyelid contour — the mean gap between the upper and lower lid
+  at five points across the eye, over the eye's width — and the appearance of the eye: the
+  correlation of its crop (aligned on the eye corners) with the same crop while open. A
+  closed lid hides the iris and the white; a shadow or a squint moves the contour but not
+  both. (The face mesh's own eyelid points barely move at a blink: it is not used for it.)
+* **Head pose relative to the person's own frontal pose**: the rotation that best maps the
+  neutral frame's rigid face points (forehead, brow ridge, nose, eye corners, cheekbones — not
+  the mouth or jaw, which move when talking) onto this frame's, in 3-D (the mesh's depth), with a
+  free scale (Umeyama 1991). Yaw, pitch and roll in degrees; positive yaw: the nose moves toward
+  the image's right (the person's left in an unmirrored camera). A photo held up or waved shows
+  the same flat face whatever its angle, so the mesh fitted on it keeps its frontal shape.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
-from kiosk.vision.face import FRONTAL, Box, cascade, detect_faces, to_gray
+from kiosk.vision.face import Box
+from kiosk.vision.landmarks import FaceMesh, Landmarker, shared
 
-# Eye regions in face-box fractions (centre x, centre y, half width, half height),
-# from the frontal Haar detector's box on ID-style portraits.
-_EYES = ((0.30, 0.40, 0.13, 0.085), (0.70, 0.40, 0.13, 0.085))
-
-
-def skin_mask(rgb: np.ndarray) -> np.ndarray:
-    """Skin-coloured pixels (classic YCrCb box: Cr 135-175, Cb 80-130), as bool."""
-    ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
-    cr, cb = ycc[..., 1], ycc[..., 2]
-    return (cr >= 135) & (cr <= 175) & (cb >= 80) & (cb <= 130)
+# Rigid points: forehead, glabella, nose bridge and tip, eye corners, temples, cheekbones, alae.
+RIGID = (10, 151, 9, 8, 168, 6, 197, 195, 5, 4, 1, 33, 133, 362, 263, 127, 356, 234, 454,
+         116, 345, 123, 352, 50, 280, 98, 327, 108, 337, 67, 297)
+# Eyelid pairs (upper, lower) across the middle of the eye on the eye model's 16-point contour
+# (0..8 lower lid corner to corner, 9..15 upper lid).
+_EYE_PAIRS = ((10, 2), (11, 3), (12, 4), (13, 5), (14, 6))
 
 
-def yaw_index(rgb: np.ndarray, box: Box) -> float | None:
-    """Skin centroid minus face-box centre, in face widths (>0: more skin on the image's right).
-
-    Measured on the cheek band (rows 35-80 % of the box), over the box widened by
-    40 % on each side. A head turn slides the features (which the detector's box
-    follows) inside the head, so the visible skin shifts to the other side of the
-    box; a moved or tilted photo moves both together. None when too little skin
-    is visible.
-    """
-    H, W = rgb.shape[:2]
-    x, y, w, h = box
-    x0, x1 = max(int(x - 0.4 * w), 0), min(int(x + 1.4 * w), W)
-    y0, y1 = max(int(y + 0.35 * h), 0), min(int(y + 0.8 * h), H)
-    if x1 - x0 < 8 or y1 - y0 < 4:
-        return None
-    m = skin_mask(rgb[y0:y1, x0:x1])
-    cols = m.sum(axis=0).astype(np.float64)
-    if cols.sum() < 0.1 * m.size:
-        return None
-    xs = np.arange(x0, x1, dtype=np.float64)
-    cx = float((cols * xs).sum() / cols.sum())
-    return (cx - (x + w / 2)) / w
+def eye_aspect(contour: np.ndarray) -> float:
+    """Eye aspect ratio on the eye model's contour (16 points)."""
+    width = float(np.linalg.norm(contour[0] - contour[8]))
+    if width < 1.0:
+        return 0.0
+    return float(np.mean([np.linalg.norm(contour[u] - contour[lo]) for u, lo in _EYE_PAIRS])) / width
 
 
-def eye_openness(gray: np.ndarray, box: Box) -> float | None:
-    """Mean over both eyes of the fraction of dark pixels (iris, pupil, lashes).
+def patch_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Normalised cross-correlation of two eye crops' middles (the opening, not the brow)."""
+    x = a[20:48, 8:56].astype(np.float64).ravel()
+    y = b[20:48, 8:56].astype(np.float64).ravel()
+    x, y = x - x.mean(), y - y.mean()
+    d = float(np.sqrt((x * x).sum() * (y * y).sum()))
+    return float((x * y).sum() / d) if d > 1e-6 else 0.0
 
-    "Dark" is relative to the face's own skin level (median of the cheek band),
-    so it does not depend on exposure.
-    """
-    x, y, w, h = box
-    H, W = gray.shape
-    cheek = gray[max(int(y + 0.55 * h), 0):min(int(y + 0.75 * h), H), max(int(x + 0.2 * w), 0):
-                 min(int(x + 0.8 * w), W)]
-    if cheek.size < 16:
-        return None
-    skin = float(np.median(cheek))
-    vals = []
-    for ex, ey, hw, hh in _EYES:
-        cx, cy = x + ex * w, y + ey * h
-        roi = gray[max(int(cy - hh * h), 0):min(int(cy + hh * h), H),
-                   max(int(cx - hw * w), 0):min(int(cx + hw * w), W)]
-        if roi.size < 16:
-            return None
-        vals.append(float((roi < 0.6 * skin).mean()))
-    return float(np.mean(vals))
+
+def rigid_points(mesh: FaceMesh) -> np.ndarray:
+    return mesh.points[list(RIGID)].astype(np.float64)
+
+
+def relative_pose(base: np.ndarray, cur: np.ndarray) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) in degrees of the rotation taking rigid points ``base`` to ``cur``."""
+    a = base - base.mean(axis=0)
+    b = cur - cur.mean(axis=0)
+    u, _, vt = np.linalg.svd(b.T @ a)
+    d = np.sign(np.linalg.det(u @ vt))
+    r = u @ np.diag([1.0, 1.0, d]) @ vt  # cur ~ s R base
+    # Image axes x right, y down, z away: a yaw that moves the (near) nose to +x sends -z to +x,
+    # i.e. r[0, 2] < 0.
+    yaw = float(np.degrees(np.arctan2(-r[0, 2], r[2, 2])))
+    pitch = float(np.degrees(np.arcsin(np.clip(r[1, 2], -1, 1))))
+    roll = float(np.degrees(np.arctan2(r[1, 0], r[0, 0])))
+    return yaw, pitch, roll
 
 
 @dataclass(frozen=True, slots=True)
 class FrameObs:
+    """What one frame shows of the face. ``ear``: the eye aspect ratio, mean of both eyes (None
+    when the eyes were not measured)."""
     t: float
-    box: Box | None
+    mesh: FaceMesh | None
     n_faces: int
-    yaw: float | None
-    eyes: float | None
-    lower: np.ndarray | None = None   # the lower face (nose, mouth), 32x16 grey, for continuity
-    detected: bool = True             # False: box carried over from the previous frame
+    ear: float | None = None
+
+    @property
+    def box(self) -> Box | None:
+        return None if self.mesh is None else self.mesh.box
 
 
-def _detect_near(small: np.ndarray, prior: Box | None, s: float) -> list[Box]:
-    """Faces near the previous one (a window 2.4x its size, similar scale); whole frame otherwise."""
-    if prior is not None:
-        px, py, pw, ph = (v * s for v in prior)
-        H, W = small.shape[:2]
-        x0, y0 = max(int(px - 0.7 * pw), 0), max(int(py - 0.7 * ph), 0)
-        x1, y1 = min(int(px + 1.7 * pw), W), min(int(py + 1.7 * ph), H)
-        if x1 - x0 > 24 and y1 - y0 > 24:
-            roi = cv2.createCLAHE(2.0, (8, 8)).apply(to_gray(small[y0:y1, x0:x1]))
-            mn, mx = int(pw * 0.7), int(pw * 1.45)
-            rects = cascade(FRONTAL).detectMultiScale(roi, 1.1, 4, minSize=(mn, mn), maxSize=(mx, mx))
-            if len(rects):
-                boxes = [(int(r[0] + x0), int(r[1] + y0), int(r[2]), int(r[3])) for r in rects]
-                return sorted(boxes, key=lambda b: -b[2] * b[3])
-    return detect_faces(small, work_width=small.shape[1], min_frac=0.08, neighbors=4)
+def observe(frame: np.ndarray, t: float, prior: FaceMesh | None = None,
+            landmarker: Landmarker | None = None, eyes: bool = True) -> FrameObs:
+    """Landmarks and measures of one RGB frame (``prior``: the last frame's mesh, to track)."""
+    lm = landmarker or shared()
+    mesh, n = lm.faces(frame, prior, eyes=eyes)
+    if mesh is None:
+        return FrameObs(t, None, n)
+    ear = None
+    if mesh.eyes is not None:
+        ear = float(np.mean([eye_aspect(e) for e in mesh.eyes]))
+    return FrameObs(t, mesh, n, ear)
 
 
-def _lower_face(gray: np.ndarray, box: Box) -> np.ndarray | None:
-    x, y, w, h = box
-    H, W = gray.shape
-    p = gray[max(int(y + 0.6 * h), 0):min(int(y + 0.95 * h), H), max(int(x + 0.2 * w), 0):
-             min(int(x + 0.8 * w), W)]
-    if p.size < 16:
+def eye_similarity(o: FrameObs, open_patches: tuple[np.ndarray, np.ndarray]) -> float | None:
+    """Mean similarity of this frame's eye crops to the open eyes' (None: not measured)."""
+    if o.mesh is None or o.mesh.eye_patches is None:
         return None
-    return cv2.resize(p, (32, 16), interpolation=cv2.INTER_AREA).astype(np.float32)
-
-
-def ncc(a: np.ndarray, b: np.ndarray) -> float:
-    """Normalised cross-correlation of two same-shaped patches (0.0 when either is flat)."""
-    a = a - a.mean()
-    b = b - b.mean()
-    d = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    return float((a * b).sum() / d) if d > 1e-6 else 0.0
-
-
-def observe(frame: np.ndarray, t: float, prior: Box | None = None, work_width: int = 320) -> FrameObs:
-    """Detect the face (near ``prior``, the last frame's box, when given) and measure it.
-
-    When the detector misses but ``prior`` is given, the prior box is measured
-    instead (``detected=False``): closed eyes often defeat the frontal cascade.
-    """
-    if frame.ndim != 3 or frame.shape[2] != 3:
-        raise ValueError("se esperaba un cuadro RGB")
-    H, W = frame.shape[:2]
-    s = min(1.0, work_width / W)
-    small = cv2.resize(frame, (round(W * s), round(H * s)), interpolation=cv2.INTER_AREA) if s < 1 else frame
-    faces = _detect_near(small, prior, s)
-    detected = bool(faces)
-    if faces:
-        x, y, w, h = faces[0]
-        full_box = (round(x / s), round(y / s), round(w / s), round(h / s))
-    elif prior is not None:
-        full_box = prior
-    else:
-        return FrameObs(t, None, 0, None, None, None, False)
-    # Measure on a face crop at <= 320 px wide (eyes need more pixels than the detector).
-    x, y, w, h = full_box
-    fx0, fy0 = max(int(x - 0.7 * w), 0), max(int(y - 0.2 * h), 0)
-    fx1, fy1 = min(int(x + 1.7 * w), W), min(int(y + 1.1 * h), H)
-    crop = frame[fy0:fy1, fx0:fx1]
-    k = min(1.0, 320 / max(crop.shape[1], 1))
-    crop = cv2.resize(crop, (round(crop.shape[1] * k), round(crop.shape[0] * k)),
-                      interpolation=cv2.INTER_AREA) if k < 1 else crop
-    cbox = (round((x - fx0) * k), round((y - fy0) * k), round(w * k), round(h * k))
-    gray = to_gray(crop)
-    yaw = yaw_index(crop, cbox) if detected else None
-    eyes = eye_openness(gray, cbox)
-    return FrameObs(t, full_box, len(faces), yaw, eyes, _lower_face(gray, cbox), detected)
+    return float(np.mean([patch_similarity(a, b) for a, b in zip(o.mesh.eye_patches, open_patches,
+                                                                  strict=True)]))

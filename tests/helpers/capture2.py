@@ -26,7 +26,7 @@ import numpy as np
 from kiosk.testdata.cards import sample_card
 
 # The selfie sequences live in the package (fieldkit-testdata selfies uses them too).
-from kiosk.testdata.selfies import EYES, Sequence, astronaut, eyes_closed, make_sequence, yawed
+from kiosk.testdata.selfies import Sequence, astronaut, make_sequence
 from kiosk.testdata.variants import make_variants
 
 CARD_W, CARD_H = 1024, 646
@@ -116,5 +116,5 @@ def card_shots(seeds, shots_per_side: int = 3, negatives: bool = True, sides=("f
     return out
 
 
-__all__ = ["EYES", "CardSample", "Sequence", "astronaut", "card_samples", "card_shots", "eyes_closed",
-           "jpeg", "make_sequence", "straighten", "yawed"]
+__all__ = ["CardSample", "Sequence", "astronaut", "card_samples", "card_shots",
+           "jpeg", "make_sequence", "straighten"]

