@@ -91,5 +91,10 @@ class CameraBackend(ABC):
         """Run one autofocus cycle; True if focused. No autofocus: False."""
         return False
 
+    def select_scene(self, name: str) -> bool:
+        """Play the named scene from now on (a replay's sub-folder); False where there is none
+        (a real camera shows what is in front of it)."""
+        return False
+
     @abstractmethod
     def close(self) -> None: ...

@@ -2,7 +2,11 @@
 
 For tests, demos and testers without a camera (``replay:/path[@fps]``).
 Images are played in file-name order; a video plays frame by frame and
-starts again at its end. With ``preview_size`` set, live frames are scaled
+starts again at its end. A folder may hold named scenes, sub-folders of images
+(``front/``, ``back/``, ``selfie-blink/``, ...): ``select_scene(name)`` plays
+one of them in a loop from its start, so a demo's selfie can be the one for the
+challenge the kiosk asked. Without a selection the folder's own images play,
+or, when it has none, every scene in name order. With ``preview_size`` set, live frames are scaled
 down to fit it (like the Pi's preview stream) while ``capture_still``
 returns the source image at full resolution.
 """
@@ -38,6 +42,11 @@ def _fit(image: np.ndarray, size: Size | None) -> np.ndarray:
     return cv2.resize(image, new, interpolation=cv2.INTER_AREA)
 
 
+def _images(folder: Path) -> list[Path]:
+    return sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
+                  key=lambda p: p.name)
+
+
 def _read_image(path: Path) -> np.ndarray | None:
     data = np.fromfile(str(path), dtype=np.uint8)  # works with non-ASCII paths too
     bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
@@ -55,6 +64,7 @@ class ReplayBackend(CameraBackend):
         self.pace_fps = self.fps
         self.preview_size = preview_size
         self._files: list[Path] = []
+        self._scenes: dict[str, list[Path]] = {}
         self._cache: dict[Path, np.ndarray] = {}
         self._cache_bytes = 0
         self._video: cv2.VideoCapture | None = None
@@ -73,10 +83,11 @@ class ReplayBackend(CameraBackend):
         self._pos = 0
         self._loops = 0
         if self.source.is_dir():
-            self._files = sorted(
-                (p for p in self.source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
-                key=lambda p: p.name,
-            )
+            self._files = _images(self.source)
+            self._scenes = {d.name: _images(d) for d in sorted(self.source.iterdir()) if d.is_dir()}
+            self._scenes = {k: v for k, v in self._scenes.items() if v}
+            if not self._files:
+                self._files = [p for files in self._scenes.values() for p in files]
             if not self._files:
                 raise self._missing("folder has no images")
             first = None
@@ -112,8 +123,15 @@ class ReplayBackend(CameraBackend):
             requested_size=self.preview_size,
             fps=self.fps,
             autofocus=False,
-            extra={"kind": kind, "frames": count},
+            extra={"kind": kind, "frames": count} | ({"scenes": sorted(self._scenes)} if self._scenes else {}),
         )
+
+    def select_scene(self, name: str) -> bool:
+        files = self._scenes.get(name)
+        if not files:
+            return False
+        self._files, self._pos = files, 0
+        return True
 
     def _load(self, path: Path) -> np.ndarray | None:
         cached = self._cache.get(path)

@@ -38,9 +38,10 @@ class Backoff:
 
 @dataclass
 class _Job:
-    kind: str  # "still" or "focus"
+    kind: str  # "still", "focus" or "scene"
     timeout: float
     future: Future[Any]
+    arg: str = ""
 
 
 class Camera:
@@ -176,6 +177,10 @@ class Camera:
             return False
         return bool(self._run_job("focus", timeout))
 
+    def select_scene(self, name: str, timeout: float = 2.0) -> bool:
+        """Ask the backend to play a named scene (replay); False where it has none."""
+        return bool(self._run_job("scene", timeout, name))
+
     def __enter__(self) -> Camera:
         self.start()
         return self
@@ -185,13 +190,13 @@ class Camera:
 
     # --------------------------------------------------------------- internals
 
-    def _run_job(self, kind: str, timeout: float) -> Any:
+    def _run_job(self, kind: str, timeout: float, arg: str = "") -> Any:
         st = self.status()
         if st.state is CameraState.STOPPED:
             raise CameraError("stopped")
         if st.error is not None:
             raise CameraError(st.error.code, st.error.message, st.error.detail)
-        job = _Job(kind, timeout, Future())
+        job = _Job(kind, timeout, Future(), arg)
         with self._lock:
             self._jobs.append(job)
         try:
@@ -306,6 +311,8 @@ class Camera:
             try:
                 if job.kind == "still":
                     result: Any = backend.capture_still(job.timeout)
+                elif job.kind == "scene":
+                    result = backend.select_scene(job.arg)
                 else:
                     result = backend.focus(job.timeout)
             except CameraError as err:

@@ -5,6 +5,7 @@ A mixin of `kiosk.app.window.KioskWindow` (it uses the window's flow, screen, jo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -46,6 +47,20 @@ class CaptureMixin:
         if cam is not None:
             self.cam_jobs.run(cam.start if on else cam.stop)
 
+    def _scene(self, name: str) -> None:
+        """Ask a replay camera for the scene of this step (``front``, ``back``, ``selfie-blink``,
+        ...): a demo shows the face doing what the challenge asks. Real cameras have none."""
+        cam = self.sv.camera
+        if cam is None:
+            return
+
+        def select() -> None:
+            # No scene, camera stopped or starting: it shows what it shows.
+            with contextlib.suppress(CameraError):
+                cam.select_scene(name)
+
+        self.cam_jobs.run(select)
+
     def _begin_capture(self, step: Step) -> None:
         self._gen += 1
         self._analysing = self._force = False
@@ -67,6 +82,8 @@ class CaptureMixin:
             self.screen.set_camera_error("No hay cámara configurada.")
             return
         self._camera(True)
+        an = self._analyser
+        self._scene(f"selfie-{an.checker.challenge.value}" if isinstance(an, SelfieAnalyser) else an.side)
         self._frame_timer.start()
 
     def shutter(self) -> None:
@@ -77,6 +94,7 @@ class CaptureMixin:
             self._gen += 1
             self._analysing = False
             self._analyser = SelfieAnalyser()
+            self._scene(f"selfie-{self._analyser.checker.challenge.value}")
 
     def _poll_frame(self) -> None:
         cam, screen = self.sv.camera, self.screen

@@ -12,20 +12,19 @@ from kiosk.demo.procs import Procs, tool
 
 
 def replay_folder(root: Path, card: Path) -> Path:
-    """Frames for the replay camera: the card's front, then its back, on a table, then a live selfie."""
+    """Scenes for the replay camera (hardware.camera.replay): the card's front and its back on a
+    table, and a live selfie per liveness challenge; the kiosk asks for the scene of each step,
+    so the face does what the challenge asks."""
     import cv2
     import numpy as np
 
-    from kiosk.testdata.selfies import make_sequence
+    from kiosk.testdata.selfies import CHALLENGES, make_sequence
 
     out = root / "replay"
-    out.mkdir(exist_ok=True)
-    i = 0
 
-    def put(rgb: np.ndarray) -> None:
-        nonlocal i
-        cv2.imwrite(str(out / f"{i:04d}.jpg"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-        i += 1
+    def put(scene: str, i: int, rgb: np.ndarray) -> None:
+        (out / scene).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(out / scene / f"{i:04d}.jpg"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
     for side in ("front", "back"):
         bgr = cv2.imread(str(card / f"{side}.png"))
@@ -34,10 +33,11 @@ def replay_folder(root: Path, card: Path) -> Path:
         table = np.full((720, 1280, 3), (92, 70, 52), np.uint8)
         small = cv2.resize(img, (820, 518), interpolation=cv2.INTER_AREA)
         table[101:619, 230:1050] = small
-        for _ in range(45):
-            put(table)
-    for frame, _t in make_sequence("live", "blink", 0, size=(1280, 720), fps=15, seconds=4):
-        put(frame)
+        put(side, 0, table)
+    for challenge in CHALLENGES:
+        seq = make_sequence("live", challenge, 0, size=(1280, 720), fps=15, seconds=4)
+        for i, (frame, _t) in enumerate(seq):
+            put(f"selfie-{challenge}", i, frame)
     return out
 
 

@@ -61,6 +61,37 @@ def test_folder_plays_in_name_order_loops_and_gives_rgb(tmp_path: Path) -> None:
     assert info.preview_size == (160, 90)
 
 
+def test_named_scenes_play_when_selected(tmp_path: Path) -> None:
+    """A folder of scenes: all of them in name order until one is selected, then that one in a
+    loop from its start; an unknown scene changes nothing, and a real camera has none."""
+    root = tmp_path / "scenes"
+    write_images(root / "back", 2)
+    write_images(root / "selfie-blink", 3)
+
+    def sources(cam: Camera, n: int) -> list[str]:
+        out, last = [], -1
+        while len(out) < n:
+            f = cam.latest_frame(5, newer_than=last)
+            last = f.index
+            out.append(Path(f.meta["source"]).parent.name)
+        return out
+
+    with Camera(ReplayBackend(root, fps=200), backoff=FAST) as cam:
+        assert cam.info is not None and cam.info.extra["scenes"] == ["back", "selfie-blink"]
+        assert set(sources(cam, 12)) == {"back", "selfie-blink"}
+        assert cam.select_scene("selfie-blink") is True
+        seen = sources(cam, 8)
+        assert set(seen[2:]) == {"selfie-blink"}  # a frame or two already read may come first
+        assert cam.select_scene("selfie-turn_left") is False
+        assert set(sources(cam, 6)) == {"selfie-blink"}
+        assert cam.select_scene("back") is True
+        assert set(sources(cam, 8)[2:]) == {"back"}
+    video = write_video(tmp_path / "clip.avi", 3)
+    with Camera(ReplayBackend(video, fps=200), backoff=FAST) as cam:
+        cam.latest_frame(5)
+        assert cam.select_scene("back") is False
+
+
 def test_frame_rate_is_the_one_asked_for(tmp_path: Path) -> None:
     d = write_images(tmp_path / "imgs", 2)
     with Camera(ReplayBackend(d, fps=40), backoff=FAST) as cam:
