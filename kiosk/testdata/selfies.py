@@ -116,7 +116,7 @@ def make_sequence(kind: str, challenge: str, seed: int, size: tuple[int, int] = 
         action = rng.choice([c for c in CHALLENGES if c != challenge])
     t_act = rng.uniform(1.0, 2.0)           # when the action starts (s)
     dur = rng.uniform(0.4, 0.9)             # turn ramp duration
-    theta_max = rng.uniform(30, 45)
+    theta_max = rng.uniform(40, 55)
     blink_len = rng.uniform(0.12, 0.35)
     # Photo trajectories.
     amp = (rng.uniform(0.04, 0.15) * w, rng.uniform(0.03, 0.1) * h)

@@ -119,11 +119,12 @@ class LivenessConfig:
     baseline_s: float = 0.3         # steady frontal frames to learn the person's pose (>= 3 frames)
     baseline_max_deg: float = 6.0   # how still the head must be while learning it
     timeout_s: float = 8.0          # from the first frame
-    turn_deg: float = 20.0          # yaw from the frontal pose that counts as a turn
+    turn_deg: float = 25.0          # yaw from the frontal pose that counts as a turn
     turn_hold_s: float = 0.1        # held at least this long (and >= 2 frames)
-    blink_closed: float = 0.55      # eye aspect below this x its open value: closed
+    blink_closed: float = 0.6       # eye aspect below this x its open value: closed
     blink_look: float = 0.85        # eye crops' correlation with the open eyes' below this: changed
     blink_open: float = 0.8         # back above this x the open value: open again
+    open_window_s: float = 1.5      # the open eyes' reference: recent frames with the head still
     blink_max_s: float = 0.7        # longest closed phase that counts as a blink
     blink_pose_deg: float = 10.0    # head within this of the frontal pose during a blink
     min_open_ear: float = 0.12      # open eyes' aspect needed to see a blink at all
@@ -156,6 +157,7 @@ class LivenessChecker:
         self._base: np.ndarray | None = None      # rigid points of the frontal pose
         self._ear0: float | None = None             # open eyes' aspect ratio
         self._open: tuple[np.ndarray, np.ndarray] | None = None  # open eyes' crops
+        self._recent: deque[float] = deque(maxlen=self.cfg.frames(self.cfg.open_window_s, 5))
         self._streak_t: float | None = None
         self._streak_n = 0
         self._closed_at: float | None = None
@@ -246,6 +248,16 @@ class LivenessChecker:
             return self._state(Verdict.PENDING, prompt + " (hacia el otro lado)", self._best)
         return self._state(Verdict.PENDING, prompt, self._best)
 
+    def _follow_open(self, o: FrameObs, ratio: float) -> None:
+        """Keep the open eyes' reference current: a baseline learnt mid-blink or squinting, a
+        slow change of light or gaze, must not make an ordinary frame look closed or open."""
+        assert o.ear is not None and o.mesh is not None
+        self._recent.append(o.ear)
+        if len(self._recent) >= 3:
+            self._ear0 = float(np.percentile(self._recent, 80))
+        if ratio >= 0.9 and o.mesh.eye_patches is not None:
+            self._open = o.mesh.eye_patches
+
     def _blink(self, o: FrameObs, yaw: float, pitch: float, prompt: str) -> LivenessState:
         if self._ear0 is None or self._open is None or self._ear0 < self.cfg.min_open_ear:
             return self._state(Verdict.PENDING, "No se distinguen los ojos: quítese los lentes oscuros "
@@ -255,6 +267,8 @@ class LivenessChecker:
             return self._state(Verdict.PENDING, prompt, self._best)
         ratio = o.ear / self._ear0
         still = max(abs(yaw), abs(pitch)) <= self.cfg.blink_pose_deg
+        if still and self._closed_at is None:
+            self._follow_open(o, ratio)
         if self._closed_at is None:
             # Closed only when both methods say so, with the head near its frontal pose.
             if still and ratio <= self.cfg.blink_closed and look <= self.cfg.blink_look:
