@@ -1,6 +1,9 @@
 """Single-frame selfie quality: one face, centred, large enough, sharp and well lit.
 
-Pure: an RGB numpy frame in, a :class:`SelfieQuality` with Spanish reasons out.
+Pure: an RGB numpy frame in, a :class:`SelfieQuality` with Spanish reasons out. Faces are
+found by the same detector the liveness check tracks (kiosk.vision.landmarks: MediaPipe's
+BlazeFace), which on real photos neither invents a second face in a collar or a background
+the way the Haar cascade did, nor misses a face turned a little.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from kiosk.vision.face import Box, detect_faces, to_gray
+from kiosk.vision.face import Box, to_gray
+from kiosk.vision.landmarks import shared
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +30,8 @@ class SelfieQuality:
 # Thresholds for the selfie (fractions of the frame unless said otherwise).
 MIN_FACE_FRAC = 0.14      # face width / frame width
 MAX_CENTRE_OFFSET = 0.18  # face centre from frame centre, per axis, in frame widths/heights
+# A portrait's face sits above the frame's centre (eyes near the upper third): allowed higher.
+MAX_CENTRE_OFFSET_UP = 0.22
 MIN_SHARPNESS = 40.0      # variance of the Laplacian on the face at 128 px width
 MIN_LUMA, MAX_LUMA = 60.0, 215.0
 MAX_CLIPPED = 0.15        # fraction of face pixels at >= 250
@@ -45,7 +51,8 @@ def assess_selfie(frame: np.ndarray, faces: list[Box] | None = None) -> SelfieQu
     gray = to_gray(frame)
     H, W = gray.shape
     if faces is None:
-        faces = detect_faces(gray, work_width=320, min_frac=0.06)
+        found = sorted(shared().detect(frame), key=lambda f: -f.width)
+        faces = [f.box for f in found if f.width >= 0.06 * W]
     if not faces:
         return SelfieQuality(False, ("No se detecta un rostro: mire de frente a la cámara",), None, 0)
     reasons: list[str] = []
@@ -61,7 +68,7 @@ def assess_selfie(frame: np.ndarray, faces: list[Box] | None = None) -> SelfieQu
     clipped = float((patch >= 250).mean())
     if size < MIN_FACE_FRAC:
         reasons.append("Acérquese a la cámara: el rostro se ve muy pequeño")
-    if abs(cx) > MAX_CENTRE_OFFSET or abs(cy) > MAX_CENTRE_OFFSET:
+    if abs(cx) > MAX_CENTRE_OFFSET or not -MAX_CENTRE_OFFSET_UP <= cy <= MAX_CENTRE_OFFSET:
         reasons.append("Centre el rostro en el recuadro")
     if sharp < MIN_SHARPNESS:
         reasons.append("La imagen está borrosa: quédese quieto un momento")
