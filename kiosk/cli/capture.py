@@ -158,10 +158,12 @@ def read_card(front_img: np.ndarray, back_img: np.ndarray, now_year: int, seccio
 
 
 def build_capture(ns: argparse.Namespace, cfg: DeviceConfig, now_year: int) -> Capture:
+    import numpy as np
+
     from kiosk.capture.flow import Draft
     from kiosk.capture.signature import signature_problem
     from kiosk.testdata.signatures import SignatureFileError, read_signature_file
-    from kiosk.vision.liveness import assess_selfie, run_challenge
+    from kiosk.vision.liveness import LivenessConfig, assess_selfie, run_challenge
 
     t0 = time.perf_counter()
     try:
@@ -190,7 +192,10 @@ def build_capture(ns: argparse.Namespace, cfg: DeviceConfig, now_year: int) -> C
     liveness = None
     if ns.selfie_frames:
         frames, ch = load_frames(Path(ns.selfie_frames), ns.challenge)
-        liveness = run_challenge(frames, ch)
+        # The checker's frame counts follow the recording's own rate.
+        gaps = np.diff([t for _f, t in frames])
+        fps = 1.0 / float(np.median(gaps)) if len(gaps) and float(np.median(gaps)) > 0 else 10.0
+        liveness = run_challenge(frames, ch, LivenessConfig(fps=fps))
 
     draft = Draft(proc.id, aspirant, auxiliary, model=None)
     draft.front, draft.front_reading, draft.card_photo_confirmed = card.front, card.front_reading, True
