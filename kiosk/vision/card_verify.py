@@ -229,6 +229,13 @@ def aspect_batch(q: np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndar
     return agree
 
 
+def perspective_agreement(q: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Agreement of (N, 4, 2) ordered quads with ID-1 by the perspective reading alone
+    (`true_aspect`): `aspect_batch` forgives a wild one when the side ratio agrees, but a side
+    that cuts across the card at a slant gives a quad that is no rectangle seen in perspective."""
+    return _agreement(true_aspect(np.asarray(q, np.float64), shape))
+
+
 def _agreement(ratio: np.ndarray) -> np.ndarray:
     r = ratio / ID1_ASPECT
     x = np.maximum(0.0, np.abs(np.log(np.maximum(r, 1e-9))) - 0.06) / 0.1
