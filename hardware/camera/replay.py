@@ -123,7 +123,8 @@ class ReplayBackend(CameraBackend):
             requested_size=self.preview_size,
             fps=self.fps,
             autofocus=False,
-            extra={"kind": kind, "frames": count} | ({"scenes": sorted(self._scenes)} if self._scenes else {}),
+            extra={"kind": kind, "frames": count}
+            | ({"scenes": sorted(self._scenes)} if self._scenes else {}),
         )
 
     def select_scene(self, name: str) -> bool:
