@@ -6,11 +6,14 @@ ideally the 1024 x 646 crop the card finder produces) in, an
 
 Three physical cues, explained in docs/integrity.md:
 
-* **Colour** — a toner photocopy has no chroma: every pixel sits on the grey
-  axis, whatever the exposure. We measure the spread of chroma around the
-  image's own mean colour (so a colour cast from the lighting does not count),
-  on a smoothed image (so sensor noise does not count), relative to the
-  brightness (so a dim photo of a colourful card is not taken for grey).
+* **Colour** — a grey toner photocopy has no colour of its own: whatever
+  chroma its photograph shows comes from the light (a warm lamp, a window on
+  one side, a white balance left partly undone), and light changes slowly
+  across a card. So the card is white-balanced *locally* — in linear RGB, each
+  pixel divided by the chromaticity of its blurred surroundings (a sixth of
+  the card's width) — and what colour is left (the 99th percentile of Lab
+  chroma on a lightly smoothed 256-px copy) is the card's own: a genuine card's
+  coloured print keeps it, a grey copy's is gone under any cast.
 * **Periodic structure** — a phone/monitor shows the card through a regular
   pixel grid, and a printer renders it through a regular halftone dot screen.
   Both put sharp, isolated peaks in the 2-D power spectrum (directly, or as a
@@ -48,7 +51,7 @@ REASONS = {
 }
 
 # Thresholds (see docs/integrity.md for how they were chosen and what they mean).
-GREY_CHROMA_MAX = 3.0      # chroma spread (Lab units, at full brightness) below this: no colour at all
+LOCAL_CHROMA_MIN = 7.0     # own colour (Lab chroma, 99th pct, after local white balance) below this: grey
 PERIODIC_PEAK_MIN = 3.0    # ln(power / neighbourhood median) of the strongest spectral peak
 PRINT_BLACK_MIN = 0.22     # darkest / brightest level above this: ink on paper, not a screen
 SCREEN_CAST_MAX = -6.0     # mean Lab b* below this (strongly blue) with a periodic pattern: a screen
@@ -92,6 +95,32 @@ def chroma_spread(rgb: np.ndarray) -> float:
     c = np.hypot(ab[:, 0], ab[:, 1])
     bright = max(float(np.percentile(lab[..., 0], 99)), 20.0) / 255.0
     return float(np.percentile(c, 90) / bright)
+
+
+def _linear(x: np.ndarray) -> np.ndarray:
+    x = x / 255.0
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def _srgb(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0, 1)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * x ** (1 / 2.4) - 0.055) * 255
+
+
+def own_chroma(rgb: np.ndarray) -> float:
+    """The card's own colour once the light's is taken out: 99th percentile of Lab chroma after
+    a local white balance (each pixel over its surroundings' chromaticity, in linear RGB)."""
+    w = 256
+    small = cv2.resize(rgb, (w, max(1, round(w * rgb.shape[0] / rgb.shape[1]))),
+                       interpolation=cv2.INTER_AREA).astype(np.float32)
+    lin = _linear(small) + 1e-4
+    around = cv2.GaussianBlur(lin, (0, 0), w / 6)
+    balanced = lin / (around / around.mean(axis=2, keepdims=True))
+    balanced = cv2.GaussianBlur(balanced, (0, 0), 1.5)  # demosaic and JPEG chroma noise
+    peak = max(float(np.percentile(balanced, 99)), 1e-3)
+    out = _srgb(balanced / peak).astype(np.uint8)
+    ab = cv2.cvtColor(out, cv2.COLOR_RGB2LAB)[..., 1:].reshape(-1, 2).astype(np.float32) - 128.0
+    return float(np.percentile(np.hypot(ab[:, 0], ab[:, 1]), 99))
 
 
 def periodic_peak(gray: np.ndarray, tile: int = _TILE) -> tuple[float, float]:
@@ -146,11 +175,12 @@ def check_integrity(card: np.ndarray) -> IntegrityResult:
     rgb = _prepare(card)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     chroma = chroma_spread(rgb)
+    own = own_chroma(rgb)
     peak, freq = periodic_peak(gray)
     black, cast_b = tone_stats(rgb)
-    scores = {"chroma_spread": chroma, "periodic_peak": peak, "peak_freq": freq,
+    scores = {"own_chroma": own, "chroma_spread": chroma, "periodic_peak": peak, "peak_freq": freq,
               "black_ratio": black, "cast_b": cast_b}
-    if chroma < GREY_CHROMA_MAX:
+    if own < LOCAL_CHROMA_MIN:
         verdict = PHOTOCOPY  # toner copies are often halftoned too: grey is the stronger cue
     elif peak >= PERIODIC_PEAK_MIN:
         verdict = PRINT if black >= PRINT_BLACK_MIN and cast_b >= SCREEN_CAST_MAX else SCREEN
