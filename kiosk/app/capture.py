@@ -51,8 +51,9 @@ class CaptureMixin:
         """Ask a replay camera for the scene of this step (``front``, ``back``, ``selfie-blink``,
         ...): a demo shows the face doing what the challenge asks. Real cameras have none."""
         cam = self.sv.camera
-        if cam is None:
-            return
+        info = None if cam is None else cam.info
+        if cam is None or (info is not None and not info.extra.get("scenes")):
+            return  # a real camera (or a replay without scenes): nothing to ask
 
         def select() -> None:
             # No scene, camera stopped or starting: it shows what it shows.

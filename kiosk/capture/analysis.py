@@ -11,6 +11,7 @@ looks that do not read end the capture after `MAX_UNREAD_LOOKS`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from kiosk.cardread.reading import BACK, band_view, front_view, shown_side, side
 from kiosk.mrz.reader import read_mrz
 from kiosk.vision.card import CardFind, find_card
 from kiosk.vision.integrity import IntegrityResult, check_integrity
+from kiosk.vision.landmarks import LandmarkModelMissing
 from kiosk.vision.liveness import PROMPTS, LivenessChecker, LivenessState, SelfieQuality, assess_selfie
 from kiosk.vision.quality import CaptureTracker, FrameVerdict
 from sync.device.config import DeviceConfig
@@ -225,6 +227,12 @@ class CardAnalyser:
         return take()
 
 
+_log = logging.getLogger(__name__)
+
+UNAVAILABLE = ("La prueba de vida no está disponible en este equipo: tome la foto con «Tomar foto» "
+               "y avise a su coordinador")
+
+
 class SelfieAnalyser:
     """Selfie quality plus the random liveness challenge; captures itself once both pass."""
 
@@ -235,19 +243,34 @@ class SelfieAnalyser:
         self.checker = LivenessChecker()
         self.state: LivenessState | None = None
         self.last_good: tuple[np.ndarray, SelfieQuality] | None = None
+        self.unavailable = False  # the landmark models are missing: no liveness on this device
 
     def __call__(self, image: np.ndarray, t: float, force: bool = False) -> Guidance | Captured:
-        q = assess_selfie(image)
-        self.state = self.checker.update(image, t)
-        prompt = self.state.message
+        obs = None
+        if not self.unavailable:
+            try:
+                obs = self.checker.observe(image, t)  # one detection serves both checks
+            except LandmarkModelMissing:
+                _log.error("liveness unavailable: landmark models missing", exc_info=True)
+                self.unavailable = True
+        q = assess_selfie(image, None if obs is None else list(obs.faces))
+        if obs is not None:
+            self.state = self.checker.update_obs(obs)
+        # Without the models the support is saved with liveness "not performed" (never passed).
+        state = self.state if not self.unavailable else None
         if q.ok:
             self.last_good = image, q
-            if self.state.verdict == "passed" or force:
-                return Captured(np.array(image), self.state, q)
+            if force or (state is not None and state.verdict == "passed"):
+                return Captured(np.array(image), state, q)
         elif force and self.last_good is not None:
-            return Captured(np.array(self.last_good[0]), self.state, self.last_good[1])
+            return Captured(np.array(self.last_good[0]), state, self.last_good[1])
+        if self.unavailable:
+            text = q.reasons[0] if q.reasons else UNAVAILABLE
+            return Guidance(text, None, q.ok)
+        assert self.state is not None
         if self.state.verdict == "failed":
             text = self.state.message + ". " + "Toque «Otra prueba» o «Tomar foto»."
         else:
-            text = q.reasons[0] if q.reasons else prompt
-        return Guidance(text, None, q.ok, challenge=PROMPTS[self.checker.challenge])
+            text = q.reasons[0] if q.reasons else self.state.message
+        challenge = PROMPTS[self.checker.challenge] if self.checker.ready else ""
+        return Guidance(text, None, q.ok, challenge=challenge)

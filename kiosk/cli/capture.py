@@ -163,6 +163,7 @@ def build_capture(ns: argparse.Namespace, cfg: DeviceConfig, now_year: int) -> C
     from kiosk.capture.flow import Draft
     from kiosk.capture.signature import signature_problem
     from kiosk.testdata.signatures import SignatureFileError, read_signature_file
+    from kiosk.vision.landmarks import LandmarkModelMissing
     from kiosk.vision.liveness import LivenessConfig, assess_selfie, run_challenge
 
     t0 = time.perf_counter()
@@ -195,7 +196,10 @@ def build_capture(ns: argparse.Namespace, cfg: DeviceConfig, now_year: int) -> C
         # The checker's frame counts follow the recording's own rate.
         gaps = np.diff([t for _f, t in frames])
         fps = 1.0 / float(np.median(gaps)) if len(gaps) and float(np.median(gaps)) > 0 else 10.0
-        liveness = run_challenge(frames, ch, LivenessConfig(fps=fps))
+        try:
+            liveness = run_challenge(frames, ch, LivenessConfig(fps=fps))
+        except LandmarkModelMissing as e:
+            raise Refused(f"La prueba de vida no está disponible en este equipo: {e}") from None
 
     draft = Draft(proc.id, aspirant, auxiliary, model=None)
     draft.front, draft.front_reading, draft.card_photo_confirmed = card.front, card.front_reading, True

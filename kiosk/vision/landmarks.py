@@ -251,15 +251,27 @@ class Landmarker:
 
     def faces(self, rgb: np.ndarray, prior: FaceMesh | None = None,
               eyes: bool = True) -> tuple[FaceMesh | None, int]:
-        """The main face's mesh and how many faces the detector sees. With a prior mesh (the last
-        frame's) the mesh follows it, as MediaPipe tracks, and the detector only counts faces."""
-        found = self.detect(rgb)
+        """The main face's mesh and how many faces of a comparable size the detector sees (a
+        face at least half as wide as the main one: a poster or a passer-by far behind does not
+        count). With a prior mesh (the last frame's) the mesh follows it, as MediaPipe tracks."""
+        mesh, found = self.faces_and_boxes(rgb, prior, eyes)
+        return mesh, len(found)
+
+    def faces_and_boxes(self, rgb: np.ndarray, prior: FaceMesh | None = None,
+                        eyes: bool = True) -> tuple[FaceMesh | None, list[FaceBox]]:
+        """As :meth:`faces`, with the comparable faces' boxes (largest first)."""
+        found = sorted(self.detect(rgb), key=lambda f: -f.width)
         mesh = None
         if prior is not None:
             mesh = self.mesh(rgb, prior, eyes)
         if mesh is None and found:
             mesh = self.mesh(rgb, max(found, key=lambda f: f.width * f.score), eyes)
-        return mesh, max(len(found), int(mesh is not None))
+        main = mesh.box[2] if mesh is not None else (found[0].width if found else 0.0)
+        found = [f for f in found if f.width >= 0.5 * main]
+        if mesh is not None and not found:
+            x, y, w, h = mesh.box  # tracked while the detector missed it (eyes shut, a turn)
+            found = [FaceBox(x, y, x + w, y + h, mesh.score, np.zeros((6, 2), np.float32))]
+        return mesh, found
 
 
 _SHARED: dict[int, Landmarker] = {}

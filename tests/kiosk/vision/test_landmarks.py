@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 
+import cv2
 import numpy as np
 import pytest
 
@@ -43,6 +44,16 @@ def test_detects_one_face_none_and_two(lm):
     two = np.hstack([_scene(cx=320)[:, :640], _scene(cx=320)[:, :640]])
     mesh, n = lm.faces(two)
     assert n == 2 and mesh is not None
+
+
+def test_a_small_face_behind_does_not_count(lm):
+    """A poster or a passer-by far behind (under half the main face's width) is not a second
+    person: it must not stop the liveness check."""
+    frame = _scene()
+    small = cv2.resize(frame[150:550, 440:840], (100, 100), interpolation=cv2.INTER_AREA)
+    frame[20:120, 20:120] = small
+    mesh, n = lm.faces(frame)
+    assert mesh is not None and n == 1
 
 
 def test_mesh_and_eyes_land_on_the_face(lm):
