@@ -42,6 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.bench_card_finder import wilson
 from kiosk.testdata.fakes import KINDS, make_shots
 from kiosk.vision.integrity import VERDICTS, check_integrity
 from tests.helpers.capture2 import straighten
@@ -55,16 +56,6 @@ EXPECT = {"genuine": "ok", "photocopy": "photocopy", "screen": "screen", "print"
 
 def expected(kind: str) -> str:
     return EXPECT[kind.split("_")[0]]
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return math.nan, math.nan
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return max(0.0, c - h), min(1.0, c + h)
 
 
 def greyworld_chroma(crop: np.ndarray) -> float:

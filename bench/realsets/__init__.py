@@ -36,14 +36,19 @@ class RealImage:
 
     def rgb(self) -> np.ndarray:
         """H x W x 3 uint8 RGB, EXIF orientation applied (the frame the corners refer to)."""
-        from PIL import Image, ImageOps
+        return read_rgb(self.path, self.width, self.height)
 
-        with Image.open(self.path) as im:
-            out = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
-        if out.shape[:2] != (self.height, self.width):
-            got = f"{out.shape[1]}x{out.shape[0]}"
-            raise ValueError(f"{self.path}: {got}, manifest says {self.width}x{self.height}")
-        return out
+
+def read_rgb(path: Path, width: int, height: int) -> np.ndarray:
+    """An image file as H x W x 3 uint8 RGB, EXIF orientation applied, checked against the
+    manifest's size."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as im:
+        out = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    if out.shape[:2] != (height, width):
+        raise ValueError(f"{path}: {out.shape[1]}x{out.shape[0]}, manifest says {width}x{height}")
+    return out
 
 
 class CardSet(list[RealImage]):

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.realsets import read_rgb
+
 MANIFEST = Path(__file__).resolve().parent / "faces.json"
 ACTIONS = ("blink", "turn_left", "turn_right", "none")
 ATTACK_KINDS = ("photo_still", "photo_waved", "screen_replay")
@@ -109,14 +111,7 @@ class FaceStill:
 
     def rgb(self) -> np.ndarray:
         """H x W x 3 uint8 RGB, EXIF orientation applied."""
-        from PIL import Image, ImageOps
-
-        with Image.open(self.path) as im:
-            out = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
-        if out.shape[:2] != (self.height, self.width):
-            got = f"{out.shape[1]}x{out.shape[0]}"
-            raise ValueError(f"{self.path}: {got}, manifest says {self.width}x{self.height}")
-        return out
+        return read_rgb(self.path, self.width, self.height)
 
 
 class FaceList(list[Any]):
