@@ -25,7 +25,7 @@ from kiosk.vision.liveness import LivenessChecker, Verdict
 from tests.helpers.capture2 import make_sequence
 
 CHALLENGES = ("turn_left", "turn_right", "blink")
-KINDS = ("live", "static", "moved", "tilted", "wrong_action")
+KINDS = ("live", "static", "moved", "tilted", "pitched", "wrong_action")
 
 
 def one(args: tuple[str, str, int]) -> tuple[str, str, bool, int, float]:

@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-KINDS = ("live", "wrong_action", "static", "moved", "tilted")
+KINDS = ("live", "wrong_action", "static", "moved", "tilted", "pitched")
 CHALLENGES = ("turn_left", "turn_right", "blink")
 MANIFEST = "sequence.json"
 
@@ -57,8 +57,9 @@ def _background(rng: random.Random, w: int, h: int) -> np.ndarray:
 
 
 def _place(src: np.ndarray, bg: np.ndarray, scale: float, cx: float, cy: float, roll_deg: float,
-           tilt_deg: float = 0.0) -> np.ndarray:
-    """Warp the 512x512 source so its face centre lands at (cx, cy), scaled, rolled, tilted."""
+           tilt_deg: float = 0.0, pitch_deg: float = 0.0) -> np.ndarray:
+    """Warp the 512x512 source so its face centre lands at (cx, cy), scaled, rolled, tilted
+    (about a vertical axis) and pitched (about a horizontal one)."""
     h, w = bg.shape[:2]
     a = cv2.getRotationMatrix2D((FACE_CX, FACE_CY), roll_deg, scale)
     a[0, 2] += cx - FACE_CX
@@ -71,6 +72,12 @@ def _place(src: np.ndarray, bg: np.ndarray, scale: float, cx: float, cy: float, 
         c = np.array([[1, 0, -cx], [0, 1, -cy], [0, 0, 1]])
         p = np.array([[np.cos(t), 0, 0], [0, 1, 0], [np.sin(t) / f, 0, 1]])
         m = np.linalg.inv(c) @ p @ c @ m
+    if pitch_deg:
+        t = np.deg2rad(pitch_deg)
+        f = 1.2 * w
+        c = np.array([[1, 0, -cx], [0, 1, -cy], [0, 0, 1]])
+        p = np.array([[1, 0, 0], [0, np.cos(t), 0], [0, np.sin(t) / f, 1]])
+        m = np.linalg.inv(c) @ p @ c @ m
     mask = cv2.warpPerspective(np.full(src.shape[:2], 255, np.uint8), m, (w, h))
     warped = cv2.warpPerspective(src, m, (w, h), flags=cv2.INTER_LINEAR)
     a_ = (mask.astype(np.float32) / 255)[..., None]
@@ -79,7 +86,7 @@ def _place(src: np.ndarray, bg: np.ndarray, scale: float, cx: float, cy: float, 
 
 @dataclass
 class Sequence:
-    kind: str           # live, wrong_action, static, moved, tilted
+    kind: str           # live, wrong_action, static, moved, tilted, pitched
     challenge: str      # the Challenge value the sequence is scored against
     live: bool          # should pass
     seed: int
@@ -99,6 +106,7 @@ def make_sequence(kind: str, challenge: str, seed: int, size: tuple[int, int] = 
     static       the still photo, with sensor noise and tiny hand shake
     moved        the photo moved, rotated (<= 15 deg) and scaled (0.8-1.25) around the frame
     tilted       the photo turned about a vertical axis (<= 35 deg), as a photo is waved
+    pitched      the photo tipped about a horizontal axis in short pulses (45-60 deg)
     """
     rng = random.Random(f"seq:{kind}:{challenge}:{seed}")
     nprng = np.random.default_rng(rng.randrange(2**32))
@@ -123,11 +131,12 @@ def make_sequence(kind: str, challenge: str, seed: int, size: tuple[int, int] = 
     freq = (rng.uniform(0.2, 0.6), rng.uniform(0.2, 0.6))
     rot_amp, sc_amp = rng.uniform(5, 15), rng.uniform(0.1, 0.25)
     tilt_amp = rng.uniform(20, 35)
+    pitch_amp = rng.uniform(45, 60) * (1 if seed % 2 else -1)
     frames = []
     for i in range(n):
         t = i / fps
         img = src
-        cx, cy, sc, roll, tilt = cx0, cy0, scale0, 0.0, 0.0
+        cx, cy, sc, roll, tilt, pitch = cx0, cy0, scale0, 0.0, 0.0, 0.0
         # Everyone's hand or head shakes a little.
         cx += rng.gauss(0, 1.0)
         cy += rng.gauss(0, 1.0)
@@ -149,11 +158,17 @@ def make_sequence(kind: str, challenge: str, seed: int, size: tuple[int, int] = 
             roll = rot_amp * np.sin(2 * np.pi * 0.35 * t)
             sc *= 1 + sc_amp * np.sin(2 * np.pi * 0.3 * t + 2)
         elif kind == "tilted":
-            tilt = tilt_amp * np.sin(np.pi * np.clip((t - t_act) / dur, 0, 1) / 2) * rng.choice((1, 1))
+            tilt = tilt_amp * np.sin(np.pi * np.clip((t - t_act) / dur, 0, 1) / 2)
             tilt *= 1 if seed % 2 else -1
+        elif kind == "pitched":
+            # Short pulses of the photo tipped toward and back (about 0.3 s each, 45-60 deg): the
+            # face squashes vertically, the eyes narrow, as a blink would narrow them.
+            phase = (t - t_act) % 1.0
+            if t >= t_act and phase < 0.3:
+                pitch = pitch_amp * float(np.sin(np.pi * phase / 0.3))
         elif kind != "static":
             raise ValueError(kind)
-        frame = _place(img, bg, sc, cx, cy, roll, tilt).astype(np.float32) * gain
+        frame = _place(img, bg, sc, cx, cy, roll, tilt, pitch).astype(np.float32) * gain
         frame += nprng.normal(0, 3, frame.shape).astype(np.float32)
         frames.append((np.clip(frame, 0, 255).astype(np.uint8), t))
     return Sequence(kind, challenge, live, seed, frames, fps)

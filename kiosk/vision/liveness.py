@@ -19,8 +19,10 @@ timestamps passed in by the caller (seconds, any monotonic origin), data out.
     while their look (the aligned eye crops) departs from the open eyes' (correlation
     under ``blink_look``), and the ratio comes back above ``blink_open`` within
     ``blink_max_s``; all with the head near its frontal pose (looking down or turning
-    also narrows the eyes). At 15 frames/s a blink is one or two frames: one closed
-    frame between open ones is enough.
+    also narrows the eyes) and the face's proportions near its frontal ones (a photo
+    tilted toward the camera squashes them while its mesh still reads frontal). At
+    15 frames/s a blink is one or two frames: one closed frame between open ones is
+    enough.
 
   Frame counts follow the camera's real rate (``LivenessConfig.fps``); the decisions
   themselves are in seconds. docs/liveness.md gives the measures on real clips.
@@ -40,7 +42,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from kiosk.vision.landmarks import FaceMesh
-from kiosk.vision.liveness_measures import FrameObs, eye_similarity, observe, relative_pose, rigid_points
+from kiosk.vision.liveness_measures import (
+    FrameObs,
+    eye_similarity,
+    face_proportion,
+    observe,
+    relative_pose,
+    rigid_points,
+)
 from kiosk.vision.selfie_quality import (
     MAX_CENTRE_OFFSET,
     MAX_CLIPPED,
@@ -127,6 +136,7 @@ class LivenessConfig:
     open_window_s: float = 1.5      # the open eyes' reference: recent frames with the head still
     blink_max_s: float = 0.7        # longest closed phase that counts as a blink
     blink_pose_deg: float = 10.0    # head within this of the frontal pose during a blink
+    blink_shape_tol: float = 0.08   # face proportion within this of the frontal one (no tilted photo)
     min_open_ear: float = 0.12      # open eyes' aspect needed to see a blink at all
     max_jump: float = 0.6           # face centre move between frames, face widths: a new face
     lost_s: float = 1.5             # face missing this long: start over
@@ -155,6 +165,7 @@ class LivenessChecker:
         n = self.cfg.frames(self.cfg.baseline_s, 3)
         self._window: deque[tuple[np.ndarray, float | None]] = deque(maxlen=n)  # rigid points, eyes
         self._base: np.ndarray | None = None      # rigid points of the frontal pose
+        self._shape0 = 0.0                           # the frontal face's proportion
         self._ear0: float | None = None             # open eyes' aspect ratio
         self._open: tuple[np.ndarray, np.ndarray] | None = None  # open eyes' crops
         self._recent: deque[float] = deque(maxlen=self.cfg.frames(self.cfg.open_window_s, 5))
@@ -236,6 +247,8 @@ class LivenessChecker:
         if max(max(abs(v) for v in p) for p in poses) > self.cfg.baseline_max_deg:
             return waiting
         self._base = rigid
+        assert o.mesh is not None
+        self._shape0 = face_proportion(o.mesh)
         ears = [e for _, e in self._window if e is not None]
         if ears and o.mesh is not None and o.mesh.eye_patches is not None:
             self._ear0, self._open = float(np.median(ears)), o.mesh.eye_patches
@@ -271,7 +284,10 @@ class LivenessChecker:
         if o.ear is None or self._ear0 is None or self._open is None:
             return self._state(Verdict.PENDING, prompt, self._best)
         ratio = o.ear / self._ear0
-        still = max(abs(yaw), abs(pitch)) <= self.cfg.blink_pose_deg
+        assert o.mesh is not None
+        shape = face_proportion(o.mesh) / self._shape0 if self._shape0 > 0 else 0.0
+        still = (max(abs(yaw), abs(pitch)) <= self.cfg.blink_pose_deg
+                 and abs(shape - 1) <= self.cfg.blink_shape_tol)
         if still and self._closed_at is None:
             self._follow_open(o, ratio)  # also lets a reference learnt with half-shut eyes recover
         if self._ear0 < self.cfg.min_open_ear:

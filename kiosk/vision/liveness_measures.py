@@ -48,6 +48,15 @@ def patch_similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float((x * y).sum() / d) if d > 1e-6 else 0.0
 
 
+def face_proportion(mesh: FaceMesh) -> float:
+    """Forehead-to-nose-tip over the outer eye corners' distance, in the image. A blink leaves
+    it alone; a photo tilted toward or away from the camera squashes it (the mesh fitted on the
+    photo still reads as a frontal face, so the pose gate alone does not see the tilt)."""
+    p = mesh.points[:, :2]
+    width = float(np.linalg.norm(p[33] - p[263]))
+    return float(np.linalg.norm(p[10] - p[1])) / width if width > 1.0 else 0.0
+
+
 def rigid_points(mesh: FaceMesh) -> np.ndarray:
     return mesh.points[list(RIGID)].astype(np.float64)
 

@@ -75,7 +75,7 @@ def test_live_sequences_pass(challenge):
 
 
 @pytest.mark.parametrize("challenge", CHALLENGES)
-@pytest.mark.parametrize("kind", ["static", "moved", "tilted"])
+@pytest.mark.parametrize("kind", ["static", "moved", "tilted", "pitched"])
 def test_photo_attacks_fail(challenge, kind):
     for seed in range(1):
         st = run_challenge(make_sequence(kind, challenge, seed, fps=10, seconds=3.5), Challenge(challenge))
