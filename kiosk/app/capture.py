@@ -144,8 +144,8 @@ class CaptureMixin:
         step, screen = self.flow.step, self.screen
         if isinstance(r, Guidance):
             screen.set_guidance(r.text, r.quad, r.good)
-            if r.challenge:
-                screen.set_challenge(r.challenge)
+            # Empty until the person's frontal pose is learnt (and after «Otra prueba»).
+            screen.set_challenge(r.challenge)
             return
         self._gen += 1
         if isinstance(r, Refused):

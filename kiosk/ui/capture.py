@@ -62,7 +62,7 @@ class CaptureScreen(QWidget):
         self.preview.set_detection(quad, good)
 
     def set_challenge(self, text: str) -> None:
-        self.challenge.setText(tr("Prueba de vida") + ": " + tr(text))
+        self.challenge.setText(tr("Prueba de vida") + ": " + tr(text) if text else "")
 
     def set_camera_error(self, message: str | None) -> None:
         """The camera's own Spanish message while it is lost; None when it is back."""
