@@ -7,12 +7,10 @@ Selfie sequences: built from scikit-image's `astronaut` photo. They exercise the
 liveness *decision logic*; they are not evidence that real spoofs fail or real
 people pass (see docs/liveness.md).
 
-* live turn: the head is modelled as a vertical cylinder and rotated (yaw):
-  features slide sideways inside a fixed silhouette, the far side compresses;
-* live blink: the eyes are covered by skin-coloured lids with a lash line for
-  a few frames;
+* live turn and blink: the photo as a textured 3-D head (kiosk.testdata.face_render:
+  its own face mesh turned by a true yaw; eyelids lowered over the eyes);
 * photo attacks: the same still photo held static, moved / rotated / scaled
-  around the frame, or tilted (a planar homography about a vertical axis).
+  around the frame, tilted (about a vertical axis) or pitched (tipped in pulses).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Selfie quality and the liveness challenge, on synthetic sequences from one still photo.
+"""Selfie quality and the liveness challenge, on synthetic sequences (a photo rendered as a 3-D
+head for the live ones, the still photo for the attacks).
 
 These sequences test the checker's decision logic, not real-world liveness
 (docs/liveness.md describes the webcam procedure). Full counts: bench/bench_liveness.py.
