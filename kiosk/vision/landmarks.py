@@ -284,11 +284,3 @@ def shared() -> Landmarker:
         if 0 not in _SHARED:
             _SHARED[0] = Landmarker()
         return _SHARED[0]
-
-
-def available() -> bool:
-    try:
-        shared()
-    except LandmarkModelMissing:
-        return False
-    return True
