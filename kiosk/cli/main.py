@@ -109,7 +109,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"{PROG}: error de configuración: {e}", file=sys.stderr)
         return EXIT_CONFIG
-    from kiosk.app.window import run
+    from kiosk.app.start import run
 
     return run(camera=ns.camera, config=start.config, config_path=start.config_path, lang=ns.lang,
                size=ns.size, windowed=ns.windowed)
