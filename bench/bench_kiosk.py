@@ -101,12 +101,12 @@ def main() -> int:
     H.unlock(bot, w)
     # Preview rate with the front analysis running on every frame it can take (a back is shown).
     H.click(w, "new_support")
-    wait(app, lambda: w.preview_frames > 0, 10)
-    p0, a0, t0 = w.preview_frames, w.analysed_frames, time.monotonic()
+    wait(app, lambda: w.capture.preview_frames > 0, 10)
+    p0, a0, t0 = w.capture.preview_frames, w.capture.analysed_frames, time.monotonic()
     wait(app, lambda: time.monotonic() - t0 > 5 or w.flow.step != Step.FRONT, 10)
     dt = time.monotonic() - t0
-    print(f"preview: {(w.preview_frames - p0) / dt:.1f} fps shown of {ns.fps:g} delivered, "
-          f"analysis {(w.analysed_frames - a0) / dt:.1f} verdicts/s (FRONT step, {dt:.1f} s)")
+    print(f"preview: {(w.capture.preview_frames - p0) / dt:.1f} fps shown of {ns.fps:g} delivered, "
+          f"analysis {(w.capture.analysed_frames - a0) / dt:.1f} verdicts/s (FRONT step, {dt:.1f} s)")
     w.flow.cancel()
     w.close_services()
     w = H.make_window(bot, cfg, Camera(ReplayBackend(frames, fps=15, preview_size=(1280, 720))))
@@ -116,7 +116,7 @@ def main() -> int:
         t = time.monotonic()
         H.through_front(bot, w)
         wait(app, lambda: w.flow.step == Step.SELFIE, 40)
-        wait(app, lambda: getattr(w._analyser, "last_good", None) is not None, 20)
+        wait(app, lambda: getattr(w.capture.analyser, "last_good", None) is not None, 20)
         H.click(w, "shutter")
         wait(app, lambda: w.flow.step == Step.SIGNATURE, 20)
         pad = H.find(w.screen, "signature_pad")

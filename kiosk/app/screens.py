@@ -1,16 +1,19 @@
-"""Builds the screen for each flow step and connects its signals to the window's methods."""
+"""Builds the screen for each flow step, connects its signals to the controllers and attaches the
+controllers' views (`kiosk.app.shell`) to it."""
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QWidget
 
 from kiosk.app.card_pictures import card_pictures
-from kiosk.capture.flow import Step
+from kiosk.app.shell import Built
+from kiosk.capture.flow import Step, liveness_outcome
 from kiosk.ui.capture import CaptureScreen
 from kiosk.ui.cards import CardModelScreen, CardPhotoScreen
 from kiosk.ui.coordinator import CoordinatorScreen
@@ -21,6 +24,9 @@ from kiosk.ui.lock import LockScreen
 from kiosk.ui.review import ReviewData, ReviewScreen
 from kiosk.ui.sign import EmailScreen, SignatureScreen
 from kiosk.ui.theme import tr
+
+if TYPE_CHECKING:
+    from kiosk.app.window import KioskWindow
 
 
 def _ago(seconds: float | None) -> str:
@@ -72,61 +78,76 @@ def _signature_image(sig: Any) -> np.ndarray | None:
     return cv2.cvtColor(g, cv2.COLOR_GRAY2RGB)
 
 
+class _Results:
+    """The coordinator screen's result line as a notice target (send now, diagnostics)."""
+
+    def __init__(self, screen: CoordinatorScreen) -> None:
+        self.screen = screen
+
+    def show_text(self, text: str | None, error: bool = False) -> None:
+        if text:
+            self.screen.show_result(text)
+
+
 class ScreenFactory:
-    def __init__(self, win: Any) -> None:
+    def __init__(self, win: KioskWindow) -> None:
         self.win = win
         self.pictures: dict[str, np.ndarray] = {}
 
-    def build(self, step: Step) -> QWidget:
-        return getattr(self, f"_{step.value}")()
+    def build(self, step: Step) -> Built:
+        """The step's screen; the window detached the controllers' views before."""
+        built: Built = getattr(self, f"_{step.value}")()
+        return built
 
-    def _first_run(self) -> QWidget:
+    def _first_run(self) -> Built:
         w = self.win
         s = FirstRunScreen(w.sv.device_text, w.sv.enroll is not None)
-        s.enroll.connect(w.enroll)
-        s.scan.connect(w.scan_qr)
-        return s
+        s.enroll.connect(w.enrollment.enroll)
+        s.scan.connect(w.enrollment.scan_qr)
+        w.enrollment.view = s
+        return Built(s, s.notice)
 
-    def _locked(self) -> QWidget:
-        w = self.win
-        if w.coordinator_pin:
-            people = [(i, n) for i, n, _h in w.people(coordinator=True)]
+    def _locked(self) -> Built:
+        w, lock = self.win, self.win.lock
+        if lock.coordinator_pin:
+            people = [(i, n) for i, n, _h in lock.people(coordinator=True)]
             s = LockScreen(people, "PIN del coordinador")
             s.coord_button.setText(tr("Volver"))
             if not people:
                 s.notice.show_text(tr("Este dispositivo no tiene coordinador configurado."), error=True)
         else:
-            s = LockScreen([(i, n) for i, n, _h in w.people(coordinator=False)])
-        s.unlock.connect(w.try_unlock)
-        s.coordinator.connect(w.toggle_coordinator_pin if w.flow.step == Step.LOCKED else w.rebuild_home)
-        return s
+            s = LockScreen([(i, n) for i, n, _h in lock.people(coordinator=False)])
+        s.unlock.connect(lock.try_unlock)
+        s.coordinator.connect(lock.toggle_coordinator_pin if w.flow.step == Step.LOCKED else lock.back_home)
+        lock.view = s
+        return Built(s, s.notice)
 
-    def _home(self) -> QWidget:
-        w = self.win
+    def _home(self) -> Built:
+        w, home = self.win, self.win.home
         cfg, op = w.sv.config, w.flow.operator
         aux = next((a for a in cfg.auxiliaries if op and a.id == op.auxiliary_id), None) if cfg else None
         procs = [cfg.process(pid) for pid in aux.processes] if aux and cfg else []
-        offered = [p.id for p in w.offered(procs)]
+        offered = [p.id for p in home.offered(procs)]
         s = HomeScreen(op.name if op else "",
                        [(p.id, p.name, p.aspirant_name) for p in procs if p.id in offered])
-        s.new_support.connect(w.new_support)
-        s.send_now.connect(w.send_now)
-        s.coordinator.connect(w.open_coordinator)
-        s.sign_out.connect(w.sign_out)
-        s.set_warnings([tr(x) for x in w.warnings([p.id for p in procs])])
+        s.new_support.connect(home.new_support)
+        s.send_now.connect(home.send_now)
+        s.coordinator.connect(home.open_coordinator)
+        s.sign_out.connect(w.lock.sign_out)
+        s.set_warnings([tr(x) for x in home.warnings([p.id for p in procs])])
 
-        def status_changed(data: dict) -> None:
+        def status_changed(data: dict[str, Any]) -> None:
             s.status.set_status(_status(data))
-            s.set_warnings([tr(x) for x in w.warnings([p.id for p in procs])])
+            s.set_warnings([tr(x) for x in home.warnings([p.id for p in procs])])
             # The agent's clock offset arrived (or the day changed): offer what is open now.
-            if [p.id for p in w.offered(procs)] != offered and w.flow.step == Step.HOME:
+            if [p.id for p in home.offered(procs)] != offered and w.flow.step == Step.HOME:
                 QTimer.singleShot(0, s, w.rebuild)
 
-        s.set_status_data = status_changed
-        s.set_status_data(w.status_data)
-        return s
+        home.status_view = _StatusHook(status_changed)
+        status_changed(home.status_data)
+        return Built(s, s.notice)
 
-    def _card_model(self) -> QWidget:
+    def _card_model(self) -> Built:
         w = self.win
         if not self.pictures:
             def ready(p: dict[str, np.ndarray]) -> None:
@@ -135,30 +156,31 @@ class ScreenFactory:
                     w.rebuild()
 
             w.jobs.run(card_pictures, ready)
-            return BusyScreen("Cargando…")
+            return Built(BusyScreen("Cargando…"))
         s = CardModelScreen(self.pictures)
         s.chosen.connect(w.flow.choose_model)
         s.cancel.connect(w.flow.cancel)
-        return s
+        return Built(s, s.notice)
 
-    def _capture(self, kind: str) -> QWidget:
-        w = self.win
+    def _capture(self, kind: str) -> Built:
+        w, cap = self.win, self.win.capture
         s = CaptureScreen(kind)
-        s.shutter.connect(w.shutter)
+        s.shutter.connect(cap.shutter)
         s.cancel.connect(w.flow.cancel)
-        s.retry_challenge.connect(w.retry_challenge)
-        return s
+        s.retry_challenge.connect(cap.retry_challenge)
+        cap.view = s
+        return Built(s, s.notice)
 
-    def _front(self) -> QWidget:
+    def _front(self) -> Built:
         return self._capture("front")
 
-    def _back(self) -> QWidget:
+    def _back(self) -> Built:
         return self._capture("back")
 
-    def _selfie(self) -> QWidget:
+    def _selfie(self) -> Built:
         return self._capture("selfie")
 
-    def _card_photo(self) -> QWidget:
+    def _card_photo(self) -> Built:
         w = self.win
         d = w.flow.draft
         s = CardPhotoScreen()
@@ -167,27 +189,31 @@ class ScreenFactory:
         s.same.connect(w.flow.confirm_card_photo)
         s.retake.connect(w.flow.retake_front)
         s.cancel.connect(w.flow.cancel)
-        return s
+        return Built(s, s.notice)
 
-    def _signature(self) -> QWidget:
+    def _signature(self) -> Built:
         w = self.win
-        s = SignatureScreen(w.citizen_name())
-        s.done.connect(w.signature_done)
+        s = SignatureScreen(w.capture.citizen_name())
+        s.done.connect(w.capture.signature_done)
         s.cancel.connect(w.flow.cancel)
         s.retake_selfie.connect(w.flow.retake_selfie)
-        return s
+        return Built(s, s.notice)
 
-    def _email(self) -> QWidget:
+    def _email(self) -> Built:
         w = self.win
         s = EmailScreen()
         d = w.flow.draft
         if d and d.email:
             s.email.setText(d.email)
-        s.done.connect(lambda text: w.flow.email_done(text) or w.show_notice())
-        s.cancel.connect(w.flow.cancel)
-        return s
+        def done(text: str) -> None:
+            if not w.flow.email_done(text):
+                w.show_notice()
 
-    def _review(self) -> QWidget:
+        s.done.connect(done)
+        s.cancel.connect(w.flow.cancel)
+        return Built(s, s.notice)
+
+    def _review(self) -> Built:
         w = self.win
         d = w.flow.draft
         assert d is not None
@@ -195,21 +221,17 @@ class ScreenFactory:
         p = cfg.process(d.process_id) if cfg else None
         r = d.back_reading
         f = getattr(r, "fields", None)
-        live = getattr(d.liveness, "verdict", None)
+        live = liveness_outcome(d.liveness)
         fields = [
-            ("Nombre", w.citizen_name()),
+            ("Nombre", w.capture.citizen_name()),
             ("CIC", f.cic if f else ""),
             ("OCR", f.ocr if f else ""),
             ("Sección", f.seccion if f else ""),
             ("Vigencia", str(f.vigencia) if f else ""),
             ("Nacimiento", f.fecha_nacimiento if f else ""),
             ("Sexo", f.sexo if f else ""),
-            ("Modelo", d.model or getattr(r, "model", "")),
+            ("Modelo", str(d.model or getattr(r, "model", "") or "")),
             ("Correo", d.email or tr("(ninguno)")),
-            (
-                "Prueba de vida",
-                tr({"passed": "superada", "failed": "no superada"}.get(str(live), "no realizada")),
-            ),
         ]
         data = ReviewData(
             p.name if p else d.process_id,
@@ -220,38 +242,53 @@ class ScreenFactory:
             d.selfie,
             _signature_image(d.signature),
             [n.message for n in getattr(r, "flags", [])],
+            liveness=live,
         )
         s = ReviewScreen(data)
-        s.save.connect(w.save)
+        s.save.connect(w.capture.save)
         s.redo.connect(lambda k: w.flow.back_to(Step(k)))
         s.cancel.connect(w.flow.cancel)
-        return s
+        return Built(s, s.notice)
 
-    def _saving(self) -> QWidget:
-        return BusyScreen("Guardando…")
+    def _saving(self) -> Built:
+        return Built(BusyScreen("Guardando…"))
 
-    def _folio(self) -> QWidget:
+    def _folio(self) -> Built:
         s = FolioScreen(self.win.flow.folio or "")
         s.finish.connect(self.win.flow.finish)
-        return s
+        return Built(s)
 
-    def _refused(self) -> QWidget:
+    def _refused(self) -> Built:
         n = self.win.flow.notice
         s = RefusedScreen(n.text if n else "")
         s.finish.connect(self.win.flow.finish)
-        return s
+        return Built(s)
 
-    def _coordinator(self) -> QWidget:
-        w = self.win
-        import time
-
+    def _coordinator(self) -> Built:
+        w, home, lock = self.win, self.win.home, self.win.lock
         now = time.monotonic()
-        locked = [(i, n) for i, n, _h in w.people(coordinator=False) if w.flow.lockout_remaining(i, now) > 0]
+        locked = [(i, n) for i, n, _h in lock.people(coordinator=False)
+                  if w.flow.lockout_remaining(i, now) > 0]
         s = CoordinatorScreen(locked)
-        s.send_now.connect(w.send_now)
-        s.diagnose.connect(w.diagnose)
-        s.set_language.connect(w.set_language)
-        s.clear_lockout.connect(lambda a: (w.flow.clear_lockout(a), w.rebuild()))
-        s.sign_out.connect(w.sign_out)
+        s.send_now.connect(home.send_now)
+        s.diagnose.connect(home.diagnose)
+        s.set_language.connect(home.set_language)
+        def clear_lockout(aux_id: str) -> None:
+            w.flow.clear_lockout(aux_id)
+            w.rebuild()
+
+        s.clear_lockout.connect(clear_lockout)
+        s.sign_out.connect(lock.sign_out)
         s.leave.connect(w.flow.leave_coordinator)
-        return s
+        home.result_view = s
+        return Built(s, _Results(s))
+
+
+class _StatusHook:
+    """The home screen's reaction to a new status snapshot, as the controller's StatusView."""
+
+    def __init__(self, fn: Callable[[dict[str, Any]], None]) -> None:
+        self.fn = fn
+
+    def set_status_data(self, data: dict[str, Any]) -> None:
+        self.fn(data)

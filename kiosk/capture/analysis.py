@@ -51,6 +51,8 @@ class Guidance:
     good: bool = False
     challenge: str = ""
     code: str = ""           # kiosk.cardread.reasons code of `text`, when it is one
+    # Selfie only: "pending", "passed", "failed" (timed out) or "unavailable" (no models here).
+    liveness: str = ""
 
 
 @dataclass
@@ -229,12 +231,14 @@ class CardAnalyser:
 
 _log = logging.getLogger(__name__)
 
-UNAVAILABLE = ("La prueba de vida no está disponible en este equipo: tome la foto con «Tomar foto» "
-               "y avise a su coordinador")
+UNAVAILABLE = ("La prueba de vida no está disponible en este equipo: sin ella el apoyo no contaría. "
+               "Cancele y avise a su coordinador")
+RETRY = "Toque «Otra prueba»: sin la prueba de vida superada el apoyo no contaría."
 
 
 class SelfieAnalyser:
-    """Selfie quality plus the random liveness challenge; captures itself once both pass."""
+    """Selfie quality plus the random liveness challenge; captures itself once both pass (the
+    shutter then takes the last good frame when quality has not come back)."""
 
     def __init__(self) -> None:
         self.reset()
@@ -256,21 +260,22 @@ class SelfieAnalyser:
         q = assess_selfie(image, None if obs is None else list(obs.faces))
         if obs is not None:
             self.state = self.checker.update_obs(obs)
-        # Without the models the support is saved with liveness "not performed" (never passed).
-        state = self.state if not self.unavailable else None
+        # The photo is taken only once liveness passed: a support without it would not count
+        # (the flow refuses to save it), so there is nothing to gain from taking it earlier.
+        passed = not self.unavailable and self.state is not None and self.state.verdict == "passed"
         if q.ok:
             self.last_good = image, q
-            if force or (state is not None and state.verdict == "passed"):
-                return Captured(np.array(image), state, q)
-        elif force and self.last_good is not None:
-            return Captured(np.array(self.last_good[0]), state, self.last_good[1])
+            if passed:
+                return Captured(np.array(image), self.state, q)
+        elif passed and force and self.last_good is not None:
+            return Captured(np.array(self.last_good[0]), self.state, self.last_good[1])
         if self.unavailable:
-            text = q.reasons[0] if q.reasons else UNAVAILABLE
-            return Guidance(text, None, q.ok)
+            return Guidance(UNAVAILABLE, None, False, liveness="unavailable")
         assert self.state is not None
-        if self.state.verdict == "failed":
-            text = self.state.message + ". " + "Toque «Otra prueba» o «Tomar foto»."
+        verdict = str(self.state.verdict)
+        if verdict == "failed":
+            text = self.state.message + ". " + RETRY
         else:
             text = q.reasons[0] if q.reasons else self.state.message
         challenge = PROMPTS[self.checker.challenge] if self.checker.ready else ""
-        return Guidance(text, None, q.ok, challenge=challenge)
+        return Guidance(text, None, q.ok and verdict != "failed", challenge=challenge, liveness=verdict)

@@ -49,6 +49,16 @@ CAPTURE_STEPS = frozenset({Step.CARD_MODEL, Step.FRONT, Step.CARD_PHOTO, Step.BA
                            Step.SIGNATURE, Step.EMAIL, Step.REVIEW, Step.REFUSED})
 
 
+def liveness_outcome(liveness: Any) -> str:
+    """"passed", "failed" or "not_done" (no verdict: the challenge never ran or never ended)."""
+    verdict = getattr(liveness, "verdict", None)
+    return str(verdict) if verdict in ("passed", "failed") else "not_done"
+
+
+NO_LIVENESS = ("Prueba de vida no superada: este apoyo no contaría. Repita la selfie con la prueba "
+               "de vida.")
+
+
 class FlowError(RuntimeError):
     """A call that the current step does not accept (a UI bug, not a user error)."""
 
@@ -357,6 +367,11 @@ class Flow:
                                         ("firma", self.draft.signature)) if v is None]
         if missing:
             self.notice = Notice("Falta: " + ", ".join(missing) + ".", error=True)
+            return False
+        # A support without a passed liveness check is classed as an inconsistency by the server:
+        # it would not count. Refuse plainly here rather than save one that silently does not.
+        if liveness_outcome(self.draft.liveness) != "passed":
+            self.notice = Notice(NO_LIVENESS, error=True)
             return False
         self.draft.consent = True
         self._go(Step.SAVING, Notice("Guardando…"))

@@ -224,6 +224,7 @@ def credential_of(reading: BackReading, model: str | None) -> Credential:
     return Credential(
         model=kept, cic=f.cic, ocr=f.ocr, seccion=f.seccion, id_ciudadano=f.identificador,
         nombre=f.nombres, apellido_paterno=f.apellido_paterno, apellido_materno=f.apellido_materno,
+        nombre_truncado=f.name_truncated,
         fecha_nacimiento=f.fecha_nacimiento, sexo=f.sexo, vigencia=str(f.vigencia), emision=f.emision,
         mrz=tuple(reading.mrz.lines) if reading.mrz is not None else (),
         qr=tuple(bytes(c.data) for c in reading.qr.codes),

@@ -48,8 +48,8 @@ from kiosk.vision.card import CardFind, as_rgb, find_card
 from kiosk.vision.qr import QrResult, decode_qr
 from kiosk.vision.quality import Quality, assess_frame
 
-__all__ = ["MESSAGES", "MSG_SIN_QR", "BackReading", "IneFields", "Notice", "PublicUrl", "check_scope",
-           "identify_model", "ine_fields", "parse_public_url", "read_back"]
+__all__ = ["ELLIPSIS", "MESSAGES", "MSG_SIN_QR", "BackReading", "IneFields", "Notice", "PublicUrl",
+           "check_scope", "display_name", "identify_model", "ine_fields", "parse_public_url", "read_back"]
 _URL = re.compile(r"^https?://qr\.ine\.mx/(\d{24})/(\d{8})/([A-Z])/(\d+)/?$")
 
 
@@ -93,6 +93,26 @@ class IneFields:
     apellido_paterno: str
     apellido_materno: str
     nombres: str
+    # The MRZ's name line may hold a cut name (kiosk.mrz.parse.name_cut): its last part, nombres
+    # (or apellido_materno when the surnames fill the line), may be a prefix. Shown with "…".
+    name_truncated: bool = False
+
+
+ELLIPSIS = "…"
+
+
+def display_name(fields: IneFields | None) -> str:
+    """The citizen's name as screens show it: nombres, apellido paterno, apellido materno, the
+    part the MRZ may have cut marked with "…" ("JESUS MANU… MUESTRA PRUEBA"); "" if not read."""
+    if fields is None:
+        return ""
+    parts = [fields.nombres, fields.apellido_paterno, fields.apellido_materno]
+    if fields.name_truncated:
+        # The cut falls on the last part of line 3: the given names, else the last surname read.
+        cut = 0 if fields.nombres else 2 if fields.apellido_materno else 1
+        if parts[cut]:
+            parts[cut] += ELLIPSIS
+    return " ".join(x for x in parts if x)
 
 
 @dataclass(frozen=True)
@@ -143,6 +163,7 @@ def ine_fields(mrz: M.IneMrz, now_year: int) -> IneFields:
         fecha_nacimiento=f"{century + yy:04d}-{mm}-{dd}", sexo=mrz.sex, vigencia=mrz.vigencia,
         emision=mrz.emision, apellido_paterno=mrz.apellido_paterno,
         apellido_materno=mrz.apellido_materno, nombres=mrz.nombres,
+        name_truncated=mrz.name_truncated,
     )
 
 

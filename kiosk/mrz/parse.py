@@ -5,7 +5,8 @@ The INE voter card (models E-H) carries a 3 x 30 TD1 zone on its back:
     line 1  IDMEX + CIC (9) + check + "<<" + OCR (13 = sección 4 + identificador 9)
     line 2  birth YYMMDD + check, sex H/M, expiry YYMMDD + check, "MEX", "<",
             emisión (2), "<<", 5 digits, "<", composite check
-    line 3  PATERNO<MATERNO<<NOMBRES, "<"-padded, possibly truncated
+    line 3  PATERNO<MATERNO<<NOMBRES, "<"-padded, cut at 30 characters when longer
+            (`name_cut`: whether the zone lets one tell)
 
 The same check-digit code validates ICAO's own TD1 specimen (tests do both).
 Pure functions; no OCR here (the reader that turns pixels into lines lives
@@ -72,6 +73,11 @@ class Td1:
         return all(self.checks.values())
 
     @property
+    def name_truncated(self) -> bool:
+        """Whether the name field (line 3) may have been cut: `name_cut`."""
+        return name_cut(self.lines[2])
+
+    @property
     def failed_checks(self) -> list[str]:
         return [k for k, ok in self.checks.items() if not ok]
 
@@ -116,6 +122,21 @@ def parse_td1(lines: list[str] | tuple[str, ...]) -> Td1:
     )
 
 
+def name_cut(line3: str) -> bool:
+    """Whether a TD1 name line may hold a cut name: True unless its filler proves the name ended.
+
+    A name longer than the field is cut at 30 characters, with no mark. What the filler at the
+    end tells: two or more '<' after a given name cannot be a cut (inside a part of the name the
+    separator is a single '<', and "<<" comes once, before the given names), so the name is whole.
+    A full line, or one '<' at the end (a cut may fall just after a space), or no given names
+    with two '<' or fewer (a cut at or before the "<<"), may be a cut name, or a name that
+    happens to fill the field: the zone cannot tell them apart, so both are "possibly cut".
+    """
+    room = len(line3) - len(line3.rstrip("<"))
+    _, sep, given = line3.rstrip("<").partition("<<")
+    return room < 2 or (room < 3 and not (sep and given.strip("<")))
+
+
 def _check_ok(data: str, digit: str) -> bool:
     if not digit.isdigit():
         return False
@@ -152,6 +173,12 @@ class IneMrz:
     @property
     def vigencia(self) -> int:
         return 2000 + int(self.expiry_date[:2])
+
+    @property
+    def name_truncated(self) -> bool:
+        """Whether the name may have been cut to fit line 3 (`name_cut`): its last part,
+        `nombres` (or `apellido_materno` when the surnames fill the line), may be a prefix."""
+        return self.td1.name_truncated
 
 
 def compose_ine_td1(

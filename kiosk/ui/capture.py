@@ -41,34 +41,61 @@ class CaptureScreen(QWidget):
         side = QVBoxLayout(side_box)
         side.setContentsMargins(0, 0, 0, 0)
         side.addStretch(1)
-        if kind == "selfie":
-            side.addWidget(
-                button(tr("Otra prueba"), None, self.retry_challenge.emit, name="retry_challenge")
-            )
+        self.retry_button = button(tr("Otra prueba"), None, self.retry_challenge.emit, name="retry_challenge")
+        self.retry_button.setVisible(kind == "selfie")
+        side.addWidget(self.retry_button)
         self.shutter_button = button(tr("Tomar foto"), "primary", self.shutter.emit, name="shutter")
         side.addWidget(self.shutter_button)
+        self._liveness = ""
+        self._camera_ok = True
         body.addWidget(side_box)
         col.addLayout(body, 1)
         self.guide = label(tr("Buscando…"), "guide")
         self.guide.setObjectName("guide")
         col.addWidget(self.guide)
+        self._enable_shutter()
 
     def show_frame(self, rgb: np.ndarray) -> None:
         self.preview.set_frame(rgb)
 
     def set_guidance(self, text: str, quad: np.ndarray | None = None, good: bool = False) -> None:
         self.guide.setText(tr(text))
-        self.guide.setStyleSheet("background: #00612a;" if good else "")
+        self._style_guide("good" if good else "")
         self.preview.set_detection(quad, good)
+
+    def _style_guide(self, tone: str) -> None:
+        self.guide.setStyleSheet({"good": "background: #00612a;",
+                                  "bad": "background: #a31515; color: white;"}.get(tone, ""))
 
     def set_challenge(self, text: str) -> None:
         self.challenge.setText(tr("Prueba de vida") + ": " + tr(text) if text else "")
 
+    def set_liveness_state(self, state: str) -> None:
+        """Selfie: "pending", "passed", "failed" or "unavailable". The shutter only takes a photo
+        once liveness passed; a failed or impossible check is shown in red, and «Otra prueba»
+        becomes the way on."""
+        self._liveness = state
+        if state in ("failed", "unavailable"):
+            self._style_guide("bad")
+        self.retry_button.setProperty("role", "primary" if state == "failed" else "")
+        self.retry_button.style().polish(self.retry_button)
+        self._enable_shutter()
+
+    def _enable_shutter(self) -> None:
+        selfie_ready = self.kind != "selfie" or self._liveness == "passed"
+        self.shutter_button.setEnabled(self._camera_ok and selfie_ready)
+
     def set_camera_error(self, message: str | None) -> None:
         """The camera's own Spanish message while it is lost; None when it is back."""
+        self._camera_ok = not message
         if message:
             self.notice.show_text(message + "\n" + tr("Reintentando…"), error=True)
             self.preview.clear()
+            self.preview.set_detection(None, False)
+            self.guide.setText(tr("Sin imagen de la cámara"))
+            self._style_guide("bad")
         else:
             self.notice.show_text(None)
-        self.shutter_button.setEnabled(not message)
+            self.guide.setText(tr("Buscando…"))
+            self._style_guide("")
+        self._enable_shutter()

@@ -52,13 +52,16 @@ def citizen_of(cic: str | None, ident: str | None) -> tuple[str, str] | None:
 
 def summary(rec: Record) -> dict[str, Any]:
     """Capture facts: the first failed integrity check's detail (`integrity`, or the device's
-    per side `integrity_front` / `integrity_back`), signature, image kinds, liveness, and how
-    the back's image was obtained when the record says (`lectura_reverso`)."""
+    per side `integrity_front` / `integrity_back`), signature, image kinds, liveness, how
+    the back's image was obtained when the record says (`lectura_reverso`), and whether the
+    name may be cut to the MRZ's 30 characters (`nombre_truncado`, present only when so)."""
     out: dict[str, Any] = {}
     for chk in rec.checks:
         if chk.name in INTEGRITY_CHECKS and not chk.passed:
             out["integrity_failed"] = chk.detail
             break
+    if rec.credential.nombre_truncado:
+        out["nombre_truncado"] = True
     if rec.credential.lectura_reverso:
         # A value no device writes (a newer path, a bad record) is kept as "otra", not echoed.
         r = rec.credential.lectura_reverso

@@ -91,6 +91,10 @@ class Credential:
     # photo), "imagen_completa" (the image was the card itself), "banda_mrz" (no outline: the
     # card placed from the MRZ band found in the photo). "" = not said (records of older devices).
     lectura_reverso: str = ""
+    # The MRZ's name line may hold a cut name: its last part (`nombre`, or `apellido_materno` when
+    # the surnames fill the line) may be a prefix. The fields hold what the MRZ gives; whoever
+    # shows them adds "…". False = whole, or not said (records of older devices).
+    nombre_truncado: bool = False
     mrz: tuple[str, ...] = ()  # the 3 TD1 lines as read
     qr: tuple[bytes, ...] = ()  # raw bytes of every QR decoded on the back
 
@@ -135,7 +139,8 @@ class Record:
         return sum(len(i.data) for i in self.images)
 
 
-_CRED_FIELDS = [f for f in Credential.__dataclass_fields__ if f not in ("mrz", "qr")]
+# The cred map's text keys; `nombre_truncado` (a bool), `mrz` and `qr` are written apart.
+_CRED_FIELDS = [f for f in Credential.__dataclass_fields__ if f not in ("nombre_truncado", "mrz", "qr")]
 
 
 def pack_stroke(points: tuple[Point, ...], has_pressure: bool) -> bytes:
@@ -166,6 +171,8 @@ def unpack_stroke(data: bytes, has_pressure: bool) -> tuple[Point, ...]:
 def record_to_cbor_obj(r: Record) -> dict[str, Any]:
     c = r.credential
     cred: dict[str, Any] = {k: getattr(c, k) for k in _CRED_FIELDS if getattr(c, k)}
+    if c.nombre_truncado:  # written only when true, so a whole name costs no bytes
+        cred["nombre_truncado"] = True
     cred["mrz"] = list(c.mrz)
     cred["qr"] = [bytes(q) for q in c.qr]
     s = r.signature
@@ -207,8 +214,12 @@ def _req(m: dict[str, Any], key: str, typ: type | tuple[type, ...]) -> Any:
 
 def _decode_v1(m: dict[str, Any]) -> Record:
     cm = _req(m, "cred", dict)
+    cut = cm.get("nombre_truncado", False)
+    if not isinstance(cut, bool):
+        raise RecordFormatError("cred field 'nombre_truncado' is not a bool")
     cred = Credential(
         **{k: str(cm.get(k, "")) for k in _CRED_FIELDS},
+        nombre_truncado=cut,
         mrz=tuple(str(x) for x in cm.get("mrz", [])),
         qr=tuple(bytes(x) for x in cm.get("qr", [])),
     )

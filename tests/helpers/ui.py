@@ -3,8 +3,12 @@ from the synthetic card generator, a window on a replay camera, and input events
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import random
+import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -93,8 +97,9 @@ def coordinators() -> list[tuple[str, str, str]]:
     return [("coord-01", "COORDINACIÓN MUESTRA", hash_pin(COORD_PIN, n=2**10))]
 
 
-def _write(folder: Path, name: str, rgb: np.ndarray) -> None:
-    cv2.imwrite(str(folder / f"{name}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+def _write(folder: Path, name: str, rgb: np.ndarray, ext: str = "png") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(folder / f"{name}.{ext}"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
 
 def card_frames(seed: int, model: str | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
@@ -120,15 +125,32 @@ def selfie_frame(size: tuple[int, int] = (1280, 720)) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _selfie_scenes() -> Path:
+    """The shipped synthetic live sequences, one scene per liveness challenge (a textured 3-D
+    head that turns or blinks), rendered once per test process."""
+    from kiosk.testdata.selfies import CHALLENGES, make_sequence
+
+    root = Path(tempfile.mkdtemp(prefix="fieldkit-selfie-scenes-"))
+    for challenge in CHALLENGES:
+        seq = make_sequence("live", challenge, 0, size=(1280, 720), fps=15, seconds=4)
+        for i, (frame, _t) in enumerate(seq):
+            _write(root / f"selfie-{challenge}", f"{i:04d}", frame, "jpg")
+    return root
+
+
 def replay_folder(folder: Path, seed: int = 3, repeat: int = 6, back: np.ndarray | None = None) -> dict:
-    """front x repeat, back x repeat, selfie x repeat, looping: as a person shows them in turn."""
+    """Scenes for the replay camera, as the GUI demo writes them: the card's front and back
+    (`repeat` frames each) and a live face per liveness challenge; the kiosk selects the scene
+    of each step, so the face does what the challenge asks. Until a scene is selected all of
+    them play in turn."""
     folder.mkdir(parents=True, exist_ok=True)
     f, b, truth = card_frames(seed)
-    s = selfie_frame()
     for i in range(repeat):
-        _write(folder, f"a_front_{i:02d}", f)
-        _write(folder, f"b_back_{i:02d}", b if back is None else back)
-        _write(folder, f"c_selfie_{i:02d}", s)
+        _write(folder / "front", f"front_{i:02d}", f)
+        _write(folder / "back", f"back_{i:02d}", b if back is None else back)
+    for scene in _selfie_scenes().iterdir():
+        shutil.copytree(scene, folder / scene.name, copy_function=os.link)
     return truth
 
 
@@ -198,6 +220,9 @@ class LosableReplay(CameraBackend):
     def read(self, timeout: float) -> tuple[np.ndarray, dict[str, Any]]:
         self._check()
         return self.inner.read(timeout)
+
+    def select_scene(self, name: str) -> bool:
+        return self.inner.select_scene(name)
 
     def close(self) -> None:
         self.inner.close()

@@ -196,11 +196,11 @@ def test_a_back_cut_by_the_frame_edge_is_read_from_its_mrz_band() -> None:
     assert r.reading.fields.cic == truth["citizen"]["cic"]
 
 
-def test_selfie_without_landmark_models_says_so_and_lets_the_photo_through(monkeypatch):
+def test_selfie_without_landmark_models_says_so_and_takes_no_photo(monkeypatch):
     """A device whose face-landmark package is missing (a bad install) cannot run the liveness
-    check: the auxiliary reads why, «Tomar foto» still takes the photo, and the support is saved
-    with liveness not performed (the server classes it), never a jammed step."""
-    from kiosk.capture.analysis import UNAVAILABLE, Captured, Guidance, SelfieAnalyser
+    check: the auxiliary reads plainly that a support taken here would not count, and no photo
+    is taken, not even with the shutter (a support saved without liveness silently fails)."""
+    from kiosk.capture.analysis import UNAVAILABLE, Guidance, SelfieAnalyser
     from kiosk.testdata.selfies import make_selfie
     from kiosk.vision import landmarks
 
@@ -212,6 +212,7 @@ def test_selfie_without_landmark_models_says_so_and_lets_the_photo_through(monke
     monkeypatch.setattr(landmarks, "_SHARED", {})
     an = SelfieAnalyser()
     g = an(selfie, 0.0)
-    assert isinstance(g, Guidance) and g.text == UNAVAILABLE and g.good
+    assert isinstance(g, Guidance) and g.text == UNAVAILABLE and g.liveness == "unavailable"
+    assert "no contaría" in g.text
     taken = an(selfie, 0.1, force=True)
-    assert isinstance(taken, Captured) and taken.reading is None
+    assert isinstance(taken, Guidance) and taken.liveness == "unavailable"

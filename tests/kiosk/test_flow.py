@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
-from kiosk.capture.flow import LOCKOUT_SECONDS, MAX_PIN_FAILURES, Flow, FlowError, Step
+from kiosk.capture.flow import LOCKOUT_SECONDS, MAX_PIN_FAILURES, NO_LIVENESS, Flow, FlowError, Step
 
 PINS = {"aux-1": "1234", "coord": "9999"}
 
@@ -19,13 +21,20 @@ def unlocked(now: float = 0.0) -> Flow:
     return f
 
 
-def run_to_review(f: Flow) -> None:
+@dataclass
+class Live:
+    """What the flow reads of a liveness state: its verdict."""
+
+    verdict: str = "passed"
+
+
+def run_to_review(f: Flow, liveness: Live | None = None) -> None:
     assert f.start_capture("proc-1", "asp-1")
     f.front_captured("front", {"face": 1}, "G")
     assert f.step == Step.CARD_PHOTO
     f.confirm_card_photo(True)
     f.back_captured("back", {"qr": 1})
-    f.selfie_captured("selfie", None)
+    f.selfie_captured("selfie", liveness or Live())
     assert not f.signature_done(None, problem="La firma está vacía.")
     assert f.step == Step.SIGNATURE and f.notice and f.notice.error
     assert f.signature_done("sig")
@@ -173,3 +182,19 @@ def test_wrong_step_is_a_flow_error() -> None:
         f.save(consent=True)
     with pytest.raises(FlowError):
         f.saved("X")
+
+
+@pytest.mark.parametrize("liveness", [Live("failed"), Live("pending"), None])
+def test_save_refused_plainly_without_passed_liveness(liveness: Live | None) -> None:
+    """A support whose liveness did not pass would be classed an inconsistency by the server: it
+    would not count. The flow refuses to save it and says so, and the draft stays for a retake."""
+    f = unlocked()
+    run_to_review(f)
+    assert f.draft is not None
+    f.draft.liveness = liveness
+    assert not f.save(True)
+    assert f.step == Step.REVIEW and f.notice is not None and f.notice.error
+    assert f.notice.text == NO_LIVENESS and "no contaría" in f.notice.text
+    f.back_to(Step.SELFIE)
+    f.selfie_captured("selfie-2", Live())
+    assert f.draft is not None and f.draft.selfie == "selfie-2"

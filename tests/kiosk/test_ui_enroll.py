@@ -64,7 +64,7 @@ def test_qr_from_the_camera_enrolls_and_opens_the_lock_screen(qtbot, fleet_env: 
     cfg_path = tmp_path / "kiosk" / "device.toml"
     w = first_run_window(qtbot, cfg_path, replay_camera(frames))
     progress: list[tuple[str, float]] = []
-    w._enroll_progress.step.connect(lambda t, f: progress.append((t, f)))
+    w.enrollment.progress.step.connect(lambda t, f: progress.append((t, f)))
     click(w, "scan_qr")
     assert find(w.screen, "qr_preview").isVisible()
     qtbot.waitUntil(lambda: w.flow.step == Step.LOCKED, timeout=60000)

@@ -36,12 +36,12 @@ def capture_one(qtbot, w) -> str:  # type: ignore[no-untyped-def]
     """From home to the folio screen; returns the folio shown."""
     through_front(qtbot, w)
     qtbot.waitUntil(lambda: w.flow.step == Step.SELFIE, timeout=40000)
-    # The replay shows a still face: the liveness challenge cannot pass, the shutter takes it.
-    qtbot.waitUntil(lambda: getattr(w._analyser, "last_good", None) is not None, timeout=20000)
-    click(w, "shutter")
-    qtbot.waitUntil(lambda: w.flow.step == Step.SIGNATURE, timeout=20000)
+    # The replay plays the synthetic live face doing what the challenge asks: liveness passes
+    # and the selfie takes itself; before that the shutter takes nothing.
+    assert not find(w.screen, "shutter").isEnabled()
+    qtbot.waitUntil(lambda: w.flow.step == Step.SIGNATURE, timeout=30000)
     d = w.flow.draft
-    assert d is not None and d.liveness is not None
+    assert d is not None and str(d.liveness.verdict) == "passed"
     # What save would otherwise redo was measured on the worker thread, on the very images kept.
     assert d.back_integrity == check_integrity(d.back) and d.selfie_quality == assess_selfie(d.selfie)
     # An empty signature is refused and the pad stays.
@@ -97,7 +97,7 @@ def test_record_arrives_at_server_and_home_counts_follow(qtbot, tmp_path: Path, 
     try:
         w = make_window(qtbot, dev.config_path, replay_camera(frames[0]), status=client.status,
                         send_now=lambda: str(client.send_now()))
-        w._status_timer.setInterval(300)
+        w.status_timer.setInterval(300)
         unlock(qtbot, w)
         folio = capture_one(qtbot, w)
         assert folio
@@ -105,8 +105,8 @@ def test_record_arrives_at_server_and_home_counts_follow(qtbot, tmp_path: Path, 
         # The agent sends it, the server acks, the device erases; home shows it.
         qtbot.waitUntil(lambda: dev.unacked() == 0, timeout=60000)
         assert len(ingest_server.stored_ids()) == 1
-        qtbot.waitUntil(lambda: w.status_data.get("pending") == 0
-                        and w.status_data.get("sent_today") == 1, timeout=20000)
+        qtbot.waitUntil(lambda: w.home.status_data.get("pending") == 0
+                        and w.home.status_data.get("sent_today") == 1, timeout=20000)
         status = find(w.screen, "status_pending").text()
         assert status.endswith(": 0")
         assert find(w.screen, "status_sent").text().endswith(": 1")

@@ -26,8 +26,8 @@ def _home(qtbot, cfg_path: Path, now_ms: int = IN_PERIOD_MS):  # type: ignore[no
     w = make_window(qtbot, cfg_path, None)
     w.sv = dataclasses.replace(w.sv, now_ms=lambda: now_ms)
     unlock(qtbot, w)
-    w.refresh_status()
-    qtbot.waitUntil(lambda: "capture_refusal" in w.status_data, timeout=10000)
+    w.home.refresh_status()
+    qtbot.waitUntil(lambda: "capture_refusal" in w.home.status_data, timeout=10000)
     w.rebuild()  # home as it looks once the status is in
     return w
 
@@ -58,7 +58,7 @@ def test_freeze_policy_stops_captures_until_the_outbox_drains(qtbot, tmp_path: P
     ctx = w.sv.save_ctx
     for seed in (1, 2):
         save_draft(make_draft(seed), ctx)
-    w.refresh_status()
+    w.home.refresh_status()
     qtbot.waitUntil(lambda: "Captura detenida" in w.screen.warnings.text(), timeout=10000)
     why = _tap_new(qtbot, w)
     assert "hay 2 apoyos sin enviar" in why and "Conéctese" in why and w.flow.step == Step.HOME
@@ -80,7 +80,7 @@ def test_process_outside_its_period_is_not_offered(qtbot, tmp_path: Path) -> Non
     assert not w.screen.new_button.isEnabled() and not w.screen._buttons
     assert find(w.screen, "no_process").isVisible()
     assert f"terminó el {end}" in w.screen.warnings.text()
-    assert w.capture_gate(load_config(cfg_path).processes[0].id) is not None
+    assert w.home.capture_gate(load_config(cfg_path).processes[0].id) is not None
     w.close_services()
 
 

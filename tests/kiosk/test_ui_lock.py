@@ -34,7 +34,7 @@ def test_wrong_pin_locks_out_with_countdown_and_coordinator_clears_it(qtbot, tmp
     assert w.flow.lockout_remaining("aux-0001", __import__("time").monotonic()) > 50
     # The coordinator unlocks the auxiliary from the menu.
     click(w, "coordinator")
-    assert w.coordinator_pin
+    assert w.lock.coordinator_pin
     click(w, "aux_coord-01")
     type_pin(w, COORD_PIN)
     qtbot.waitUntil(lambda: w.flow.step == Step.COORDINATOR, timeout=10000)
@@ -117,7 +117,7 @@ def test_coordinators_come_from_the_config_and_do_not_capture(qtbot, tmp_path: P
     assert w.screen.findChild(QWidget, "aux_coord-01") is None      # not among who capture
     find(w.screen, "aux_aux-0001")
     # Its PIN does not open a capture session either (it is not offered; forced, it fails).
-    w.try_unlock("coord-01", "COORDINACIÓN MUESTRA", COORD_PIN)
+    w.lock.try_unlock("coord-01", "COORDINACIÓN MUESTRA", COORD_PIN)
     qtbot.waitUntil(lambda: "PIN incorrecto" in (w.flow.notice.text if w.flow.notice else ""), timeout=10000)
     assert w.flow.step == Step.LOCKED
     click(w, "coordinator")

@@ -118,3 +118,21 @@ def test_how_the_back_was_read_round_trips_and_older_records_still_decode() -> N
     # And a reader ignores cred keys it does not know, as it ignores record keys (§2).
     obj["cred"]["otro_dato"] = "x"
     assert decode_record(cbor2.dumps(obj)).credential == replace(banda.credential, lectura_reverso="")
+
+
+def test_a_name_the_mrz_may_have_cut_round_trips_and_older_records_read_as_whole() -> None:
+    rec = tiny_record(seed=8)
+    assert not rec.credential.nombre_truncado
+    assert "nombre_truncado" not in cbor2.loads(encode_record(rec))["cred"]   # written only when true
+    cut = replace(rec, credential=replace(rec.credential, nombre="PERSONA EJEMPL", nombre_truncado=True))
+    obj = cbor2.loads(encode_record(cut))
+    assert obj["cred"]["nombre_truncado"] is True and obj["cred"]["nombre"] == "PERSONA EJEMPL"
+    back = decode_record(encode_record(cut))
+    assert back == cut and back.credential.nombre_truncado is True
+    # A record from an older device (no key) reads as not cut; any other type is malformed.
+    del obj["cred"]["nombre_truncado"]
+    assert decode_record(cbor2.dumps(obj)).credential == replace(cut.credential, nombre_truncado=False)
+    for bad in ("true", 1, None):
+        obj["cred"]["nombre_truncado"] = bad
+        with pytest.raises(RecordFormatError, match="nombre_truncado"):
+            decode_record(cbor2.dumps(obj))

@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kiosk.mrz.parse import MrzFormatError, check_digit, compose_ine_td1, mrz_name, parse_ine_mrz, parse_td1
+from kiosk.mrz.parse import (
+    MrzFormatError,
+    check_digit,
+    compose_ine_td1,
+    mrz_name,
+    name_cut,
+    parse_ine_mrz,
+    parse_td1,
+)
 
 SPECIMEN = ("I<UTOD231458907<<<<<<<<<<<<<<<", "7408122F1204159UTO<<<<<<<<<<<6",
             "ERIKSSON<<ANNA<MARIA<<<<<<<<<<")
@@ -65,3 +73,50 @@ def test_ine_zone_round_trip(cic, ocr, yy, mm, dd, vig, sex, emision, extra, nam
 def test_names_are_folded_to_mrz_letters() -> None:
     assert mrz_name("Muñoz de la Peña") == "MUNOZ<DE<LA<PENA"
     assert mrz_name("José-María") == "JOSE<MARIA"
+
+
+def _ine(paterno: str, materno: str, nombres: str) -> tuple[str, str, str]:
+    return compose_ine_td1(cic="123456789", ocr="0901123456789", birth_date="900101", sex="M",
+                           expiry_date="301231", emision="01", extra="00000", apellido_paterno=paterno,
+                           apellido_materno=materno, nombres=nombres)
+
+
+@pytest.mark.parametrize(("line3", "cut"), [
+    ("MUESTRA<PRUEBA<<PERSONA<<<<<<<", False),   # filler after the given names: whole
+    ("MUESTRA<PRUEBA<<PERSONA<EJEMPL", True),    # full: the last given name lost its end
+    ("MUESTRAS<PRUEBAS<<PERSONA<EJEM", True),    # exactly full: whole or cut, nobody can tell
+    ("MUESTRAS<PRUEBAS<<PERSONA<EJE<", True),    # one '<': a cut may fall just after a space
+    ("MUESTRAS<PRUEBAS<<PERSONA<EJ<<", False),   # two '<' after a given name: whole
+    ("MUESTRA<PRUEBA<EJEMPLO<SINTET<", True),    # the surnames fill the line: no given names
+    ("MUESTRAS<PRUEBAS<EJEMPLOS<A<<<", False),   # no given names, but room for them: whole
+    ("MUESTRAS<PRUEBAS<EJEMPLOS<AB<<", True),    # a cut right after "<<" leaves two '<'
+    ("ERIKSSON<<ANNA<MARIA<<<<<<<<<<", False),   # ICAO's specimen
+])
+def test_name_cut_is_what_the_filler_can_prove(line3: str, cut: bool) -> None:
+    assert len(line3) == 30 and name_cut(line3) is cut
+
+
+def test_a_long_name_is_parsed_as_cut_and_a_short_one_as_whole() -> None:
+    cut = parse_ine_mrz(_ine("Muestra", "Prueba", "Persona Ejemplo Sintética"))
+    assert cut.td1.lines[2] == "MUESTRA<PRUEBA<<PERSONA<EJEMPL"
+    assert (cut.nombres, cut.name_truncated, cut.td1.name_truncated) == ("PERSONA EJEMPL", True, True)
+    whole = parse_ine_mrz(_ine("Muestra", "Prueba", "Persona"))
+    assert (whole.nombres, whole.name_truncated) == ("PERSONA", False)
+    assert not parse_td1(SPECIMEN).name_truncated
+
+
+_name = st.text("ABCDEFGHIJKLMNÑOPQRSTUVWXYZÁÉ -", min_size=1, max_size=16).filter(
+    lambda s: bool(mrz_name(s)))
+
+
+@given(paterno=_name, materno=_name, nombres=_name)
+def test_a_name_longer_than_the_field_is_never_cut_silently(paterno: str, materno: str, nombres: str) -> None:
+    full = f"{mrz_name(paterno)}<{mrz_name(materno)}<<{mrz_name(nombres)}"
+    m = parse_ine_mrz(_ine(paterno, materno, nombres))
+    if len(full) > 30:
+        assert m.name_truncated
+        assert full.startswith(m.td1.lines[2].rstrip("<"))   # what is kept is the name's prefix
+    if m.name_truncated:
+        assert len(full) >= 29          # only a name that fills the line (or one less) is in doubt
+    else:
+        assert m.nombres == mrz_name(nombres).replace("<", " ")

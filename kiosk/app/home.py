@@ -1,37 +1,35 @@
-"""The window's home and coordinator half: status, warnings, send now, coordinator menu.
+"""The home and coordinator controller: status, warnings, new support, send now, coordinator menu.
 
-A mixin of `kiosk.app.window.KioskWindow` (it uses the window's flow, screen, jobs and services).
+Owned by `kiosk.app.window.KioskWindow`; it talks to the window through `Shell` and to the home
+screen's status bar (`StatusView`) and the coordinator's result line (`ResultView`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from kiosk.app.capture import CAPTURE
 from kiosk.app.services import run_diagnostic
+from kiosk.app.shell import ResultView, Shell, StatusView
 from kiosk.capture.flow import Notice, Step
 from kiosk.ui import i18n
 from sync.agent import freeze
 from sync.device.config import Process
 
 
-class AdminMixin:
-    flow: Any
-    sv: Any
-    screen: Any
-    screens: Any
-    jobs: Any
-    status_data: dict[str, Any]
-    coordinator_pin: bool
-    show_notice: Any
-    show_screen: Any
-    rebuild: Any
-    toggle_coordinator_pin: Any
+class HomeController:
+    def __init__(self, shell: Shell, open_coordinator_pin: Callable[[], None]) -> None:
+        self.shell = shell
+        self._open_coordinator_pin = open_coordinator_pin
+        self.status_data: dict[str, Any] = {}
+        self.status_view: StatusView | None = None
+        self.result_view: ResultView | None = None
 
     # -- home -----------------------------------------------------------------------------
     def server_now_ms(self) -> int:
         """The device clock corrected by the offset the agent measured (read by refresh_status)."""
-        return self.sv.now_ms() + int(self.status_data.get("clock_offset_ms") or 0)
+        return self.shell.sv.now_ms() + int(self.status_data.get("clock_offset_ms") or 0)
 
     def offered(self, procs: list[Process]) -> list[Process]:
         """The processes in their collection period now: the only ones home offers."""
@@ -41,48 +39,52 @@ class AdminMixin:
     def capture_gate(self, process_id: str) -> str | None:
         """Why a new capture may not start now: period, revoked device, freeze policy (reads the
         outbox and the agent's files: call it on a worker)."""
-        cfg = self.sv.config
+        sv = self.shell.sv
+        cfg = sv.config
         p = cfg.process(process_id) if cfg else None
         if cfg is None or p is None:
             return "Este proceso no está en la configuración del dispositivo."
-        if (why := freeze.period_refusal(p, freeze.server_now_ms(cfg, self.sv.now_ms()))) is not None:
+        if (why := freeze.period_refusal(p, freeze.server_now_ms(cfg, sv.now_ms()))) is not None:
             return why
-        ctx = self.sv.save_ctx
+        ctx = sv.save_ctx
         return freeze.capture_refusal(cfg, ctx.outbox if ctx is not None else None)
 
     def warnings(self, process_ids: list[str]) -> list[str]:
         now = self.server_now_ms()
+        cfg = self.shell.sv.config
         pending = self.status_data.get("pending") or 0
         out = [why] if (why := self.status_data.get("capture_refusal")) else []
         for pid in process_ids:
-            p = self.sv.config.process(pid) if self.sv.config else None
+            p = cfg.process(pid) if cfg else None
             if p is not None:
                 out += freeze.period_warnings(p, now, pending)
         return out
 
     def new_support(self, process_id: str) -> None:
-        p = self.sv.config.process(process_id) if self.sv.config else None
+        sh = self.shell
+        p = sh.sv.config.process(process_id) if sh.sv.config else None
         if p is None:
             return
 
-        operator = self.flow.operator
+        operator = sh.flow.operator
 
         def start(refusal: str | None) -> None:
             # A second tap, the screen moved on, or another auxiliary signed in meanwhile.
-            if self.flow.step != Step.HOME or self.flow.operator is not operator:
+            if sh.flow.step != Step.HOME or sh.flow.operator is not operator:
                 return
-            if not self.flow.start_capture(p.id, p.aspirant_id, refusal=refusal):
-                self.show_notice()
+            if not sh.flow.start_capture(p.id, p.aspirant_id, refusal=refusal):
+                sh.show_notice()
 
-        self.jobs.run(lambda: self.capture_gate(p.id), start,
-                      lambda e: self.show_notice(Notice(f"No se pudo comprobar el dispositivo: {e}",
-                                                        error=True)))
+        sh.jobs.run(lambda: self.capture_gate(p.id), start,
+                    lambda e: sh.show_notice(Notice(f"No se pudo comprobar el dispositivo: {e}",
+                                                    error=True)))
 
     def refresh_status(self) -> None:
-        if self.flow.step in CAPTURE:
+        sh = self.shell
+        if sh.flow.step in CAPTURE:
             return
-        fn = self.sv.status
-        ctx, cfg = self.sv.save_ctx, self.sv.config
+        fn = sh.sv.status
+        ctx, cfg = sh.sv.save_ctx, sh.sv.config
         if fn is None and ctx is None:
             return
 
@@ -110,51 +112,42 @@ class AdminMixin:
             # "Sent today" is the agent's own per-day count (server-corrected date), via the
             # local channel; with no agent answering it is unknown, not zero.
             self.status_data = data
-            updater = getattr(self.screen, "set_status_data", None)
-            if updater is not None:
-                updater(data)
+            if self.status_view is not None:
+                self.status_view.set_status_data(data)
 
-        self.jobs.run(snapshot, done)
+        sh.jobs.run(snapshot, done)
 
     def send_now(self) -> None:
-        fn = self.sv.send_now
+        sh = self.shell
+        fn = sh.sv.send_now
         if fn is None:
-            self.show_notice(Notice("El agente de sincronización no está disponible.", error=True))
+            sh.show_notice(Notice("El agente de sincronización no está disponible.", error=True))
             return
+
         def sent(msg: Any) -> None:
-            self.show_notice(Notice(str(msg)))
+            sh.show_notice(Notice(str(msg)))
             self.refresh_status()
 
-        self.jobs.run(
+        sh.jobs.run(
             fn,
             sent,
-            lambda e: self.show_notice(Notice(f"No se pudo pedir el envío: {e}", error=True)),
+            lambda e: sh.show_notice(Notice(f"No se pudo pedir el envío: {e}", error=True)),
         )
 
     # -- coordinator --------------------------------------------------------------------------
     def open_coordinator(self) -> None:
-        if self.flow.step == Step.HOME:
-            self.coordinator_pin = True
-            self.show_screen(self.screens.build(Step.LOCKED))
-        else:
-            self.toggle_coordinator_pin()
+        self._open_coordinator_pin()
 
     def set_language(self, lang: str) -> None:
         i18n.set_language(lang)
-        self.rebuild()
+        self.shell.rebuild()
 
     def diagnose(self, what: str) -> None:
-        out = getattr(self.screen, "show_result", None)
-        self.jobs.run(
-            lambda: run_diagnostic(what, self.sv),
-            lambda text: out and out(text),
-            lambda e: out and out(f"{what}: {e}"),
-        )
+        view = self.result_view
 
-    def rebuild_home(self) -> None:
-        self.coordinator_pin = False
-        self.rebuild()
+        def show(text: str) -> None:
+            if view is not None and self.result_view is view:  # still the screen shown
+                view.show_result(text)
 
-    def sign_out(self) -> None:
-        self.coordinator_pin = False
-        self.flow.lock()
+        self.shell.jobs.run(lambda: run_diagnostic(what, self.shell.sv), show,
+                            lambda e: show(f"{what}: {e}"))
