@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
 from PySide6.QtCore import QTimer
 
+from kiosk.app.capture import CaptureController
 from kiosk.app.card_pictures import card_pictures
-from kiosk.app.shell import Built
+from kiosk.app.enroll import EnrollController
+from kiosk.app.home import HomeController
+from kiosk.app.lock import LockController
+from kiosk.app.shell import Built, Shell
 from kiosk.capture.flow import Step, liveness_outcome
 from kiosk.ui.capture import CaptureScreen
 from kiosk.ui.cards import CardModelScreen, CardPhotoScreen
@@ -25,8 +29,14 @@ from kiosk.ui.review import ReviewData, ReviewScreen
 from kiosk.ui.sign import EmailScreen, SignatureScreen
 from kiosk.ui.theme import tr
 
-if TYPE_CHECKING:
-    from kiosk.app.window import KioskWindow
+
+class Composed(Shell, Protocol):
+    """The window as the screen factory sees it: the shell and its controllers."""
+
+    capture: CaptureController
+    home: HomeController
+    lock: LockController
+    enrollment: EnrollController
 
 
 def _ago(seconds: float | None) -> str:
@@ -90,7 +100,7 @@ class _Results:
 
 
 class ScreenFactory:
-    def __init__(self, win: KioskWindow) -> None:
+    def __init__(self, win: Composed) -> None:
         self.win = win
         self.pictures: dict[str, np.ndarray] = {}
 

@@ -77,6 +77,7 @@ class CaptureScreen(QWidget):
         self._liveness = state
         if state in ("failed", "unavailable"):
             self._style_guide("bad")
+        self.retry_button.setVisible(self.kind == "selfie" and state != "unavailable")  # nothing to retry
         self.retry_button.setProperty("role", "primary" if state == "failed" else "")
         self.retry_button.style().polish(self.retry_button)
         self._enable_shutter()
