@@ -13,9 +13,24 @@ from kiosk.app.capture import CAPTURE
 from kiosk.app.services import run_diagnostic
 from kiosk.app.shell import ResultView, Shell, StatusView
 from kiosk.capture.flow import Notice, Step
+from kiosk.capture.save import SaveContext
+from kiosk.capture.warnings import HomeWarning, disk_refusal, home_warnings, period_banners
 from kiosk.ui import i18n
 from sync.agent import freeze
-from sync.device.config import Process
+from sync.device.config import DeviceConfig, Process
+
+
+def _free_disk(cfg: DeviceConfig, ctx: SaveContext | None) -> int | None:
+    """Bytes a new record can use: the file system's free space plus what sent records left free
+    inside the outbox file (it never shrinks); None when the file system cannot be read."""
+    from hardware.errors import HardwareError
+    from hardware.storage import free_bytes
+
+    try:
+        free = free_bytes(cfg.device.data_dir)
+    except HardwareError:
+        return None
+    return free + (ctx.counts().reusable_bytes if ctx is not None else 0)
 
 
 class HomeController:
@@ -44,21 +59,21 @@ class HomeController:
         p = cfg.process(process_id) if cfg else None
         if cfg is None or p is None:
             return "Este proceso no está en la configuración del dispositivo."
-        if (why := freeze.period_refusal(p, freeze.server_now_ms(cfg, sv.now_ms()))) is not None:
+        # A wrong clock is named as such, not as "the period is over" judged on it.
+        if (why := freeze.period_or_clock_refusal(cfg, p, sv.now_ms())) is not None:
             return why
         ctx = sv.save_ctx
+        if (why := disk_refusal(_free_disk(cfg, ctx))) is not None:
+            return why  # refused before the capture starts, not at «Guardar»
         return freeze.capture_refusal(cfg, ctx.outbox if ctx is not None else None)
 
-    def warnings(self, process_ids: list[str]) -> list[str]:
-        now = self.server_now_ms()
+    def warnings(self, process_ids: list[str]) -> list[HomeWarning]:
+        """Home's banners: device warnings (errors first), then each process's period."""
         cfg = self.shell.sv.config
-        pending = self.status_data.get("pending") or 0
-        out = [why] if (why := self.status_data.get("capture_refusal")) else []
-        for pid in process_ids:
-            p = cfg.process(pid) if cfg else None
-            if p is not None:
-                out += freeze.period_warnings(p, now, pending)
-        return out
+        if cfg is None:
+            return []
+        now, data = self.shell.sv.now_ms(), self.status_data  # device clock: the outbox's stamps
+        return home_warnings(cfg, data, now) + period_banners(cfg, process_ids, data, now)
 
     def new_support(self, process_id: str) -> None:
         sh = self.shell
@@ -87,6 +102,7 @@ class HomeController:
         ctx, cfg = sh.sv.save_ctx, sh.sv.config
         if fn is None and ctx is None:
             return
+        folio = sh.flow.folio if sh.flow.step == Step.FOLIO else None
 
         def snapshot() -> dict[str, Any]:
             from hardware.power import read_power
@@ -94,10 +110,16 @@ class HomeController:
             data: dict[str, Any] = {}
             if ctx is not None:
                 c = ctx.counts()
-                data.update(pending=c.unacknowledged, acked_total=c.acked_total)
+                data.update(pending=c.unacknowledged, acked_total=c.acked_total,
+                            oldest_unacked_ms=c.oldest_created_ms)
+                if folio:  # the folio screen says whether that record has left the device
+                    data["folio_queued"] = folio in ctx.outbox.folios()
             if cfg is not None:  # what home warns about before anyone taps "Nuevo apoyo"
                 data.update(capture_refusal=freeze.capture_refusal(cfg, ctx.outbox if ctx else None),
-                            clock_offset_ms=freeze.clock_offset_ms(cfg))
+                            clock_offset_ms=freeze.clock_offset_ms(cfg),
+                            clock_floor_ms=freeze.known_floor_ms(cfg))
+                if (free := _free_disk(cfg, ctx)) is not None:
+                    data["free_disk_bytes"] = free
             if fn is not None:
                 try:
                     data.update(fn())

@@ -18,6 +18,7 @@ from kiosk.app.home import HomeController
 from kiosk.app.lock import LockController
 from kiosk.app.shell import Built, Shell
 from kiosk.capture.flow import Step, liveness_outcome
+from kiosk.capture.warnings import sending_state
 from kiosk.ui.capture import CaptureScreen
 from kiosk.ui.cards import CardModelScreen, CardPhotoScreen
 from kiosk.ui.coordinator import CoordinatorScreen
@@ -57,7 +58,7 @@ CONNECTION = {
 }
 
 
-def _status(data: dict[str, Any]) -> HomeStatus:
+def _status(data: dict[str, Any], low_battery: float) -> HomeStatus:
     """The local channel's status (plus outbox counts and battery) as the status bar's texts."""
     s = HomeStatus(pending=data.get("pending"), sent_today=data.get("sent_today"))
     state = data.get("connection")
@@ -72,7 +73,7 @@ def _status(data: dict[str, Any]) -> HomeStatus:
             s.connection += f" ({str(data['transport']).upper()})"
     b = data.get("battery")
     s.battery = "—" if b is None else f"{b:.0f} %" + (" ⚡" if data.get("on_ac") else "")
-    s.battery_low = b is not None and b < 20 and not data.get("on_ac")
+    s.battery_low = b is not None and b < low_battery and not data.get("on_ac")
     s.last_sync = _ago(data.get("last_success_age_s"))
     return s
 
@@ -144,11 +145,11 @@ class ScreenFactory:
         s.send_now.connect(home.send_now)
         s.coordinator.connect(home.open_coordinator)
         s.sign_out.connect(w.lock.sign_out)
-        s.set_warnings([tr(x) for x in home.warnings([p.id for p in procs])])
+        low_battery = cfg.warnings.low_battery_percent if cfg else 20.0
 
         def status_changed(data: dict[str, Any]) -> None:
-            s.status.set_status(_status(data))
-            s.set_warnings([tr(x) for x in home.warnings([p.id for p in procs])])
+            s.status.set_status(_status(data, low_battery))
+            s.set_warnings(home.warnings([p.id for p in procs]))
             # The agent's clock offset arrived (or the day changed): offer what is open now.
             if [p.id for p in home.offered(procs)] != offered and w.flow.step == Step.HOME:
                 QTimer.singleShot(0, s, w.rebuild)
@@ -264,8 +265,15 @@ class ScreenFactory:
         return Built(BusyScreen("Guardando…"))
 
     def _folio(self) -> Built:
-        s = FolioScreen(self.win.flow.folio or "")
-        s.finish.connect(self.win.flow.finish)
+        w = self.win
+        s = FolioScreen(w.flow.folio or "")
+        s.finish.connect(w.flow.finish)
+
+        def status_changed(data: dict[str, Any]) -> None:
+            queued = data.get("folio_queued")  # absent: the snapshot was taken before this folio
+            s.set_sending(sending_state(data, queued if isinstance(queued, bool) else None))
+
+        w.home.status_view = _StatusHook(status_changed)
         return Built(s)
 
     def _refused(self) -> Built:

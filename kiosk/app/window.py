@@ -133,7 +133,7 @@ class KioskWindow(QWidget):
             self.camera(False)
         self._present(step)
         self.capture.on_step(step)
-        if step == Step.HOME:
+        if step in (Step.HOME, Step.FOLIO):
             self.home.refresh_status()
 
     def _coordinator_pin_screen(self) -> None:

@@ -5,16 +5,26 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from kiosk.ui.theme import DANGER, PAPER, PRIMARY, Scale, tr
+from kiosk.ui.theme import DANGER, MUTED, OK, PAPER, PRIMARY, WARN, Scale, tr
 from kiosk.ui.widgets import button, label
 
 CENTER = Qt.AlignmentFlag.AlignCenter
 
 
+# What the folio screen says about sending, by state (set_sending): never more than is known.
+SENDING = {
+    "sent": "Enviado al servidor.",
+    "pending_online": "Enviando…",
+    "offline": "Se enviará en cuanto haya conexión.",
+    "unknown": "Guardado en este dispositivo; se enviará más tarde.",
+}
+SENDING_COLOURS = {"sent": OK, "pending_online": PRIMARY, "offline": WARN, "unknown": MUTED}
+
+
 class FolioScreen(QWidget):
     finish = Signal()
 
-    def __init__(self, folio: str) -> None:
+    def __init__(self, folio: str, sending: str = "unknown") -> None:
         super().__init__()
         col = QVBoxLayout(self)
         col.addStretch(1)
@@ -24,17 +34,23 @@ class FolioScreen(QWidget):
         self.folio.setStyleSheet(f"font-size: {Scale.px(64)}px; font-weight: 800; color: {PRIMARY};")
         self.folio.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         col.addWidget(self.folio)
-        col.addWidget(
-            label(
-                tr(
-                    "Dígale el folio a la persona o pídale que lo anote: con él puede consultar "
-                    "su apoyo. Se enviará en cuanto haya conexión."
-                ),
-                align=CENTER,
-            )
-        )
+        col.addWidget(label(tr("Dígale el folio a la persona o pídale que lo anote: con él puede "
+                               "consultar su apoyo."), align=CENTER))
+        self.sending = label("", align=CENTER)
+        self.sending.setObjectName("sending")
+        col.addWidget(self.sending)
+        self.set_sending(sending)
         col.addStretch(1)
         col.addWidget(button(tr("Terminar"), "huge", self.finish.emit, name="finish"))
+
+    def set_sending(self, state: str) -> None:
+        """"sent" (the server acknowledged it), "pending_online" (the agent is online and it is
+        queued), "offline", or "unknown" (no agent answering); anything else is "unknown"."""
+        state = state if state in SENDING else "unknown"
+        self.sending.setProperty("state", state)
+        self.sending.setText(("✓ " if state == "sent" else "") + tr(SENDING[state]))
+        self.sending.setStyleSheet(f"font-size: {Scale.px(24)}px; font-weight: 800; "
+                                   f"color: {SENDING_COLOURS[state]};")
 
 
 class RefusedScreen(QWidget):

@@ -28,6 +28,8 @@ log = logging.getLogger("fieldkit.server.fleet")
 
 DEFAULT_TTL_MS = 7 * 24 * 3600 * 1000  # a lost device may stay off for days
 DEFAULT_FREEZE = {"max_unsent_age_days": 3.0, "max_pending": 2000}
+# Home's warning thresholds (sync.device.config.WarningsSection); cut for devices before schema 2.
+DEFAULT_WARNINGS = {"low_battery_percent": 20.0, "unsent_hours": 24.0, "low_disk_records": 50}
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ def _scope(a: procmod.Aspirant) -> dict[str, Any]:
 
 
 def device_config(store: Store, aux_ids: list[str]) -> dict[str, Any]:
-    """The `[[processes]]`, `[[auxiliaries]]` and `[freeze]` a device with these auxiliaries
+    """The `[[processes]]`, `[[auxiliaries]]`, `[freeze]` and `[warnings]` a device with these auxiliaries
     gets, in the device config's own shape (sync/device/config.py)."""
     auxes = fleet.list_auxiliaries(store, aux_ids)
     aspirants = {a.aspirant_id for a in auxes}
@@ -76,7 +78,7 @@ def device_config(store: Store, aux_ids: list[str]) -> dict[str, Any]:
     return {"processes": procs,
             "auxiliaries": [{"id": a.aux_id, "name": a.name, "pin_hash": a.pin_hash, "role": a.role,
                              "processes": a.processes} for a in auxes],
-            "freeze": dict(DEFAULT_FREEZE)}
+            "freeze": dict(DEFAULT_FREEZE), "warnings": dict(DEFAULT_WARNINGS)}
 
 
 def queue_command(store: Store, sign_key: ed25519.Ed25519PrivateKey, device_id: str, kind: str,

@@ -15,13 +15,25 @@
         The processes whose collection period contains *server-corrected* now
         (device clock + the offset the sync agent measured): a device without an
         RTC may boot with a wrong clock, and a process outside its period is not offered.
+    judge_clock(device_now_ms, offset_ms, floor_ms) -> ClockProblem | None
+        A wrong device clock named as such: the corrected date is before a moment known
+        to have passed (`known_floor_ms(cfg)`: this software's date, the device
+        certificate's issue, the agent's last contact with the server), or the agent
+        measured a large offset. `clock_problem(cfg)` reads the floor and the offset.
+    period_or_clock_refusal(cfg, process, device_now_ms=None) -> str | None
+        `period_refusal` on the corrected clock, except that a clock that cannot be right
+        is named instead of "the period is over".
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from dataclasses import dataclass
+from typing import Literal
 from zoneinfo import ZoneInfo
+
+from cryptography import x509
 
 from sync.agent.settings import STATE_FILE
 from sync.agent.state import load_state
@@ -31,6 +43,12 @@ from sync.outbox.errors import OutboxError
 from sync.outbox.outbox import Outbox
 
 MX = ZoneInfo("America/Mexico_City")  # dates in the config are Mexican calendar days
+# No true clock is earlier than this software: a date before it is a reset clock (a Pi has
+# no RTC and may boot at 1970 or at the last saved time), not a real date.
+SOFTWARE_DATE_MS = int(dt.datetime(2026, 11, 1, tzinfo=dt.UTC).timestamp() * 1000)
+# Measuring the offset (an HTTP Date header, an ack's time) is good to seconds; periods and
+# record times care about minutes.
+CLOCK_TOLERANCE_MS = 10 * 60 * 1000
 
 
 def clock_offset_ms(cfg: DeviceConfig) -> int:
@@ -119,3 +137,87 @@ def offered_processes(cfg: DeviceConfig, now_ms: int | None = None) -> list[Proc
     """`now_ms`: device clock (default: now); corrected with the agent's measured offset."""
     now = server_now_ms(cfg, now_ms)
     return [p for p in cfg.processes if in_period(p, now)]
+
+
+# --- the device clock -----------------------------------------------------------------------
+
+ClockKind = Literal["impossible", "offset"]
+
+
+@dataclass(frozen=True)
+class ClockProblem:
+    """A device clock that is wrong. `impossible`: the corrected date is before a moment known to
+    have passed, so every date judged on it (the periods) is wrong. `offset`: the agent measured
+    the device clock far from the server's; the kiosk already corrects by it, but a restart
+    before the next measurement would not."""
+
+    kind: ClockKind
+    detail: str  # Spanish: "indica el 1970-01-01", "atrasada 3 h"
+
+    @property
+    def text(self) -> str:
+        return (f"La hora del dispositivo parece incorrecta ({self.detail}): conéctese para "
+                "corregirla o avise al coordinador.")
+
+
+def span_text(ms: int) -> str:
+    """A duration as home says it: "12 min", "30 h", "3 días"."""
+    minutes = ms // 60_000
+    if minutes < 120:
+        return f"{minutes} min"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} h"
+    days = hours // 24
+    return f"{days} días"
+
+
+def judge_clock(device_now_ms: int, offset_ms: int | None, floor_ms: int = SOFTWARE_DATE_MS
+                ) -> ClockProblem | None:
+    """`offset_ms`: server minus device clock as measured (None: never); `floor_ms`: a moment
+    known to have passed, in server time (`known_floor_ms`)."""
+    corrected = device_now_ms + (offset_ms or 0)
+    if corrected < max(floor_ms, SOFTWARE_DATE_MS) - CLOCK_TOLERANCE_MS:
+        return ClockProblem("impossible", f"indica el {mexico_date(corrected).isoformat()}")
+    if offset_ms is not None and abs(offset_ms) > CLOCK_TOLERANCE_MS:
+        behind = offset_ms > 0  # the server's clock is ahead of the device's
+        return ClockProblem("offset", f"{'atrasada' if behind else 'adelantada'} {span_text(abs(offset_ms))}")
+    return None
+
+
+def _certificate_issued_ms(cfg: DeviceConfig) -> int:
+    """When the server issued the device's certificate, by the server's clock (0: unreadable)."""
+    try:
+        cert = x509.load_pem_x509_certificate(cfg.keys.client_cert.read_bytes())
+    except (OSError, ValueError):
+        return 0
+    return int(cert.not_valid_before_utc.timestamp() * 1000)
+
+
+def known_floor_ms(cfg: DeviceConfig) -> int:
+    """The latest moment, in server time, the device knows has passed: this software's date, the
+    certificate's issue (enrollment) and the agent's last clock measurement and verified ack."""
+    st = load_state(cfg.device.data_dir / STATE_FILE)
+    seen = [SOFTWARE_DATE_MS, _certificate_issued_ms(cfg)]
+    if st is not None:
+        if st.clock_measured_ms is not None and st.clock_offset_ms is not None:
+            seen.append(st.clock_measured_ms + st.clock_offset_ms)
+        seen.append(st.last_success_server_ms or 0)
+    return max(seen)
+
+
+def clock_problem(cfg: DeviceConfig, device_now_ms: int | None = None) -> ClockProblem | None:
+    st = load_state(cfg.device.data_dir / STATE_FILE)
+    now = int(time.time() * 1000) if device_now_ms is None else device_now_ms
+    return judge_clock(now, st.clock_offset_ms if st is not None else None, known_floor_ms(cfg))
+
+
+def period_or_clock_refusal(cfg: DeviceConfig, p: Process, device_now_ms: int | None = None) -> str | None:
+    """Why `p` may not be captured now; a clock that cannot be right is named as the reason
+    rather than "the period is over" (which would be judged on that clock)."""
+    now = int(time.time() * 1000) if device_now_ms is None else device_now_ms
+    why = period_refusal(p, now + clock_offset_ms(cfg))
+    if why is None:
+        return None
+    clock = clock_problem(cfg, now)
+    return clock.text if clock is not None and clock.kind == "impossible" else why

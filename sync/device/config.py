@@ -180,6 +180,22 @@ class FreezeSection:
 
 
 @dataclass(frozen=True)
+class WarningsSection:
+    """When home warns (kiosk/capture/warnings.py), well before the freeze policy stops captures.
+
+    Every key has a default, so a config without the table (or from an older server) loads."""
+
+    low_battery_percent: float = 20.0  # on battery at or below this; 0 = never
+    unsent_hours: float = 24.0         # the oldest unsent record older than this
+    low_disk_records: int = 50         # free disk below what this many more records may need
+
+    def __post_init__(self) -> None:
+        _check(0 <= self.low_battery_percent < 100, "low_battery_percent", "debe estar entre 0 y 99")
+        _check(self.unsent_hours > 0, "unsent_hours", "debe ser mayor que 0")
+        _check(self.low_disk_records >= 1, "low_disk_records", "debe ser al menos 1")
+
+
+@dataclass(frozen=True)
 class DeviceConfig:
     device: DeviceSection
     server: ServerSection
@@ -190,6 +206,7 @@ class DeviceConfig:
     locale: Literal["es", "en"] = "es"
     idle_lock_minutes: int = 5
     freeze: FreezeSection = field(default_factory=FreezeSection)
+    warnings: WarningsSection = field(default_factory=WarningsSection)
     source: Path = Path()
 
     def __post_init__(self) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from sync.device.config import DeviceConfig, parse_config
 
 _TOP = ("locale", "idle_lock_minutes")
-_TABLES = ("device", "server", "keys", "freeze")
+_TABLES = ("device", "server", "keys", "freeze", "warnings")
 _ARRAYS = ("processes", "auxiliaries", "secciones")
 
 

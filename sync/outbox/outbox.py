@@ -72,6 +72,8 @@ class OutboxCounts:
     in_flight: int
     put_total: int
     acked_total: int
+    oldest_created_ms: int | None = None  # device time the oldest unacknowledged record was made
+    reusable_bytes: int = 0  # free pages erased records left: room for the next, unseen by statvfs
 
     @property
     def unacknowledged(self) -> int:
@@ -368,7 +370,9 @@ class Outbox:
     def counts(self) -> OutboxCounts:
         with self._lock, self._errors():
             row = self._conn.execute(
-                "SELECT pending, in_flight, put_total, acked_total FROM stats").fetchone()
+                "SELECT pending, in_flight, put_total, acked_total, (SELECT min(created_ms) FROM outbox), "
+                "(SELECT freelist_count FROM pragma_freelist_count) * "
+                "(SELECT page_size FROM pragma_page_size) FROM stats").fetchone()
         return OutboxCounts(*row)
 
     def oldest_pending_age_s(self, now_ms: int | None = None) -> float | None:

@@ -38,6 +38,9 @@ KEYS_BY_SCHEMA: dict[int, Spec] = {
         "unlock": None,  # not config: auxiliaries whose PIN lockout the device clears
     },
 }
+# 2: the thresholds of home's warnings (low battery, unsent records, free disk).
+KEYS_BY_SCHEMA[2] = {**KEYS_BY_SCHEMA[1],
+                     "warnings": dict.fromkeys(("low_battery_percent", "unsent_hours", "low_disk_records"))}
 CONFIG_SCHEMA = max(KEYS_BY_SCHEMA)
 BASELINE_SCHEMA = 1  # devices from before the rule report nothing
 

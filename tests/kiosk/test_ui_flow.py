@@ -101,6 +101,10 @@ def test_record_arrives_at_server_and_home_counts_follow(qtbot, tmp_path: Path, 
         unlock(qtbot, w)
         folio = capture_one(qtbot, w)
         assert folio
+        # The folio screen tells the truth about sending: sent once the server acknowledged it.
+        sending = find(w.screen, "sending")
+        qtbot.waitUntil(lambda: sending.property("state") == "sent", timeout=60000)
+        assert "Enviado al servidor" in sending.text()
         click(w, "finish")
         # The agent sends it, the server acks, the device erases; home shows it.
         qtbot.waitUntil(lambda: dev.unacked() == 0, timeout=60000)

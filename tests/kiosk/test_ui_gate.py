@@ -43,7 +43,7 @@ def test_revoked_device_says_so_at_home_and_captures_nothing(qtbot, tmp_path: Pa
     cfg_path = offline_device(tmp_path / "dev")
     mark_revoked(load_config(cfg_path).device.data_dir, "HTTPS 403 device_revoked")  # as the agent does
     w = _home(qtbot, cfg_path)
-    assert REVOKED_TEXT in w.screen.warnings.text() and w.screen.warnings.isVisible()
+    assert REVOKED_TEXT in w.screen.warnings_text() and w.screen.banners.isVisible()
     assert REVOKED_TEXT in _tap_new(qtbot, w)
     assert w.flow.step == Step.HOME and w.flow.draft is None
     w.close_services()
@@ -59,7 +59,7 @@ def test_freeze_policy_stops_captures_until_the_outbox_drains(qtbot, tmp_path: P
     for seed in (1, 2):
         save_draft(make_draft(seed), ctx)
     w.home.refresh_status()
-    qtbot.waitUntil(lambda: "Captura detenida" in w.screen.warnings.text(), timeout=10000)
+    qtbot.waitUntil(lambda: "Captura detenida" in w.screen.warnings_text(), timeout=10000)
     why = _tap_new(qtbot, w)
     assert "hay 2 apoyos sin enviar" in why and "Conéctese" in why and w.flow.step == Step.HOME
     # A sync that erases the records lifts it: the server's signed acks, verified and applied.
@@ -79,7 +79,7 @@ def test_process_outside_its_period_is_not_offered(qtbot, tmp_path: Path) -> Non
     w = _home(qtbot, cfg_path, now_ms=IN_PERIOD_MS + 60 * DAY_MS)
     assert not w.screen.new_button.isEnabled() and not w.screen._buttons
     assert find(w.screen, "no_process").isVisible()
-    assert f"terminó el {end}" in w.screen.warnings.text()
+    assert f"terminó el {end}" in w.screen.warnings_text()
     assert w.home.capture_gate(load_config(cfg_path).processes[0].id) is not None
     w.close_services()
 
@@ -100,11 +100,11 @@ def test_home_warns_before_the_end_and_in_the_24_h_sending_window(qtbot, tmp_pat
     end = load_config(cfg_path).processes[0].end               # 2027-02-11 in the example
     end_noon = IN_PERIOD_MS + (date.fromisoformat(end) - date(2027, 1, 20)).days * DAY_MS
     w = _home(qtbot, cfg_path, now_ms=end_noon - 2 * DAY_MS)
-    assert f"La captación termina el {end} (2 día(s))." in w.screen.warnings.text()
+    assert f"La captación termina el {end} (2 día(s))." in w.screen.warnings_text()
     assert w.screen.new_button.isEnabled()
     w.close_services()
     w = _home(qtbot, cfg_path, now_ms=end_noon + DAY_MS)      # the day after the end
-    text = w.screen.warnings.text()
+    text = w.screen.warnings_text()
     assert "Periodo cerrado: envíe los 0 apoyos pendientes antes del" in text and f"terminó el {end}" in text
     assert not w.screen.new_button.isEnabled()
     w.close_services()
