@@ -11,6 +11,7 @@ import contextlib
 import time
 from pathlib import Path
 
+from hardware.errors import HardwareError
 from hardware.power import read_power
 from hardware.storage import free_bytes
 
@@ -28,7 +29,7 @@ def vitals(data_dir: Path) -> dict[str, object]:
     with contextlib.suppress(OSError):
         p = read_power()
         out["battery_percent"], out["charging"] = p.battery_percent, p.charging
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, HardwareError):  # statvfs failures arrive as HardwareError
         out["free_disk_bytes"] = free_bytes(data_dir)
     _cache[key] = (time.monotonic(), out)
     return out
