@@ -16,7 +16,13 @@ SYSTEM_PACKAGES=(
     fonts-ocr-b fonts-dejavu-core # OCR-B for the synthetic MRZ; UI font
     postgresql                    # multi-worker server store tests
     chromium chromium-driver      # headless dashboard tests (Selenium with the system driver)
-    libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3  # Qt offscreen
+    libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0  # Qt offscreen
+    # Qt's xcb platform: the GUI demo and the kiosk under X (from `ldd` on PySide6's libqxcb.so;
+    # without them the window never opens). Xvfb: the X server the test of that runs on.
+    libxcb1 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
+    libxcb-randr0 libxcb-render0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1
+    libxcb-xfixes0 libxcb-xkb1 libxcb-glx0 libxkbcommon-x11-0
+    xvfb
     systemd                       # systemd-analyze verify on our units
     shellcheck                    # systemd/install.sh and check-storage.sh must be shellcheck-clean
 )
@@ -54,7 +60,7 @@ ensure_venv() {
             || [ "$REPO/requirements-nodeps.txt" -nt "$stamp" ]; then
         echo "==> pip install -e .[$extras]"
         "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-        "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$REPO[$extras]"
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "${REPO}[${extras}]"
         "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-deps -r "$REPO/requirements-nodeps.txt"
         touch "$stamp"
     fi

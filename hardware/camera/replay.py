@@ -68,6 +68,7 @@ class ReplayBackend(CameraBackend):
         self._scene: str | None = None  # the selected scene, kept across a reopen
         self._cache: dict[Path, np.ndarray] = {}
         self._cache_bytes = 0
+        self._unreadable: set[Path] = set()  # warned about once
         self._video: cv2.VideoCapture | None = None
         self._pos = 0
         self._loops = 0
@@ -146,7 +147,9 @@ class ReplayBackend(CameraBackend):
         except OSError:
             image = None
         if image is None:
-            _log.warning("replay: skipping unreadable image %s", path)
+            if path not in self._unreadable:  # once, not at every pass of the loop
+                self._unreadable.add(path)
+                _log.warning("replay: skipping unreadable image %s", path)
             return None
         image.flags.writeable = False
         if self._cache_bytes + image.nbytes <= CACHE_BYTES:

@@ -81,6 +81,7 @@ class Camera:
         self._index = 0
         self._stale_below = 0  # frames up to this index predate the last error/stop
         self._last_frame_at = 0.0
+        self._stall_logged = False  # the stall reported by status() was logged
 
     # ----------------------------------------------------------------- public
 
@@ -94,9 +95,12 @@ class Camera:
         with self._lock:
             st = self._status
             silent = time.monotonic() - self._last_frame_at
-            if st.state is CameraState.RUNNING and silent > self.stall_timeout:
-                return replace(st, state=CameraState.ERROR, error=CameraError("stalled"))
-            return st
+            stalled = st.state is CameraState.RUNNING and silent > self.stall_timeout
+            first = stalled and not self._stall_logged
+            self._stall_logged |= stalled
+        if first:
+            _log.error("camera stalled: no frame for %.1f s (driver stuck in a read)", silent)
+        return replace(st, state=CameraState.ERROR, error=CameraError("stalled")) if stalled else st
 
     def add_output(self, output: FrameOutput) -> FrameOutput:
         with self._lock:
@@ -223,6 +227,7 @@ class Camera:
                 self._stale_below = self._index
             outputs = [*self._outputs, self._latest]
         if (old.state, old.error) != (new.state, new.error):
+            _log_change(old, new)
             for out in outputs:
                 self._safe(out.camera_status, new)
 
@@ -249,6 +254,10 @@ class Camera:
             outputs = list(self._outputs)
             self._last_frame_at = frame.timestamp
             frames = self._status.frames + 1
+            unstalled = self._stall_logged and self._status.state is CameraState.RUNNING
+            self._stall_logged = False
+        if unstalled:  # (after an error in between, the recovery is what gets logged)
+            _log.warning("camera sends frames again after a stall")
         self._latest.output_frame(frame)
         if self._status.state is not CameraState.RUNNING:
             self._set_status(CameraState.RUNNING, retries=0, frames=frames)
@@ -287,9 +296,12 @@ class Camera:
                     attempt += 1
                     if isinstance(exc, CameraError):
                         err = exc
-                        _log.warning("camera error (%s), attempt %d: %r", err.code, attempt, err)
+                        # The change of state is logged once (_log_change); retries only here.
+                        _log.debug("camera error (%s), attempt %d: %r", err.code, attempt, err)
                     else:
-                        _log.exception("unexpected camera failure")
+                        # A driver bug: its traceback once, not at every retry.
+                        _log.log(logging.ERROR if attempt == 1 else logging.DEBUG,
+                                 "unexpected camera failure", exc_info=True)
                         err = CameraError("disconnected", detail=repr(exc))
                     self._fail_jobs(err)
                     if is_open:
@@ -329,3 +341,20 @@ class Camera:
             backend.close()
         except Exception:
             _log.exception("closing the camera failed")
+
+
+def _log_change(old: CameraStatus, new: CameraStatus) -> None:
+    """One line per change of state or of error code: never one per retry, nor per frame."""
+    err = new.error
+    if new.state is CameraState.ERROR and err is not None:
+        if old.state is CameraState.ERROR and old.error is not None:
+            if old.error.code != err.code:
+                _log.warning("camera still failing, now %s: %s", err.code, err.detail or err.message)
+            return
+        what = "lost" if old.state is CameraState.RUNNING else "cannot be opened"
+        _log.error("camera %s (%s): %s", what, err.code, err.detail or err.message)
+    elif new.state is CameraState.RUNNING and old.state is CameraState.ERROR:
+        _log.warning("camera recovered after %d failed attempt(s)", old.retries)
+    elif new.state is CameraState.RUNNING:
+        info = new.info
+        _log.info("camera running: %s", f"{info.device} {info.preview_size}" if info else "?")

@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from kiosk.demo.procs import DemoError, Procs, free_port, run_cmd, tool, wait_port
+from kiosk.demo.procs import DemoError, Procs, free_ports, run_cmd, tool, wait_port
 
 DEVICE_ID = "demo-0001"
 PROCESS_ID, ASPIRANT_ID, AUX_ID, DEMO_PIN = "demo-ci-df01", "asp-demo", "aux-demo", "123456"
@@ -25,19 +25,24 @@ class Deployment:
     logs: Path
     https_port: int
     mqtt_port: int | None = None
+    enroll_port: int | None = None
 
     @property
     def server_toml(self) -> Path:
         return self.root / "server" / "server.toml"
 
 
-def start_server(root: Path, procs: Procs, want_mqtt: bool, roll_rows: int) -> Deployment:
+def start_server(root: Path, procs: Procs, want_mqtt: bool, roll_rows: int,
+                 log_level: str = "INFO") -> Deployment:
+    """Init, roll import, Mosquitto (when wanted) and `serve`, on ports chosen now: no port of
+    `fieldkit-server init`'s defaults is left, so two demos run side by side on one host."""
     logs = procs.logs
-    dep = Deployment(root, logs, free_port(), free_port() if want_mqtt else None)
+    https, enroll, mqtt, mqtt_server = free_ports(4)
+    dep = Deployment(root, logs, https, mqtt if want_mqtt else None, enroll)
     server = root / "server"
-    args = ["--https-port", str(dep.https_port), "--suite", "x25519"]
+    args = ["--https-port", str(dep.https_port), "--enroll-port", str(enroll), "--suite", "x25519"]
     if dep.mqtt_port:
-        args += ["--mqtt-port", str(dep.mqtt_port), "--mqtt-server-port", str(free_port())]
+        args += ["--mqtt-port", str(dep.mqtt_port), "--mqtt-server-port", str(mqtt_server)]
         if os.geteuid() == 0:
             # As root mosquitto would switch to user "mosquitto", who cannot reach DIR: it runs as
             # root here, and init then shares none of the deployment's files with another user.
@@ -50,11 +55,12 @@ def start_server(root: Path, procs: Procs, want_mqtt: bool, roll_rows: int) -> D
                 str(dep.server_toml), str(root / "roll.csv"))
     if dep.mqtt_port:
         conf = server / "mosquitto" / "mosquitto.conf"
-        procs.start("mosquitto", [shutil.which("mosquitto") or "mosquitto", "-c", str(conf)])
-        wait_port(dep.mqtt_port, procs)
-    serve = [tool("fieldkit-server"), "serve", "--config", str(dep.server_toml)]
+        procs.start("mosquitto", [shutil.which("mosquitto") or "mosquitto", "-c", str(conf)],
+                    own_log=conf.with_name("mosquitto.log"))
+        wait_port(dep.mqtt_port, procs, name="mosquitto")
+    serve = [tool("fieldkit-server"), "--log-level", log_level, "serve", "--config", str(dep.server_toml)]
     procs.start("server", serve if dep.mqtt_port else [*serve, "--no-mqtt"])
-    wait_port(dep.https_port, procs)
+    wait_port(dep.https_port, procs, name="server")
     return dep
 
 

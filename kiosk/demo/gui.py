@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import subprocess
+import sys
 from pathlib import Path
 
 from kiosk.demo.deployment import DEMO_PIN, Deployment, device_counts, make_cards, server_records
@@ -44,7 +45,8 @@ def replay_folder(root: Path, card: Path) -> Path:
 def gui(ns: argparse.Namespace, root: Path, procs: Procs, dep: Deployment, cfg: Path) -> int:
     cards = make_cards(dep, 3)
     camera = ns.camera or f"replay:{replay_folder(root, cards[0])}@15"
-    procs.start("sync-agent", [tool("fieldkit-sync"), "--config", str(cfg), "run"])
+    procs.start("sync-agent", [tool("fieldkit-sync"), "--config", str(cfg), "run",
+                               *(["--verbose"] if ns.verbose else [])])
     print(f"Kiosco: auxiliar «AUXILIAR DEMO», PIN {DEMO_PIN}. Credenciales de prueba en {root / 'cards'}.\n"
           f"Servidor: https://127.0.0.1:{dep.https_port} · registros del demo en {procs.logs}", flush=True)
     kiosk = subprocess.Popen([tool("fieldkit-kiosk"), "--config", str(cfg), "--camera", camera, "--windowed"])
@@ -54,6 +56,8 @@ def gui(ns: argparse.Namespace, root: Path, procs: Procs, dep: Deployment, cfg: 
         if kiosk.poll() is None:
             kiosk.terminate()
             kiosk.wait(10)
+    if rc != 0:  # its own lines (Qt's, the kiosk's) went to this terminal just above
+        print(f"fieldkit-demo: el kiosco terminó con estado {rc}", file=sys.stderr, flush=True)
     pending, acked = device_counts(cfg)
     print(f"Servidor: {server_records(dep)} registro(s); "
           f"dispositivo: {pending} pendiente(s), {acked} borrado(s).")

@@ -31,15 +31,19 @@ def capture(dep: Deployment, cfg: Path, card: Path, i: int, n_selfies: int) -> T
     """One record through `fieldkit-kiosk capture`. A card it refuses (exit 1 with its reason)
     is reported and skipped: a demo card the kiosk cannot take must not stop the demo."""
     k = i % n_selfies
+    email = f"muestra{i}@example.org"
     sel = dep.root / "selfies"
     frames = next(sel.glob(f"frames-{k:03d}-live-*"))
     argv = [tool("fieldkit-kiosk"), "capture", "--config", str(cfg),
             "--front", str(card / "front.png"), "--back", str(card / "back.png"),
             "--selfie", str(sel / f"selfie-{k:03d}.jpg"), "--selfie-frames", str(frames),
             "--signature", str(dep.root / "signatures" / f"signature-{i:03d}.json"),
-            "--process", PROCESS_ID, "--email", f"muestra{i}@example.org", "--json"]
+            "--process", PROCESS_ID, "--email", email, "--json"]
+    # What names the citizen stays out of the log: the e-mail, and the card's paths (the
+    # generated card's folder is named after its CIC).
+    private = (email, str(card / "front.png"), str(card / "back.png"))
     try:
-        out = run_cmd(dep.logs, "capture", *argv)
+        out = run_cmd(dep.logs, "capture", *argv, private=private)
     except DemoError as e:
         if e.status != 1 or e.stdout is None:
             raise
@@ -66,7 +70,8 @@ def headless(ns: argparse.Namespace, root: Path, procs: Procs, dep: Deployment, 
         for j in jobs:
             j.result()
     if not ns.offline:
-        procs.start("sync-agent", [tool("fieldkit-sync"), "--config", str(cfg), "run"])
+        procs.start("sync-agent", [tool("fieldkit-sync"), "--config", str(cfg), "run",
+                                   *(["--verbose"] if ns.verbose else [])])
     with ThreadPoolExecutor(max(1, min(n, os.cpu_count() or 1))) as pool:
         taken = list(pool.map(lambda ic: capture(dep, cfg, ic[1], ic[0], n_selfies), enumerate(cards)))
     folios = [t.folio for t in taken if t.folio is not None]

@@ -1,6 +1,6 @@
 """`fieldkit-demo`: the whole chain on one machine, every part as its own process.
 
-    fieldkit-demo [--data-dir DIR] [--camera SPEC] [--transport mqtt|https]
+    fieldkit-demo [--data-dir DIR] [--camera SPEC] [--transport mqtt|https] [--verbose]
     fieldkit-demo --headless --records N [--offline] [--transport mqtt|https] [--data-dir DIR] [--json]
 
 A throwaway deployment under DIR (default: a new temporary folder): the server
@@ -11,8 +11,10 @@ keys never leave DIR/device), generated cards in DIR/cards, then either the
 kiosk on the replay camera, or (`--headless`) N records captured through
 `fieldkit-kiosk capture` (the same code path as "Guardar") and synced by
 `fieldkit-sync run`, ending with one JSON summary. Nothing of the server is
-imported: it is driven through its command line only. Every process started
-is stopped on exit, Ctrl-C or failure (SIGTERM, then SIGKILL).
+imported: it is driven through its command line only. Every port is chosen
+free at run time, so two demos run at once on one host. Every process started
+is stopped on exit, Ctrl-C or failure (SIGTERM, then SIGKILL); one that exits
+early is named with the error it printed. Logs go to DIR/logs (`--verbose`: DEBUG).
 
 Parts: kiosk/demo/procs.py (children, commands, ports), kiosk/demo/deployment.py
 (server, device, cards), kiosk/demo/headless.py and kiosk/demo/gui.py (the two modes).
@@ -52,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=60.0, help="espera máxima de la sincronización (s)")
     p.add_argument("--keep", action="store_true", help="no borrar la carpeta temporal al terminar")
     p.add_argument("--json", action="store_true", help="con --headless: un objeto JSON (docs/cli.md)")
+    p.add_argument("--verbose", action="store_true",
+                   help="registros detallados (depuración) del servidor y del agente en DIR/logs")
     return p
 
 
@@ -90,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     rc = 1
     try:
         dep = start_server(root, procs, want_mqtt=ns.transport == "mqtt" or (not ns.headless and has_broker),
-                           roll_rows=max(60, 4 * ns.records))
+                           roll_rows=max(60, 4 * ns.records), log_level="DEBUG" if ns.verbose else "INFO")
         cfg = provision_device(dep, ns.transport)
         if ns.headless:
             summary = headless(ns, root, procs, dep, cfg)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -29,6 +28,7 @@ from server_stub.deploy import file_modes, keys, pki
 from server_stub.deploy.init_dir import BROKER_DIR, InitError, InitOptions, init_deployment
 from server_stub.fleet.registry import RegistryError, add_device
 from server_stub.ingest.ingest import FAULT_CRASH_AFTER_STORE
+from sync.common.logs import setup_logging
 
 FAULT_ENV = "FIELDKIT_SERVER_FAULT"
 
@@ -258,8 +258,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(level=args.log_level)
     try:
         return int(args.fn(args))
     except ServerConfigError as e:

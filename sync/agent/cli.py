@@ -13,6 +13,7 @@ from typing import Any
 
 from sync.agent.settings import AgentSettings
 from sync.agent.state import load_state, now_ms, pid_alive
+from sync.common.logs import setup_logging
 from sync.device.config_cli import add_config_argument, load_config_or_exit
 from sync.wire.errors import SyncError
 
@@ -91,8 +92,7 @@ def cmd_run(ns: argparse.Namespace) -> int:
     from sync.agent.agent import SyncAgent
 
     cfg = load_config_or_exit(PROG, ns.config)
-    logging.basicConfig(level=logging.DEBUG if ns.verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(ns.verbose)
     interval = sdnotify.watchdog_interval_s()
     last_ping = [0.0]
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import subprocess
@@ -36,9 +37,19 @@ def _no_children_left(data_dir: Path) -> bool:
     return True
 
 
+def _private_values(data_dir: Path, n: int) -> list[str]:
+    """The demo's citizens (the roll rows its cards were made from) and the e-mails it typed."""
+    with (data_dir / "roll-demo.csv").open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    keys = ("apellido_paterno", "apellido_materno", "nombres", "cic", "clave_elector", "curp",
+            "identificador", "ocr")
+    values = [r[k] for r in rows for k in keys] + [f"muestra{i}@example.org" for i in range(n)]
+    return sorted({v for v in values if len(v) >= 4})
+
+
 def test_headless_three_records_arrive_and_leave_the_device(tmp_path: Path) -> None:
     data = tmp_path / "demo"
-    s, _ = _demo("--records", "3", "--data-dir", str(data))
+    s, p = _demo("--records", "3", "--verbose", "--data-dir", str(data))
     assert (s["captured"], s["stored_at_server"], s["erased_from_device"], s["pending"]) == (3, 3, 3, 0)
     assert s["transport"] == ("mqtt" if shutil.which("mosquitto") else "https")
     assert len(set(s["folios"])) == 3 and s["seconds"] > 0
@@ -48,6 +59,16 @@ def test_headless_three_records_arrive_and_leave_the_device(tmp_path: Path) -> N
     assert len([p for p in (data / "cards").iterdir() if p.is_dir()]) == 3
     assert _no_children_left(data)
     assert not (data / "device" / "data" / "sync.sock").exists()
+    # Never a citizen's data in a log: every log of the run (server and agent at DEBUG, the
+    # broker's, the commands'), and what the demo printed, searched for the cards' holders.
+    logs = [*(data / "logs").glob("*.log"), *(data / "server").rglob("*.log")]
+    assert {"server.log", "sync-agent.log", "capture.log"} <= {f.name for f in logs}
+    assert "DEBUG" in (data / "logs" / "server.log").read_text()
+    values = [v.casefold() for v in _private_values(data, 3)]
+    texts = {str(f): f.read_text(errors="replace") for f in logs} | {"stdout": p.stdout, "stderr": p.stderr}
+    found = [(v, name, ln) for name, text in texts.items() for ln in text.splitlines()
+             for v in values if v in ln.casefold()]
+    assert found == []
 
 
 def test_headless_offline_keeps_everything_on_the_device(tmp_path: Path) -> None:
