@@ -51,7 +51,8 @@ class Jobs(QObject):
     def run(self, fn: Callable[[], Any], on_done: Callback | None = None,
             on_error: Callable[[Exception], None] | None = None) -> None:
         if self._closed:  # the window is going: nothing may start that would call back into it
-            _log.debug("job refused after close: %r", fn)
+            # The name only: a job's repr could carry what it closes over (a citizen's draft).
+            _log.debug("job refused after close: %s", getattr(fn, "__qualname__", type(fn).__name__))
             return
         key, cell, bridge = next(self._keys), [fn], self._bridge
         self._pending[key] = (cell, on_done, on_error)
