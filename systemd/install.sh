@@ -298,20 +298,26 @@ done
 step "units"
 if [ "$ROLE" = kiosk ]; then
     units=(fieldkit-kiosk.service fieldkit-sync.service fieldkit-sync.path)
+    # Installed, not enabled: only the kiosk's OnFailure= starts it.
+    extra_units=(fieldkit-kiosk-failure.service)
 else
     units=(fieldkit-server.service)
+    extra_units=()
 fi
-for u in "${units[@]}"; do put_file "$SCRIPT_DIR/$u" "$UNIT_DIR/$u" 0644; done
+for u in "${units[@]}" "${extra_units[@]}"; do put_file "$SCRIPT_DIR/$u" "$UNIT_DIR/$u" 0644; done
 
 if [ "$ROLE" = kiosk ]; then
-    dropin="$UNIT_DIR/fieldkit-kiosk.service.d/display.conf"
-    if [ "$DISPLAY_MODE" = cage ]; then
-        put_file "$SCRIPT_DIR/fieldkit-kiosk.service.d/cage.conf" "$dropin" 0644
-        put_file "$SCRIPT_DIR/fieldkit-kiosk.pam" /etc/pam.d/fieldkit-kiosk 0644
-    elif [ -e "$R$dropin" ]; then
-        run rm -f "$R$dropin"
-        CHANGED_FILES+=("$dropin")
-    fi
+    # The kiosk and its failure screen run on the same display, so under the same compositor.
+    for u in fieldkit-kiosk.service fieldkit-kiosk-failure.service; do
+        dropin="$UNIT_DIR/$u.d/display.conf"
+        if [ "$DISPLAY_MODE" = cage ]; then
+            put_file "$SCRIPT_DIR/$u.d/cage.conf" "$dropin" 0644
+        elif [ -e "$R$dropin" ]; then
+            run rm -f "$R$dropin"
+            CHANGED_FILES+=("$dropin")
+        fi
+    done
+    [ "$DISPLAY_MODE" != cage ] || put_file "$SCRIPT_DIR/fieldkit-kiosk.pam" /etc/pam.d/fieldkit-kiosk 0644
     if [ -f "$R$ETC/kiosk.env" ]; then
         echo "= $ETC/kiosk.env exists (local settings kept)"
     else
@@ -393,6 +399,9 @@ if [ "$live" = 1 ] && [ "$RESTART" = 1 ]; then
         # Restarts only what is running or enrolled; the kiosk comes back on its
         # lock screen (an unsaved capture is never on disk).
         run systemctl try-restart fieldkit-sync.service
+        # A kiosk that gave up (start limit hit, its failure screen showing) may start again:
+        # the update may be its cure. Starting it stops the failure screen (Conflicts=).
+        run systemctl reset-failed fieldkit-kiosk.service
         run systemctl restart fieldkit-kiosk.service
     else
         run systemctl restart fieldkit-server.service

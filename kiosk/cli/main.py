@@ -1,22 +1,60 @@
 """`fieldkit-kiosk`: the touchscreen app's entry point.
 
 Config rule (docs/cli.md): an explicit `--config` or `FIELDKIT_CONFIG` that
-cannot be loaded is an error (one line, exit 2). Only when no config exists
-at the default path is the device taken as not enrolled, and the kiosk opens
-its first-run enrollment screen instead of failing.
+cannot be loaded is an error. Only when no config exists at the default path
+is the device taken as not enrolled, and the kiosk opens its first-run
+enrollment screen instead of failing. The commands print that error as one
+line and exit 2; the app (`run`, or no subcommand) shows it on its failure
+screen instead, as every other start-up failure (kiosk/app/start.py), and
+exits 4 once stopped.
+
+Usage errors are one line on stderr and exit 2; `--camera` is checked while
+the arguments are read, before Qt starts. `failure-screen` is the minimal
+program systemd starts when the kiosk unit gives up (systemd/fieldkit-kiosk-failure.service).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, NoReturn
 
+from sync.common.logs import setup_logging
 from sync.device.config import ConfigError, DeviceConfig, load_config, resolve_config_path
 from sync.device.config_cli import EXIT_CONFIG, add_config_argument
 
 PROG = "fieldkit-kiosk"
+EXIT_USAGE = 2
 EXIT_NOT_ENROLLED = 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line and exit 2 (docs/cli.md), not argparse's usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{PROG}: {message} (vea «{PROG} --help»)\n")
+
+
+class _CameraArgument(argparse.Action):
+    """`--camera SPEC`, checked as it is read: a spec that does not parse is one Spanish line
+    (hardware.camera's own message) and exit 2, before Qt starts."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: str | Sequence[Any] | None, option_string: str | None = None) -> None:
+        spec = str(values)
+        try:
+            from hardware.camera import CameraError, parse_spec
+            from kiosk.app.services import camera_spec
+        except Exception:  # a broken install: the app's guarded start shows it on its screen
+            setattr(namespace, self.dest, spec)
+            return
+        try:
+            parse_spec(camera_spec(spec))
+        except CameraError as e:
+            parser.exit(EXIT_USAGE, f"{PROG}: --camera: {e.message}\n")
+        setattr(namespace, self.dest, spec)
 
 
 @dataclass(frozen=True)
@@ -63,8 +101,17 @@ def _add_run_arguments(p: argparse.ArgumentParser, sub: bool = False) -> None:
     def d(value: object) -> object:
         return argparse.SUPPRESS if sub else value
 
-    p.add_argument("--camera", default=d("auto"), metavar="SPEC",
+    p.add_argument("--camera", default=d("auto"), metavar="SPEC", action=_CameraArgument,
                    help="picamera[:N] | webcam[:INDEX|PATH] | replay:PATH[@FPS] (por omisión: auto)")
+    _add_screen_arguments(p, sub)
+    p.add_argument("-v", "--verbose", action="store_true", default=d(False),
+                   help="registro detallado (depuración)")
+
+
+def _add_screen_arguments(p: argparse.ArgumentParser, sub: bool = False) -> None:
+    def d(value: object) -> object:
+        return argparse.SUPPRESS if sub else value
+
     p.add_argument("--lang", choices=("es", "en"), default=d(None),
                    help="idioma (por omisión, el de la configuración)")
     p.add_argument("--size", default=d("800x480"), choices=("800x480", "1280x800"),
@@ -103,20 +150,33 @@ def cmd_enroll(ns: argparse.Namespace) -> int:
 
 
 def cmd_run(ns: argparse.Namespace) -> int:
-    """The touchscreen app (no subcommand, or `run`)."""
+    """The touchscreen app (no subcommand, or `run`); a start-up failure shows its screen."""
+    setup_logging(ns.verbose)
     try:
         start = resolve_start(ns.config)
-    except ConfigError as e:
-        print(f"{PROG}: error de configuración: {e}", file=sys.stderr)
-        return EXIT_CONFIG
+    except Exception as e:  # ConfigError, or anything reading it: the failure screen says so
+        from kiosk.app.failure import StartupFailure
+        from kiosk.app.start import show_failure
+
+        path, _explicit = resolve_config_path(ns.config)
+        failure = StartupFailure.of(e, config_path=str(path), camera=ns.camera)
+        return show_failure(failure, lang=ns.lang or "es", size=ns.size, windowed=ns.windowed)
     from kiosk.app.start import run
 
     return run(camera=ns.camera, config=start.config, config_path=start.config_path, lang=ns.lang,
                size=ns.size, windowed=ns.windowed)
 
 
+def cmd_failure_screen(ns: argparse.Namespace) -> int:
+    """The failure screen alone, with no outbox and no camera (systemd's OnFailure= unit)."""
+    setup_logging()
+    from kiosk.app.start import run_failure_screen
+
+    return run_failure_screen(config_path=ns.config, lang=ns.lang, size=ns.size, windowed=ns.windowed)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description="Kiosco de captura de apoyos.")
+    p = _Parser(prog=PROG, description="Kiosco de captura de apoyos.")
     add_config_argument(p)
     _add_run_arguments(p)
     p.set_defaults(func=cmd_run)
@@ -142,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="carpeta de la bandeja de salida (por omisión /var/lib/fieldkit con la "
                         "configuración por omisión; si no, junto a la configuración)")
     e.set_defaults(func=cmd_enroll)
+    f = sub.add_parser("failure-screen", help="sólo la pantalla de falla, sin bandeja ni cámara "
+                                              "(la unidad fieldkit-kiosk-failure de systemd)")
+    add_config_argument(f, sub=True)
+    _add_screen_arguments(f, sub=True)
+    f.set_defaults(func=cmd_failure_screen)
     from kiosk.cli.capture import add_parser as add_capture_parser
 
     add_capture_parser(sub, add_config_argument)

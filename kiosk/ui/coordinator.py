@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QTextBrowser, QVBoxLayou
 
 from kiosk.ui.i18n import language
 from kiosk.ui.theme import tr
-from kiosk.ui.widgets import button, label
+from kiosk.ui.widgets import button, label, touch_scroll
 
 
 class CoordinatorScreen(QWidget):
@@ -59,6 +59,7 @@ class CoordinatorScreen(QWidget):
         col.addLayout(row)
         self.output = QTextBrowser()
         self.output.setObjectName("diagnostics")
+        touch_scroll(self.output)
         col.addWidget(self.output, 1)
 
     def show_result(self, text: str) -> None:

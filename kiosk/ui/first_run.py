@@ -5,25 +5,14 @@ the camera; progress and the server's answer (Spanish) below."""
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QFocusEvent
 from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QProgressBar, QVBoxLayout, QWidget
 
 from kiosk.ui.preview import Preview
 from kiosk.ui.texts import FIRST_RUN_TEXT
-from kiosk.ui.theme import tr
-from kiosk.ui.widgets import Keyboard, NoticeLabel, button, label
-
-
-class _HelpOrNotice(NoticeLabel):
-    """The notice takes the help line's place (800x480 has room for one of them)."""
-
-    def __init__(self, help_label: QWidget) -> None:
-        super().__init__()
-        self.help = help_label
-
-    def show_text(self, text: str | None, error: bool = False) -> None:
-        super().show_text(text, error)
-        self.help.setVisible(self.isHidden())
+from kiosk.ui.theme import Scale, tr
+from kiosk.ui.widgets import HelpOrNotice, Keyboard, NoticeLabel, button, label
 
 
 class FirstRunScreen(QWidget):
@@ -40,7 +29,8 @@ class FirstRunScreen(QWidget):
         self.help = label(tr(FIRST_RUN_TEXT) if can_enroll else tr(
             "Este dispositivo todavía no está inscrito, así que no puede captar apoyos."))
         col.addWidget(self.help)
-        self.notice = _HelpOrNotice(self.help) if can_enroll else NoticeLabel()
+        # The notice takes the help line's place (800x480 has room for one of them).
+        self.notice = HelpOrNotice(self.help) if can_enroll else NoticeLabel()
         if not can_enroll:
             col.addWidget(label(device_text, "muted"))
             col.addWidget(self.notice)
@@ -51,6 +41,8 @@ class FirstRunScreen(QWidget):
             col.addStretch(1)
             return
         self.qr_text = ""
+        self._parked: set[QLineEdit] = set()
+        self._parking = False
         fields = QHBoxLayout()
         self.code = QLineEdit(placeholderText=tr("Código: XXXX-XXXX-…"))
         self.code.setObjectName("enroll_code")
@@ -58,7 +50,11 @@ class FirstRunScreen(QWidget):
         self.server.setObjectName("enroll_server")
         for f in (self.code, self.server):
             f.textEdited.connect(self._typed)
-            fields.addWidget(f, 3 if f is self.code else 2)
+            # Smaller than other fields: a whole code (24 characters) fits in half the width.
+            f.setStyleSheet(f"font-size: {Scale.px(20)}px;")
+            f.installEventFilter(self)   # a field touched directly takes the keyboard too
+            f.cursorPositionChanged.connect(lambda *_, f=f: self._moved(f))
+            fields.addWidget(f, 1)
         col.addLayout(fields)
         self.focus: QLineEdit = self.code
         self.code.setFocus()
@@ -83,6 +79,8 @@ class FirstRunScreen(QWidget):
                                (":", lambda: self._key(":"), "kb_colon"),
                                ("/", lambda: self._key("/"), "kb_slash")):
             b = button(text if name.startswith("kb_") else tr(text), "kb", fn, name=name)
+            if len(text) > 1:   # words on keys: a margin inside, so they do not touch the border
+                b.setStyleSheet(f"font-size: {Scale.px(18)}px; padding: 0 {Scale.px(6)}px;")
             row.addWidget(b)
             if name.startswith("focus_"):
                 b.setCheckable(True)
@@ -96,16 +94,46 @@ class FirstRunScreen(QWidget):
 
     # -- typing --------------------------------------------------------------------------
     def _focus(self, field: QLineEdit) -> None:
-        self.focus = field
+        if field is not self.focus:
+            field.end(False)      # the keyboard goes on where the text ends
+        self._take(field)
         field.setFocus()
+
+    def _take(self, field: QLineEdit) -> None:
+        """`field` gets the keyboard; the other one shows the start of its text."""
+        self._park(self.server if field is self.code else self.code)
+        self.focus = field
         for name, b in self.focus_buttons.items():
             b.setChecked((name == "focus_code") == (field is self.code))
+
+    def _park(self, field: QLineEdit) -> None:
+        """Show the start of `field`'s text when nobody types in it: the scheme and host are what
+        tell one server address from another, and the end of a long one hides them. The next
+        key typed goes on at the end again."""
+        self._parking = True
+        field.setCursorPosition(0)
+        self._parking = False
+        self._parked.add(field)
+
+    def _moved(self, field: QLineEdit) -> None:
+        if not self._parking:   # a tap placed the cursor: typing goes there
+            self._parked.discard(field)
+
+    def eventFilter(self, obj: QObject, e: QEvent) -> bool:
+        # Only a touch moves the keyboard: focus also moves when a field is disabled (busy).
+        if (e.type() == QEvent.Type.FocusIn and isinstance(e, QFocusEvent)
+                and e.reason() == Qt.FocusReason.MouseFocusReason
+                and obj in (self.code, self.server) and obj is not self.focus):
+            self._take(self.code if obj is self.code else self.server)
+        return False
 
     def _typed(self, _text: str) -> None:
         self.qr_text = ""  # typed by hand: the QR's fingerprint no longer applies
 
     def _key(self, k: str) -> None:
         f = self.focus
+        if f in self._parked:
+            f.end(False)
         if k == "<":
             f.backspace()
         else:
@@ -113,6 +141,7 @@ class FirstRunScreen(QWidget):
         self._typed("")
 
     def _submit(self) -> None:
+        self._park(self.server)   # editing ended: the address shows from its scheme
         self.enroll.emit(self.qr_text or self.code.text().strip(), self.server.text().strip())
 
     # -- QR --------------------------------------------------------------------------------
@@ -135,6 +164,7 @@ class FirstRunScreen(QWidget):
         self.set_scanning(False)
         self.code.setText(code)
         self.server.setText(server)
+        self._park(self.server)
         self.qr_text = text
 
     # -- enrolling ---------------------------------------------------------------------------

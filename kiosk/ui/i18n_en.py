@@ -59,6 +59,12 @@ SCREENS: dict[str, str] = {
     "No no es la persona": "Not the person",
     "Modelo E (2014)": "Model E (2014)", "Modelo F (extranjero)": "Model F (abroad)", "Modelo G (2019)": "Model G (2019)",
     "Modelo H (2019+)": "Model H (2019+)", "IFE modelo D (sin QR)": "IFE model D (no QR)", "IFE modelo C (sin QR)": "IFE model C (no QR)",
+    # review: liveness and consent beside "Guardar"
+    "Prueba de vida superada": "Liveness test passed", "Prueba de vida no superada": "Liveness test not passed",
+    "Prueba de vida no superada: este apoyo no contará. Repita la selfie.":
+        "Liveness test not passed: this support will not count. Retake the selfie.",
+    "Repetir selfie": "Retake selfie",
+    "Marque las dos casillas de consentimiento para guardar": "Tick both consent boxes to save",
     "Frente de la credencial": "Front of the card", "Reverso de la credencial": "Back of the card", "Foto del rostro": "Face photo",
     TITLES["front"][2]: "Hold the FRONT of the card (the side with the photo) inside the box. The photo is taken by itself when it looks good.",
     TITLES["back"][2]: "Turn the card over: hold the BACK (the side with the QR code) inside the box. The photo is taken by itself when it looks good.",

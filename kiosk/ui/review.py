@@ -1,5 +1,9 @@
-"""Review and consent: every image and field, the process and aspirant, the privacy notice,
-express consent for the biometric data, and "Guardar"."""
+"""Review and consent: every image and field, the process and aspirant, the liveness result,
+the privacy notice, express consent for the biometric data, and "Guardar".
+
+What is read scrolls (by finger drag); what is decided does not: the two consent boxes,
+the reason "Guardar" is refused and "Guardar" itself stay in a bar below the scroll area,
+so they are reachable by touch at 800x480 whatever the length of the notice."""
 
 from __future__ import annotations
 
@@ -9,18 +13,20 @@ from functools import partial
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
     QGridLayout,
     QHBoxLayout,
     QScrollArea,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
 from kiosk.ui.texts import AVISO
-from kiosk.ui.theme import Scale, tr
-from kiosk.ui.widgets import Header, ImageBox, NoticeLabel, button, label
+from kiosk.ui.theme import DANGER, OK, PAPER, Scale, tr
+from kiosk.ui.widgets import Header, HelpOrNotice, ImageBox, TickBox, button, label, touch_scroll
+
+LIVENESS_STATES = ("passed", "failed", "not_done")
+LIVENESS_FAILED = "Prueba de vida no superada: este apoyo no contará. Repita la selfie."
+CONSENT_MISSING = "Marque las dos casillas de consentimiento para guardar"
 
 
 @dataclass
@@ -33,6 +39,11 @@ class ReviewData:
     selfie: np.ndarray | None = None
     signature: np.ndarray | None = None
     warnings: list[str] = field(default_factory=list)
+    liveness: str = "not_done"  # "passed", "failed" or "not_done": only "passed" may be saved
+
+    def __post_init__(self) -> None:
+        if self.liveness not in LIVENESS_STATES:
+            raise ValueError(f"liveness must be one of {LIVENESS_STATES}, not {self.liveness!r}")
 
 
 class ReviewScreen(QWidget):
@@ -42,20 +53,65 @@ class ReviewScreen(QWidget):
 
     def __init__(self, data: ReviewData) -> None:
         super().__init__()
+        self.live = data.liveness == "passed"
         col = QVBoxLayout(self)
         col.setContentsMargins(8, 4, 8, 6)
         col.setSpacing(4)
         col.addWidget(Header("Revisar y guardar", self.cancel.emit, tr("Paso 6 de 6")))
-        self.notice = NoticeLabel()
-        col.addWidget(self.notice)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.body_scroll = QScrollArea()
+        self.body_scroll.setObjectName("review_scroll")
+        self.body_scroll.setWidgetResizable(True)
+        self.body_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.body_scroll.setWidget(self._body(data))
+        touch_scroll(self.body_scroll)
+        col.addWidget(self.body_scroll, 1)
+        col.addWidget(self._bar())
+        self._update()
+
+    # -- what is read ------------------------------------------------------------------------
+    def _body(self, data: ReviewData) -> QWidget:
         inner = QWidget()
         body = QVBoxLayout(inner)
-        body.addWidget(label(f"{tr('Proceso')}: {data.process}\n{tr('Aspirante')}: {data.aspirant}", "title"))
+        body.setContentsMargins(Scale.px(4), Scale.px(4), Scale.px(4), Scale.px(8))
+        who = QGridLayout()
+        for i, (k, v) in enumerate((("Proceso", data.process), ("Aspirante", data.aspirant))):
+            who.addWidget(label(tr(k), "muted"), i, 0)
+            val = label(v)
+            val.setStyleSheet("font-weight: 700;")
+            who.addWidget(val, i, 1)
+        who.setColumnStretch(1, 1)
+        body.addLayout(who)
+        passed, failed = "✓ " + tr("Prueba de vida superada"), "✗ " + tr("Prueba de vida no superada")
+        live = label(passed if self.live else failed, "liveness")
+        live.setStyleSheet(
+            f"color: {PAPER}; background: {OK if self.live else DANGER}; font-weight: 800; "
+            f"padding: {Scale.px(6)}px;"
+        )
+        body.addWidget(live)
         for w in data.warnings:
             body.addWidget(label("⚠ " + tr(w), "notice"))
+        body.addLayout(self._images(data))
+        grid = QGridLayout()
+        for i, (k, v) in enumerate(data.fields):
+            grid.addWidget(label(tr(k), "muted"), i // 2, (i % 2) * 2)
+            val = label(v or "—")
+            val.setStyleSheet("font-weight: 700;")
+            grid.addWidget(val, i // 2, (i % 2) * 2 + 1)
+        body.addLayout(grid)
+        email = QHBoxLayout()
+        email.addWidget(button(tr("Cambiar correo"), None, partial(self.redo.emit, "email"),
+                               name="redo_email"))
+        email.addStretch(1)
+        body.addLayout(email)
+        body.addWidget(label(tr("Lea el aviso a la persona y marque sólo lo que ella acepte:"), "title"))
+        # A label, not a text browser: one scroll area, never a scroll box inside it.
+        aviso = label(tr(AVISO).format(aspirant=data.aspirant, process=data.process), "aviso")
+        aviso.setTextFormat(Qt.TextFormat.RichText)
+        body.addWidget(aviso)
+        body.addStretch(1)
+        return inner
+
+    def _images(self, data: ReviewData) -> QHBoxLayout:
         images = QHBoxLayout()
         for key, img, title in (
             ("front", data.front, "Frente"),
@@ -72,40 +128,68 @@ class ReviewScreen(QWidget):
             box.addWidget(label(tr(title), "muted", align=Qt.AlignmentFlag.AlignCenter))
             box.addWidget(button(tr("Rehacer"), None, partial(self.redo.emit, key), name=f"redo_{key}"))
             images.addLayout(box)
-        body.addLayout(images)
-        grid = QGridLayout()
-        for i, (k, v) in enumerate(data.fields):
-            grid.addWidget(label(tr(k), "muted"), i // 2, (i % 2) * 2)
-            val = label(v or "—")
-            val.setStyleSheet("font-weight: 700;")
-            grid.addWidget(val, i // 2, (i % 2) * 2 + 1)
-        body.addLayout(grid)
-        aviso = QTextBrowser()
-        aviso.setObjectName("aviso")
-        aviso.setHtml(tr(AVISO).format(aspirant=data.aspirant, process=data.process))
-        aviso.setMinimumHeight(Scale.px(150))
-        body.addWidget(aviso)
-        self.support = QCheckBox(tr("La persona da su apoyo a este aspirante."))
+        return images
+
+    # -- what is decided ---------------------------------------------------------------------
+    def _bar(self) -> QWidget:
+        bar = QWidget()
+        bar.setObjectName("consent_bar")
+        rows = QVBoxLayout(bar)
+        rows.setContentsMargins(0, 0, 0, 0)
+        rows.setSpacing(Scale.px(2))
+        self.support = TickBox(tr("La persona da su apoyo a este aspirante."))
         self.support.setObjectName("consent_support")
-        self.biometric = QCheckBox(tr("Consiente el uso de su rostro y su firma."))
+        self.biometric = TickBox(tr("Consiente el uso de su rostro y su firma."))
         self.biometric.setObjectName("consent_biometric")
-        body.addWidget(label(tr("Lea el aviso a la persona y marque sólo lo que ella acepte:"), "title"))
         for cb in (self.support, self.biometric):
-            cb.setStyleSheet("QCheckBox { padding: 6px; }")
-            body.addWidget(cb)
-        scroll.setWidget(inner)
-        col.addWidget(scroll, 1)
+            cb.setStyleSheet(f"QCheckBox {{ padding: {Scale.px(2)}px; }}")
+            cb.toggled.connect(self._toggled)
+            rows.addWidget(cb)
         row = QHBoxLayout()
-        row.addWidget(button(tr("Cambiar correo"), None, lambda: self.redo.emit("email"), name="redo_email"))
-        row.addStretch(1)
+        self.reason = label("", "reason")
+        row.addWidget(self.reason, 1)
+        # The flow's hint repeats what the bar says; its errors ("No se pudo guardar…") take
+        # the reason's place, beside "Guardar", where the auxiliary looks after touching it.
+        self.notice = HelpOrNotice(self.reason, errors_only=True)
+        row.addWidget(self.notice, 1)
+        self.redo_selfie = button(tr("Repetir selfie"), None, lambda: self.redo.emit("selfie"),
+                                  name="redo_selfie_live")
+        self.redo_selfie.setVisible(not self.live)
+        row.addWidget(self.redo_selfie)
         self.save_button = button(tr("Guardar"), "primary", self._save, name="save")
-        self.save_button.setMinimumWidth(Scale.px(220))
+        self.save_button.setMinimumWidth(Scale.px(180))
         row.addWidget(self.save_button)
-        col.addLayout(row)
+        rows.addLayout(row)
+        return bar
+
+    def _blocker(self) -> str | None:
+        """Why "Guardar" is refused now (Spanish), or None."""
+        if not self.live:
+            return LIVENESS_FAILED
+        if not (self.support.isChecked() and self.biometric.isChecked()):
+            return CONSENT_MISSING
+        return None
+
+    def _toggled(self) -> None:
+        self.notice.show_text(None)   # the auxiliary acted: an earlier error no longer applies
+        self._update()
+
+    def _update(self) -> None:
+        why = self._blocker()
+        self.save_button.setEnabled(why is None)
+        self.reason.setText(tr(why) if why else "")
+        error = why == LIVENESS_FAILED
+        self.reason.setStyleSheet(
+            f"color: {PAPER}; background: {DANGER}; font-weight: 800; padding: {Scale.px(4)}px;"
+            if error else "font-weight: 700;"
+        )
 
     def _save(self) -> None:
         self.save.emit(self.support.isChecked() and self.biometric.isChecked())
 
     def set_saving(self, saving: bool) -> None:
-        self.save_button.setEnabled(not saving)
         self.save_button.setText(tr("Guardando…") if saving else tr("Guardar"))
+        if saving:
+            self.save_button.setEnabled(False)
+        else:
+            self._update()

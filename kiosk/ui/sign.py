@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QVBoxLayout, QWidget
 
 from kiosk.ui.signature_pad import SignaturePad
 from kiosk.ui.theme import tr
-from kiosk.ui.widgets import Header, Keyboard, NoticeLabel, button, label
+from kiosk.ui.widgets import Header, Keyboard, NoticeLabel, OverlayNotice, button, label
 from sync.wire.record import Signature
 
 
@@ -62,16 +62,16 @@ class EmailScreen(QWidget):
         col.setContentsMargins(8, 4, 8, 6)
         col.setSpacing(4)
         col.addWidget(Header("Correo electrónico (opcional)", self.cancel.emit, tr("Paso 5 de 6")))
-        col.addWidget(
-            label(
-                tr(
-                    "Si la persona quiere recibir el acuse de su apoyo, escriba su correo. "
-                    "Si no, toque «Omitir»."
-                )
+        self.help = label(
+            tr(
+                "Si la persona quiere recibir el acuse de su apoyo, escriba su correo. "
+                "Si no, toque «Omitir»."
             )
         )
-        self.notice = NoticeLabel(errors_only=True)
-        col.addWidget(self.notice)
+        col.addWidget(self.help)
+        # An error covers the help line: at 800x480 a line more pushes the keyboard's bottom
+        # row off the screen.
+        self.notice = OverlayNotice(self.help, errors_only=True)
         row = QHBoxLayout()
         self.email = QLineEdit()
         self.email.setObjectName("email")
@@ -87,6 +87,7 @@ class EmailScreen(QWidget):
         col.addWidget(kb, 1)
 
     def _key(self, k: str) -> None:
+        self.notice.show_text(None)   # the address is being corrected: the error no longer applies
         if k == "<":
             self.email.backspace()
         else:

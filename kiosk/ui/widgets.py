@@ -1,4 +1,5 @@
-"""Small shared widgets: buttons, notice line, numeric keypad, on-screen keyboard, images."""
+"""Small shared widgets: buttons, notice line, numeric keypad, on-screen keyboard, images,
+and kinetic (finger-drag) scrolling for scroll areas."""
 
 from __future__ import annotations
 
@@ -7,19 +8,25 @@ from typing import Any
 
 import cv2
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtCore import QEvent, QPointF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
+    QAbstractScrollArea,
+    QCheckBox,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScroller,
+    QScrollerProperties,
     QSizePolicy,
+    QStyle,
+    QStyleOptionButton,
     QVBoxLayout,
     QWidget,
 )
 
-from kiosk.ui.theme import Scale, tr
+from kiosk.ui.theme import PAPER, Scale, tr
 
 
 def button(
@@ -118,6 +125,84 @@ class NoticeLabel(QLabel):
         self.style().polish(self)
         self.setText(tr(text))
         self.show()
+
+
+class TickBox(QCheckBox):
+    """A check box that shows a tick when ticked: the style sheet can only fill the square
+    (a mark needs an image file), and a filled square alone is easy to misread."""
+
+    def paintEvent(self, e: Any) -> None:
+        super().paintEvent(e)
+        if not self.isChecked():
+            return
+        opt = QStyleOptionButton()
+        self.initStyleOption(opt)
+        r = self.style().subElementRect(QStyle.SubElement.SE_CheckBoxIndicator, opt, self)
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setPen(QPen(QColor(PAPER), max(3.0, r.width() / 8), Qt.PenStyle.SolidLine,
+                      Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin))
+        p.drawPolyline([QPointF(r.x() + r.width() * fx, r.y() + r.height() * fy)
+                        for fx, fy in ((0.24, 0.52), (0.43, 0.72), (0.78, 0.30))])
+        p.end()
+
+
+class HelpOrNotice(NoticeLabel):
+    """A notice that takes a help line's place while it shows, so a screen with no room to
+    spare (800x480) does not push its bottom rows off when an error appears."""
+
+    def __init__(self, help_label: QWidget, errors_only: bool = False) -> None:
+        super().__init__(errors_only)
+        self.help = help_label
+
+    def show_text(self, text: str | None, error: bool = False) -> None:
+        super().show_text(text, error)
+        self.help.setVisible(self.isHidden())
+
+
+class OverlayNotice(NoticeLabel):
+    """A notice laid over a help line instead of taking a place in the layout, so the screen's
+    minimum size is the same with or without it. (Qt sizes a window for its minimum width: a
+    wrapping line that appears there counts as two and grows the window past the panel.)
+    Make it after `over` is in its screen's layout."""
+
+    def __init__(self, over: QWidget, errors_only: bool = False) -> None:
+        super().__init__(errors_only)
+        self.over = over
+        self.setParent(over.parentWidget())
+        over.installEventFilter(self)
+
+    def eventFilter(self, obj: Any, e: Any) -> bool:
+        if obj is self.over and e.type() in (QEvent.Type.Move, QEvent.Type.Resize):
+            self.setGeometry(self.over.geometry())
+        return False
+
+    def show_text(self, text: str | None, error: bool = False) -> None:
+        super().show_text(text, error)
+        self.setGeometry(self.over.geometry())
+        self.raise_()
+
+
+def touch_scroll(area: QAbstractScrollArea) -> None:
+    """Kinetic scrolling by finger drag on a scroll area.
+
+    The left-button gesture, not the touch one: a target takes one gesture type, and touches
+    that no widget accepts reach Qt as synthesised mouse events too (the Pi panel), so this
+    one serves finger, stylus and mouse. Presses on buttons inside are delayed briefly and
+    replayed when no drag follows. Overshoot is off: content that springs past its edge reads
+    as a glitch on a kiosk."""
+    viewport = area.viewport()
+    QScroller.grabGesture(viewport, QScroller.ScrollerGestureType.LeftMouseButtonGesture)
+    scroller = QScroller.scroller(viewport)
+    props = scroller.scrollerProperties()
+    off = QScrollerProperties.OvershootPolicy.OvershootAlwaysOff
+    props.setScrollMetric(QScrollerProperties.ScrollMetric.VerticalOvershootPolicy, off)
+    props.setScrollMetric(QScrollerProperties.ScrollMetric.HorizontalOvershootPolicy, off)
+    scroller.setScrollerProperties(props)
+
+
+def has_touch_scroll(area: QAbstractScrollArea) -> bool:
+    return QScroller.hasScroller(area.viewport())
 
 
 class Keypad(QWidget):

@@ -19,9 +19,13 @@ REPO = Path(__file__).resolve().parents[2]
 SYSTEMD = REPO / "systemd"
 INSTALL = SYSTEMD / "install.sh"
 CHECK_STORAGE = SYSTEMD / "check-storage.sh"
-UNITS = ["fieldkit-kiosk.service", "fieldkit-sync.service", "fieldkit-server.service", "fieldkit-sync.path"]
+FAILURE_UNIT = "fieldkit-kiosk-failure.service"
+UNITS = ["fieldkit-kiosk.service", "fieldkit-sync.service", "fieldkit-server.service", "fieldkit-sync.path",
+         FAILURE_UNIT]
 SERVICES = [u for u in UNITS if u.endswith(".service")]
 CAGE_DROPIN = SYSTEMD / "fieldkit-kiosk.service.d" / "cage.conf"
+FAILURE_CAGE_DROPIN = SYSTEMD / f"{FAILURE_UNIT}.d" / "cage.conf"
+CAGE_DROPINS = [CAGE_DROPIN, FAILURE_CAGE_DROPIN]
 VENV_BIN = "/opt/fieldkit/venv/bin/"
 
 
@@ -78,10 +82,11 @@ def make_unit_root(root: Path, *, cage: bool = False, missing: tuple[str, ...] =
     for u in UNITS:
         shutil.copy(SYSTEMD / u, etc / u)
     if cage:
-        (etc / "fieldkit-kiosk.service.d").mkdir()
-        shutil.copy(CAGE_DROPIN, etc / "fieldkit-kiosk.service.d" / "display.conf")
+        for dropin in CAGE_DROPINS:
+            (etc / dropin.parent.name).mkdir()
+            shutil.copy(dropin, etc / dropin.parent.name / "display.conf")
     progs: set[str] = set()
-    for f in [*(SYSTEMD / u for u in SERVICES), CAGE_DROPIN]:
+    for f in [*(SYSTEMD / u for u in SERVICES), *CAGE_DROPINS]:
         for key in ("ExecStart", "ExecReload", "ExecStop", "ExecStartPre"):
             for v in unit_values(f, key):
                 progs.update(a for a in exec_argv(v) if a.startswith("/"))

