@@ -25,6 +25,7 @@ class Taken:
     card: str
     folio: str | None = None          # None: the capture refused the card (`reason`)
     reason: str = ""
+    liveness: str | None = None       # the record's liveness verdict; None: not performed
 
 
 def capture(dep: Deployment, cfg: Path, card: Path, i: int, n_selfies: int) -> Taken:
@@ -53,7 +54,8 @@ def capture(dep: Deployment, cfg: Path, card: Path, i: int, n_selfies: int) -> T
             raise e from None
         print(f"{PROG}: captura {card.name} omitida: {reason}", file=sys.stderr, flush=True)
         return Taken(card.name, None, reason)
-    return Taken(card.name, str(json.loads(out)["folio"]))
+    saved = json.loads(out)
+    return Taken(card.name, str(saved["folio"]), liveness=(saved.get("liveness") or {}).get("verdict"))
 
 
 def headless(ns: argparse.Namespace, root: Path, procs: Procs, dep: Deployment, cfg: Path) -> dict[str, Any]:
@@ -86,7 +88,9 @@ def headless(ns: argparse.Namespace, root: Path, procs: Procs, dep: Deployment, 
                 break
             time.sleep(0.3)
     pending, acked = device_counts(cfg)
-    return {"captured": len(folios), "skipped": skipped, "stored_at_server": stored,
+    # A record without a passed liveness check would not count at the server: say how many did.
+    live = sum(1 for t in taken if t.folio is not None and t.liveness == "passed")
+    return {"captured": len(folios), "liveness_passed": live, "skipped": skipped, "stored_at_server": stored,
             "erased_from_device": acked, "pending": pending, "transport": ns.transport,
             "offline": bool(ns.offline), "seconds": round(time.monotonic() - t0, 1),
             "folios": sorted(folios), "data_dir": str(root)}

@@ -51,6 +51,7 @@ def test_headless_three_records_arrive_and_leave_the_device(tmp_path: Path) -> N
     data = tmp_path / "demo"
     s, p = _demo("--records", "3", "--verbose", "--data-dir", str(data))
     assert (s["captured"], s["stored_at_server"], s["erased_from_device"], s["pending"]) == (3, 3, 3, 0)
+    assert s["liveness_passed"] == 3  # every demo support counts
     assert s["transport"] == ("mqtt" if shutil.which("mosquitto") else "https")
     assert len(set(s["folios"])) == 3 and s["seconds"] > 0
     # The documented layout, and nothing left running.
@@ -127,6 +128,7 @@ def test_headless_fifty_records_on_each_transport(tmp_path: Path, transport: str
     s, _ = _demo("--records", "50", "--transport", transport, "--timeout", "240",
                  "--data-dir", str(tmp_path / "demo"), timeout=850)
     assert s["skipped"] == [] and s["captured"] == 50, s["skipped"]
+    assert s["liveness_passed"] == 50
     assert (s["stored_at_server"], s["erased_from_device"], s["pending"]) == (50, 50, 0)
     assert s["transport"] == transport and len(set(s["folios"])) == 50
 
