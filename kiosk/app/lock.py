@@ -58,10 +58,12 @@ class LockController:
 
     def toggle_coordinator_pin(self) -> None:
         self.coordinator_pin = not self.coordinator_pin
+        self.shell.flow.notice = None  # another screen: the last one's notice is not about it
         self.shell.rebuild()
 
     def back_home(self) -> None:
         self.coordinator_pin = False
+        self.shell.flow.notice = None
         self.shell.rebuild()
 
     def sign_out(self) -> None:

@@ -140,6 +140,7 @@ class KioskWindow(QWidget):
         """Home's «Coordinador»: the lock screen asking for a coordinator's PIN."""
         if self.flow.step == Step.HOME:
             self.lock.coordinator_pin = True
+            self.flow.notice = None  # home's notice is not about the coordinator's PIN screen
             self._present(Step.LOCKED)
         else:
             self.lock.toggle_coordinator_pin()
