@@ -81,6 +81,7 @@ class ImageBox(QLabel):
         self.setMinimumSize(Scale.px(min_w), Scale.px(min_h))
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setStyleSheet("border: 2px solid #000;")
+        self.setWordWrap(True)  # a text in place of a missing image
         self._rgb: np.ndarray | None = None
 
     def sizeHint(self) -> QSize:
@@ -99,7 +100,8 @@ class ImageBox(QLabel):
 
     def _refresh(self) -> None:
         if self._rgb is None:
-            self.clear()
+            if self.pixmap() is not None and not self.pixmap().isNull():
+                self.clear()  # an image before: gone; a text put in its place stays
             return
         size = self.contentsRect().size()
         self.setPixmap(QPixmap.fromImage(rgb_to_qimage(self._rgb, size)))

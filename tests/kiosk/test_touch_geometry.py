@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractScrollArea,
     QAbstractSpinBox,
+    QApplication,
     QComboBox,
     QLineEdit,
     QScrollArea,
@@ -268,3 +269,12 @@ def test_email_error_covers_the_help_and_goes_once_corrected(qtbot: Any) -> None
     assert notice.isVisible() and notice.geometry() == help_line.geometry()
     find(s, "kb_@gmail.com").click()
     assert not notice.isVisible() and s.email.text() == "ana.perez@@gmail.com"
+
+
+def test_card_photo_not_found_says_so_after_layout(qtbot) -> None:  # type: ignore[no-untyped-def]
+    """The card photo check with no portrait found: the box says so (a resize used to wipe it)."""
+    win, screen = host(dict(STATES)["card_photo_not_found"], (800, 480))
+    qtbot.addWidget(win)
+    win.resize(1280, 800)
+    QApplication.processEvents()
+    assert "No se encontró la fotografía" in screen.photo.text()
