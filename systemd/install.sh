@@ -317,6 +317,24 @@ if [ "$ROLE" = kiosk ]; then
             CHANGED_FILES+=("$dropin")
         fi
     done
+    # systemd >= 254 runs OnFailure= at every failure unless the restart is "direct": without
+    # it one transient crash would hand the panel to the failure screen for good. 252
+    # (Debian 12 / Raspberry Pi OS Bookworm) does not know the key and only runs OnFailure=
+    # once the restarts are used up, so the drop-in is written only where it is understood.
+    restart_dropin="$UNIT_DIR/fieldkit-kiosk.service.d/restart-mode.conf"
+    # FIELDKIT_SYSTEMD_VERSION: for a target whose systemctl cannot be run from here (an image).
+    sd_version="${FIELDKIT_SYSTEMD_VERSION:-$( (query_root systemctl --version 2>/dev/null || true) | awk 'NR == 1 { print $2 + 0 }')}"
+    if [ "${sd_version:-0}" -ge 254 ]; then
+        put_file - "$restart_dropin" 0644 <<'EOF'
+# Written by install.sh (systemd >= 254): restart in place, OnFailure= only once the start
+# limit is hit, as systemd 252 does by itself.
+[Service]
+RestartMode=direct
+EOF
+    elif [ -e "$R$restart_dropin" ]; then
+        run rm -f "$R$restart_dropin"
+        CHANGED_FILES+=("$restart_dropin")
+    fi
     [ "$DISPLAY_MODE" != cage ] || put_file "$SCRIPT_DIR/fieldkit-kiosk.pam" /etc/pam.d/fieldkit-kiosk 0644
     if [ -f "$R$ETC/kiosk.env" ]; then
         echo "= $ETC/kiosk.env exists (local settings kept)"

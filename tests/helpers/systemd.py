@@ -112,8 +112,10 @@ def security_score(root: Path, unit: str) -> tuple[float, str]:
     return float(m.group(1)), p.stdout
 
 
-def run_install(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    p = subprocess.run(["bash", str(INSTALL), *args], capture_output=True, text=True, timeout=timeout)
+def run_install(*args: str, check: bool = True, timeout: float = 60,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    p = subprocess.run(["bash", str(INSTALL), *args], capture_output=True, text=True, timeout=timeout,
+                       env=env)
     if check:
         assert p.returncode == 0, p.stdout + p.stderr
     return p

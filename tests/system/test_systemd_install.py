@@ -209,3 +209,16 @@ def test_install_for_real_into_a_debootstrapped_root_twice(debian_root: Path) ->
     assert "all installed:" in second.stdout
     assert not any(c.startswith("install -D") or "useradd" in c or "venv --system" in c
                    or "usermod -a" in c or c.startswith("set ") for c in cmds), cmds
+
+
+@pytest.mark.parametrize("version", ["252", "257"])
+def test_restart_mode_direct_only_where_systemd_knows_it(tmp_path: Path, version: str) -> None:
+    """systemd >= 254 runs OnFailure= at every failure unless RestartMode=direct: the drop-in is
+    written there, and not on 252 (Bookworm), whose systemd-analyze would flag the key."""
+    root = tmp_path / "root"
+    root.mkdir()
+    env = {**os.environ, "FIELDKIT_SYSTEMD_VERSION": version}
+    cmds = commands(run_install("--dry-run", "--root", str(root), "--no-pi", env=env).stdout)
+    dropin = f"{root}/etc/systemd/system/fieldkit-kiosk.service.d/restart-mode.conf"
+    written = [c for c in cmds if c.endswith(dropin)]
+    assert (len(written) == 1) if version == "257" else (written == []), cmds

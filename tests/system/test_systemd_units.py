@@ -216,6 +216,9 @@ def test_kiosk_gives_up_after_a_few_tries_and_hands_over_to_the_failure_screen()
     failure = SYSTEMD / FAILURE_UNIT
     conflicts = " ".join(unit_values(failure, "Conflicts")).split()
     assert "fieldkit-kiosk.service" in conflicts and "getty@tty1.service" in conflicts
+    # Ordered, so that starting the kiosk stops the screen before it starts (Conflicts= alone
+    # would run both at once on tty1).
+    assert "fieldkit-kiosk.service" in " ".join(unit_values(failure, "After")).split()
     assert "[Install]" not in failure.read_text()  # never enabled: only OnFailure= starts it
     assert int(unit_values(failure, "StartLimitIntervalSec")[-1]) > 0
     assert not unit_values(failure, "OnFailure")
