@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from kiosk import i18n
 from kiosk.app.capture import CAPTURE
 from kiosk.app.services import run_diagnostic
 from kiosk.app.shell import ResultView, Shell, StatusView
 from kiosk.capture.flow import Notice, Step
 from kiosk.capture.save import SaveContext
 from kiosk.capture.warnings import HomeWarning, disk_refusal, home_warnings, period_banners
-from kiosk.ui import i18n
 from sync.agent import freeze
 from sync.device.config import DeviceConfig, Process
 

@@ -28,7 +28,7 @@ from kiosk.ui.home import HomeScreen, HomeStatus
 from kiosk.ui.lock import LockScreen
 from kiosk.ui.review import ReviewData, ReviewScreen
 from kiosk.ui.sign import EmailScreen, SignatureScreen
-from kiosk.ui.theme import tr
+from kiosk.ui.theme import N_, tr
 
 
 class Composed(Shell, Protocol):
@@ -51,10 +51,10 @@ def _ago(seconds: float | None) -> str:
 
 
 CONNECTION = {
-    "online": "En línea",
-    "offline": "Sin conexión",
-    "connecting": "Conectando…",
-    "stopped": "Agente detenido",
+    "online": N_("En línea"),
+    "offline": N_("Sin conexión"),
+    "connecting": N_("Conectando…"),
+    "stopped": N_("Agente detenido"),
 }
 
 
@@ -122,7 +122,7 @@ class ScreenFactory:
         w, lock = self.win, self.win.lock
         if lock.coordinator_pin:
             people = [(i, n) for i, n, _h in lock.people(coordinator=True)]
-            s = LockScreen(people, "PIN del coordinador")
+            s = LockScreen(people, N_("PIN del coordinador"))
             s.coord_button.setText(tr("Volver"))
             if not people:
                 s.notice.show_text(tr("Este dispositivo no tiene coordinador configurado."), error=True)
@@ -234,15 +234,15 @@ class ScreenFactory:
         f = getattr(r, "fields", None)
         live = liveness_outcome(d.liveness)
         fields = [
-            ("Nombre", w.capture.citizen_name()),
+            (N_("Nombre"), w.capture.citizen_name()),
             ("CIC", f.cic if f else ""),
             ("OCR", f.ocr if f else ""),
-            ("Sección", f.seccion if f else ""),
-            ("Vigencia", str(f.vigencia) if f else ""),
-            ("Nacimiento", f.fecha_nacimiento if f else ""),
-            ("Sexo", f.sexo if f else ""),
-            ("Modelo", str(d.model or getattr(r, "model", "") or "")),
-            ("Correo", d.email or tr("(ninguno)")),
+            (N_("Sección"), f.seccion if f else ""),
+            (N_("Vigencia"), str(f.vigencia) if f else ""),
+            (N_("Nacimiento"), f.fecha_nacimiento if f else ""),
+            (N_("Sexo"), f.sexo if f else ""),
+            (N_("Modelo"), str(d.model or getattr(r, "model", "") or "")),
+            (N_("Correo"), d.email or tr("(ninguno)")),
         ]
         data = ReviewData(
             p.name if p else d.process_id,

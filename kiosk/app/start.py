@@ -149,7 +149,7 @@ def show_failure(f: StartupFailure, *, app: QApplication | None = None, lang: st
                  exit_code: int = EXIT_STARTUP_FAILED) -> int:
     """Log the failure, show its screen until SIGTERM (or until the window closes), then
     return `exit_code`."""
-    from kiosk.ui import i18n
+    from kiosk import i18n
     from kiosk.ui.failure import FailureScreen
 
     log_failure(f)

@@ -21,6 +21,7 @@ import numpy as np
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication, QStackedWidget, QVBoxLayout, QWidget
 
+from kiosk import i18n
 from kiosk.app.capture import CaptureController
 from kiosk.app.card_pictures import card_pictures
 from kiosk.app.enroll import EnrollController
@@ -31,7 +32,6 @@ from kiosk.app.screens import ScreenFactory
 from kiosk.app.services import Services, build_services
 from kiosk.app.shell import NoticeView
 from kiosk.capture.flow import Flow, MemoryLockouts, Notice, Step
-from kiosk.ui import i18n
 from kiosk.ui.jobs import Jobs
 
 __all__ = ["KioskWindow", "Services", "build_services"]

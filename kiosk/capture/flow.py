@@ -2,7 +2,7 @@
 
 The UI forwards what the user did and what the workers found (camera,
 vision, save) as method calls; the flow answers by moving to a new `Step`
-and exposing what the screen should say (`notice`, Spanish first). Time is
+and exposing what the screen should say (`notice`: a message code, rendered by kiosk.i18n). Time is
 passed in (`now` in seconds, monotonic) so lockout and idle lock are testable.
 
     FIRST_RUN                       (no device config: enrollment)
@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from kiosk.i18n import render
+from sync.common.msg import Msg
 from sync.wire.record import valid_email
 
 MAX_PIN_FAILURES = 5
@@ -55,8 +57,7 @@ def liveness_outcome(liveness: Any) -> str:
     return str(verdict) if verdict in ("passed", "failed") else "not_done"
 
 
-NO_LIVENESS = ("Prueba de vida no superada: este apoyo no contaría. Repita la selfie con la prueba "
-               "de vida.")
+NO_LIVENESS = Msg("capture.no_liveness")
 
 
 class FlowError(RuntimeError):
@@ -88,10 +89,21 @@ class Draft:
 
 @dataclass
 class Notice:
-    """Something the screen shows: Spanish text and whether it is an error."""
+    """Something the screen shows: a message (kiosk.i18n catalogues) and whether it is an error.
 
-    text: str
+    A plain `str` is a text already in the chosen language (a layer that hands up rendered
+    text); everything the flow itself says is a `Msg`."""
+
+    msg: Msg | str
     error: bool = False
+
+    @property
+    def text(self) -> str:
+        return self.msg if isinstance(self.msg, str) else render(self.msg)
+
+    @property
+    def code(self) -> str:
+        return "" if isinstance(self.msg, str) else self.msg.code
 
 
 @dataclass
@@ -192,14 +204,14 @@ class Flow:
         self._expect(Step.LOCKED, Step.HOME)
         remaining = self.lockouts.remaining(auxiliary_id, now)
         if remaining > 0:
-            self.notice = Notice(f"Demasiados intentos. Espere {int(remaining) + 1} s.", error=True)
+            self.notice = Notice(Msg("pin.locked", {"seconds": int(remaining) + 1}), error=True)
             return False
         if not self.verify_pin(auxiliary_id, pin):
             wait, left = self.lockouts.failure(auxiliary_id, now)
             if wait > 0:
-                self.notice = Notice(f"Demasiados intentos. Espere {int(wait)} s.", error=True)
+                self.notice = Notice(Msg("pin.locked", {"seconds": int(wait)}), error=True)
             else:
-                self.notice = Notice(f"PIN incorrecto. Le quedan {left} intento(s).", error=True)
+                self.notice = Notice(Msg("pin.wrong", n=left), error=True)
             return False
         self.lockouts.success(auxiliary_id)
         self.last_activity = now
@@ -231,17 +243,17 @@ class Flow:
             return False
         if now - self.last_activity >= self.idle_lock_seconds:
             self.lock()
-            self.notice = Notice("Sesión cerrada por inactividad.")
+            self.notice = Notice(Msg("session.idle"))
             return True
         return False
 
     def enrolled_now(self) -> None:
         self._expect(Step.FIRST_RUN)
         self.enrolled = True
-        self._go(Step.LOCKED, Notice("Dispositivo inscrito. Ya puede iniciar sesión."))
+        self._go(Step.LOCKED, Notice(Msg("device.enrolled")))
 
     # -- capture ----------------------------------------------------------
-    def start_capture(self, process_id: str, aspirant_id: str, *, refusal: str | None = None) -> bool:
+    def start_capture(self, process_id: str, aspirant_id: str, *, refusal: Msg | str | None = None) -> bool:
         """`refusal` is the freeze policy's or the period's reason to refuse, if any."""
         self._expect(Step.HOME)
         if refusal:
@@ -250,24 +262,24 @@ class Flow:
         assert self.operator is not None
         self.draft = Draft(process_id, aspirant_id, self.operator.auxiliary_id)
         self.folio = None
-        self._go(Step.FRONT, Notice("Coloque el frente de la credencial dentro del marco."))
+        self._go(Step.FRONT, Notice(Msg("capture.place_front")))
         return True
 
     def cancel(self) -> None:
         if self.step in CAPTURE_STEPS:
             self.draft = None
-            self._go(Step.HOME, Notice("Captura cancelada; no se guardó nada."))
+            self._go(Step.HOME, Notice(Msg("capture.cancelled")))
 
     def ask_model(self) -> None:
         """Front capture could not tell the model: show the chooser."""
         self._expect(Step.FRONT)
-        self._go(Step.CARD_MODEL, Notice("Toque la imagen de la credencial que se parezca a la suya."))
+        self._go(Step.CARD_MODEL, Notice(Msg("capture.choose_model")))
 
     def choose_model(self, model: str) -> None:
         self._expect(Step.CARD_MODEL)
         assert self.draft is not None
         if model in ("C", "D"):
-            self._refuse("Esta credencial ya no es vigente; sólo se captan credenciales con código QR.")
+            self._refuse(Msg("capture.old_model"))
             return
         self.draft.model = model
         self._go(Step.CARD_PHOTO if self.draft.front is not None else Step.FRONT)
@@ -278,28 +290,28 @@ class Flow:
         self.draft.front, self.draft.front_reading = crop, reading
         self.draft.card_photo_confirmed = False
         if model in ("C", "D"):
-            self._refuse("Esta credencial ya no es vigente; sólo se captan credenciales con código QR.")
+            self._refuse(Msg("capture.old_model"))
             return
         if model:
             self.draft.model = model
-            self._go(Step.CARD_PHOTO, Notice("¿Es la persona presente la de la fotografía?"))
+            self._go(Step.CARD_PHOTO, Notice(Msg("capture.same_person")))
         else:
-            self._go(Step.CARD_MODEL, Notice("Toque la imagen de la credencial que se parezca a la suya."))
+            self._go(Step.CARD_MODEL, Notice(Msg("capture.choose_model")))
 
     def confirm_card_photo(self, same_person: bool) -> None:
         self._expect(Step.CARD_PHOTO)
         assert self.draft is not None
         if not same_person:
-            self._refuse("La credencial debe ser de la persona que da su apoyo.")
+            self._refuse(Msg("capture.not_same_person"))
             return
         self.draft.card_photo_confirmed = True
-        self._go(Step.BACK, Notice("Ahora coloque el reverso de la credencial."))
+        self._go(Step.BACK, Notice(Msg("capture.place_back")))
 
     def retake_front(self) -> None:
         self._expect(Step.CARD_PHOTO)
         self._go(Step.FRONT)
 
-    def back_captured(self, crop: Any, reading: Any, refusal: str | None = None,
+    def back_captured(self, crop: Any, reading: Any, refusal: Msg | str | None = None,
                       integrity: Any = None) -> None:
         """`refusal`: vision's reason to refuse (no QR, old model) — ends the capture.
         `integrity`: the crop's integrity result if capture measured it (save needs not redo it)."""
@@ -309,9 +321,9 @@ class Flow:
             self._refuse(refusal)
             return
         self.draft.back, self.draft.back_reading, self.draft.back_integrity = crop, reading, integrity
-        self._go(Step.SELFIE, Notice("Ahora una foto del rostro de la persona."))
+        self._go(Step.SELFIE, Notice(Msg("capture.selfie")))
 
-    def capture_refused(self, reason: str) -> None:
+    def capture_refused(self, reason: Msg | str) -> None:
         """Vision ended the capture of a card side (no QR, not the original, unreadable…)."""
         self._expect(Step.FRONT, Step.BACK)
         self._refuse(reason)
@@ -320,13 +332,13 @@ class Flow:
         self._expect(Step.SELFIE)
         assert self.draft is not None
         self.draft.selfie, self.draft.liveness, self.draft.selfie_quality = image, liveness, quality
-        self._go(Step.SIGNATURE, Notice("Pida a la persona que firme en el recuadro."))
+        self._go(Step.SIGNATURE, Notice(Msg("capture.sign")))
 
     def retake_selfie(self) -> None:
         self._expect(Step.SIGNATURE, Step.REVIEW)
         self._go(Step.SELFIE)
 
-    def signature_done(self, signature: Any, problem: str | None = None) -> bool:
+    def signature_done(self, signature: Any, problem: Msg | str | None = None) -> bool:
         """`problem`: why the signature is refused (empty, trivial); stays on the pad."""
         self._expect(Step.SIGNATURE)
         assert self.draft is not None
@@ -334,7 +346,7 @@ class Flow:
             self.notice = Notice(problem, error=True)
             return False
         self.draft.signature = signature
-        self._go(Step.EMAIL, Notice("Correo electrónico para el acuse (opcional)."))
+        self._go(Step.EMAIL, Notice(Msg("capture.email")))
         return True
 
     def email_done(self, email: str | None) -> bool:
@@ -342,10 +354,10 @@ class Flow:
         assert self.draft is not None
         email = (email or "").strip() or None
         if email is not None and not valid_email(email):
-            self.notice = Notice("El correo no parece válido; corríjalo o déjelo vacío.", error=True)
+            self.notice = Notice(Msg("capture.email_invalid"), error=True)
             return False
         self.draft.email = email
-        self._go(Step.REVIEW, Notice("Revise los datos y pida el consentimiento."))
+        self._go(Step.REVIEW, Notice(Msg("capture.review")))
         return True
 
     def back_to(self, step: Step) -> None:
@@ -360,13 +372,13 @@ class Flow:
         self._expect(Step.REVIEW)
         assert self.draft is not None
         if not consent:
-            self.notice = Notice("Sin el consentimiento de la persona no se puede guardar.", error=True)
+            self.notice = Notice(Msg("capture.no_consent"), error=True)
             return False
-        missing = [name for name, v in (("frente", self.draft.front), ("reverso", self.draft.back),
-                                        ("foto del rostro", self.draft.selfie),
-                                        ("firma", self.draft.signature)) if v is None]
+        missing = tuple(Msg(f"capture.part.{part}") for part, v in (
+            ("front", self.draft.front), ("back", self.draft.back), ("selfie", self.draft.selfie),
+            ("signature", self.draft.signature)) if v is None)
         if missing:
-            self.notice = Notice("Falta: " + ", ".join(missing) + ".", error=True)
+            self.notice = Notice(Msg("capture.missing", {"parts": missing}), error=True)
             return False
         # A support without a passed liveness check is classed as an inconsistency by the server:
         # it would not count. Refuse plainly here rather than save one that silently does not.
@@ -374,26 +386,26 @@ class Flow:
             self.notice = Notice(NO_LIVENESS, error=True)
             return False
         self.draft.consent = True
-        self._go(Step.SAVING, Notice("Guardando…"))
+        self._go(Step.SAVING, Notice(Msg("capture.saving")))
         return True
 
     def saved(self, folio: str) -> None:
         self._expect(Step.SAVING)
         self.draft = None  # the plaintext leaves memory once it is sealed
         self.folio = folio
-        self._go(Step.FOLIO, Notice(f"Apoyo guardado con folio {folio}"))
+        self._go(Step.FOLIO, Notice(Msg("capture.saved", {"folio": folio})))
 
-    def save_failed(self, reason: str) -> None:
+    def save_failed(self, reason: Msg | str) -> None:
         """Nothing was stored: back to review with the reason; the draft stays for a retry."""
         self._expect(Step.SAVING)
-        self._go(Step.REVIEW, Notice(f"No se pudo guardar: {reason}", error=True))
+        self._go(Step.REVIEW, Notice(Msg("capture.save_failed", {"reason": reason}), error=True))
 
     def finish(self) -> None:
         self._expect(Step.FOLIO, Step.REFUSED)
         self.draft = None
         self._go(Step.HOME)
 
-    def _refuse(self, reason: str) -> None:
+    def _refuse(self, reason: Msg | str) -> None:
         self.draft = None
         self._go(Step.REFUSED, Notice(reason, error=True))
 

@@ -7,16 +7,16 @@ from PySide6.QtCore import QSize, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QToolButton, QVBoxLayout, QWidget
 
-from kiosk.ui.theme import Scale, tr
+from kiosk.ui.theme import N_, Scale, tr
 from kiosk.ui.widgets import Header, ImageBox, NoticeLabel, button, label, rgb_to_qimage
 
 MODEL_CAPTIONS = {
-    "E": "Modelo E (2014)",
-    "F": "Modelo F (extranjero)",
-    "G": "Modelo G (2019)",
-    "H": "Modelo H (2019+)",
-    "D": "IFE modelo D (sin QR)",
-    "C": "IFE modelo C (sin QR)",
+    "E": N_("Modelo E (2014)"),
+    "F": N_("Modelo F (extranjero)"),
+    "G": N_("Modelo G (2019)"),
+    "H": N_("Modelo H (2019+)"),
+    "D": N_("IFE modelo D (sin QR)"),
+    "C": N_("IFE modelo C (sin QR)"),
 }
 
 

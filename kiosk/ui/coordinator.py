@@ -7,8 +7,8 @@ from functools import partial
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QTextBrowser, QVBoxLayout, QWidget
 
-from kiosk.ui.i18n import language
-from kiosk.ui.theme import tr
+from kiosk.i18n import language
+from kiosk.ui.theme import N_, tr
 from kiosk.ui.widgets import button, label, touch_scroll
 
 
@@ -31,17 +31,17 @@ class CoordinatorScreen(QWidget):
         row = QHBoxLayout()
         grid = QGridLayout()
         items = [
-            ("Enviar ahora", lambda: self.send_now.emit(), "send_now"),
-            ("Probar cámara", lambda: self.diagnose.emit("camera"), "diag_camera"),
-            ("Probar conexión", lambda: self.diagnose.emit("connection"), "diag_connection"),
-            ("Almacenamiento", lambda: self.diagnose.emit("storage"), "diag_storage"),
-            ("Versión", lambda: self.diagnose.emit("version"), "diag_version"),
+            (N_("Enviar ahora"), lambda: self.send_now.emit(), "send_now"),
+            (N_("Probar cámara"), lambda: self.diagnose.emit("camera"), "diag_camera"),
+            (N_("Probar conexión"), lambda: self.diagnose.emit("connection"), "diag_connection"),
+            (N_("Almacenamiento"), lambda: self.diagnose.emit("storage"), "diag_storage"),
+            (N_("Versión"), lambda: self.diagnose.emit("version"), "diag_version"),
             (
                 "English" if language() == "es" else "Español",
                 lambda: self.set_language.emit("en" if language() == "es" else "es"),
                 "language",
             ),
-            ("Cerrar sesión", lambda: self.sign_out.emit(), "sign_out"),
+            (N_("Cerrar sesión"), lambda: self.sign_out.emit(), "sign_out"),
         ]
         for i, (text, fn, name) in enumerate(items):
             grid.addWidget(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from kiosk.ui.theme import DANGER, MUTED, OK, PAPER, PRIMARY, WARN, Scale, tr
+from kiosk.ui.theme import DANGER, MUTED, N_, OK, PAPER, PRIMARY, WARN, Scale, tr
 from kiosk.ui.widgets import button, label
 
 CENTER = Qt.AlignmentFlag.AlignCenter
@@ -13,10 +13,10 @@ CENTER = Qt.AlignmentFlag.AlignCenter
 
 # What the folio screen says about sending, by state (set_sending): never more than is known.
 SENDING = {
-    "sent": "Enviado al servidor.",
-    "pending_online": "Enviando…",
-    "offline": "Se enviará en cuanto haya conexión.",
-    "unknown": "Guardado en este dispositivo; se enviará más tarde.",
+    "sent": N_("Enviado al servidor."),
+    "pending_online": N_("Enviando…"),
+    "offline": N_("Se enviará en cuanto haya conexión."),
+    "unknown": N_("Guardado en este dispositivo; se enviará más tarde."),
 }
 SENDING_COLOURS = {"sent": OK, "pending_online": PRIMARY, "offline": WARN, "unknown": MUTED}
 

@@ -25,42 +25,42 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from kiosk.ui.theme import DANGER, PAPER, Scale, tr
+from kiosk.ui.theme import DANGER, N_, PAPER, Scale, tr
 from kiosk.ui.widgets import Keypad, NoticeLabel, button, label, touch_scroll
 
-TITLE = "El kiosco no pudo arrancar"
-REPEAT = "Reinicie el equipo. Si este mensaje vuelve a aparecer, avise a su coordinador."
+TITLE = N_("El kiosco no pudo arrancar")
+REPEAT = N_("Reinicie el equipo. Si este mensaje vuelve a aparecer, avise a su coordinador.")
 # What happened and what to do, by failure code (kiosk.app.failure.classify).
 TEXTS: dict[str, tuple[str, str]] = {
     "outbox_damaged": (
-        "El archivo donde este equipo guarda los apoyos está dañado. No se borró ni se cambió nada.",
-        "No capture apoyos en este equipo. Avise a su coordinador y entréguele el equipo como "
-        "está: no borre nada, los apoyos guardados pueden recuperarse.",
+        N_("El archivo donde este equipo guarda los apoyos está dañado. No se borró ni se cambió nada."),
+        N_("No capture apoyos en este equipo. Avise a su coordinador y entréguele el equipo como "
+        "está: no borre nada, los apoyos guardados pueden recuperarse."),
     ),
     "outbox_key": (
-        "La llave que abre los apoyos guardados en este equipo falta o no corresponde. "
-        "No se borró ni se cambió nada.",
-        "Avise a su coordinador. No vuelva a inscribir el equipo ni borre nada: "
-        "los apoyos guardados se perderían.",
+        N_("La llave que abre los apoyos guardados en este equipo falta o no corresponde. "
+        "No se borró ni se cambió nada."),
+        N_("Avise a su coordinador. No vuelva a inscribir el equipo ni borre nada: "
+        "los apoyos guardados se perderían."),
     ),
     "storage": (
-        "No se puede escribir en la memoria del equipo: está llena o en sólo lectura.",
-        "Avise a su coordinador. No borre nada del equipo.",
+        N_("No se puede escribir en la memoria del equipo: está llena o en sólo lectura."),
+        N_("Avise a su coordinador. No borre nada del equipo."),
     ),
     "config": (
-        "La configuración de este equipo no se puede leer o no corresponde con sus datos.",
-        "Avise a su coordinador para que la revise. Mientras tanto no se pueden capturar apoyos.",
+        N_("La configuración de este equipo no se puede leer o no corresponde con sus datos."),
+        N_("Avise a su coordinador para que la revise. Mientras tanto no se pueden capturar apoyos."),
     ),
     "camera": (
-        "No se pudo abrir la cámara.",
-        "Revise que la cámara esté bien conectada y reinicie el equipo. "
-        "Si este mensaje vuelve a aparecer, avise a su coordinador.",
+        N_("No se pudo abrir la cámara."),
+        N_("Revise que la cámara esté bien conectada y reinicie el equipo. "
+        "Si este mensaje vuelve a aparecer, avise a su coordinador."),
     ),
-    "unexpected": ("Ocurrió un error inesperado al arrancar el kiosco.", REPEAT),
-    "repeated": ("El kiosco se detuvo varias veces seguidas al arrancar.", REPEAT),
+    "unexpected": (N_("Ocurrió un error inesperado al arrancar el kiosco."), REPEAT),
+    "repeated": (N_("El kiosco se detuvo varias veces seguidas al arrancar."), REPEAT),
 }
-JOURNAL_HINT = ("Los detalles para el coordinador quedaron en el registro del sistema: "
-                "journalctl -u fieldkit-kiosk -b")
+JOURNAL_HINT = (N_("Los detalles para el coordinador quedaron en el registro del sistema: "
+                "journalctl -u fieldkit-kiosk -b"))
 NOTE = "#ffe066"       # the notice line's yellow (theme.style_sheet): black on it is 16:1
 MAX_TRIES = 5          # wrong PINs in a row before the keypad rests
 REST_S = 60            # how long it rests

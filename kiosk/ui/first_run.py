@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QProgressBar, QVBoxLayout,
 
 from kiosk.ui.preview import Preview
 from kiosk.ui.texts import FIRST_RUN_TEXT
-from kiosk.ui.theme import Scale, tr
+from kiosk.ui.theme import N_, Scale, tr
 from kiosk.ui.widgets import HelpOrNotice, Keyboard, NoticeLabel, button, label
 
 
@@ -73,8 +73,8 @@ class FirstRunScreen(QWidget):
         col.addWidget(self.keyboard)
         row = QHBoxLayout()
         self.focus_buttons = {}
-        for text, fn, name in (("Código", lambda: self._focus(self.code), "focus_code"),
-                               ("Servidor", lambda: self._focus(self.server), "focus_server"),
+        for text, fn, name in ((N_("Código"), lambda: self._focus(self.code), "focus_code"),
+                               (N_("Servidor"), lambda: self._focus(self.server), "focus_server"),
                                ("https://", lambda: self._key("https://"), "kb_https"),
                                (":", lambda: self._key(":"), "kb_colon"),
                                ("/", lambda: self._key("/"), "kb_slash")):

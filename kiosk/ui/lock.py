@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLineEdit, QVBoxLayout, QWidget
 
-from kiosk.ui.theme import Scale, tr
+from kiosk.ui.theme import N_, Scale, tr
 from kiosk.ui.widgets import Keypad, NoticeLabel, button, label
 
 
@@ -13,7 +13,7 @@ class LockScreen(QWidget):
     unlock = Signal(str, str, str)  # auxiliary id, name, PIN
     coordinator = Signal()
 
-    def __init__(self, auxiliaries: list[tuple[str, str]], title: str = "Iniciar sesión") -> None:
+    def __init__(self, auxiliaries: list[tuple[str, str]], title: str = N_("Iniciar sesión")) -> None:
         super().__init__()
         self._aux = auxiliaries
         self.selected: tuple[str, str] | None = auxiliaries[0] if len(auxiliaries) == 1 else None

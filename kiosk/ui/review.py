@@ -21,12 +21,12 @@ from PySide6.QtWidgets import (
 )
 
 from kiosk.ui.texts import AVISO
-from kiosk.ui.theme import DANGER, OK, PAPER, Scale, tr
+from kiosk.ui.theme import DANGER, N_, OK, PAPER, Scale, tr
 from kiosk.ui.widgets import Header, HelpOrNotice, ImageBox, TickBox, button, label, touch_scroll
 
 LIVENESS_STATES = ("passed", "failed", "not_done")
-LIVENESS_FAILED = "Prueba de vida no superada: este apoyo no contará. Repita la selfie."
-CONSENT_MISSING = "Marque las dos casillas de consentimiento para guardar"
+LIVENESS_FAILED = N_("Prueba de vida no superada: este apoyo no contará. Repita la selfie.")
+CONSENT_MISSING = N_("Marque las dos casillas de consentimiento para guardar")
 
 
 @dataclass
@@ -74,7 +74,7 @@ class ReviewScreen(QWidget):
         body = QVBoxLayout(inner)
         body.setContentsMargins(Scale.px(4), Scale.px(4), Scale.px(4), Scale.px(8))
         who = QGridLayout()
-        for i, (k, v) in enumerate((("Proceso", data.process), ("Aspirante", data.aspirant))):
+        for i, (k, v) in enumerate(((N_("Proceso"), data.process), (N_("Aspirante"), data.aspirant))):
             who.addWidget(label(tr(k), "muted"), i, 0)
             val = label(v)
             val.setStyleSheet("font-weight: 700;")
@@ -114,10 +114,10 @@ class ReviewScreen(QWidget):
     def _images(self, data: ReviewData) -> QHBoxLayout:
         images = QHBoxLayout()
         for key, img, title in (
-            ("front", data.front, "Frente"),
-            ("back", data.back, "Reverso"),
-            ("selfie", data.selfie, "Rostro"),
-            ("signature", data.signature, "Firma"),
+            ("front", data.front, N_("Frente")),
+            ("back", data.back, N_("Reverso")),
+            ("selfie", data.selfie, N_("Rostro")),
+            ("signature", data.signature, N_("Firma")),
         ):
             box = QVBoxLayout()
             ib = ImageBox(80, 60)

@@ -1,39 +1,41 @@
-"""Long Spanish texts of the screens, in one module that imports nothing.
+"""Long Spanish texts of the screens, marked for the catalogues' extraction (N_).
 
 The screens show them through ``tr()``; the English table (``i18n_en``) keys its
 translations by them. Keeping them here lets both import them without a circle.
 """
 
+from kiosk.i18n import N_
+
 # Capture screens: title, step, help line.
 TITLES = {
     "front": (
-        "Frente de la credencial",
-        "Paso 1 de 6",
-        "Sostenga el FRENTE de la credencial (el lado con la fotografía) dentro del recuadro. "
-        "La foto se toma sola cuando se ve bien.",
+        N_("Frente de la credencial"),
+        N_("Paso 1 de 6"),
+        N_("Sostenga el FRENTE de la credencial (el lado con la fotografía) dentro del recuadro. "
+        "La foto se toma sola cuando se ve bien."),
     ),
     "back": (
-        "Reverso de la credencial",
-        "Paso 2 de 6",
-        "Voltee la credencial: sostenga el REVERSO (el lado con el código QR) dentro del recuadro. "
-        "La foto se toma sola cuando se ve bien.",
+        N_("Reverso de la credencial"),
+        N_("Paso 2 de 6"),
+        N_("Voltee la credencial: sostenga el REVERSO (el lado con el código QR) dentro del recuadro. "
+        "La foto se toma sola cuando se ve bien."),
     ),
     "selfie": (
-        "Foto del rostro",
-        "Paso 3 de 6",
-        "Pida a la persona que mire a la cámara con el rostro dentro del óvalo.",
+        N_("Foto del rostro"),
+        N_("Paso 3 de 6"),
+        N_("Pida a la persona que mire a la cámara con el rostro dentro del óvalo."),
     ),
 }
 
 # First run, before enrollment.
 FIRST_RUN_TEXT = (
-    "Dispositivo no inscrito. Con internet: escriba el código del coordinador (vale 24 h) y el servidor, "
-    "o toque «Escanear QR» y muestre su QR a la cámara."
+    N_("Dispositivo no inscrito. Con internet: escriba el código del coordinador (vale 24 h) y el servidor, "
+    "o toque «Escanear QR» y muestre su QR a la cámara.")
 )
 
 # Review: the simplified privacy notice.
 AVISO = (
-    "<b>Aviso de privacidad simplificado.</b> {aspirant}, para el proceso «{process}», y el "
+    N_("<b>Aviso de privacidad simplificado.</b> {aspirant}, para el proceso «{process}», y el "
     "Instituto Nacional Electoral (INE) tratan los datos personales que se recaban aquí: los datos "
     "de su credencial para votar (nombre, CIC, OCR, sección, vigencia), las imágenes del frente y "
     "reverso de la credencial, una fotografía viva de su rostro y su firma. Se usan únicamente para "
@@ -41,5 +43,5 @@ AVISO = (
     "de este dispositivo en cuanto el servidor confirma que los recibió. La fotografía de su rostro y "
     "su firma son <b>datos biométricos (sensibles)</b>: sólo se recaban con su consentimiento expreso. "
     "Puede ejercer sus derechos de acceso, rectificación, cancelación y oposición (ARCO) ante la "
-    "Unidad de Transparencia del INE; el aviso de privacidad integral está en el portal del INE."
+    "Unidad de Transparencia del INE; el aviso de privacidad integral está en el portal del INE.")
 )

@@ -7,9 +7,9 @@ a 7" 800x480 panel has ~5.2 px/mm, so 9 mm is 47 px; buttons are 56 px high.
 
 from __future__ import annotations
 
-from kiosk.ui.i18n import tr
+from kiosk.i18n import N_, tr
 
-__all__ = ["DANGER", "INK", "MUTED", "OK", "PAPER", "PRIMARY", "WARN", "Scale", "style_sheet", "tr"]
+__all__ = ["DANGER", "INK", "MUTED", "N_", "OK", "PAPER", "PRIMARY", "WARN", "Scale", "style_sheet", "tr"]
 
 INK = "#000000"
 PAPER = "#ffffff"

@@ -194,7 +194,7 @@ def test_save_refused_plainly_without_passed_liveness(liveness: Live | None) -> 
     f.draft.liveness = liveness
     assert not f.save(True)
     assert f.step == Step.REVIEW and f.notice is not None and f.notice.error
-    assert f.notice.text == NO_LIVENESS and "no contaría" in f.notice.text
+    assert f.notice.msg == NO_LIVENESS and "no contaría" in f.notice.text
     f.back_to(Step.SELFIE)
     f.selfie_captured("selfie-2", Live())
     assert f.draft is not None and f.draft.selfie == "selfie-2"

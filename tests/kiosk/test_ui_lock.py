@@ -7,8 +7,8 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QWidget
 
+from kiosk import i18n
 from kiosk.capture.flow import MAX_PIN_FAILURES, Step
-from kiosk.ui import i18n
 from tests.helpers.ui import COORD_PIN, click, find, make_window, offline_device
 
 
@@ -24,7 +24,8 @@ def test_wrong_pin_locks_out_with_countdown_and_coordinator_clears_it(qtbot, tmp
     for i in range(MAX_PIN_FAILURES):
         type_pin(w, "0000")
         left = MAX_PIN_FAILURES - i - 1
-        want = f"Le quedan {left} intento" if left else "Espere"
+        # one plural form per count, from the catalogue: "Le queda 1 intento.", "Le quedan 2 intentos."
+        want = ("Le queda 1 intento." if left == 1 else f"Le quedan {left} intentos.") if left else "Espere"
         qtbot.waitUntil(lambda want=want: want in (w.flow.notice.text if w.flow.notice else ""),
                         timeout=10000)
         qtbot.waitUntil(lambda: not w.jobs.busy(), timeout=10000)  # the PIN check has finished

@@ -34,7 +34,10 @@ INNER_ARROWS = {
     "kiosk.vision": ("kiosk.vision",),              # pure: numpy in, data out
     "kiosk.mrz": ("kiosk.mrz",),                    # the MRZ stands alone, pure too
     "kiosk.cardread": ("kiosk.cardread", "kiosk.vision", "kiosk.mrz"),  # reads a card from both, pure
-    "kiosk.ui": ("kiosk.ui", "kiosk.capture.signature", "sync.wire.record"),  # shows and forwards
+    # shows and forwards
+    "kiosk.ui": ("kiosk.ui", "kiosk.i18n", "kiosk.capture.signature", "sync.wire.record"),
+    # the catalogues: every layer renders through them, so they lean on nothing but the message type
+    "kiosk.i18n": ("kiosk.i18n", "sync.common.msg"),
 }
 # Third-party modules a subsystem must not use.
 FORBIDDEN_EXTERNAL = {
@@ -47,6 +50,7 @@ FORBIDDEN_EXTERNAL = {
     "kiosk.cardread": ("PySide6", "sqlite3", "sqlcipher3", "psycopg", "socket", "ssl", "http",
                        "urllib.request", "paho", "requests", "picamera2"),
     "kiosk.capture": ("PySide6",),                 # the capture logic runs without Qt
+    "kiosk.i18n": ("PySide6", "re"),               # gettext only; no sentence is matched
     "sync.wire": ("sqlite3", "sqlcipher3", "psycopg", "paho", "requests", "socket", "ssl", "http",
                   "urllib.request", "PySide6"),
 }
