@@ -13,13 +13,16 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer
 
 from hardware.camera import CameraError, CameraState
+from kiosk.app.services import camera_status_msg
 from kiosk.app.shell import CaptureView, Shell
 from kiosk.capture.analysis import Captured, CardAnalyser, Guidance, Refused, RetakeBudget, SelfieAnalyser
 from kiosk.capture.flow import Step
-from kiosk.capture.save import save_draft
+from kiosk.capture.save import SaveError, save_draft
 from kiosk.capture.signature import signature_problem
 from kiosk.cardread.credential import BackReading, display_name
+from kiosk.i18n import render, tr
 from sync.agent import freeze
+from sync.common.msg import Msg
 
 _log = logging.getLogger("fieldkit.kiosk")
 CAPTURE = (Step.FRONT, Step.BACK, Step.SELFIE)
@@ -90,7 +93,7 @@ class CaptureController:
             self.analyser = CardAnalyser(side, year, sh.sv.config, d.process_id if d else "", budget)
         if sh.sv.camera is None:
             if self.view is not None:
-                self.view.set_camera_error("No hay cámara configurada.")
+                self.view.set_camera_error(tr("No hay cámara configurada."))
             return
         sh.camera(True)
         an = self.analyser
@@ -118,7 +121,8 @@ class CaptureController:
                 self._cam_lost = True
                 if isinstance(self.analyser, CardAnalyser):
                     self.analyser.tracker.reset()
-            view.set_camera_error(st.message)
+            why = camera_status_msg(st)
+            view.set_camera_error(render(why) if why is not None else render(Msg("camera.error")))
             return
         try:
             frame = cam.latest_frame(0, newer_than=self.last_index)
@@ -172,9 +176,9 @@ class CaptureController:
             flow.selfie_captured(r.image, r.reading, quality=r.measured)
 
     # -- signature, save, folio -----------------------------------------------------------------
-    def signature_done(self, sig: Any, problem: str | None) -> None:
-        problem = problem or signature_problem(sig)
-        if not self.shell.flow.signature_done(sig, problem):
+    def signature_done(self, sig: Any, problem: Msg | str | None) -> None:
+        why = problem or signature_problem(sig)
+        if not self.shell.flow.signature_done(sig, why):
             self.shell.show_notice()
 
     def save(self, consent: bool) -> None:
@@ -185,13 +189,20 @@ class CaptureController:
         ctx, draft = self.shell.sv.save_ctx, flow.draft
         assert draft is not None  # flow.save accepted it
         if ctx is None:
-            flow.save_failed("este dispositivo no tiene bandeja de salida configurada")
+            flow.save_failed(Msg("save.outbox"))
             return
-        self.shell.jobs.run(
-            lambda: save_draft(draft, ctx),
-            lambda res: flow.saved(res.folio),
-            lambda e: flow.save_failed(getattr(e, "message", str(e))),
-        )
+        self.shell.jobs.run(lambda: save_draft(draft, ctx), lambda res: flow.saved(res.folio),
+                            self._save_failed)
+
+    def _save_failed(self, e: Exception) -> None:
+        """Save's own refusal as it says it; anything else is logged and shown as a failed store
+        (an exception's text is for the log, never for the screen)."""
+        said = getattr(e, "msg", None) or getattr(e, "message", None)
+        if isinstance(e, SaveError) and isinstance(said, (Msg, str)):
+            self.shell.flow.save_failed(said)
+            return
+        _log.error("save failed", exc_info=e)
+        self.shell.flow.save_failed(Msg("save.store_failed"))
 
     def _folio_timeout(self) -> None:
         if self.shell.flow.step == Step.FOLIO:

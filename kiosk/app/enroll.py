@@ -10,6 +10,7 @@ around the same camera (`Shell.sv` replaced), and the flow goes to the lock scre
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -19,10 +20,14 @@ from kiosk.app.lockout import FileLockouts
 from kiosk.app.services import services_for
 from kiosk.app.shell import EnrollView, Shell
 from kiosk.capture.flow import Notice, Step
+from kiosk.i18n import tr
 from kiosk.vision.qr import decode_qr
+from sync.common.msg import Msg
 from sync.device.config import load_config
 from sync.device.enroll import EnrollError
 from sync.wire.enrollment import URI_SCHEME, CodeFormatError, parse_code
+
+_log = logging.getLogger("fieldkit.kiosk")
 
 
 class _Progress(QObject):
@@ -49,7 +54,7 @@ class EnrollController:
         if fn is None or self.enrolling or sh.flow.step != Step.FIRST_RUN:
             return
         if not code:
-            sh.show_notice(Notice("Escriba el código de inscripción o escanee el QR.", error=True))
+            sh.show_notice(Notice(tr("Escriba el código de inscripción o escanee el QR."), error=True))
             return
         self.stop_qr_scan()
         self.enrolling = True
@@ -70,8 +75,14 @@ class EnrollController:
         self.enrolling = False
         if self.view is not None:
             self.view.set_busy(False)
-        message = e.message if isinstance(e, EnrollError) else f"No se pudo inscribir: {e}"
-        self.shell.show_notice(Notice(message, error=True))
+        if isinstance(e, EnrollError):
+            # The reason is the screen's; the server's or the file system's words are the log's.
+            _log.warning("enrollment refused: %s%s", e.reason, f" ({e.detail})" if e.detail else "")
+            msg = e.msg
+        else:
+            _log.error("enrollment failed", exc_info=e)
+            msg = Msg("enroll.failed")
+        self.shell.show_notice(Notice(msg, error=True))
 
     def _enrolled(self, result: Any) -> None:
         sh = self.shell
@@ -96,12 +107,12 @@ class EnrollController:
         if sh.sv.camera is None:
             if self.view is not None:
                 self.view.set_scanning(False)
-            sh.show_notice(Notice("No hay cámara configurada: escriba el código.", error=True))
+            sh.show_notice(Notice(tr("No hay cámara configurada: escriba el código."), error=True))
             return
         self._qr_on = True
         sh.camera(True)
         self._qr_timer.start()
-        sh.show_notice(Notice("Muestre a la cámara el QR de inscripción del coordinador."))
+        sh.show_notice(Notice(tr("Muestre a la cámara el QR de inscripción del coordinador.")))
 
     def stop_qr_scan(self) -> None:
         if self._qr_on:
@@ -135,7 +146,8 @@ class EnrollController:
             try:
                 c = parse_code(text)
             except CodeFormatError as e:
-                sh.show_notice(Notice(f"Ese QR no es de inscripción válido: {e}", error=True))
+                _log.warning("enrollment QR refused: %s", e)
+                sh.show_notice(Notice(Msg("enroll.bad_qr"), error=True))
                 return
             self.stop_qr_scan()
             if self.view is not None:

@@ -18,7 +18,8 @@ from kiosk.app.home import HomeController
 from kiosk.app.lock import LockController
 from kiosk.app.shell import Built, Shell
 from kiosk.capture.flow import Step, liveness_outcome
-from kiosk.capture.warnings import sending_state
+from kiosk.capture.warnings import battery_low, sending_state
+from kiosk.i18n import Msg
 from kiosk.ui.capture import CaptureScreen
 from kiosk.ui.cards import CardModelScreen, CardPhotoScreen
 from kiosk.ui.coordinator import CoordinatorScreen
@@ -73,7 +74,7 @@ def _status(data: dict[str, Any], low_battery: float) -> HomeStatus:
             s.connection += f" ({str(data['transport']).upper()})"
     b = data.get("battery")
     s.battery = "—" if b is None else f"{b:.0f} %" + (" ⚡" if data.get("on_ac") else "")
-    s.battery_low = b is not None and b < low_battery and not data.get("on_ac")
+    s.battery_low = battery_low(b, data.get("on_ac"), low_battery)  # the banner's rule too
     s.last_sync = _ago(data.get("last_success_age_s"))
     return s
 
@@ -167,7 +168,7 @@ class ScreenFactory:
                     w.rebuild()
 
             w.jobs.run(card_pictures, ready)
-            return Built(BusyScreen("Cargando…"))
+            return Built(BusyScreen(N_("Cargando…")))
         s = CardModelScreen(self.pictures)
         s.chosen.connect(w.flow.choose_model)
         s.cancel.connect(w.flow.cancel)
@@ -252,7 +253,7 @@ class ScreenFactory:
             d.back,
             d.selfie,
             _signature_image(d.signature),
-            [n.message for n in getattr(r, "flags", [])],
+            [Msg(n.msg_code) for n in getattr(r, "flags", [])],  # kiosk.cardread's reasons
             liveness=live,
         )
         s = ReviewScreen(data)
@@ -262,7 +263,7 @@ class ScreenFactory:
         return Built(s, s.notice)
 
     def _saving(self) -> Built:
-        return Built(BusyScreen("Guardando…"))
+        return Built(BusyScreen(N_("Guardando…")))
 
     def _folio(self) -> Built:
         w = self.win

@@ -6,10 +6,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from hardware.camera import Camera, CameraError
+from hardware.camera import Camera, CameraError, CameraState, CameraStatus
+from hardware.camera.errors import MESSAGES as CAMERA_CODES
+from hardware.storage import free_bytes
 from kiosk.capture.save import SaveContext
+from kiosk.i18n import render, tr
+from sync.common.msg import Msg
 from sync.common.version import UNKNOWN, package_version
 from sync.device.config import Auxiliary, DeviceConfig
 
@@ -25,10 +30,25 @@ class Services:
     send_now: Callable[[], str] | None = None
     # The device's clock in ms (tests pin it); the window adds the agent's measured offset.
     now_ms: Callable[[], int] = lambda: int(time.time() * 1000)
+    # Free bytes of the file system holding a folder (tests pin it): home's disk warning and
+    # the refusal of a capture that could not be saved. Raises HardwareError when unreadable.
+    free_disk: Callable[[Path], int] = free_bytes
     device_text: str = ""
     config_path: str = ""  # where enrollment writes the config (first run)
     enroll: Callable[..., Any] | None = None  # sync.device.enroll.enroll on a device; None: no enrollment
 
+
+def camera_msg(code: str) -> Msg:
+    """A camera problem (`hardware.camera`'s error code) as the kiosk's message `camera.<code>`;
+    hardware keeps its own Spanish table for its logs and command lines."""
+    return Msg(f"camera.{code}" if code in CAMERA_CODES else "camera.error")
+
+
+def camera_status_msg(st: CameraStatus) -> Msg | None:
+    """What the capture screen says about the camera's state; None when all is well."""
+    if st.error is not None:
+        return camera_msg(st.error.code)
+    return camera_msg("stopped") if st.state is CameraState.STOPPED else None
 
 
 def run_diagnostic(what: str, sv: Services) -> str:
@@ -40,7 +60,7 @@ def run_diagnostic(what: str, sv: Services) -> str:
         try:
             f = sv.camera.latest_frame(3.0, fail_fast=False)
         except CameraError as e:
-            return f"Cámara: ERROR. {e.message}"
+            return f"Cámara: ERROR. {render(camera_msg(e.code))}"
         info = sv.camera.info
         name = f"{info.backend} {info.name}" if info else ""
         return f"Cámara: bien ({name}, {f.image.shape[1]}x{f.image.shape[0]})."
@@ -96,7 +116,7 @@ def services_for(cfg: DeviceConfig | None, cam: Camera | None, config_path: str 
 
     def send_now() -> str:
         n = client.send_now()
-        return f"Envío solicitado ({n} por enviar)." if n is not None else "Envío solicitado."
+        return tr("Envío solicitado ({} por enviar).").format(n) if n is not None else tr("Envío solicitado.")
 
     return Services(
         cfg,

@@ -2,12 +2,12 @@
 failure screen in the window's place when anything fails on the way.
 
 What can fail at start-up (an outbox that is damaged or opened with the wrong key, a config
-that does not load, a camera the hardware refuses, any error while the services or the window
-are built) is caught here, logged once at critical level and shown full screen
-(`kiosk.ui.failure`); the process then stays up with that screen until it is stopped, and
-exits with `EXIT_STARTUP_FAILED` (4). Nothing on the way writes to the outbox: a failed open
-leaves its file as it was. The window and the services are imported inside the guarded part,
-so that a broken install shows the screen too.
+that does not load, any error while the services or the window are built; the camera is only
+built here, never opened, so its problems show on the capture screen) is caught here, logged
+once at critical level and shown full screen (`kiosk.ui.failure`); the process then stays up
+with that screen until it is stopped, and exits with `EXIT_STARTUP_FAILED` (4). Nothing on the
+way writes to the outbox: a failed open leaves its file as it was. The window and the services
+are imported inside the guarded part, so that a broken install shows the screen too.
 """
 
 from __future__ import annotations

@@ -64,9 +64,21 @@ class _Activity(QObject):
 
 class KioskWindow(QWidget):
     def __init__(self, services: Services, lang: str = "es") -> None:
+        """Everything is built first and nothing runs in the background until all of it is:
+        a window that fails while being built is closed (`close_services`) before the error
+        goes on, so the failure screen that follows has no timer or worker of it behind."""
         super().__init__()
+        self._closed = False
         self.sv = services
-        cfg = services.config
+        try:
+            self._build(lang)
+            self._start()
+        except BaseException:
+            self.close_services()
+            raise
+
+    def _build(self, lang: str) -> None:
+        cfg = self.sv.config
         i18n.set_language(lang or (cfg.locale if cfg else "es"))
         self.jobs, self.cam_jobs = Jobs(2, self), Jobs(1, self)  # children: Qt owns them
         self.lock = LockController(self)
@@ -88,16 +100,18 @@ class KioskWindow(QWidget):
         # Shadows QWidget.screen() (the QScreen): here it is the step's screen widget.
         self.screen: QWidget | None = None  # type: ignore[assignment]
         self._notice: NoticeView | None = None
-        self._closed = False
         self._tick_timer = QTimer(self, interval=1000)
         self._tick_timer.timeout.connect(self.lock.tick)
         self.status_timer = QTimer(self, interval=5000)
         self.status_timer.timeout.connect(self.home.refresh_status)
         self._activity = _Activity(lambda: self.flow.touch(time.monotonic()))
+        self._on_step(self.flow.step)  # the first screen: the step most likely to fail
+
+    def _start(self) -> None:
+        """The timers, the input filter and the first status snapshot, once all is built."""
         _app().installEventFilter(self._activity)
         self._tick_timer.start()
         self.status_timer.start()
-        self._on_step(self.flow.step)
         self.home.refresh_status()
         # The model chooser's pictures are drawn by the card generator: ready them early, off-thread.
         # With `self` as context the timer dies with the window (tests open and close windows fast).
@@ -159,19 +173,28 @@ class KioskWindow(QWidget):
 
     # -- shutting down ----------------------------------------------------------------------
     def close_services(self) -> None:
-        """Stop timers, camera and workers, drop any draft, close the outbox (idempotent)."""
+        """Stop timers, camera and workers, drop any draft, close the outbox (idempotent). Also
+        on a window that failed while being built: what was not made yet is skipped."""
         if self._closed:
             return
         self._closed = True
-        self.capture.stop()
-        self._tick_timer.stop()
-        self.status_timer.stop()
-        self.enrollment.stop_qr_scan()
-        self.flow.draft = None  # an unsaved capture never outlives the window
-        _app().removeEventFilter(self._activity)
-        self.jobs.close()
+        built = self.__dict__  # a half-built window has only some of its parts
+        if "capture" in built:
+            self.capture.stop()
+        for timer in ("_tick_timer", "status_timer"):
+            if timer in built:
+                built[timer].stop()
+        if "enrollment" in built:
+            self.enrollment.stop_qr_scan()
+        if "flow" in built:
+            self.flow.draft = None  # an unsaved capture never outlives the window
+        if "_activity" in built:
+            _app().removeEventFilter(self._activity)
+        if "jobs" in built:
+            self.jobs.close()
         if self.sv.camera is not None:
-            self.cam_jobs.close()
+            if "cam_jobs" in built:
+                self.cam_jobs.close()
             self.sv.camera.stop()
         if self.sv.save_ctx is not None:
             self.sv.save_ctx.close()

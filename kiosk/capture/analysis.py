@@ -1,12 +1,15 @@
 """What the kiosk's capture screens ask of vision, with no Qt: the front/back card analyser,
 the selfie analyser, and the model chooser's pictures. Called on worker threads only.
 
-The card analyser reads through the one reading path (`kiosk.cardread.reading`,
-`kiosk.cardread.credential.read_back`) and answers with the reasons of `kiosk.cardread.reasons`
-(codes and texts from one table). It keeps the counts the integrity policy needs (written in
+Both answer with messages (`sync.common.msg.Msg`: a catalogue code and its arguments), never
+sentences; the screen renders them (kiosk.i18n). The card analyser reads through the one
+reading path (`kiosk.cardread.reading`, `kiosk.cardread.credential.read_back`) and answers with
+the reasons of `kiosk.cardread.reasons` (`card.<code>`) and the frame verdict's
+(`quality.<reason>`). It keeps the counts the integrity policy needs (written in
 `kiosk.cardread.reasons`' docstring and docs/integrity.md): one guided retake per capture for a
 support judged not original, then saved with the failed check (or refused when beyond doubt);
-looks that do not read end the capture after `MAX_UNREAD_LOOKS`.
+looks that do not read end the capture after `MAX_UNREAD_LOOKS`. The selfie analyser takes
+the photo only once liveness passed, and only of the face that passed it (`SelfieAnalyser`).
 """
 
 from __future__ import annotations
@@ -22,16 +25,26 @@ from kiosk.capture.save import read_front
 from kiosk.cardread import reasons as R
 from kiosk.cardread.credential import BackReading, read_back, read_view
 from kiosk.cardread.reading import BACK, band_view, front_view, shown_side, side_cues
+from kiosk.i18n import render
 from kiosk.mrz.reader import read_mrz
 from kiosk.vision.card import CardFind, find_card
+from kiosk.vision.face import Box
 from kiosk.vision.integrity import IntegrityResult, check_integrity
 from kiosk.vision.landmarks import LandmarkModelMissing
-from kiosk.vision.liveness import PROMPTS, LivenessChecker, LivenessState, SelfieQuality, assess_selfie
+from kiosk.vision.liveness import (
+    OTHER_WAY,
+    PROMPTS,
+    Challenge,
+    LivenessChecker,
+    LivenessState,
+    SelfieQuality,
+    Verdict,
+    assess_selfie,
+)
 from kiosk.vision.quality import CaptureTracker, FrameVerdict
+from sync.common.msg import Msg
 from sync.device.config import DeviceConfig
 
-SHOW_FRONT = R.text("muestre_frente")
-SHOW_BACK = R.text("es_frente")
 NO_PORTRAIT_LOOKS = 3      # steady looks at a front with no portrait found before it is taken anyway
 BAND_EVERY = 5             # back, no outline: look for the MRZ band in every 5th frame
 
@@ -46,13 +59,31 @@ def capture_find(image: np.ndarray, preview: CardFind) -> CardFind:
 # -- what the analysers answer ----------------------------------------------------------------
 @dataclass
 class Guidance:
-    text: str
+    """What the screen shows while it looks: a message, the card's outline, whether all is well."""
+
+    msg: Msg
     quad: np.ndarray | None = None
     good: bool = False
-    challenge: str = ""
-    code: str = ""           # kiosk.cardread.reasons code of `text`, when it is one
-    # Selfie only: "pending", "passed", "failed" (timed out) or "unavailable" (no models here).
+    # Selfie only: the challenge asked (once the person's frontal pose is learnt), and the
+    # liveness state: "pending", "passed", "failed" (timed out) or "unavailable" (no models).
+    prompt: Msg | None = None
     liveness: str = ""
+    # Whom `msg` speaks to: the selfie's guidance speaks to the citizen ("usted").
+    register: str = "auxiliar"
+
+    @property
+    def code(self) -> str:
+        return self.msg.code
+
+    @property
+    def text(self) -> str:
+        """`msg` rendered in the chosen language (for logs, tests and the window's call)."""
+        return render(self.msg, self.register)
+
+    @property
+    def challenge(self) -> str:
+        """The prompt rendered for the citizen; "" while none is asked."""
+        return "" if self.prompt is None else render(self.prompt, "ciudadano")
 
 
 @dataclass
@@ -66,16 +97,25 @@ class Captured:
 
 @dataclass
 class Refused:
-    reason: str
-    code: str = ""
+    """The capture ends: why (a `card.*` message)."""
+
+    reason: Msg
+
+    @property
+    def code(self) -> str:
+        return self.reason.code
+
+    @property
+    def text(self) -> str:
+        return render(self.reason)
 
 
-def _guide(code: str, quad: np.ndarray | None = None) -> Guidance:
-    return Guidance(R.text(code), quad, code=code)
+def _guide(code: str, quad: np.ndarray | None = None, good: bool = False) -> Guidance:
+    return Guidance(Msg(R.msg_code(code)), quad, good)
 
 
 def _refuse(code: str) -> Refused:
-    return Refused(R.text(code), code)
+    return Refused(Msg(R.msg_code(code)))
 
 
 @dataclass
@@ -123,10 +163,10 @@ class CardAnalyser:
         else:
             self.lost = 0
         if v.find is None or not (v.steady or (force and not v.find.touches_border)):
+            quad = None if v.find is None else v.find.corners
             if v.quality.ok:
-                return Guidance(R.text("mantenga_firme"), None if v.find is None else v.find.corners, True,
-                                code="mantenga_firme")
-            return Guidance(v.quality.message, None if v.find is None else v.find.corners, False)
+                return _guide("mantenga_firme", quad, True)
+            return Guidance(Msg(v.quality.code), quad)
         if self.side == "front":
             return self._front(image, v, force)
         return self._back(image, v)
@@ -195,7 +235,7 @@ class CardAnalyser:
             self.no_qr += 1
             return _refuse(code) if self.no_qr >= 2 else _guide("revisando", quad)
         if code not in R.RETRY:
-            return Guidance(r.refusal.message, quad, code=code)   # es_frente: turn it over
+            return _guide(code, quad)   # es_frente: turn it over
         if code in R.UNREAD:
             self.unread += 1
         integ = check_integrity(r.card) if r.card is not None else None
@@ -205,7 +245,7 @@ class CardAnalyser:
             return _guide(R.retake_code(integ), quad)
         if self.unread >= R.MAX_UNREAD_LOOKS:
             return _refuse("copia_ilegible" if suspect else "sin_lectura")
-        return Guidance(r.refusal.message, quad, code=code)
+        return _guide(code, quad)
 
     def _accepted(self, r: BackReading, v: FrameVerdict | None) -> Guidance | Captured | Refused:
         if any(f.code == "vencida" for f in r.flags):
@@ -229,25 +269,67 @@ class CardAnalyser:
         return take()
 
 
+
+# -- the selfie ---------------------------------------------------------------------------------
 _log = logging.getLogger(__name__)
 
-UNAVAILABLE = ("La prueba de vida no está disponible en este equipo: sin ella el apoyo no contaría. "
-               "Cancele y avise a su coordinador")
-RETRY = "Toque «Otra prueba»: sin la prueba de vida superada el apoyo no contaría."
+UNAVAILABLE = Msg("liveness.unavailable")
+RETRY = Msg("liveness.retry")
+CITIZEN = "ciudadano"
+# The selfie is bound to the face that passed the challenge: it is the frame of the pass, or a
+# later one whose face box overlaps the previous frame's by BIND_IOU on every frame since the
+# pass, within BIND_WINDOW_S of it. A face lost, swapped or left unusable that long starts the
+# challenge again: a photo held up once a live person passed is never taken.
+BIND_IOU = 0.5
+BIND_WINDOW_S = 1.5
+
+
+def iou(a: Box, b: Box) -> float:
+    """Intersection over union of two (x, y, w, h) boxes."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _centre_in(a: Box, b: Box) -> bool:
+    x, y, w, h = b
+    cx, cy = a[0] + a[2] / 2, a[1] + a[3] / 2
+    return x <= cx <= x + w and y <= cy <= y + h
+
+
+@dataclass
+class _Bound:
+    """The face that passed, followed since the pass: its last box, and when it passed."""
+
+    box: Box
+    since: float
 
 
 class SelfieAnalyser:
-    """Selfie quality plus the random liveness challenge; captures itself once both pass (the
-    shutter then takes the last good frame when quality has not come back)."""
+    """Selfie quality plus the random liveness challenge; the photo takes itself, and only of the
+    face that passed (BIND_IOU, BIND_WINDOW_S above). The shutter (`force`) adds nothing here:
+    any frame it could take besides those is one not bound to that face."""
 
-    def __init__(self) -> None:
+    def __init__(self, challenge: Challenge | None = None) -> None:
+        self.challenge = challenge   # None: a random one per analyser (the kiosk's case)
         self.reset()
 
     def reset(self) -> None:
-        self.checker = LivenessChecker()
+        self.checker = LivenessChecker(self.challenge)
         self.state: LivenessState | None = None
-        self.last_good: tuple[np.ndarray, SelfieQuality] | None = None
+        self.bound: _Bound | None = None
+        self.restarts = 0         # challenges started again because the face was not followed
         self.unavailable = False  # the landmark models are missing: no liveness on this device
+
+    def restart(self) -> None:
+        """The same challenge from the start: the person's pose is learnt again, nothing kept."""
+        self.checker = LivenessChecker(self.checker.challenge, self.checker.cfg)
+        self.state, self.bound = None, None
+        self.restarts += 1
 
     def __call__(self, image: np.ndarray, t: float, force: bool = False) -> Guidance | Captured:
         obs = None
@@ -257,25 +339,47 @@ class SelfieAnalyser:
             except LandmarkModelMissing:
                 _log.error("liveness unavailable: landmark models missing", exc_info=True)
                 self.unavailable = True
-        q = assess_selfie(image, None if obs is None else list(obs.faces))
-        if obs is not None:
-            self.state = self.checker.update_obs(obs)
-        # The photo is taken only once liveness passed: a support without it would not count
-        # (the flow refuses to save it), so there is nothing to gain from taking it earlier.
-        passed = not self.unavailable and self.state is not None and self.state.verdict == "passed"
-        if q.ok:
-            self.last_good = image, q
-            if passed:
+        if obs is None:
+            # Without liveness a support would not count (the flow refuses to save it): no photo.
+            return Guidance(UNAVAILABLE, liveness="unavailable")
+        q = assess_selfie(image, list(obs.faces))
+        self.state = self.checker.update_obs(obs)
+        if self.state.verdict == Verdict.PASSED:
+            if not self._follow(obs.box, q.face, t):
+                _log.info("selfie: the face that passed liveness was not followed; challenge restarted")
+                self.restart()
+            elif q.ok:
                 return Captured(np.array(image), self.state, q)
-        elif passed and force and self.last_good is not None:
-            return Captured(np.array(self.last_good[0]), self.state, self.last_good[1])
-        if self.unavailable:
-            return Guidance(UNAVAILABLE, None, False, liveness="unavailable")
-        assert self.state is not None
-        verdict = str(self.state.verdict)
+        return self._guidance(q)
+
+    def _follow(self, measured: Box | None, face: Box | None, t: float) -> bool:
+        """Whether this frame's face (`face`, the one the selfie check judged) is still the face
+        that passed; `measured` is the face the liveness checker measured on this frame."""
+        if face is None:
+            return False
+        if self.bound is None:
+            # The frame of the pass: the face judged must be the face the checker measured.
+            if measured is None or not (_centre_in(measured, face) and _centre_in(face, measured)):
+                return False
+            self.bound = _Bound(face, t)
+            return True
+        if t - self.bound.since > BIND_WINDOW_S or iou(face, self.bound.box) < BIND_IOU:
+            return False
+        self.bound.box = face
+        return True
+
+    def _guidance(self, q: SelfieQuality) -> Guidance:
+        st = self.state
+        if st is None:  # the challenge starts again
+            return Guidance(Msg("liveness.hold_still"), liveness="pending", register=CITIZEN)
+        verdict = str(st.verdict)
         if verdict == "failed":
-            text = self.state.message + ". " + RETRY
+            msg = Msg("liveness.failed_retry", {"reason": Msg(st.code), "retry": RETRY})
+        elif q.codes:
+            msg = Msg(q.codes[0])
+        elif st.code == OTHER_WAY:
+            msg = Msg(OTHER_WAY, {"prompt": Msg(PROMPTS[st.challenge])})
         else:
-            text = q.reasons[0] if q.reasons else self.state.message
-        challenge = PROMPTS[self.checker.challenge] if self.checker.ready else ""
-        return Guidance(text, None, q.ok and verdict != "failed", challenge=challenge, liveness=verdict)
+            msg = Msg(st.code)
+        prompt = Msg(PROMPTS[self.checker.challenge]) if self.checker.ready else None
+        return Guidance(msg, None, q.ok and verdict != "failed", prompt, verdict, CITIZEN)

@@ -1,7 +1,7 @@
 """"Guardar": the one code path from a finished `kiosk.capture.flow.Draft` to a folio.
 
     ctx = SaveContext.from_config(cfg)          # once, at start-up (opens the outbox)
-    result = save_draft(flow.draft, ctx)        # on a worker thread; SaveError -> Spanish text
+    result = save_draft(flow.draft, ctx)        # on a worker thread; SaveError -> its `msg`
     flow.saved(result.folio)
 
 `save_draft` validates the draft, builds the `sync.wire.record.Record` (credential
@@ -11,7 +11,9 @@ checks: consent, card-photo confirmation, integrity, credential flags, selfie
 quality, liveness), encodes the images in memory with `sync.wire.imaging`, seals it
 to the server and commits it to the outbox in one transaction
 (`Outbox.put`). Only then does it return the folio. Any problem raises
-`SaveError` with a Spanish message and stores nothing.
+`SaveError` and stores nothing: its `msg` is what the screen says (a `save.*` code, or the
+card's or the signature's own), and the technical cause (SQLCipher's or the key file's words, a
+path) goes to the log only, never into a text the auxiliary reads.
 
 Liveness: a `LivenessState` that PASSED is recorded as passed; anything else
 (failed, pending) as not passed; `None` is recorded as *not performed* (check
@@ -22,6 +24,7 @@ The UI, the `fieldkit-kiosk capture` command and the demo all go through here.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -38,10 +41,11 @@ from kiosk.capture.fit import fit_record
 from kiosk.capture.flow import Draft
 from kiosk.capture.signature import signature_problem
 from kiosk.cardread.credential import BackReading
-from kiosk.cardread.reasons import text
+from kiosk.cardread.reasons import msg_code
 from kiosk.vision.face import CardPhoto, find_card_photo
 from kiosk.vision.integrity import IntegrityResult, check_integrity
 from kiosk.vision.liveness import LivenessState, SelfieQuality, Verdict, assess_selfie
+from sync.common.msg import Msg
 from sync.common.version import package_version
 from sync.device.config import DeviceConfig
 from sync.outbox.errors import OutboxError
@@ -56,14 +60,27 @@ from sync.wire.sealing import Sealer, ServerPublicKey, read_seal_public_file
 CONSENT_TEXT_VERSION = "aviso-privacidad-v1"
 MIN_IMAGE_SIDE = 64
 _MODELS = ("E", "F", "G", "H")
+_log = logging.getLogger(__name__)
 
 
 class SaveError(Exception):
-    """Nothing was stored; ``message`` is Spanish, for the screen."""
+    """Nothing was stored. `msg` is what the screen says; `detail`, the technical cause (in
+    English or the library's words, perhaps a path), is logged here and never shown."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, msg: Msg, detail: str = "") -> None:
+        super().__init__(f"{msg.code}: {detail}" if detail else msg.code)
+        self.msg, self.detail = msg, detail
+        if detail:
+            _log.error("save refused (%s): %s", msg.code, detail)
+
+    @property
+    def message(self) -> Msg:
+        """`msg`, under the name the window's save path reads."""
+        return self.msg
+
+
+def _fail(code: str, detail: str = "", **args: Any) -> SaveError:
+    return SaveError(Msg(code, args), detail)
 
 
 @dataclass(frozen=True)
@@ -94,16 +111,16 @@ def read_front(front: np.ndarray, model: str | None = None) -> FrontReading:
     return FrontReading(photo, check_integrity(front), model)
 
 
-def back_refusal(reading: BackReading | None) -> str | None:
-    """Why the back cannot be saved (Spanish), or None: no QR / old model, unreadable, expired."""
+def back_refusal(reading: BackReading | None) -> Msg | None:
+    """Why the back cannot be saved, or None: no QR / old model, unreadable, expired."""
     if reading is None:
-        return "Falta leer el reverso de la credencial."
+        return Msg("save.back_unread")
     if reading.refusal is not None:
-        return reading.refusal.message
+        return Msg(reading.refusal.msg_code)
     if reading.fields is None:
-        return "No se pudieron leer los datos del reverso: tome otra foto."
+        return Msg("save.back_data")
     if any(flag.code == "vencida" for flag in reading.flags):
-        return text("credencial_vencida")
+        return Msg(msg_code("credencial_vencida"))
     return None
 
 
@@ -112,21 +129,21 @@ def load_seal_public(path: Path) -> ServerPublicKey:
     try:
         return read_seal_public_file(path)
     except ValueError as e:
-        raise SaveError(f"Clave pública de sellado del servidor no válida o ilegible: {e}.") from e
+        raise _fail("save.server_key", f"{path}: {e}") from e
 
 
 def load_signing_key(path: Path) -> ed25519.Ed25519PrivateKey:
     """The device's Ed25519 envelope-signing key (PKCS#8 PEM, mode 0600)."""
     try:
         if path.stat().st_mode & 0o077:
-            raise SaveError(f"La clave de firma {path} debe tener modo 0600.")
+            raise _fail("save.signing_key", f"{path} must have mode 0600")
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except OSError as e:
-        raise SaveError(f"No se pudo leer la clave de firma del dispositivo {path}: {e}") from e
+        raise _fail("save.signing_key", f"cannot read {path}: {e}") from e
     except (ValueError, TypeError) as e:
-        raise SaveError(f"{path} no es una clave privada PEM válida ({e}).") from e
+        raise _fail("save.signing_key", f"{path} is not a valid PEM private key ({e})") from e
     if not isinstance(key, ed25519.Ed25519PrivateKey):
-        raise SaveError(f"{path} no es una clave Ed25519.")
+        raise _fail("save.signing_key", f"{path} is not an Ed25519 key")
     return key
 
 
@@ -150,8 +167,8 @@ class SaveContext:
         k = cfg.keys
         server_key = load_seal_public(k.server_seal_public)
         if server_key.suite.name != cfg.server.seal_suite:
-            raise SaveError(f"La clave del servidor es {server_key.suite.name} pero la configuración "
-                            f"pide {cfg.server.seal_suite}.")
+            raise _fail("save.server_key", f"the server key is {server_key.suite.name} but the config "
+                        f"asks for {cfg.server.seal_suite}")
         sealer = Sealer(cfg.device.id, load_signing_key(k.signing_key), server_key)
         path = cfg.device.outbox_path
         try:
@@ -164,10 +181,10 @@ class SaveContext:
                 outbox = Outbox.create(path, load_key(k.outbox_key), cfg.device.id,
                                        cfg.device.folio_prefix)
         except (SyncError, OSError, ValueError) as e:  # ValueError: a bad folio prefix
-            raise SaveError(f"No se pudo abrir la bandeja de salida: {e}") from e
+            raise _fail("save.outbox", f"cannot open {path}: {e}") from e
         if outbox.device_id != cfg.device.id:
             outbox.close()
-            raise SaveError(f"La bandeja de salida {path} es de otro dispositivo ({outbox.device_id}).")
+            raise _fail("save.outbox_other_device", f"{path} belongs to device {outbox.device_id}")
         return cls(cfg.device.id, outbox, sealer, cfg, package_version())
 
     def counts(self) -> OutboxCounts:
@@ -189,29 +206,30 @@ class SaveContext:
 # --- building the record ------------------------------------------------------------------
 
 def _rgb(img: Any, what: str) -> np.ndarray:
+    """`what`: the image's message code (`save.image.front`, ...), named in the refusal."""
     if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-        raise SaveError(f"Falta {what} o no es una imagen a color válida.")
+        raise _fail("save.image_missing", what=Msg(what))
     if min(img.shape[:2]) < MIN_IMAGE_SIDE:
-        raise SaveError(f"La imagen de {what} es demasiado pequeña.")
+        raise _fail("save.image_small", what=Msg(what))
     return np.ascontiguousarray(img)
 
 
 def _check_people(draft: Draft, cfg: DeviceConfig | None) -> None:
     if not draft.process_id or not draft.aspirant_id or not draft.auxiliary_id:
-        raise SaveError("Faltan el proceso, el aspirante o el auxiliar.")
+        raise _fail("save.ids_missing")
     if cfg is None:
         return
     try:
         proc = cfg.process(draft.process_id)
     except KeyError:
-        raise SaveError(f"El proceso {draft.process_id} no está configurado en este dispositivo.") from None
+        raise _fail("save.process_unknown", process=draft.process_id) from None
     if proc.aspirant_id != draft.aspirant_id:
-        raise SaveError(f"El aspirante {draft.aspirant_id} no corresponde al proceso {proc.id}.")
+        raise _fail("save.aspirant_mismatch", aspirant=draft.aspirant_id, process=proc.id)
     aux = next((a for a in cfg.auxiliaries if a.id == draft.auxiliary_id), None)
     if aux is None:
-        raise SaveError(f"El auxiliar {draft.auxiliary_id} no está registrado en este dispositivo.")
+        raise _fail("save.auxiliary_unknown", auxiliary=draft.auxiliary_id)
     if proc.id not in aux.processes:
-        raise SaveError(f"El auxiliar {aux.id} no está asignado al proceso {proc.id}.")
+        raise _fail("save.auxiliary_unassigned", auxiliary=aux.id, process=proc.id)
 
 
 def credential_of(reading: BackReading, model: str | None) -> Credential:
@@ -237,11 +255,11 @@ def liveness_check(verdict: Any) -> Check:
     if verdict is None:
         return Check("liveness", False, None, "no_realizada")
     if not isinstance(verdict, LivenessState):
-        raise SaveError("El resultado de la prueba de vida no es válido.")
+        raise _fail("save.liveness_invalid", f"liveness is a {type(verdict).__name__}")
     passed = verdict.verdict == Verdict.PASSED
     state = "superada" if passed else ("fallida" if verdict.verdict == Verdict.FAILED else "incompleta")
     return Check("liveness", passed, round(verdict.progress, 3),
-                 f"{state}: {verdict.challenge.value}: {verdict.message}")
+                 f"{state}: {verdict.challenge.value}: {verdict.code}")
 
 
 def integrity_check(result: IntegrityResult, name: str) -> Check:
@@ -252,32 +270,32 @@ def integrity_check(result: IntegrityResult, name: str) -> Check:
 
 def selfie_check(quality: SelfieQuality) -> Check:
     return Check("selfie_quality", quality.ok, round(quality.scores.get("sharpness", 0.0), 3),
-                 "; ".join(quality.reasons))
+                 "; ".join(quality.codes))
 
 
 def build_record(draft: Draft, ctx: SaveContext, now_ms: int | None = None) -> Record:
     """Validate the draft and build its record (not yet sealed, no folio). Raises SaveError."""
     if not isinstance(draft, Draft):
-        raise SaveError("No hay una captura que guardar.")
+        raise _fail("save.nothing")
     if not draft.consent:
-        raise SaveError("Sin el consentimiento expreso de la persona no se puede guardar.")
+        raise _fail("save.no_consent")
     _check_people(draft, ctx.config)
-    front = _rgb(draft.front, "el frente de la credencial")
-    back = _rgb(draft.back, "el reverso de la credencial")
-    selfie = _rgb(draft.selfie, "la foto del rostro")
+    front = _rgb(draft.front, "save.image.front")
+    back = _rgb(draft.back, "save.image.back")
+    selfie = _rgb(draft.selfie, "save.image.selfie")
     reading = draft.back_reading
     if not isinstance(reading, BackReading):
-        raise SaveError("Falta leer el reverso de la credencial.")
+        raise _fail("save.back_unread")
     if (why := back_refusal(reading)) is not None:
         raise SaveError(why)
     if (why := signature_problem(draft.signature)) is not None:
         raise SaveError(why)
     email = (draft.email or "").strip() or None
     if email is not None and not valid_email(email):
-        raise SaveError("El correo no parece válido; corríjalo o déjelo vacío.")
+        raise _fail("capture.email_invalid")
     fr = draft.front_reading if draft.front_reading is not None else read_front(front)
     if not isinstance(fr, FrontReading):
-        raise SaveError("La lectura del frente no es válida.")
+        raise _fail("save.front_invalid", f"front reading is a {type(fr).__name__}")
     model = draft.model or fr.model
 
     checks = [
@@ -311,7 +329,7 @@ def build_record(draft: Draft, ctx: SaveContext, now_ms: int | None = None) -> R
         images.append(encode_jpeg(selfie, ImageKind.SELFIE))
         images.append(render_signature(draft.signature))
     except ValueError as e:
-        raise SaveError(f"No se pudieron codificar las imágenes: {e}") from e
+        raise _fail("save.record_invalid", f"images could not be encoded: {e}") from e
     return Record(
         record_id=uuid7(now_ms), device_id=ctx.device_id, auxiliary_id=draft.auxiliary_id,
         process_id=draft.process_id, aspirant_id=draft.aspirant_id,
@@ -327,18 +345,16 @@ def save_draft(draft: Draft, ctx: SaveContext) -> SaveResult:
     try:
         record = fit_record(record, ctx.max_record_bytes)
     except ValueError as e:
-        raise SaveError(f"No se pudo reducir el registro al tamaño máximo: {e}") from e
+        raise _fail("save.too_large", f"record does not shrink to {ctx.max_record_bytes} bytes: {e}") from e
     try:
         with ctx._lock:
             put = ctx.outbox.put(record, ctx.sealer)
     except (OutboxError, SyncError, ValueError) as e:
-        raise SaveError(f"No se pudo guardar en el dispositivo: {e}") from e
+        raise _fail("save.store_failed", f"outbox put failed: {type(e).__name__}: {e}") from e
     result = SaveResult(put.folio, put.record_id, put.envelope_bytes, time.perf_counter() - t0)
     for hook in list(ctx.on_saved):
         try:
             hook(result)
         except Exception:  # a hook (e.g. "send now") must never undo or hide a save
-            import logging
-
             logging.getLogger("fieldkit.kiosk").exception("on_saved hook failed")
     return result

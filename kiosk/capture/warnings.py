@@ -6,8 +6,10 @@
     period_banners(cfg, process_ids, status, now_ms) -> list[HomeWarning]
         The collection periods' warnings (sync.agent.freeze.period_warnings), left out while
         the clock cannot be right: they would be judged on that clock.
-    disk_refusal(free_bytes) -> str | None
+    disk_refusal(free_bytes) -> Msg | None
         Why a new capture may not start: one more record might not fit.
+    battery_low(level, on_ac, limit) -> bool
+        The one low-battery rule, for the banner and the status bar alike.
     sending_state(status, still_queued) -> str
         What the folio screen may say about sending (kiosk.ui.done.FolioScreen.set_sending).
 
@@ -21,14 +23,18 @@ local channel, the power and storage readers). Keys read, each optional:
 
 An absent or None value is not known, and what is not known never warns. `now_ms` is the
 device clock, as the outbox's `created_ms` is. Thresholds: `[warnings]` in the device config.
+Every text is a message code (`warn.*`, `capture.disk_full`, and the freeze policy's
+`freeze.*`, `clock.*`, `period.*`), rendered by the home screen from the catalogues.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from kiosk.i18n import render
 from sync.agent import freeze
+from sync.common.msg import Msg
 from sync.device.config import DeviceConfig
 from sync.wire.envelope import MAX_ENVELOPE_BYTES
 
@@ -44,19 +50,23 @@ DISK_MARGIN_BYTES = 64 * 1024 * 1024
 BATTERY_CRITICAL_PERCENT = 5.0  # below this the device may shut down during a capture
 
 # Sending frees room: an erased record's pages are reused by the next ones.
-DISK_FULL_TEXT = ("No queda espacio para guardar otro apoyo. Conéctese a internet para enviar "
-                  "los pendientes y avise al coordinador.")
-DISK_FULL_BANNER = "Memoria llena: conéctese para enviar y avise al coordinador."
+DISK_FULL = Msg("capture.disk_full")
+DISK_FULL_BANNER = Msg("warn.disk_full")
 
 
 @dataclass(frozen=True)
 class HomeWarning:
-    """One banner: a stable `code`, its Spanish `text`, and the values in it (`args`)."""
+    """One banner: a stable `code` (what it is about: "battery_low", "clock_wrong", "period"…),
+    its message (`msg`: code and arguments for the catalogues) and its severity."""
 
     code: str
-    text: str
+    msg: Msg
     severity: Severity = "warn"
-    args: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def text(self) -> str:
+        """The message in the chosen language (what a test or a log line reads)."""
+        return render(self.msg)
 
 
 def records_that_fit(free_bytes: int) -> int:
@@ -65,23 +75,27 @@ def records_that_fit(free_bytes: int) -> int:
     return max(0, (free_bytes - DISK_MARGIN_BYTES) // RECORD_DB_BYTES - 1)
 
 
-def disk_refusal(free_bytes: int | None) -> str | None:
+def disk_refusal(free_bytes: int | None) -> Msg | None:
     """None, or why a new capture may not start: one more record might not fit, and the
     auxiliary would learn it only at "Guardar". None when the free space is not known."""
     if free_bytes is None or records_that_fit(free_bytes) >= 1:
         return None
-    return DISK_FULL_TEXT
+    return DISK_FULL
+
+
+def battery_low(level: float | None, on_ac: bool | None, limit: float) -> bool:
+    """At or below `limit` percent and not known to be charging; a limit of 0 turns it off."""
+    return level is not None and not on_ac and limit > 0 and level <= limit
 
 
 def _battery(cfg: DeviceConfig, status: dict[str, Any]) -> HomeWarning | None:
-    level, limit = status.get("battery"), cfg.warnings.low_battery_percent
-    if level is None or status.get("on_ac") or limit <= 0 or level > limit:
+    level = status.get("battery")
+    if level is None or not battery_low(level, status.get("on_ac"), cfg.warnings.low_battery_percent):
         return None
-    pct = f"{level:.0f} %"
+    args = {"percent": f"{level:.0f} %"}
     if level <= BATTERY_CRITICAL_PERCENT:
-        return HomeWarning("battery_critical", f"Batería casi agotada ({pct}): conecte el cargador ya.",
-                           "error", {"percent": pct})
-    return HomeWarning("battery_low", f"Batería baja ({pct}): conecte el cargador.", "warn", {"percent": pct})
+        return HomeWarning("battery_critical", Msg("warn.battery_critical", args), "error")
+    return HomeWarning("battery_low", Msg("warn.battery_low", args))
 
 
 def _unsent_age_ms(status: dict[str, Any], now_ms: int) -> int | None:
@@ -98,9 +112,7 @@ def _unsent(cfg: DeviceConfig, status: dict[str, Any], now_ms: int) -> HomeWarni
         return None
     if age > cfg.freeze.max_unsent_age_days * 86_400_000:
         return None  # the freeze policy has stopped captures and says so itself
-    since = freeze.span_text(age)
-    return HomeWarning("unsent_old", f"Hay apoyos sin enviar desde hace {since}: conéctese a internet.",
-                       "warn", {"since": since})
+    return HomeWarning("unsent_old", Msg("warn.unsent_old", {"since": freeze.span(age)}))
 
 
 def _disk(cfg: DeviceConfig, status: dict[str, Any]) -> HomeWarning | None:
@@ -112,8 +124,7 @@ def _disk(cfg: DeviceConfig, status: dict[str, Any]) -> HomeWarning | None:
     n = records_that_fit(int(free))
     if n >= cfg.warnings.low_disk_records:
         return None
-    room = "cabe 1 apoyo más" if n == 1 else f"caben {n} apoyos más"
-    return HomeWarning("disk_low", f"Poco espacio: {room}. Avise al coordinador.", "warn", {"records": n})
+    return HomeWarning("disk_low", Msg("warn.disk_low", n=n))
 
 
 def clock_check(status: dict[str, Any], now_ms: int) -> freeze.ClockProblem | None:
@@ -125,15 +136,14 @@ def _clock(status: dict[str, Any], now_ms: int) -> HomeWarning | None:
     problem = clock_check(status, now_ms)
     if problem is None:
         return None
-    return HomeWarning("clock_wrong", problem.text, "error" if problem.kind == "impossible" else "warn",
-                       {"detail": problem.detail})
+    return HomeWarning("clock_wrong", problem.msg, "error" if problem.kind == "impossible" else "warn")
 
 
 def home_warnings(cfg: DeviceConfig, status: dict[str, Any], now_ms: int) -> list[HomeWarning]:
     """The device's warnings for home, errors first (each group in the order written here)."""
     out: list[HomeWarning] = []
-    if refusal := status.get("capture_refusal"):
-        out.append(HomeWarning("capture_stopped", str(refusal), "error"))
+    if (refusal := status.get("capture_refusal")) is not None:
+        out.append(HomeWarning("capture_stopped", refusal, "error"))
     found = (_clock(status, now_ms), _disk(cfg, status), _unsent(cfg, status, now_ms), _battery(cfg, status))
     out += [w for w in found if w is not None]
     return sorted(out, key=lambda w: w.severity != "error")  # stable: order kept within each
@@ -149,8 +159,8 @@ def period_banners(cfg: DeviceConfig, process_ids: list[str], status: dict[str, 
     server_ms = now_ms + int(status.get("clock_offset_ms") or 0)
     pending = int(status.get("pending") or 0)
     by_id = {p.id: p for p in cfg.processes}
-    return [HomeWarning("period", text) for pid in process_ids if pid in by_id
-            for text in freeze.period_warnings(by_id[pid], server_ms, pending)]
+    return [HomeWarning("period", m) for pid in process_ids if pid in by_id
+            for m in freeze.period_warnings(by_id[pid], server_ms, pending)]
 
 
 def sending_state(status: dict[str, Any], still_queued: bool | None) -> str:

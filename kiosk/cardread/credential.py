@@ -8,7 +8,7 @@ cross-checks the public QR's URL against the MRZ, pre-checks the sección agains
 aspirant's scope, and decides; the first picture that reads wins, and the reading says
 which PATH read it (`BackReading.path`). It is:
 
-- refused (`refusal` set, codes and texts from `kiosk.cardread.reasons`): a front shown
+- refused (`refusal` set, a code of `kiosk.cardread.reasons`): a front shown
   instead (`es_frente`); a photo to retake (`borrosa`, `qr_ilegible`, `mrz_ilegible`,
   `cortada`, `sin_credencial`, `reverso_no_reconocido`); or INE's own `sin_qr`, only for a
   sharp back with neither QR nor MRZ band that looks like an IFE-era back (models C/D);
@@ -41,14 +41,14 @@ from kiosk.cardread.reading import (
     shown_side,
     side_cues,
 )
-from kiosk.cardread.reasons import MESSAGES, MSG_SIN_QR, Notice, unread_back_code
+from kiosk.cardread.reasons import Notice, unread_back_code
 from kiosk.mrz import parse as M
 from kiosk.mrz.reader import MrzRead, read_mrz
 from kiosk.vision.card import CardFind, as_rgb, find_card
 from kiosk.vision.qr import QrResult, decode_qr
 from kiosk.vision.quality import Quality, assess_frame
 
-__all__ = ["ELLIPSIS", "MESSAGES", "MSG_SIN_QR", "BackReading", "IneFields", "Notice", "PublicUrl",
+__all__ = ["ELLIPSIS", "BackReading", "IneFields", "Notice", "PublicUrl",
            "check_scope", "display_name", "identify_model", "ine_fields", "parse_public_url", "read_back"]
 _URL = re.compile(r"^https?://qr\.ine\.mx/(\d{24})/(\d{8})/([A-Z])/(\d+)/?$")
 
@@ -96,6 +96,10 @@ class IneFields:
     # The MRZ's name line may hold a cut name (kiosk.mrz.parse.name_cut): its last part, nombres
     # (or apellido_materno when the surnames fill the line), may be a prefix. Shown with "…".
     name_truncated: bool = False
+    # With no given names read: whether the cut may have fallen inside the last surname (the
+    # line is full, or ends in a single '<'). A line ending in "<<" proves the surnames ended:
+    # only the given names can be missing.
+    surname_cut: bool = False
 
 
 ELLIPSIS = "…"
@@ -103,15 +107,21 @@ ELLIPSIS = "…"
 
 def display_name(fields: IneFields | None) -> str:
     """The citizen's name as screens show it: nombres, apellido paterno, apellido materno, the
-    part the MRZ may have cut marked with "…" ("JESUS MANU… MUESTRA PRUEBA"); "" if not read."""
+    part the MRZ may have cut marked with "…" where the cut can be ("JESUS MANU… MUESTRA
+    PRUEBA"; "… MUESTRA PRUEBA" when the given names were cut away whole); "" if not read."""
     if fields is None:
         return ""
     parts = [fields.nombres, fields.apellido_paterno, fields.apellido_materno]
     if fields.name_truncated:
-        # The cut falls on the last part of line 3: the given names, else the last surname read.
-        cut = 0 if fields.nombres else 2 if fields.apellido_materno else 1
-        if parts[cut]:
+        # The cut falls on the last part of line 3: the given names read, else the last surname
+        # read when the line leaves it open, else the given names that did not fit at all.
+        if fields.nombres:
+            parts[0] += ELLIPSIS
+        elif fields.surname_cut and (fields.apellido_materno or fields.apellido_paterno):
+            cut = 2 if fields.apellido_materno else 1
             parts[cut] += ELLIPSIS
+        else:
+            parts[0] = ELLIPSIS
     return " ".join(x for x in parts if x)
 
 
@@ -164,6 +174,7 @@ def ine_fields(mrz: M.IneMrz, now_year: int) -> IneFields:
         emision=mrz.emision, apellido_paterno=mrz.apellido_paterno,
         apellido_materno=mrz.apellido_materno, nombres=mrz.nombres,
         name_truncated=mrz.name_truncated,
+        surname_cut=mrz.name_truncated and not mrz.nombres and not mrz.td1.lines[2].endswith("<<"),
     )
 
 

@@ -1,10 +1,11 @@
-"""Why a card picture is not taken, in the auxiliary's words: one table of codes and texts,
-the rule that picks the code for an unread back, and the integrity policy.
+"""Why a card picture is not taken, as codes: the codes, the rule that picks the code for an
+unread back, and the integrity policy.
 
-Codes are stable (scan's JSON, the record's checks, tests); the Spanish texts come only from
-`MESSAGES` (the pattern of hardware/camera/errors.py). Frame-quality guidance while the card
-is being held up ("Acerque la credencial…") is `quality.MESSAGES`; this table is what a
-reading concludes.
+Codes are stable (scan's JSON, the record's checks, tests); their texts, in the auxiliary's
+words, live only in the kiosk's catalogues as `card.<code>` (kiosk.i18n; this layer is pure
+and hands up codes). Frame-quality guidance while the card is being held up ("Acerque la
+credencial…") is `kiosk.vision.quality`'s (`quality.<reason>`); this table is what a reading
+concludes.
 
 **The integrity policy** (docs/integrity.md), for a support judged a photocopy, a screen or a
 print by `integrity.check_integrity`:
@@ -31,44 +32,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-MSG_SIN_QR = "Sólo será posible captar las credenciales que cuenten al reverso con código QR"
-
-# Every reason a card picture gives, by code. The first nine keep the meaning they had in
-# `credential.MESSAGES`; docs/cli.md lists them all.
-MESSAGES: dict[str, str] = {
+# Every reason a card picture gives. The first nine keep the meaning they had in the first
+# version of `credential`; docs/cli.md lists them all with their Spanish texts.
+CODES = frozenset({
     # refusals of a reading
-    "sin_qr": MSG_SIN_QR,
-    "sin_credencial": "No se encontró la credencial en la imagen",
-    "qr_ilegible": "No se pudo leer el código QR: tome otra foto del reverso",
-    "mrz_ilegible": "No se pudo leer la zona de lectura mecánica: tome otra foto del reverso",
+    "sin_qr", "sin_credencial", "qr_ilegible", "mrz_ilegible",
     # flags of an accepted reading
-    "vencida": "La credencial ya no está vigente",
-    "qr_no_coincide": "El código QR no coincide con los datos de la credencial",
-    "fuera_de_ambito": "La sección de la credencial está fuera del ámbito geográfico del aspirante",
-    "seccion_desconocida": "La sección de la credencial no está en la tabla del dispositivo",
-    "modelo_ife": "Credencial del IFE (modelo C o D)",
+    "vencida", "qr_no_coincide", "fuera_de_ambito", "seccion_desconocida", "modelo_ife",
     # the wrong side, a bad photo
-    "es_frente": "Voltee la credencial: muestre el reverso",
-    "es_reverso": "Voltee la credencial: muestre el frente",
-    "borrosa": "La foto salió borrosa: mantenga la credencial quieta y a un palmo de la cámara",
-    "cortada": "La credencial está cortada en la foto: debe verse completa",
-    "reverso_no_reconocido": "No se ve el código QR: muestre el reverso completo, de frente a la cámara",
-    "muestre_frente": "Muestre el FRENTE de la credencial (el lado con la fotografía)",
+    "es_frente", "es_reverso", "borrosa", "cortada", "reverso_no_reconocido", "muestre_frente",
     # integrity (the policy above)
-    "parece_fotocopia": "Parece una copia: muestre la credencial original",
-    "parece_pantalla": "Parece una credencial en una pantalla: muestre la credencial original",
-    "parece_impresion": "Parece una impresión de la credencial: muestre la credencial original",
-    "no_original": "Lo que se presentó no es la credencial original: sin ella no se puede captar el apoyo",
+    "parece_fotocopia", "parece_pantalla", "parece_impresion", "no_original",
     # the end of the tries, and the ends of a capture
-    "copia_ilegible": "No se pudo leer lo que se presentó y parece una copia: "
-                      "sólo se capta con la credencial original",
-    "sin_lectura": "No se pudo leer el reverso después de varios intentos: limpie la credencial, "
-                   "busque buena luz y vuelva a empezar",
-    "credencial_vencida": "La credencial ya no está vigente; no se puede captar el apoyo.",
+    "copia_ilegible", "sin_lectura", "credencial_vencida",
     # the analyser's guidance while it works
-    "mantenga_firme": "Mantenga firme la credencial…",
-    "revisando": "Revisando el reverso…",
-}
+    "mantenga_firme", "revisando",
+})
 
 # A reading refused with one of these may read on another look: the kiosk asks again.
 RETRY = frozenset({"sin_credencial", "qr_ilegible", "mrz_ilegible", "borrosa", "cortada",
@@ -77,17 +56,21 @@ RETRY = frozenset({"sin_credencial", "qr_ilegible", "mrz_ilegible", "borrosa", "
 UNREAD = frozenset({"qr_ilegible", "mrz_ilegible"})
 
 
+def msg_code(code: str) -> str:
+    """The catalogue's message code of a reason (`sin_qr` -> `card.sin_qr`)."""
+    return "card." + code
+
+
 @dataclass(frozen=True)
 class Notice:
+    """A refusal or a flag of a reading: its reason code (one of CODES)."""
+
     code: str
 
     @property
-    def message(self) -> str:
-        return MESSAGES[self.code]
-
-
-def text(code: str) -> str:
-    return MESSAGES[code]
+    def msg_code(self) -> str:
+        """The catalogue's message code: what the kiosk renders (`card.<code>`)."""
+        return msg_code(self.code)
 
 
 # -- which refusal for a back whose QR did not decode ------------------------------------------

@@ -1,7 +1,8 @@
 """`fieldkit-kiosk capture`: save one record from files, through the same code path as "Guardar".
 
     fieldkit-kiosk capture --front F --back B --selfie S --signature SIG.json --process P
-        [--selfie-frames DIR] [--email E] [--aspirant A] [--auxiliary X] [--config C] [--json]
+        [--selfie-frames DIR] [--allow-no-liveness] [--email E] [--aspirant A] [--auxiliary X]
+        [--config C] [--json]
 
 For testers and QA automation: runs the kiosk's vision on the files (card
 finding and straightening, the back's QR/MRZ reading and checks, the printed
@@ -11,6 +12,10 @@ portrait and integrity on the front, selfie quality; the liveness challenge on
 the folio. A refusal (no QR, IFE model, expired, unreadable) is printed in
 Spanish with exit 1 and nothing is stored. Running the command states that the
 citizen gave express consent (it is recorded as such).
+
+The kiosk's «Guardar» rule holds here too: a support whose liveness did not pass (or was not
+performed: no `--selfie-frames`) would not count, so it is refused, unless
+`--allow-no-liveness` (testers producing such records on purpose; the JSON says `counts: false`).
 
 Images go through the kiosk's own reading path (`kiosk.cardread.reading`): photos
 (the card's outline is found and straightened; a back with no outline is read
@@ -31,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sync.common.msg import Msg
 from sync.device.config import ConfigError, DeviceConfig, load_config, resolve_config_path
 
 if TYPE_CHECKING:  # the vision stack loads only when a capture runs, not for `--help` or `check`
@@ -48,10 +54,31 @@ EXIT_CONFIG = 2
 EXIT_NOT_ENROLLED = 3
 _IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 CHALLENGES = ("turn_left", "turn_right", "blink")
+# The `code` of a refusal that is about the command's own input (a file, a folder, an
+# argument) rather than a catalogue message.
+INPUT_CODE = "cli.input"
 
 
 class Refused(Exception):
-    """The capture cannot be saved; ``str`` is the Spanish reason."""
+    """The capture cannot be saved: a catalogue message (`why` a Msg: what the kiosk itself would
+    say), or a Spanish line about the command's own input (`why` a str)."""
+
+    def __init__(self, why: Msg | str, what: str = "", detail: str = "") -> None:
+        super().__init__(why if isinstance(why, str) else why.code)
+        # `what`: the file it is about, when not plain; `detail`: the technical cause, for testers.
+        self.why, self.what, self.detail = why, what, detail
+
+    @property
+    def code(self) -> str:
+        return INPUT_CODE if isinstance(self.why, str) else self.why.code
+
+    @property
+    def text(self) -> str:
+        from kiosk.i18n import render
+
+        said = self.why if isinstance(self.why, str) else render(self.why)
+        said = f"{self.what}: {said}" if self.what else said
+        return f"{said} ({self.detail})" if self.detail else said
 
 
 @dataclass
@@ -64,7 +91,6 @@ class Capture:
 def front_picture(img: np.ndarray) -> np.ndarray:
     """The straightened front, by the reading path (`kiosk.cardread.reading`: the outline found, or
     the whole image when it already is the card); Refused when there is none or it is a back."""
-    from kiosk.cardread import reasons as R
     from kiosk.cardread.reading import BACK, front_view, shown_side, side_cues
     from kiosk.mrz.reader import read_mrz
     from kiosk.vision.card import find_card
@@ -72,20 +98,26 @@ def front_picture(img: np.ndarray) -> np.ndarray:
     find = find_card(img)
     fv = front_view(img, find, located=True)
     if fv is None:
-        raise Refused(R.text("cortada" if find is not None and find.touches_border else "sin_credencial"))
+        raise Refused(_card("cortada" if find is not None and find.touches_border else "sin_credencial"))
     crop = fv.card
     cues = side_cues(crop)
     if not cues.portrait and shown_side(cues, mrz_band=read_mrz(crop) is not None) == BACK:
-        raise Refused(R.text("es_reverso"))
+        raise Refused(_card("es_reverso"))
     return crop
 
 
-def integrity_refusal(result: Any) -> str | None:
+def _card(code: str) -> Msg:
+    from kiosk.cardread.reasons import msg_code
+
+    return Msg(msg_code(code))
+
+
+def integrity_refusal(result: Any) -> Msg | None:
     """The integrity policy's last step (kiosk.cardread.reasons): from files there is no retake, so
     a support judged not original is saved with the failed check unless beyond doubt."""
     from kiosk.cardread import reasons as R
 
-    return R.text("no_original") if R.integrity_action(result, 0) == R.REFUSE else None
+    return _card("no_original") if R.integrity_action(result, 0) == R.REFUSE else None
 
 
 def _load(path: str, what: str) -> np.ndarray:
@@ -139,7 +171,7 @@ class CardRead:
 def read_card(front_img: np.ndarray, back_img: np.ndarray, now_year: int, secciones: Any = None,
               scope: Any = None) -> CardRead:
     """The card's two sides through the kiosk's reading path and checks, as "Guardar" needs them;
-    Refused (Spanish reason) for anything the kiosk would not save."""
+    Refused (the kiosk's reason) for anything the kiosk would not save."""
     from kiosk.capture.save import back_refusal, read_front
     from kiosk.cardread.credential import read_back
     from kiosk.vision.integrity import check_integrity
@@ -160,7 +192,7 @@ def read_card(front_img: np.ndarray, back_img: np.ndarray, now_year: int, seccio
 def build_capture(ns: argparse.Namespace, cfg: DeviceConfig, now_year: int) -> Capture:
     import numpy as np
 
-    from kiosk.capture.flow import Draft
+    from kiosk.capture.flow import NO_LIVENESS, Draft, liveness_outcome
     from kiosk.capture.signature import signature_problem
     from kiosk.testdata.signatures import SignatureFileError, read_signature_file
     from kiosk.vision.landmarks import LandmarkModelMissing
@@ -189,7 +221,7 @@ def build_capture(ns: argparse.Namespace, cfg: DeviceConfig, now_year: int) -> C
     selfie = _load(ns.selfie, "Foto del rostro")
     quality = assess_selfie(selfie)
     if not quality.ok:
-        raise Refused("Foto del rostro: " + "; ".join(quality.reasons))
+        raise Refused(Msg(quality.codes[0]), "Foto del rostro")
     liveness = None
     if ns.selfie_frames:
         frames, ch = load_frames(Path(ns.selfie_frames), ns.challenge)
@@ -199,7 +231,11 @@ def build_capture(ns: argparse.Namespace, cfg: DeviceConfig, now_year: int) -> C
         try:
             liveness = run_challenge(frames, ch, LivenessConfig(fps=fps))
         except LandmarkModelMissing as e:
-            raise Refused(f"La prueba de vida no está disponible en este equipo: {e}") from None
+            raise Refused(Msg("liveness.unavailable"), detail=str(e)) from None
+    # «Guardar»'s rule (kiosk.capture.flow): without a passed liveness check the support would
+    # not count; only a tester who asks for such a record gets one.
+    if liveness_outcome(liveness) != "passed" and not ns.allow_no_liveness:
+        raise Refused(NO_LIVENESS)
 
     draft = Draft(proc.id, aspirant, auxiliary, model=None)
     draft.front, draft.front_reading, draft.card_photo_confirmed = card.front, card.front_reading, True
@@ -221,7 +257,9 @@ def _notify_agent(cfg: DeviceConfig) -> bool:
 
 
 def run(ns: argparse.Namespace) -> int:
+    from kiosk.capture.flow import NO_LIVENESS, liveness_outcome
     from kiosk.capture.save import SaveContext, SaveError, save_draft
+    from kiosk.i18n import render
 
     path, explicit = resolve_config_path(ns.config)
     if not explicit and not path.exists():
@@ -239,24 +277,29 @@ def run(ns: argparse.Namespace) -> int:
         with SaveContext.from_config(cfg) as ctx:
             result = save_draft(cap.draft, ctx)
     except (Refused, SaveError) as e:
-        msg = e.message if isinstance(e, SaveError) else str(e)
+        why = e if isinstance(e, Refused) else Refused(e.msg)
         if ns.json:
-            print(json.dumps({**out, "refused": msg}, ensure_ascii=False))
+            print(json.dumps({**out, "refused": why.text, "code": why.code}, ensure_ascii=False))
         else:
-            print(f"No se guardó: {msg}", file=sys.stderr)
+            hint = " (o --allow-no-liveness para guardarlo aun así)" if why.code == NO_LIVENESS.code else ""
+            print(f"No se guardó: {why.text}{hint}", file=sys.stderr)
         return EXIT_REFUSED
     notified = _notify_agent(cfg)
     lv = cap.liveness
+    said = None if lv is None else render(Msg(lv.code))
     out.update(saved=True, folio=result.folio, record_id=str(result.record_id),
                envelope_bytes=result.envelope_bytes,
-               liveness=None if lv is None else {"challenge": lv.challenge.value,
-                                                 "verdict": lv.verdict.value, "message": lv.message},
+               liveness=None if lv is None else {"challenge": lv.challenge.value, "verdict": lv.verdict.value,
+                                                 "code": lv.code, "message": said},
+               counts=liveness_outcome(lv) == "passed",
                agent_notified=notified, vision_s=round(cap.vision_s, 3), save_s=round(result.seconds, 3))
     if ns.json:
         print(json.dumps(out, ensure_ascii=False))
     else:
         print(f"Apoyo guardado con folio {result.folio}")
-        print("prueba de vida: " + ("no realizada" if lv is None else f"{lv.challenge.value}: {lv.message}"))
+        print("prueba de vida: " + ("no realizada" if lv is None else f"{lv.challenge.value}: {said}"))
+        if not out["counts"]:
+            print("este apoyo no contará: no superó la prueba de vida (--allow-no-liveness)")
     return 0
 
 
@@ -271,6 +314,9 @@ def add_parser(sub: Any, add_config: Any) -> argparse.ArgumentParser:
     c.add_argument("--selfie-frames", metavar="DIR", help="cuadros para la prueba de vida (sequence.json)")
     c.add_argument("--challenge", choices=CHALLENGES,
                    help="prueba de vida de los cuadros cuando no hay sequence.json")
+    c.add_argument("--allow-no-liveness", action="store_true",
+                   help="guarda aunque la prueba de vida no se haya superado o realizado (para pruebas: "
+                        "ese apoyo no contará)")
     c.add_argument("--email", help="correo para el acuse de recibo (opcional)")
     c.add_argument("--process", required=True, help="id del proceso (de la configuración)")
     c.add_argument("--aspirant", help="id del aspirante (por omisión, el del proceso)")

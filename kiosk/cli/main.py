@@ -28,6 +28,7 @@ from sync.device.config_cli import EXIT_CONFIG, add_config_argument
 PROG = "fieldkit-kiosk"
 EXIT_USAGE = 2
 EXIT_NOT_ENROLLED = 3
+CAMERA_SPECS = "auto, picamera[:N], webcam[:N | RUTA] o replay:RUTA[@FPS]"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,7 +40,8 @@ class _Parser(argparse.ArgumentParser):
 
 class _CameraArgument(argparse.Action):
     """`--camera SPEC`, checked as it is read: a spec that does not parse is one Spanish line
-    (hardware.camera's own message) and exit 2, before Qt starts."""
+    and exit 2, before Qt starts. The line quotes the spec as typed: the kiosk's `picamera:N`
+    reaches hardware.camera as `pi:N`, whose own message would name a spec nobody typed."""
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: str | Sequence[Any] | None, option_string: str | None = None) -> None:
@@ -52,8 +54,9 @@ class _CameraArgument(argparse.Action):
             return
         try:
             parse_spec(camera_spec(spec))
-        except CameraError as e:
-            parser.exit(EXIT_USAGE, f"{PROG}: --camera: {e.message}\n")
+        except CameraError:
+            parser.exit(EXIT_USAGE, f"{PROG}: --camera: la configuración de la cámara «{spec}» no es "
+                                    f"válida. Use {CAMERA_SPECS}.\n")
         setattr(namespace, self.dest, spec)
 
 

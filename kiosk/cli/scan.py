@@ -4,7 +4,8 @@ The testers' tool for "why won't this card read": for each file it prints the
 card's corners, the reading path that read it (the kiosk's and `capture`'s own:
 `kiosk.cardread.reading`), the side shown, the frame-quality verdict, the QR codes,
 the MRZ lines, the parsed fields, the model and the verdict with its reason code
-(docs/cli.md has the JSON shape). File reading lives here; kiosk.vision only sees arrays.
+(docs/cli.md has the JSON shape). File reading lives here; kiosk.vision only sees arrays. Vision
+hands up codes; the texts printed beside them come from the kiosk's catalogues (kiosk.i18n).
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ import cv2
 import numpy as np
 
 from kiosk.cardread.credential import BackReading, read_back
+from kiosk.cardread.reasons import Notice
+from kiosk.i18n import render
 from kiosk.vision.face import find_card_photo
 from kiosk.vision.integrity import check_integrity
+from sync.common.msg import Msg
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
@@ -36,19 +40,23 @@ def load_rgb(path: str | Path) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
+def _notice(n: Notice) -> dict[str, str]:
+    return {"code": n.code, "message": render(Msg(n.msg_code))}
+
+
 def reading_to_dict(r: BackReading) -> dict[str, Any]:
     q = r.quality
     return {
         "corners": None if r.find is None else [[round(float(x), 1), round(float(y), 1)]
                                                 for x, y in r.find.corners],
-        "quality": {"ok": q.ok, "reasons": q.reasons, "messages": q.messages,
+        "quality": {"ok": q.ok, "reasons": q.reasons, "messages": [render(Msg(c)) for c in q.codes],
                     "metrics": {k: round(v, 4) for k, v in q.metrics.items()}},
         "path": r.path or None,
         "side": r.side or None,
         "model": r.model,
         "accepted": r.accepted,
-        "refusal": None if r.refusal is None else {"code": r.refusal.code, "message": r.refusal.message},
-        "flags": [{"code": f.code, "message": f.message} for f in r.flags],
+        "refusal": None if r.refusal is None else _notice(r.refusal),
+        "flags": [_notice(f) for f in r.flags],
         "qr": [{"text": c.text, "bytes_hex": None if c.text is not None else c.data.hex(),
                 "decoder": c.decoder, "stage": c.stage, "source": c.source} for c in r.qr.codes],
         "mrz": None if r.mrz is None else {"lines": list(r.mrz.lines), "checks_ok": r.mrz.checks_ok,

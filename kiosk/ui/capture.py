@@ -1,4 +1,7 @@
-"""Front, back and selfie capture: live preview, guidance, auto-capture, manual shutter."""
+"""Front, back and selfie capture: live preview, guidance, auto-capture, manual shutter.
+
+Guidance arrives as a message (`Msg`, rendered here in the chosen language: the selfie's in the
+citizen's register, "usted") or as a text already rendered, shown as it is."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import numpy as np
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
 
+from kiosk.i18n import Msg, render
 from kiosk.ui.preview import Preview
 from kiosk.ui.texts import TITLES
 from kiosk.ui.theme import Scale, tr
@@ -20,6 +24,8 @@ class CaptureScreen(QWidget):
     def __init__(self, kind: str) -> None:
         super().__init__()
         self.kind = kind
+        # The selfie screen speaks to the person in front of the camera.
+        self.register = "ciudadano" if kind == "selfie" else "auxiliar"
         title, step, help_text = TITLES[kind]
         col = QVBoxLayout(self)
         col.setContentsMargins(8, 4, 8, 6)
@@ -46,7 +52,6 @@ class CaptureScreen(QWidget):
         side.addWidget(self.retry_button)
         self.shutter_button = button(tr("Tomar foto"), "primary", self.shutter.emit, name="shutter")
         side.addWidget(self.shutter_button)
-        self._liveness = ""
         self._camera_ok = True
         body.addWidget(side_box)
         col.addLayout(body, 1)
@@ -58,8 +63,11 @@ class CaptureScreen(QWidget):
     def show_frame(self, rgb: np.ndarray) -> None:
         self.preview.set_frame(rgb)
 
-    def set_guidance(self, text: str, quad: np.ndarray | None = None, good: bool = False) -> None:
-        self.guide.setText(tr(text))
+    def _text(self, said: Msg | str) -> str:
+        return render(said, self.register) if isinstance(said, Msg) else said
+
+    def set_guidance(self, text: Msg | str, quad: np.ndarray | None = None, good: bool = False) -> None:
+        self.guide.setText(self._text(text))
         self._style_guide("good" if good else "")
         self.preview.set_detection(quad, good)
 
@@ -67,30 +75,32 @@ class CaptureScreen(QWidget):
         self.guide.setStyleSheet({"good": "background: #00612a;",
                                   "bad": "background: #a31515; color: white;"}.get(tone, ""))
 
-    def set_challenge(self, text: str) -> None:
-        self.challenge.setText(tr("Prueba de vida") + ": " + tr(text) if text else "")
+    def set_challenge(self, text: Msg | str | None) -> None:
+        """The challenge's prompt (the citizen's words); empty or None while none is asked."""
+        said = render(text, "ciudadano") if isinstance(text, Msg) else text
+        self.challenge.setText(tr("Prueba de vida") + ": " + said if said else "")
 
     def set_liveness_state(self, state: str) -> None:
-        """Selfie: "pending", "passed", "failed" or "unavailable". The shutter only takes a photo
-        once liveness passed; a failed or impossible check is shown in red, and «Otra prueba»
-        becomes the way on."""
-        self._liveness = state
+        """Selfie: "pending", "passed", "failed" or "unavailable". The photo takes itself once
+        liveness passed, of the face that passed it (kiosk.capture.analysis), so the shutter
+        stays off here; a failed or impossible check is shown in red, and «Otra prueba» becomes
+        the way on."""
         if state in ("failed", "unavailable"):
             self._style_guide("bad")
         self.retry_button.setVisible(self.kind == "selfie" and state != "unavailable")  # nothing to retry
         self.retry_button.setProperty("role", "primary" if state == "failed" else "")
         self.retry_button.style().polish(self.retry_button)
-        self._enable_shutter()
 
     def _enable_shutter(self) -> None:
-        selfie_ready = self.kind != "selfie" or self._liveness == "passed"
-        self.shutter_button.setEnabled(self._camera_ok and selfie_ready)
+        # A selfie the shutter took would not be bound to the face that passed liveness.
+        self.shutter_button.setEnabled(self._camera_ok and self.kind != "selfie")
 
-    def set_camera_error(self, message: str | None) -> None:
-        """The camera's own Spanish message while it is lost; None when it is back."""
+    def set_camera_error(self, message: Msg | str | None) -> None:
+        """The camera's message while it is lost; None when it is back."""
         self._camera_ok = not message
         if message:
-            self.notice.show_text(message + "\n" + tr("Reintentando…"), error=True)
+            said = render(message) if isinstance(message, Msg) else message
+            self.notice.show_text(said + "\n" + tr("Reintentando…"), error=True)
             self.preview.clear()
             self.preview.set_detection(None, False)
             self.guide.setText(tr("Sin imagen de la cámara"))

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kiosk.i18n import text
 from kiosk.ui.theme import DANGER, N_, PAPER, Scale, tr
 from kiosk.ui.widgets import Keypad, NoticeLabel, button, label, touch_scroll
 
@@ -237,8 +238,7 @@ class FailureScreen(QWidget):
         left = self._rest_until - time.monotonic()
         self.keypad.setEnabled(left <= 0)
         if left > 0:
-            self.notice.show_text(tr("Demasiados intentos. Espere {} s.").format(int(left) + 1),
-                                  error=True)
+            self.notice.show_text(text("pin.locked", seconds=int(left) + 1), error=True)
         elif self._rest_timer.isActive():
             self._rest_timer.stop()
             self.notice.show_text(None)

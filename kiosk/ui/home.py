@@ -17,6 +17,8 @@ from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QLayout, QPushButton, QVBoxLayout, QWidget
 
+from kiosk.i18n import Msg, render
+from kiosk.i18n import text as plural
 from kiosk.ui.theme import DANGER, INK, PAPER, WARN, Scale, tr
 from kiosk.ui.widgets import NoticeLabel, button, label
 
@@ -53,15 +55,16 @@ class StatusBar(QFrame):
         def n(v: int | None) -> str:
             return "—" if v is None else str(v)
 
+        # tr() outside the f-strings: Babel does not extract a call inside one.
         f = self.fields
-        f["pending"].setText(f"{tr('Por enviar')}: {n(s.pending)}")
+        f["pending"].setText(tr("Por enviar") + f": {n(s.pending)}")
         f["pending"].setProperty("warn", "true" if s.pending else "false")
-        f["sent"].setText(f"{tr('Enviados hoy')}: {n(s.sent_today)}")
+        f["sent"].setText(tr("Enviados hoy") + f": {n(s.sent_today)}")
         f["conn"].setText(("● " if s.online else "○ ") + s.connection)
         f["conn"].setProperty("warn", "false" if s.online else "true")
-        f["battery"].setText(f"{tr('Batería')}: {s.battery}")
+        f["battery"].setText(tr("Batería") + f": {s.battery}")
         f["battery"].setProperty("warn", "true" if s.battery_low else "false")
-        f["last"].setText(f"{tr('Último envío')} {s.last_sync}")
+        f["last"].setText(tr("Último envío") + f" {s.last_sync}")
         for lab in f.values():
             lab.style().unpolish(lab)
             lab.style().polish(lab)
@@ -72,21 +75,27 @@ class Banner(Protocol):
     """What a banner shows: kiosk.capture.warnings.HomeWarning has this shape."""
 
     @property
-    def text(self) -> str: ...
+    def msg(self) -> Msg | str: ...
     @property
     def severity(self) -> str: ...  # "warn" or "error"
 
 
-BannerLike = Banner | tuple[str, str] | str  # a plain text is a "warn"
+# A message (or a screen's Spanish sentence) alone is a "warn".
+BannerLike = Banner | tuple[Msg | str, str] | Msg | str
 MAX_LINES = 3  # of banner text while the processes show
 
 
+def _shown(m: Msg | str) -> str:
+    """A message rendered from the catalogues; a plain sentence through tr()."""
+    return render(m) if isinstance(m, Msg) else tr(m)
+
+
 def _banner(item: BannerLike) -> tuple[str, str]:
-    if isinstance(item, str):
-        return item, "warn"
+    if isinstance(item, (str, Msg)):
+        return _shown(item), "warn"
     if isinstance(item, tuple):
-        return item
-    return item.text, item.severity
+        return _shown(item[0]), item[1]
+    return _shown(item.msg), item.severity
 
 
 def _colours(severity: str) -> str:
@@ -164,7 +173,7 @@ class HomeScreen(QWidget):
         self.top = QWidget()
         top = QHBoxLayout(self.top)
         top.setContentsMargins(0, 0, 0, 0)
-        top.addWidget(label(f"{tr('Auxiliar')}: {operator}", "title", wrap=False), 1)
+        top.addWidget(label(tr("Auxiliar") + f": {operator}", "title", wrap=False), 1)
         # The warnings that do not fit, summed up where they cost no height: beside the title.
         self.more = button("", None, self._toggle, name="warnings_more")
         self.more.hide()
@@ -204,12 +213,12 @@ class HomeScreen(QWidget):
         col.setSpacing(Scale.px(6))
         if len(processes) > 1:  # one aspirant per auxiliary (the config's rule): named once
             pick = tr("Toque el proceso para el que capta:")
-            col.addWidget(label(f"{tr('Aspirante')}: {processes[0][2]}. {pick}"))
+            col.addWidget(label(tr("Aspirante") + f": {processes[0][2]}. {pick}"))
         elif not processes:  # none in its collection period (or none assigned): say so
             none_open = tr("No hay procesos abiertos para captar en este momento.")
             col.addWidget(label(none_open, name="no_process"))
         for pid, name, aspirant in processes:
-            text = f"{name}\n{tr('Aspirante')}: {aspirant}" if len(processes) == 1 else name
+            text = f"{name}\n" + tr("Aspirante") + f": {aspirant}" if len(processes) == 1 else name
             b = button(text, name=f"process_{pid}")
             b.setCheckable(True)
             b.setChecked(pid == self.selected)
@@ -230,9 +239,10 @@ class HomeScreen(QWidget):
             self.new_support.emit(self.selected)
 
     def set_warnings(self, items: Sequence[BannerLike]) -> None:
-        """The warnings to show, most urgent first: HomeWarning-like objects (text, severity),
-        (text, severity) pairs or plain texts ("warn"). Texts are shown through tr()."""
-        self._warnings = [(tr(t), sev) for t, sev in map(_banner, items)]
+        """The warnings to show, most urgent first: HomeWarning-like objects (msg, severity),
+        (msg, severity) pairs or a message alone ("warn"). A `Msg` is rendered in the chosen
+        language; a plain Spanish sentence goes through tr()."""
+        self._warnings = list(map(_banner, items))
         if not self._warnings:
             self._expanded = False
         self._fit()
@@ -293,10 +303,7 @@ class HomeScreen(QWidget):
         rest = items[shown:]
         if rest:
             n = len(rest)
-            if shown:
-                text = tr("1 aviso más") if n == 1 else tr("{} avisos más").format(n)
-            else:
-                text = tr("1 aviso") if n == 1 else tr("{} avisos").format(n)
+            text = plural("home.more_warnings" if shown else "home.warnings", n=n)
             self._more(text,
                        "error" if any(sev == "error" for _, sev in rest) else "warn")
 

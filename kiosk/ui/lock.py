@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLineEdit, QVBoxLayout, QWidget
 
+from kiosk.i18n import text
 from kiosk.ui.theme import N_, Scale, tr
 from kiosk.ui.widgets import Keypad, NoticeLabel, button, label
 
@@ -75,6 +76,5 @@ class LockScreen(QWidget):
         locked = seconds > 0
         self.keypad.setEnabled(not locked)
         if locked:
-            self.notice.show_text(
-                tr("Demasiados intentos. Espere {} s.").format(int(seconds) + 1), error=True
-            )
+            # The flow's own lockout message: one text for the countdown and the refusal.
+            self.notice.show_text(text("pin.locked", seconds=int(seconds) + 1), error=True)

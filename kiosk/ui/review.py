@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kiosk.i18n import Msg, render
 from kiosk.ui.texts import AVISO
 from kiosk.ui.theme import DANGER, N_, OK, PAPER, Scale, tr
 from kiosk.ui.widgets import Header, HelpOrNotice, ImageBox, TickBox, button, label, touch_scroll
@@ -38,7 +39,8 @@ class ReviewData:
     back: np.ndarray | None = None
     selfie: np.ndarray | None = None
     signature: np.ndarray | None = None
-    warnings: list[str] = field(default_factory=list)
+    # The back's flags (`card.*` messages), or texts already in the chosen language.
+    warnings: list[Msg | str] = field(default_factory=list)
     liveness: str = "not_done"  # "passed", "failed" or "not_done": only "passed" may be saved
 
     def __post_init__(self) -> None:
@@ -89,7 +91,7 @@ class ReviewScreen(QWidget):
         )
         body.addWidget(live)
         for w in data.warnings:
-            body.addWidget(label("⚠ " + tr(w), "notice"))
+            body.addWidget(label("⚠ " + (render(w) if isinstance(w, Msg) else w), "notice"))
         body.addLayout(self._images(data))
         grid = QGridLayout()
         for i, (k, v) in enumerate(data.fields):

@@ -12,7 +12,7 @@ from sync.wire.record import Signature
 
 
 class SignatureScreen(QWidget):
-    done = Signal(object, object)  # Signature, problem (str | None)
+    done = Signal(object, object)  # Signature, problem (a signature.* Msg, or None)
     cancel = Signal()
     retake_selfie = Signal()
 
@@ -23,7 +23,8 @@ class SignatureScreen(QWidget):
         col.setSpacing(4)
         col.addWidget(Header("Firma", self.cancel.emit, tr("Paso 4 de 6")))
         who = citizen_name or tr("(nombre no leído)")
-        self.name = label(f"{tr('Firma de')}: {who}", "title")
+        firma_de = tr("Firma de")  # a literal Babel can extract (not inside an f-string)
+        self.name = label(f"{firma_de}: {who}", "title")
         self.name.setObjectName("citizen_name")
         col.addWidget(self.name)
         col.addWidget(

@@ -16,6 +16,7 @@ from PySide6.QtGui import QColor, QPainter, QPainterPath, QPen, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from kiosk.capture.signature import signature_problem
+from kiosk.i18n import Msg
 from sync.wire.record import Point, Signature
 
 
@@ -45,8 +46,9 @@ class SignaturePad(QWidget):
     def is_empty(self) -> bool:
         return not any(self._strokes)
 
-    def problem(self) -> str | None:
-        """Why this signature cannot be accepted (Spanish), or None: save's rule, asked early."""
+    def problem(self) -> Msg | None:
+        """Why this signature cannot be accepted (a `signature.*` message), or None: save's rule,
+        asked early."""
         return signature_problem(self.signature())
 
     def signature(self) -> Signature:

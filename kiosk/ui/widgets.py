@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from kiosk.i18n import Msg, render
 from kiosk.ui.theme import PAPER, Scale, tr
 
 
@@ -108,7 +109,8 @@ class ImageBox(QLabel):
 
 
 class NoticeLabel(QLabel):
-    """The line where the flow's notice (or any message) appears; hidden when empty."""
+    """The line where the flow's notice (or any message) appears; hidden when empty. A `Msg` is
+    rendered in the chosen language; a text arrives already in it and is shown as it is."""
 
     def __init__(self, errors_only: bool = False) -> None:
         super().__init__()
@@ -118,14 +120,14 @@ class NoticeLabel(QLabel):
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.hide()
 
-    def show_text(self, text: str | None, error: bool = False) -> None:
+    def show_text(self, text: Msg | str | None, error: bool = False) -> None:
         if not text or (self.errors_only and not error):
             self.hide()
             return
         self.setProperty("error", "true" if error else "false")
         self.style().unpolish(self)
         self.style().polish(self)
-        self.setText(tr(text))
+        self.setText(render(text) if isinstance(text, Msg) else text)
         self.show()
 
 
@@ -157,7 +159,7 @@ class HelpOrNotice(NoticeLabel):
         super().__init__(errors_only)
         self.help = help_label
 
-    def show_text(self, text: str | None, error: bool = False) -> None:
+    def show_text(self, text: Msg | str | None, error: bool = False) -> None:
         super().show_text(text, error)
         self.help.setVisible(self.isHidden())
 
@@ -179,7 +181,7 @@ class OverlayNotice(NoticeLabel):
             self.setGeometry(self.over.geometry())
         return False
 
-    def show_text(self, text: str | None, error: bool = False) -> None:
+    def show_text(self, text: Msg | str | None, error: bool = False) -> None:
         super().show_text(text, error)
         self.setGeometry(self.over.geometry())
         self.raise_()

@@ -4,7 +4,7 @@ Pure and camera-agnostic: RGB numpy frames in (any size; tuned at 1280 x 720),
 timestamps passed in by the caller (seconds, any monotonic origin), data out.
 
 * :func:`assess_selfie` — one frame: a single face, centred, large enough, sharp
-  and well lit; reasons in Spanish for the UI.
+  and well lit; reasons as message codes (`selfie.*`).
 * :func:`choose_challenge` — a random challenge per capture (``secrets``).
 * :class:`LivenessChecker` — frames in, verdict out. It tracks the face's landmarks
   (kiosk.vision.landmarks), first learns the person's own frontal pose and eye opening
@@ -26,6 +26,9 @@ timestamps passed in by the caller (seconds, any monotonic origin), data out.
 
   Frame counts follow the camera's real rate (``LivenessConfig.fps``); the decisions
   themselves are in seconds. docs/liveness.md gives the measures on real clips.
+
+What the person is asked or told comes out as message codes (`liveness.*`: the prompt, the
+guidance, the reason for a failure), whose texts live in the kiosk's catalogues.
 
 This module holds the challenge and the stateful checker; the single-frame
 selfie verdict lives in :mod:`kiosk.vision.selfie_quality` and the per-frame
@@ -68,6 +71,7 @@ __all__ = [
     "MIN_FACE_FRAC",
     "MIN_LUMA",
     "MIN_SHARPNESS",
+    "OTHER_WAY",
     "PROMPTS",
     "Challenge",
     "FrameObs",
@@ -89,11 +93,14 @@ class Challenge(enum.StrEnum):
     BLINK = "blink"
 
 
+# The message code of each challenge's prompt.
 PROMPTS = {
-    Challenge.TURN_LEFT: "Gire lentamente la cabeza hacia su izquierda",
-    Challenge.TURN_RIGHT: "Gire lentamente la cabeza hacia su derecha",
-    Challenge.BLINK: "Parpadee despacio",
+    Challenge.TURN_LEFT: "liveness.turn_left",
+    Challenge.TURN_RIGHT: "liveness.turn_right",
+    Challenge.BLINK: "liveness.blink",
 }
+# A turn the other way than asked: its text takes the prompt as ``{prompt}``.
+OTHER_WAY = "liveness.other_way"
 
 
 def choose_challenge(choices: tuple[Challenge, ...] = tuple(Challenge)) -> Challenge:
@@ -113,7 +120,7 @@ class Verdict(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class LivenessState:
     verdict: Verdict
-    message: str            # Spanish, for the UI (prompt, guidance or failure reason)
+    code: str               # message code: the prompt, guidance or failure reason (`liveness.*`)
     progress: float         # 0..1, for a progress ring
     challenge: Challenge
 
@@ -182,8 +189,8 @@ class LivenessChecker:
         sign = 1.0 if self.challenge == Challenge.TURN_LEFT else -1.0
         return -sign if self.cfg.mirrored else sign
 
-    def _state(self, verdict: Verdict, message: str, progress: float) -> LivenessState:
-        st = LivenessState(verdict, message, float(min(max(progress, 0.0), 1.0)), self.challenge)
+    def _state(self, verdict: Verdict, code: str, progress: float) -> LivenessState:
+        st = LivenessState(verdict, code, float(min(max(progress, 0.0), 1.0)), self.challenge)
         if verdict != Verdict.PENDING:
             self._final = st
         return st
@@ -212,16 +219,15 @@ class LivenessChecker:
         if self._t0 is None:
             self._t0 = o.t
         if o.t - self._t0 > self.cfg.timeout_s:
-            return self._state(Verdict.FAILED, "No se completó la prueba de vida a tiempo", self._best)
+            return self._state(Verdict.FAILED, "liveness.timeout", self._best)
         prompt = PROMPTS[self.challenge]
         if o.mesh is None:
             if self._last_seen is not None and o.t - self._last_seen > self.cfg.lost_s:
                 self.reset_tracking()
-            return self._state(Verdict.PENDING, "No se detecta un rostro: mire de frente a la cámara",
-                               self._best)
+            return self._state(Verdict.PENDING, "liveness.no_face", self._best)
         if o.n_faces > 1:
             self.reset_tracking()
-            return self._state(Verdict.PENDING, "Solo una persona frente a la cámara", 0.0)
+            return self._state(Verdict.PENDING, "liveness.one_person", 0.0)
         if self._last is not None:
             lx, ly, lw, lh = self._last.box
             x, y, w, h = o.mesh.box
@@ -239,7 +245,7 @@ class LivenessChecker:
 
     def _learn(self, o: FrameObs, rigid: np.ndarray) -> LivenessState:
         self._window.append((rigid, o.ear))
-        waiting = self._state(Verdict.PENDING, "Mire de frente a la cámara y no se mueva", 0.0)
+        waiting = self._state(Verdict.PENDING, "liveness.hold_still", 0.0)
         if len(self._window) < (self._window.maxlen or 3):
             return waiting
         first = self._window[0][0]
@@ -263,11 +269,11 @@ class LivenessChecker:
             self._streak_n += 1
             held = o.t - self._streak_t >= self.cfg.turn_hold_s and self._streak_n >= 2
             if held:
-                return self._state(Verdict.PASSED, "Prueba de vida superada", 1.0)
+                return self._state(Verdict.PASSED, "liveness.passed", 1.0)
             return self._state(Verdict.PENDING, prompt, self._best)
         self._streak_t = None
         if -moved >= self.cfg.turn_deg:
-            return self._state(Verdict.PENDING, prompt + " (hacia el otro lado)", self._best)
+            return self._state(Verdict.PENDING, OTHER_WAY, self._best)
         return self._state(Verdict.PENDING, prompt, self._best)
 
     def _follow_open(self, o: FrameObs, ratio: float) -> None:
@@ -291,8 +297,7 @@ class LivenessChecker:
         if still and self._closed_at is None:
             self._follow_open(o, ratio)  # also lets a reference learnt with half-shut eyes recover
         if self._ear0 < self.cfg.min_open_ear:
-            return self._state(Verdict.PENDING, "No se distinguen los ojos: quítese los lentes oscuros "
-                               "o busque mejor luz", 0.0)
+            return self._state(Verdict.PENDING, "liveness.eyes", 0.0)
         look = eye_similarity(o, self._open)
         if look is None:
             return self._state(Verdict.PENDING, prompt, self._best)
@@ -303,7 +308,7 @@ class LivenessChecker:
                 self._best = max(self._best, 0.5)
         elif ratio >= self.cfg.blink_open:
             if o.t - self._closed_at <= self.cfg.blink_max_s:
-                return self._state(Verdict.PASSED, "Prueba de vida superada", 1.0)
+                return self._state(Verdict.PASSED, "liveness.passed", 1.0)
             self._closed_at = None  # eyes shut too long (or covered): wait for a real blink
         return self._state(Verdict.PENDING, prompt, self._best)
 
@@ -317,7 +322,7 @@ def run_challenge(frames, challenge: Challenge, config: LivenessConfig | None = 
         if st.done:
             return st
     if st is None:
-        return LivenessState(Verdict.FAILED, "No se recibieron cuadros de la cámara", 0.0, challenge)
+        return LivenessState(Verdict.FAILED, "liveness.no_frames", 0.0, challenge)
     if st.verdict == Verdict.PENDING:
-        return LivenessState(Verdict.FAILED, "No se completó la prueba de vida", st.progress, challenge)
+        return LivenessState(Verdict.FAILED, "liveness.not_completed", st.progress, challenge)
     return st

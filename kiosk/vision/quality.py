@@ -1,4 +1,4 @@
-"""Is this frame good enough to capture? A verdict with reasons the UI can show in Spanish.
+"""Is this frame good enough to capture? A verdict with reasons as codes.
 
 `assess_frame` looks at one frame and the card found in it; `CaptureTracker`
 follows consecutive frames and says when the card has been steady and good
@@ -26,15 +26,9 @@ import numpy as np
 
 from kiosk.vision.card import CardFind, find_card, straighten
 
-MESSAGES = {
-    "sin_credencial": "Coloque la credencial dentro del recuadro",
-    "lejos": "Acerque la credencial a la cámara",
-    "cortada": "La credencial se sale de la imagen: aléjela o céntrela",
-    "borrosa": "Imagen borrosa: sostenga la credencial firme",
-    "reflejo": "Hay un reflejo sobre la credencial: inclínela un poco",
-    "oscura": "Hay poca luz: busque un lugar más iluminado",
-    "movimiento": "No mueva la credencial",
-}
+# The reasons a frame gives, most important first in a verdict. Their texts live in the kiosk's
+# catalogues as `quality.<reason>` (`quality.listo` for a good frame): vision hands up codes only.
+REASONS = ("sin_credencial", "cortada", "lejos", "oscura", "reflejo", "movimiento", "borrosa")
 
 
 @dataclass(frozen=True)
@@ -50,16 +44,18 @@ class Thresholds:
 @dataclass(frozen=True)
 class Quality:
     ok: bool
-    reasons: list[str]                       # codes, keys of MESSAGES, most important first
+    reasons: list[str]                       # of REASONS, most important first
     metrics: dict[str, float] = field(default_factory=dict)
 
     @property
-    def messages(self) -> list[str]:
-        return [MESSAGES[r] for r in self.reasons]
+    def codes(self) -> list[str]:
+        """The reasons as the catalogues' message codes."""
+        return [f"quality.{r}" for r in self.reasons]
 
     @property
-    def message(self) -> str:
-        return MESSAGES[self.reasons[0]] if self.reasons else "Listo"
+    def code(self) -> str:
+        """The message code the screen shows: the first reason's, or `quality.listo`."""
+        return f"quality.{self.reasons[0]}" if self.reasons else "quality.listo"
 
 
 _SMALL = (384, 242)

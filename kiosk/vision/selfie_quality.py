@@ -1,6 +1,7 @@
 """Single-frame selfie quality: one face, centred, large enough, sharp and well lit.
 
-Pure: an RGB numpy frame in, a :class:`SelfieQuality` with Spanish reasons out. Faces are
+Pure: an RGB numpy frame in, a :class:`SelfieQuality` with message codes out (`selfie.*`, their
+texts in the kiosk's catalogues, in the auxiliary's and the citizen's words). Faces are
 found by the same detector the liveness check tracks (kiosk.vision.landmarks: MediaPipe's
 BlazeFace), which on real photos neither invents a second face in a collar or a background
 the way the Haar cascade did, nor misses a face turned a little.
@@ -20,7 +21,7 @@ from kiosk.vision.landmarks import LandmarkModelMissing, shared
 @dataclass(frozen=True, slots=True)
 class SelfieQuality:
     ok: bool
-    reasons: tuple[str, ...]          # Spanish, for the UI; empty when ok
+    codes: tuple[str, ...]            # why not, most important first (`selfie.*`); empty when ok
     face: Box | None                  # the face, frame pixels
     n_faces: int
     scores: dict[str, float] = field(default_factory=dict)
@@ -59,10 +60,10 @@ def assess_selfie(frame: np.ndarray, faces: list[Box] | None = None) -> SelfieQu
             faces = detect_faces(gray, work_width=320, min_frac=0.06)
     faces = sorted((f for f in faces if f[2] >= 0.06 * W), key=lambda f: -f[2])
     if not faces:
-        return SelfieQuality(False, ("No se detecta un rostro: mire de frente a la cámara",), None, 0)
-    reasons: list[str] = []
+        return SelfieQuality(False, ("selfie.no_face",), None, 0)
+    codes: list[str] = []
     if len(faces) > 1 and faces[1][2] > 0.5 * faces[0][2]:
-        reasons.append("Hay más de un rostro: solo la persona que da su apoyo debe aparecer")
+        codes.append("selfie.many_faces")
     box = faces[0]
     x, y, w, h = box
     cx, cy = (x + w / 2) / W - 0.5, (y + h / 2) / H - 0.5
@@ -72,15 +73,15 @@ def assess_selfie(frame: np.ndarray, faces: list[Box] | None = None) -> SelfieQu
     luma = float(patch.mean())
     clipped = float((patch >= 250).mean())
     if size < MIN_FACE_FRAC:
-        reasons.append("Acérquese a la cámara: el rostro se ve muy pequeño")
+        codes.append("selfie.small")
     if abs(cx) > MAX_CENTRE_OFFSET or not -MAX_CENTRE_OFFSET_UP <= cy <= MAX_CENTRE_OFFSET:
-        reasons.append("Centre el rostro en el recuadro")
+        codes.append("selfie.center")
     if sharp < MIN_SHARPNESS:
-        reasons.append("La imagen está borrosa: quédese quieto un momento")
+        codes.append("selfie.blurred")
     if luma < MIN_LUMA:
-        reasons.append("Hay poca luz: busque un lugar más iluminado")
+        codes.append("selfie.dark")
     elif luma > MAX_LUMA or clipped > MAX_CLIPPED:
-        reasons.append("Hay demasiada luz o reflejo sobre el rostro")
+        codes.append("selfie.glare")
     scores = {"face_frac": size, "offset_x": cx, "offset_y": cy, "sharpness": sharp,
               "luma": luma, "clipped": clipped}
-    return SelfieQuality(not reasons, tuple(reasons), box, len(faces), scores)
+    return SelfieQuality(not codes, tuple(codes), box, len(faces), scores)

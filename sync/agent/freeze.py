@@ -1,14 +1,14 @@
 """Freeze policy and collection periods: what the kiosk may offer right now.
 
-    capture_refusal(cfg, outbox=None, now_ms=None) -> str | None
-        None: captures allowed. Otherwise a Spanish reason for the screen. Refused
+    capture_refusal(cfg, outbox=None, now_ms=None) -> Msg | None
+        None: captures allowed. Otherwise the reason as a message code (`freeze.*`). Refused
         when the device is revoked, when the oldest unsent record is older than
         `[freeze].max_unsent_age_days`, or when more than `[freeze].max_pending`
         records are unsent. Both clear by themselves once a sync succeeds (acked
         records leave the outbox), as MOSIP's registration client does.
-    period_refusal(process, server_ms) -> str | None
-        The Spanish reason a process is not offered at that (server-corrected) time.
-    period_warnings(process, server_ms, pending) -> list[str]
+    period_refusal(process, server_ms) -> Msg | None
+        Why a process is not offered at that (server-corrected) time (`period.*`).
+    period_warnings(process, server_ms, pending) -> list[Msg]
         What home warns about a process: outside its period, ending within 3 days, or
         closed with supports still to send before the 24 h deadline.
     offered_processes(cfg, now_ms=None) -> list[Process]
@@ -20,9 +20,12 @@
         to have passed (`known_floor_ms(cfg)`: this software's date, the device
         certificate's issue, the agent's last contact with the server), or the agent
         measured a large offset. `clock_problem(cfg)` reads the floor and the offset.
-    period_or_clock_refusal(cfg, process, device_now_ms=None) -> str | None
+    period_or_clock_refusal(cfg, process, device_now_ms=None) -> Msg | None
         `period_refusal` on the corrected clock, except that a clock that cannot be right
         is named instead of "the period is over".
+
+Every text is a `sync.common.msg.Msg` (`freeze.*`, `period.*`, `clock.*`, `span.*`): the kiosk
+renders it from its catalogues (kiosk/i18n); nothing on the sync side shows these texts.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ from cryptography import x509
 
 from sync.agent.settings import STATE_FILE
 from sync.agent.state import load_state
-from sync.device.command_exec import REVOKED_TEXT, is_revoked
+from sync.common.msg import Msg
+from sync.device.command_exec import is_revoked
 from sync.device.config import DeviceConfig, Process
 from sync.outbox.errors import OutboxError
 from sync.outbox.outbox import Outbox
@@ -62,31 +66,30 @@ def server_now_ms(cfg: DeviceConfig, device_now_ms: int | None = None) -> int:
     return now + clock_offset_ms(cfg)
 
 
-def period_refusal(p: Process, server_ms: int) -> str | None:
+def period_refusal(p: Process, server_ms: int) -> Msg | None:
     """Why `p` may not be captured at `server_ms` (outside its collection period), or None."""
     lo, hi = _bounds(p)
     if server_ms < lo:
-        return f"El periodo de captación de «{p.name}» empieza el {p.start}."
+        return Msg("period.starts", {"process": p.name, "date": p.start})
     if server_ms > hi:
-        return f"El periodo de captación de «{p.name}» terminó el {p.end}."
+        return Msg("period.ended", {"process": p.name, "date": p.end})
     return None
 
 
-def period_warnings(p: Process, server_ms: int, pending: int) -> list[str]:
-    """Home's warnings for `p` at `server_ms`, with `pending` records unsent (Spanish)."""
-    out = []
+def period_warnings(p: Process, server_ms: int, pending: int) -> list[Msg]:
+    """Home's warnings for `p` at `server_ms`, with `pending` records unsent."""
+    out: list[Msg] = []
     today = mexico_date(server_ms)
     end = dt.date.fromisoformat(p.end)
     days = (end - today).days
     if (why := period_refusal(p, server_ms)) is not None:
         out.append(why)
     elif days <= 3:
-        out.append(f"La captación termina el {p.end} ({days} día(s)).")
+        out.append(Msg("period.ends_soon", {"date": p.end}, n=days))
     if end < today <= end + dt.timedelta(days=1):
         # Supports must reach the server within 24 h of the close (LGIPE): the last day + 1.
         deadline = dt.datetime.combine(end + dt.timedelta(days=2), dt.datetime.min.time())
-        out.append(f"Periodo cerrado: envíe los {pending} apoyos pendientes antes del "
-                   f"{deadline:%Y-%m-%d %H:%M} (24 h).")
+        out.append(Msg("period.closed_send", {"deadline": f"{deadline:%Y-%m-%d %H:%M}"}, n=pending))
     return out
 
 
@@ -95,9 +98,9 @@ def mexico_date(server_ms: int) -> dt.date:
     return dt.datetime.fromtimestamp(server_ms / 1000, MX).date()
 
 
-def capture_refusal(cfg: DeviceConfig, outbox: Outbox | None = None, now_ms: int | None = None) -> str | None:
+def capture_refusal(cfg: DeviceConfig, outbox: Outbox | None = None, now_ms: int | None = None) -> Msg | None:
     if is_revoked(cfg):
-        return f"No se pueden capturar apoyos: {REVOKED_TEXT}. Entregue el equipo a su coordinador."
+        return Msg("freeze.revoked")
     own = outbox is None
     try:
         ob = outbox or Outbox.open_with_key_file(cfg.device.outbox_path, cfg.keys.outbox_key, readonly=True)
@@ -111,12 +114,10 @@ def capture_refusal(cfg: DeviceConfig, outbox: Outbox | None = None, now_ms: int
             ob.close()
     f = cfg.freeze
     if age is not None and age > f.max_unsent_age_days * 86400:
-        days = age / 86400
-        return (f"Captura detenida: hay apoyos sin enviar desde hace {days:.1f} días (máximo "
-                f"{f.max_unsent_age_days:g}). Conéctese a internet para sincronizar.")
+        return Msg("freeze.unsent_age", {"days": f"{age / 86400:.1f}",
+                                         "max_days": f"{f.max_unsent_age_days:g}"})
     if pending >= f.max_pending:
-        return (f"Captura detenida: hay {pending} apoyos sin enviar (máximo {f.max_pending}). "
-                "Conéctese a internet para sincronizar.")
+        return Msg("freeze.pending", {"pending": pending, "max_pending": f.max_pending})
     return None
 
 
@@ -148,28 +149,31 @@ ClockKind = Literal["impossible", "offset"]
 class ClockProblem:
     """A device clock that is wrong. `impossible`: the corrected date is before a moment known to
     have passed, so every date judged on it (the periods) is wrong. `offset`: the agent measured
-    the device clock far from the server's; the kiosk already corrects by it, but a restart
-    before the next measurement would not."""
+    the device clock far from the server's; the times the kiosk shows and judges are already
+    corrected by it, but the device clock itself stays wrong (nothing on the device sets it) and
+    a restart before the next measurement would judge on it again."""
 
     kind: ClockKind
-    detail: str  # Spanish: "indica el 1970-01-01", "atrasada 3 h"
+    detail: Msg  # `clock.shows` ("indica el 1970-01-01"), `clock.behind` / `clock.ahead` ("atrasada 3 h")
 
     @property
-    def text(self) -> str:
-        return (f"La hora del dispositivo parece incorrecta ({self.detail}): conéctese para "
-                "corregirla o avise al coordinador.")
+    def msg(self) -> Msg:
+        """What home says: an impossible clock asks to connect (the agent measures the offset
+        again) or to tell the coordinator; a measured offset says the times shown are corrected
+        and asks for the coordinator, who can set the device's clock."""
+        code = "clock.wrong" if self.kind == "impossible" else "clock.offset"
+        return Msg(code, {"detail": self.detail})
 
 
-def span_text(ms: int) -> str:
+def span(ms: int) -> Msg:
     """A duration as home says it: "12 min", "30 h", "3 días"."""
     minutes = ms // 60_000
     if minutes < 120:
-        return f"{minutes} min"
+        return Msg("span.minutes", {"n": minutes})
     hours = minutes // 60
     if hours < 48:
-        return f"{hours} h"
-    days = hours // 24
-    return f"{days} días"
+        return Msg("span.hours", n=hours)
+    return Msg("span.days", n=hours // 24)
 
 
 def judge_clock(device_now_ms: int, offset_ms: int | None, floor_ms: int = SOFTWARE_DATE_MS
@@ -178,10 +182,11 @@ def judge_clock(device_now_ms: int, offset_ms: int | None, floor_ms: int = SOFTW
     known to have passed, in server time (`known_floor_ms`)."""
     corrected = device_now_ms + (offset_ms or 0)
     if corrected < max(floor_ms, SOFTWARE_DATE_MS) - CLOCK_TOLERANCE_MS:
-        return ClockProblem("impossible", f"indica el {mexico_date(corrected).isoformat()}")
+        return ClockProblem("impossible", Msg("clock.shows", {"date": mexico_date(corrected).isoformat()}))
     if offset_ms is not None and abs(offset_ms) > CLOCK_TOLERANCE_MS:
         behind = offset_ms > 0  # the server's clock is ahead of the device's
-        return ClockProblem("offset", f"{'atrasada' if behind else 'adelantada'} {span_text(abs(offset_ms))}")
+        return ClockProblem("offset", Msg("clock.behind" if behind else "clock.ahead",
+                                          {"span": span(abs(offset_ms))}))
     return None
 
 
@@ -212,7 +217,7 @@ def clock_problem(cfg: DeviceConfig, device_now_ms: int | None = None) -> ClockP
     return judge_clock(now, st.clock_offset_ms if st is not None else None, known_floor_ms(cfg))
 
 
-def period_or_clock_refusal(cfg: DeviceConfig, p: Process, device_now_ms: int | None = None) -> str | None:
+def period_or_clock_refusal(cfg: DeviceConfig, p: Process, device_now_ms: int | None = None) -> Msg | None:
     """Why `p` may not be captured now; a clock that cannot be right is named as the reason
     rather than "the period is over" (which would be judged on that clock)."""
     now = int(time.time() * 1000) if device_now_ms is None else device_now_ms
@@ -220,4 +225,4 @@ def period_or_clock_refusal(cfg: DeviceConfig, p: Process, device_now_ms: int | 
     if why is None:
         return None
     clock = clock_problem(cfg, now)
-    return clock.text if clock is not None and clock.kind == "impossible" else why
+    return clock.msg if clock is not None and clock.kind == "impossible" else why

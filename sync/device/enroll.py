@@ -7,7 +7,9 @@ API for the kiosk's first-run screen and `fieldkit-kiosk enroll` (docs/enrollmen
         `code`: what the person typed (any case, with or without dashes) or the QR's
         content (which also carries the server URL and the full CA fingerprint).
         `progress(step_text_es, fraction_0_to_1)` is called from the calling thread.
-        Raises EnrollError(reason, message_es); on any error NOTHING is left on disk.
+        Raises EnrollError(reason, detail); on any error NOTHING is left on disk. The kiosk
+        shows `EnrollError.msg` (the code `enroll.<reason>`, from its catalogues); the command
+        line prints `message` (Spanish, from `MESSAGES`, with the server's detail).
 
 The keys are made here and never leave the device (the server gets a CSR and a
 public key). Trust comes from the code, not the network: the server's CA must
@@ -41,6 +43,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import NameOID
 
+from sync.common.msg import Msg
 from sync.device.config import DEFAULT_CONFIG_PATH, ConfigError, outbox_file, parse_config
 from sync.device.config_write import fsync_dir, render_toml, write_private_file
 from sync.outbox.keyfile import create_key_file, load_key
@@ -59,6 +62,8 @@ def default_data_dir(config_path: Path | str) -> Path | None:
     ``<config dir>/device.d/data`` (tests, the demo, a desktop)."""
     return DEFAULT_DATA_DIR if Path(config_path) == Path(DEFAULT_CONFIG_PATH) else None
 
+# The command line's Spanish, by reason (`fieldkit-kiosk enroll`); the kiosk's screens show the
+# same reasons as the codes `enroll.<reason>` from its catalogues (`EnrollError.msg`).
 MESSAGES = {
     "bad_code": "El código no es válido: son 20 letras y números en 5 grupos de 4. Revíselo.",
     "no_server": "Falta la dirección del servidor (escanee el QR o indíquela).",
@@ -80,7 +85,9 @@ _SERVER_ERRORS = {"code_unknown": "unknown", "code_expired": "expired", "code_us
 
 class EnrollError(Exception):
     """`reason`: bad_code, no_server, already_enrolled, network, wrong_server, unknown, expired,
-    used, tampered, refused, too_many, storage. `message`: Spanish, for the screen."""
+    used, tampered, refused, too_many, storage. `message`: Spanish, for the command line (with
+    the server's or the file system's detail for refused and storage). `msg`: the screen's
+    message code; `detail` (the server's words, an OS error) is for logs, never a screen."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
         self.reason = reason
@@ -88,6 +95,10 @@ class EnrollError(Exception):
         self.message = f"{base}: {detail}" if detail and reason in ("refused", "storage") else base
         self.detail = detail
         super().__init__(self.message)
+
+    @property
+    def msg(self) -> Msg:
+        return Msg(f"enroll.{self.reason}" if self.reason in MESSAGES else "enroll.failed")
 
 
 @dataclass(frozen=True)

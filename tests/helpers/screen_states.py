@@ -43,6 +43,8 @@ from kiosk.ui.lock import LockScreen
 from kiosk.ui.review import ReviewData, ReviewScreen
 from kiosk.ui.sign import EmailScreen, SignatureScreen
 from kiosk.ui.theme import Scale, style_sheet
+from sync.agent.freeze import SOFTWARE_DATE_MS, judge_clock, span
+from sync.common.msg import Msg
 from sync.device.enroll import MESSAGES as ENROLL_MESSAGES
 from sync.wire.imaging import render_signature
 
@@ -151,12 +153,11 @@ def _coordinator_pin(people: list[tuple[str, str]]) -> LockScreen:
     return s
 
 
-WARNINGS = (
-    HomeWarning("disk", "Poco espacio: caben 12 apoyos más. Avise al coordinador.", "error"),
-    HomeWarning("unsent", "Hay apoyos sin enviar desde hace 2 días: conéctese a internet.", "warn"),
-    HomeWarning("battery", "Batería baja (14 %): conecte el cargador.", "warn"),
-    HomeWarning("clock", "La hora del dispositivo parece incorrecta (atrasada 3 h): conéctese para "
-                "corregirla o avise al coordinador.", "warn"),
+WARNINGS = (  # as kiosk.capture.warnings and sync.agent.freeze produce them
+    HomeWarning("disk_low", Msg("warn.disk_low", n=12), "error"),
+    HomeWarning("unsent_old", Msg("warn.unsent_old", {"since": span(2 * 86_400_000)})),
+    HomeWarning("battery_low", Msg("warn.battery_low", {"percent": "14 %"})),
+    HomeWarning("clock_offset", judge_clock(SOFTWARE_DATE_MS + 10**10, 3 * 3_600_000).msg),  # type: ignore[union-attr]
 )
 
 
@@ -188,7 +189,8 @@ def _capture(kind: str, guidance: str, good: bool = False, camera_error: str = "
 
 def _selfie_liveness(state: str) -> CaptureScreen:
     """The selfie step once the liveness check has a verdict (timed out, or no models here)."""
-    text = {"failed": "No se detectó el giro a tiempo. " + RETRY, "unavailable": UNAVAILABLE}[state]
+    text = {"failed": Msg("liveness.failed_retry", {"reason": Msg("liveness.timeout"), "retry": RETRY}),
+            "unavailable": UNAVAILABLE}[state]
     s = _capture("selfie", text)
     s.set_liveness_state(state)
     return s

@@ -12,8 +12,10 @@ import cv2
 import numpy as np
 import pytest
 
+from kiosk import i18n
 from kiosk.capture.analysis import Captured, CardAnalyser, Guidance, Refused, RetakeBudget
 from kiosk.cardread import reasons as R
+from kiosk.i18n import Msg
 from kiosk.testdata import variants as V
 from kiosk.testdata.cards import sample_card
 
@@ -43,7 +45,8 @@ def looks(analyser: Callable[..., Result], frame: np.ndarray, n: int) -> list[Re
 
 
 def code(r: Result) -> str:
-    return r.code if isinstance(r, Guidance | Refused) else "capturada"
+    """The reason's code (`card.` left off: kiosk.cardread.reasons' own), else "capturada"."""
+    return r.code.removeprefix("card.") if isinstance(r, Guidance | Refused) else "capturada"
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +95,8 @@ def test_an_ife_back_gets_ines_sentence_on_the_second_look(cards) -> None:
     a = CardAnalyser("back", YEAR, None, "")
     first, second = looks(a, photo(cards["old_back"], 5), 2)
     assert code(first) == "revisando"
-    assert isinstance(second, Refused) and second.code == "sin_qr" and second.reason == R.MSG_SIN_QR
+    assert isinstance(second, Refused) and second.reason == Msg("card.sin_qr")
+    assert second.text == "Sólo será posible captar las credenciales que cuenten al reverso con código QR"
     # The front shown in between (a person turning the card back and forth) undoes nothing.
     b = CardAnalyser("back", YEAR, None, "")
     got = [*looks(b, photo(cards["old_back"], 5), 1), *looks(b, photo(cards["front"], 12), 1),
@@ -106,7 +110,7 @@ def test_a_photocopy_gets_one_guided_retake_then_a_clear_refusal(cards) -> None:
     first, second = looks(a, copied(cards["back"], 6), 2)
     assert code(first) == "parece_fotocopia"
     assert first.text == "Parece una copia: muestre la credencial original"
-    assert isinstance(second, Refused) and second.code == "no_original"
+    assert isinstance(second, Refused) and second.code == "card.no_original"
 
 
 def test_a_doubtful_copy_is_saved_with_the_failed_check_after_its_retake(cards) -> None:
@@ -138,14 +142,22 @@ def test_a_copy_that_never_reads_ends_after_a_bounded_number_of_looks(cards) -> 
     assert all(c in R.RETRY for c in codes[1:R.MAX_UNREAD_LOOKS - 1])
 
 
-def test_what_the_analyser_says_comes_from_the_one_table(cards) -> None:
+def test_what_the_analyser_says_is_a_code_the_catalogues_read_in_both_languages(cards) -> None:
     said = [r for card, seed in ((cards["front"], 12), (cards["back"], 3), (cards["old_back"], 4))
             for r in looks(CardAnalyser("back", YEAR, None, ""), photo(card, seed), 3)]
     said += looks(CardAnalyser("back", YEAR, None, ""), copied(cards["back"], 6), 2)
-    texts = [(r.code, r.text if isinstance(r, Guidance) else r.reason)
-             for r in said if not isinstance(r, Captured)]
-    assert texts and all(t == R.MESSAGES[c] for c, t in texts), texts
-    assert R.MESSAGES["borrosa"].startswith("La foto salió borrosa: mantenga la credencial quieta")
+    said += [CardAnalyser("back", YEAR, None, "")(np.full((720, 1280, 3), 90, np.uint8), 0.0)]
+    msgs = [r.msg if isinstance(r, Guidance) else r.reason for r in said if not isinstance(r, Captured)]
+    assert {m.code.split(".")[0] for m in msgs} == {"card", "quality"}, msgs
+    for m in msgs:
+        assert all(i18n.lookup(m.code, lang) for lang in i18n.LANGUAGES), m
+    turn = next(r for r in said if isinstance(r, Guidance) and r.code == "card.es_frente")
+    assert turn.text == "Voltee la credencial: muestre el reverso"
+    i18n.set_language("en")
+    try:
+        assert turn.text == "Turn the card over: show the back"
+    finally:
+        i18n.set_language("es")
 
 
 def test_one_guided_retake_per_capture_front_and_back_share_it(cards) -> None:
@@ -212,7 +224,7 @@ def test_selfie_without_landmark_models_says_so_and_takes_no_photo(monkeypatch):
     monkeypatch.setattr(landmarks, "_SHARED", {})
     an = SelfieAnalyser()
     g = an(selfie, 0.0)
-    assert isinstance(g, Guidance) and g.text == UNAVAILABLE and g.liveness == "unavailable"
+    assert isinstance(g, Guidance) and g.msg == UNAVAILABLE and g.liveness == "unavailable"
     assert "no contaría" in g.text
     taken = an(selfie, 0.1, force=True)
     assert isinstance(taken, Guidance) and taken.liveness == "unavailable"

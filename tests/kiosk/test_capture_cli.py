@@ -47,10 +47,13 @@ def device(tmp_path):
     return provision(tmp_path / "dev")
 
 
-def _args(device, files, *extra, front="front", back="back", sig="sig"):
+def _args(device, files, *extra, front="front", back="back", sig="sig", frames="live"):
+    """A capture as the kiosk makes one: with the live sequence for the liveness challenge
+    (`frames=None`: none, liveness not performed)."""
+    live = ["--selfie-frames", files[frames]] if frames else []
     return ["--config", str(device.config_path), "capture", "--front", files[front], "--back", files[back],
             "--selfie", files["selfie"], "--signature", files[sig], "--process", PROCESS, "--year", "2026",
-            *extra]
+            *live, *extra]
 
 
 def _outbox(device) -> Outbox:
@@ -67,26 +70,54 @@ def test_console_script_saves_and_prints_the_outboxes_folio(device, files):
     p = subprocess.run([str(BIN / "fieldkit-kiosk"), *_args(device, files, "--email", "a@example.org")],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
-    assert "no realizada" in p.stdout
+    assert "prueba de vida: turn_left: Prueba de vida superada" in p.stdout
     [(folio, record)] = _records(device)
     assert f"Apoyo guardado con folio {folio}" in p.stdout
     assert record.credential.cic == files["truth"]["citizen"]["cic"]
     assert record.email == "a@example.org"
     checks = {c.name: c for c in record.checks}
-    assert not checks["liveness"].passed and checks["liveness"].detail == "no_realizada"
+    assert checks["liveness"].passed and checks["liveness"].detail == "superada: turn_left: liveness.passed"
     assert checks["consent_biometric"].passed
 
 
 def test_liveness_is_judged_on_the_frames(device, files, capsys):
-    assert main(_args(device, files, "--selfie-frames", files["live"], "--json")) == 0
+    assert main(_args(device, files, "--json")) == 0
     live = json.loads(capsys.readouterr().out)
-    assert main(_args(device, files, "--selfie-frames", files["static"], "--json")) == 0
+    assert live["liveness"] == {"challenge": "turn_left", "verdict": "passed", "code": "liveness.passed",
+                                "message": "Prueba de vida superada"}
+    assert live["counts"] is True
+    assert main(_args(device, files, "--json", "--allow-no-liveness", frames="static")) == 0
     still = json.loads(capsys.readouterr().out)
-    assert live["liveness"]["verdict"] == "passed" and still["liveness"]["verdict"] == "failed"
+    assert still["liveness"]["verdict"] == "failed" and still["counts"] is False
     by_folio = dict(_records(device))
     assert {c.name: c for c in by_folio[live["folio"]].checks}["liveness"].passed
     assert not {c.name: c for c in by_folio[still["folio"]].checks}["liveness"].passed
     assert live["agent_notified"] is False  # no agent running: the record waits in the outbox
+
+
+@pytest.mark.parametrize("frames", [None, "static"])
+def test_a_support_without_a_passed_liveness_is_refused_as_guardar_refuses_it(device, files, capsys, frames):
+    """Not performed (no frames) or failed (a still photo): it would not count, so nothing is
+    stored, in one line, unless the tester asks for it."""
+    assert main(_args(device, files, frames=frames)) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("No se guardó: Prueba de vida no superada")
+    assert "--allow-no-liveness" in err
+    assert main(_args(device, files, "--json", frames=frames)) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["saved"] is False and out["code"] == "capture.no_liveness" and "no contaría" in out["refused"]
+    assert not (device.config.device.data_dir / "outbox.db").exists() or not _records(device)
+
+
+def test_allow_no_liveness_saves_a_record_that_says_it_does_not_count(device, files, capsys):
+    assert main(_args(device, files, "--allow-no-liveness", frames=None)) == 0
+    out = capsys.readouterr().out
+    assert "prueba de vida: no realizada" in out and "no contará" in out
+    assert main(_args(device, files, "--allow-no-liveness", "--json", frames=None)) == 0
+    saved = json.loads(capsys.readouterr().out)
+    assert saved["liveness"] is None and saved["counts"] is False
+    checks = {c.name: c for c in dict(_records(device))[saved["folio"]].checks}
+    assert not checks["liveness"].passed and checks["liveness"].detail == "no_realizada"
 
 
 @pytest.mark.parametrize(("kw", "extra", "words"), [
@@ -107,10 +138,12 @@ def test_refusal_as_json_and_unknown_process(device, files, capsys):
     assert main(_args(device, files, "--json", front="old_front", back="old_back")) == 1
     out = json.loads(capsys.readouterr().out)
     assert out["saved"] is False and out["folio"] is None and "QR" in out["refused"]
-    args = _args(device, files)
+    assert out["code"] == "card.sin_qr"
+    args = _args(device, files, "--json")
     args[args.index(PROCESS)] = "otro"
     assert main(args) == 1
-    assert "no está configurado" in capsys.readouterr().err
+    out = json.loads(capsys.readouterr().out)
+    assert "no está configurado" in out["refused"] and out["code"] == "cli.input"
 
 
 def test_config_problems(tmp_path, files, capsys, monkeypatch):

@@ -8,10 +8,12 @@ import threading
 import numpy as np
 import pytest
 
+from kiosk import i18n
 from kiosk.capture.save import SaveContext, SaveError, save_draft
 from kiosk.capture.signature import signature_problem
 from kiosk.cardread.credential import read_back
 from kiosk.vision.liveness import Challenge, LivenessState, Verdict
+from sync.common.msg import Msg
 from sync.wire.record import ImageKind, Point, Signature
 from tests.helpers.kiosk import NOW_YEAR, back_reading, card, full_frame_find, make_draft, provision
 
@@ -69,8 +71,8 @@ def test_model_family_from_the_fronts_layout_is_kept(device, ctx):
 
 
 def test_liveness_verdicts_are_recorded_as_they_were(device, ctx):
-    passed = LivenessState(Verdict.PASSED, "Prueba de vida superada", 1.0, Challenge.BLINK)
-    failed = LivenessState(Verdict.FAILED, "No se completó la prueba de vida", 0.4, Challenge.TURN_LEFT)
+    passed = LivenessState(Verdict.PASSED, "liveness.passed", 1.0, Challenge.BLINK)
+    failed = LivenessState(Verdict.FAILED, "liveness.not_completed", 0.4, Challenge.TURN_LEFT)
     save_draft(make_draft(1, liveness=passed), ctx)
     save_draft(make_draft(1, liveness=failed, email=None), ctx)
     a, b = (device.open(i.envelope) for i in ctx.outbox.next_batch(2))
@@ -84,28 +86,36 @@ def _nothing_stored(ctx) -> bool:
     return c.put_total == 0 and c.pending == 0 and ctx.outbox.folios() == []
 
 
-@pytest.mark.parametrize(("change", "words"), [
-    ({"consent": False}, "consentimiento"),
-    ({"selfie": None}, "foto del rostro"),
-    ({"front": np.zeros((40, 40, 3), np.uint8)}, "demasiado pequeña"),
-    ({"back": np.zeros((646, 1024), np.uint8)}, "reverso"),
-    ({"signature": Signature(600, 200, ())}, "firma"),
-    ({"signature": None}, "Falta la firma"),
-    ({"email": "no-es-correo"}, "correo"),
-    ({"process_id": "otro-proceso"}, "no está configurado"),
-    ({"aspirant_id": "asp-9999"}, "no corresponde"),
-    ({"auxiliary_id": "aux-9999"}, "no está registrado"),
-    ({"back_reading": None}, "reverso"),
-    ({"liveness": "passed"}, "prueba de vida"),
+@pytest.mark.parametrize(("change", "msg"), [
+    ({"consent": False}, Msg("save.no_consent")),
+    ({"selfie": None}, Msg("save.image_missing", {"what": Msg("save.image.selfie")})),
+    ({"front": np.zeros((40, 40, 3), np.uint8)}, Msg("save.image_small", {"what": Msg("save.image.front")})),
+    ({"back": np.zeros((646, 1024), np.uint8)}, Msg("save.image_missing", {"what": Msg("save.image.back")})),
+    ({"signature": Signature(600, 200, ())}, Msg("signature.missing")),
+    ({"signature": None}, Msg("signature.missing")),
+    ({"email": "no-es-correo"}, Msg("capture.email_invalid")),
+    ({"process_id": "otro-proceso"}, Msg("save.process_unknown", {"process": "otro-proceso"})),
+    ({"aspirant_id": "asp-9999"}, Msg("save.aspirant_mismatch", {"aspirant": "asp-9999",
+                                                                 "process": "ci-2027-df-0901"})),
+    ({"auxiliary_id": "aux-9999"}, Msg("save.auxiliary_unknown", {"auxiliary": "aux-9999"})),
+    ({"back_reading": None}, Msg("save.back_unread")),
+    ({"liveness": "passed"}, Msg("save.liveness_invalid")),
 ])
-def test_bad_drafts_raise_in_spanish_and_store_nothing(ctx, change, words):
+def test_bad_drafts_raise_a_message_and_store_nothing(ctx, change, msg):
     draft = make_draft(1)
     for k, v in change.items():
         setattr(draft, k, v)
     with pytest.raises(SaveError) as e:
         save_draft(draft, ctx)
-    assert words in e.value.message
+    assert e.value.msg == msg and e.value.message == msg   # `message`: the window reads that name
+    assert i18n.lookup(msg.code, "es") and i18n.lookup(msg.code, "en")
     assert _nothing_stored(ctx)
+
+
+def test_a_refusal_reads_in_both_languages():
+    said = Msg("save.process_unknown", {"process": "otro-proceso"})
+    assert i18n.render(said) == "El proceso otro-proceso no está configurado en este dispositivo."
+    assert i18n.render(said, lang="en") == "Process otro-proceso is not configured on this device."
 
 
 def test_refused_backs_store_nothing(ctx):
@@ -115,22 +125,29 @@ def test_refused_backs_store_nothing(ctx):
     assert no_qr.refusal is not None
     draft = make_draft(1)
     draft.back_reading = no_qr
-    with pytest.raises(SaveError, match="código QR"):
+    with pytest.raises(SaveError) as e:
         save_draft(draft, ctx)
+    assert e.value.msg == Msg("card.sin_qr")
     # The same card read ten years later: expired.
     _, back, _ = card(1)
     expired = read_back(back, now_year=NOW_YEAR + 10, find=full_frame_find(back))
     assert [f.code for f in expired.flags] == ["vencida"]
     draft.back_reading = expired
-    with pytest.raises(SaveError, match="vigente"):
+    with pytest.raises(SaveError) as e:
         save_draft(draft, ctx)
+    assert e.value.msg == Msg("card.credencial_vencida")
     assert _nothing_stored(ctx)
 
 
 def test_trivial_signatures_are_refused():
     dot = Signature(600, 200, (tuple(Point(100 + i * 0.1, 100, i * 8) for i in range(20)),))
-    assert "pequeña" in signature_problem(dot)
-    assert "vacía" in signature_problem(Signature(600, 200, ((Point(1, 1, 0),),)))
+    assert signature_problem(dot) == Msg("signature.too_small")
+    short = signature_problem(Signature(600, 200, ((Point(1, 1, 0),),)))
+    assert short == Msg("signature.too_short")
+    assert i18n.render(short) == ("La firma está vacía o es demasiado corta: pida a la persona que "
+                                  "firme de nuevo.")
+    assert i18n.render(short, lang="en") == ("The signature is empty or too short: ask the person to "
+                                             "sign again.")
 
 
 def test_concurrent_saves_from_worker_threads_get_distinct_folios(device, ctx):
@@ -162,11 +179,29 @@ def test_context_reopens_the_same_outbox_and_checks_keys(device):
         assert save_draft(make_draft(1), c).folio != first
     wrong_suite = dataclasses.replace(device.config, server=dataclasses.replace(
         device.config.server, seal_suite="mlkem768-x25519"))
-    with pytest.raises(SaveError, match="x25519"):
+    with pytest.raises(SaveError, match="x25519") as e:
         SaveContext.from_config(wrong_suite)
+    assert e.value.msg == Msg("save.server_key")
     device.config.keys.signing_key.chmod(0o644)
-    with pytest.raises(SaveError, match="0600"):
+    with pytest.raises(SaveError, match="0600") as e:
         SaveContext.from_config(device.config)
+    assert e.value.msg == Msg("save.signing_key")
+
+
+def test_the_technical_cause_goes_to_the_log_never_into_the_text(device, caplog):
+    """A damaged outbox: the screen says what to do; SQLCipher's words are in the log only."""
+    path = device.config.device.outbox_path
+    with SaveContext.from_config(device.config):
+        pass
+    path.write_bytes(b"\0" * 8192)
+    with caplog.at_level("ERROR", logger="kiosk.capture.save"), pytest.raises(SaveError) as e:
+        SaveContext.from_config(device.config)
+    assert e.value.msg == Msg("save.outbox")
+    shown = {i18n.render(e.value.msg, lang=lang) for lang in i18n.LANGUAGES}
+    assert shown == {"No se pudo abrir la bandeja de salida. Avise a su coordinador.",
+                     "The outbox could not be opened. Tell your coordinator."}
+    assert e.value.detail and str(path) in e.value.detail
+    assert any(e.value.detail in r.getMessage() for r in caplog.records)
 
 
 def test_checks_measured_at_capture_are_kept_and_agree_with_measuring_at_save(ctx):
@@ -179,8 +214,9 @@ def test_checks_measured_at_capture_are_kept_and_agree_with_measuring_at_save(ct
     for name in ("integrity_back", "selfie_quality"):
         assert a[name] == b[name]
     # What capture measured is what the record says (save does not measure it again).
-    measured.selfie_quality = dataclasses.replace(measured.selfie_quality, ok=False, reasons=("borrosa",))
-    assert _checks(build_record(measured, ctx))["selfie_quality"].detail == "borrosa"
+    blurred = ("selfie.blurred",)
+    measured.selfie_quality = dataclasses.replace(measured.selfie_quality, ok=False, codes=blurred)
+    assert _checks(build_record(measured, ctx))["selfie_quality"].detail == "selfie.blurred"
 
 
 def test_a_record_too_large_is_shrunk_and_saved_not_refused(device, ctx):

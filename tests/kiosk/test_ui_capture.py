@@ -11,7 +11,6 @@ from hardware.camera import Backoff, Camera
 from hardware.camera.replay import ReplayBackend
 from kiosk.capture.flow import Step
 from kiosk.capture.signature import TOO_SHORT, signature_problem
-from kiosk.cardread.credential import MSG_SIN_QR
 from kiosk.ui.signature_pad import SignaturePad
 from tests.helpers.ui import (
     LosableReplay,
@@ -35,7 +34,8 @@ def test_card_without_qr_ends_with_ines_message(qtbot, tmp_path: Path) -> None: 
     unlock(qtbot, w)
     through_front(qtbot, w)
     qtbot.waitUntil(lambda: w.flow.step == Step.REFUSED, timeout=40000)
-    assert find(w.screen, "refusal").text() == MSG_SIN_QR
+    assert find(w.screen, "refusal").text() == (
+        "Sólo será posible captar las credenciales que cuenten al reverso con código QR")
     assert w.flow.draft is None
     click(w, "finish")
     assert w.flow.step == Step.HOME

@@ -108,3 +108,35 @@ def test_typed_code_enrolls_and_expired_or_used_codes_show_the_message(qtbot, fl
     qtbot.waitUntil(lambda: "ya se usó" in find(w2.screen, "notice").text(), timeout=30000)
     assert w2.flow.step == Step.FIRST_RUN
     w2.close_services()
+
+
+def test_a_failure_shows_its_code_in_the_chosen_language_and_logs_the_detail(  # type: ignore[no-untyped-def]
+        qtbot, tmp_path: Path, caplog) -> None:
+    """The server's or an exception's words go to the log, never to the screen."""
+    from kiosk import i18n
+    from sync.device.enroll import EnrollError
+
+    errors = iter([EnrollError("refused", "internal: db locked"), RuntimeError("socket 7 reset")])
+
+    def fail(*_a, **_k):  # type: ignore[no-untyped-def]
+        raise next(errors)
+
+    w = first_run_window(qtbot, tmp_path / "device.toml")
+    w.sv.enroll = fail
+    notice = find(w.screen, "notice")
+    try:
+        i18n.set_language("en")
+        w.rebuild()
+        notice = find(w.screen, "notice")
+        click(w, "focus_code")
+        type_text(w, "abcd")
+        click(w, "enroll")
+        qtbot.waitUntil(lambda: notice.text() == i18n.render(i18n.Msg("enroll.refused")), timeout=10000)
+        click(w, "enroll")
+        qtbot.waitUntil(lambda: notice.text() == i18n.render(i18n.Msg("enroll.failed")), timeout=10000)
+        assert notice.text().startswith("Could not enroll")
+        assert "db locked" not in notice.text() and "socket" not in notice.text()
+        assert "db locked" in caplog.text and "socket 7 reset" in caplog.text
+    finally:
+        i18n.set_language("es")
+        w.close_services()

@@ -9,6 +9,7 @@ import pytest
 
 from kiosk.capture.flow import Step
 from kiosk.capture.signature import EMPTY
+from kiosk.i18n import render
 from kiosk.vision.integrity import check_integrity
 from kiosk.vision.liveness import assess_selfie
 from tests.helpers.ui import (
@@ -47,7 +48,7 @@ def capture_one(qtbot, w) -> str:  # type: ignore[no-untyped-def]
     # An empty signature is refused and the pad stays.
     click(w, "signature_done")
     assert w.flow.step == Step.SIGNATURE
-    assert find(w.screen, "notice").text() == EMPTY
+    assert find(w.screen, "notice").text() == render(EMPTY)
     pad = find(w.screen, "signature_pad")
     tablet_stroke(pad, wave(pad.width(), pad.height()), pressure=0.7)
     tablet_stroke(pad, wave(pad.width(), pad.height(), n=20, x0=0.2, x1=0.6), pressure=0.4)
@@ -102,6 +103,8 @@ def test_record_arrives_at_server_and_home_counts_follow(qtbot, tmp_path: Path, 
         folio = capture_one(qtbot, w)
         assert folio
         # The folio screen tells the truth about sending: sent once the server acknowledged it.
+        # The wait may outlast the screen's own 30 s return home: that timer is stopped here.
+        w.capture.folio_timer.stop()
         sending = find(w.screen, "sending")
         qtbot.waitUntil(lambda: sending.property("state") == "sent", timeout=60000)
         assert "Enviado al servidor" in sending.text()

@@ -1,6 +1,7 @@
 """What the kiosk refuses before a capture starts (offscreen Qt, real outbox and config files):
 a revoked device, the freeze policy (too much unsent), a process outside its collection
-period, judged on the clock the sync agent corrected."""
+period, judged on the clock the sync agent corrected, and a disk where one more record would
+not fit (the free space pinned through `Services.free_disk`, as the clock is through `now_ms`)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from pathlib import Path
 
 from kiosk.capture.flow import Step
 from kiosk.capture.save import save_draft
+from kiosk.capture.warnings import DISK_MARGIN_BYTES, RECORD_DB_BYTES
+from kiosk.i18n import render
 from server_stub.deploy import keys
 from sync.agent.settings import STATE_FILE
 from sync.agent.state import AgentState, save_state
+from sync.common.msg import Msg
 from sync.device.command_exec import REVOKED_TEXT, mark_revoked
 from sync.device.config import load_config
 from sync.wire.ack import Ack, AckVerifier, sign_ack
@@ -20,14 +24,16 @@ from tests.helpers.kiosk import make_draft
 from tests.helpers.ui import IN_PERIOD_MS, click, find, make_window, offline_device, unlock
 
 DAY_MS = 86_400_000
+PLENTY = 64 * 1024**3
+ONE_SHORT = DISK_MARGIN_BYTES + 2 * RECORD_DB_BYTES - 1  # one more record might not fit
 
 
-def _home(qtbot, cfg_path: Path, now_ms: int = IN_PERIOD_MS):  # type: ignore[no-untyped-def]
+def _home(qtbot, cfg_path: Path, now_ms: int = IN_PERIOD_MS, free: int = PLENTY):  # type: ignore[no-untyped-def]
     w = make_window(qtbot, cfg_path, None)
-    w.sv = dataclasses.replace(w.sv, now_ms=lambda: now_ms)
+    w.sv = dataclasses.replace(w.sv, now_ms=lambda: now_ms, free_disk=lambda _path: free)
     unlock(qtbot, w)
-    w.home.refresh_status()
-    qtbot.waitUntil(lambda: "capture_refusal" in w.home.status_data, timeout=10000)
+    w.home.refresh_status()  # after the window's first one: taken with the pinned clock and disk
+    qtbot.waitUntil(lambda: not w.home.refreshing and "capture_refusal" in w.home.status_data, timeout=10000)
     w.rebuild()  # home as it looks once the status is in
     return w
 
@@ -61,6 +67,7 @@ def test_freeze_policy_stops_captures_until_the_outbox_drains(qtbot, tmp_path: P
     w.home.refresh_status()
     qtbot.waitUntil(lambda: "Captura detenida" in w.screen.warnings_text(), timeout=10000)
     why = _tap_new(qtbot, w)
+    assert w.flow.notice is not None and w.flow.notice.code == "freeze.pending"
     assert "hay 2 apoyos sin enviar" in why and "Conéctese" in why and w.flow.step == Step.HOME
     # A sync that erases the records lifts it: the server's signed acks, verified and applied.
     cfg = load_config(cfg_path)
@@ -100,11 +107,34 @@ def test_home_warns_before_the_end_and_in_the_24_h_sending_window(qtbot, tmp_pat
     end = load_config(cfg_path).processes[0].end               # 2027-02-11 in the example
     end_noon = IN_PERIOD_MS + (date.fromisoformat(end) - date(2027, 1, 20)).days * DAY_MS
     w = _home(qtbot, cfg_path, now_ms=end_noon - 2 * DAY_MS)
-    assert f"La captación termina el {end} (2 día(s))." in w.screen.warnings_text()
+    assert f"La captación termina el {end} (2 días)." in w.screen.warnings_text()
     assert w.screen.new_button.isEnabled()
     w.close_services()
     w = _home(qtbot, cfg_path, now_ms=end_noon + DAY_MS)      # the day after the end
     text = w.screen.warnings_text()
     assert "Periodo cerrado: envíe los 0 apoyos pendientes antes del" in text and f"terminó el {end}" in text
     assert not w.screen.new_button.isEnabled()
+    w.close_services()
+
+
+def test_a_full_disk_refuses_before_the_capture_starts(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Told at «Nuevo apoyo», with the disk's text, not after the citizen gave everything."""
+    cfg_path = offline_device(tmp_path / "dev")
+    w = _home(qtbot, cfg_path, free=ONE_SHORT)
+    assert render(Msg("warn.disk_full")) in w.screen.warnings_text()
+    assert _tap_new(qtbot, w) == render(Msg("capture.disk_full"))
+    assert w.flow.notice is not None and w.flow.notice.error
+    assert w.flow.step == Step.HOME and w.flow.draft is None
+    # One record more fits: the capture starts.
+    w.sv = dataclasses.replace(w.sv, free_disk=lambda _path: ONE_SHORT + 1)
+    assert _tap_new(qtbot, w) and w.flow.step == Step.FRONT
+    w.close_services()
+
+
+def test_a_revoked_device_with_a_full_disk_is_told_it_is_revoked(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg_path = offline_device(tmp_path / "dev")
+    mark_revoked(load_config(cfg_path).device.data_dir, "HTTPS 403 device_revoked")
+    w = _home(qtbot, cfg_path, free=0)
+    assert _tap_new(qtbot, w) == render(Msg("freeze.revoked"))
+    assert w.flow.step == Step.HOME
     w.close_services()

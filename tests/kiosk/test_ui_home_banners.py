@@ -11,19 +11,27 @@ import pytest
 from PySide6.QtCore import QPoint
 from PySide6.QtWidgets import QApplication, QLabel, QStackedWidget, QVBoxLayout, QWidget
 
+from kiosk import i18n
 from kiosk.capture.warnings import HomeWarning
 from kiosk.ui.done import SENDING, FolioScreen
 from kiosk.ui.home import HomeScreen
 from kiosk.ui.theme import Scale, style_sheet
+from sync.common.msg import Msg
 
 SIZES = [(800, 480), (1280, 800)]
 PROCESS = ("ci-2027-df-0901", "Candidatura independiente, diputación federal 01 (MUESTRA)",
            "ASPIRANTE MUESTRA UNO")
-CLOCK = HomeWarning("clock_wrong", "La hora del dispositivo parece incorrecta (indica el 1970-01-01): "
-                    "conéctese para corregirla o avise al coordinador.", "error")
-UNSENT = HomeWarning("unsent_old", "Hay apoyos sin enviar desde hace 30 h: conéctese a internet.")
-BATTERY = HomeWarning("battery_low", "Batería baja (15 %): conecte el cargador.")
-DISK = HomeWarning("disk_low", "Poco espacio: caben 12 apoyos más. Avise al coordinador.")
+CLOCK = HomeWarning("clock_wrong", Msg("clock.wrong", {"detail": Msg("clock.shows", {"date": "1970-01-01"})}),
+                    "error")
+UNSENT = HomeWarning("unsent_old", Msg("warn.unsent_old", {"since": Msg("span.hours", n=30)}))
+BATTERY = HomeWarning("battery_low", Msg("warn.battery_low", {"percent": "15 %"}))
+DISK = HomeWarning("disk_low", Msg("warn.disk_low", n=12))
+
+
+@pytest.fixture(autouse=True)
+def _spanish() -> Any:
+    yield
+    i18n.set_language("es")
 
 
 def _host(qtbot: Any, screen_factory: Any, size: tuple[int, int]) -> tuple[QWidget, Any]:
@@ -131,10 +139,23 @@ def test_a_notice_takes_room_from_the_banners_not_from_the_screen(qtbot: Any, si
     assert len(_shown(s)) == before
 
 
+def test_the_banners_speak_the_chosen_language(qtbot: Any) -> None:
+    """The texts come from the catalogues by code: English shows English, never the Spanish."""
+    i18n.set_language("en")
+    _, s = _host(qtbot, lambda: _home(1, [CLOCK, DISK, BATTERY]), (1280, 800))
+    assert s.warnings_text().splitlines() == [
+        "The device's clock looks wrong (it shows 1970-01-01): connect to correct it or tell the "
+        "coordinator.",
+        "Low storage: room for 12 more supports. Tell the coordinator.",
+        "Battery low (15 %): plug in the charger."]
+
+
 def test_plain_texts_and_pairs_are_banners_too(qtbot: Any) -> None:
-    _, s = _host(qtbot, lambda: _home(1, ["Texto de aviso.", ("Un error.", "error")]), (800, 480))
+    _, s = _host(qtbot, lambda: _home(1, ["Texto de aviso.", ("Un error.", "error"), Msg("warn.disk_full")]),
+                 (800, 480))
     assert [(r.text(), r.property("severity")) for r in _shown(s)] == [
-        ("⚠ Texto de aviso.", "warn"), ("⚠ Un error.", "error")]
+        ("⚠ Texto de aviso.", "warn"), ("⚠ Un error.", "error"),
+        ("⚠ Memoria llena: conéctese para enviar y avise al coordinador.", "warn")]
     s.set_warnings([])
     assert _shown(s) == [] and not s.more.isVisibleTo(s) and not s.banners.isVisibleTo(s)
 

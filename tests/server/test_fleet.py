@@ -17,6 +17,7 @@ import requests
 from server_stub.fleet import command_issue as commands
 from server_stub.fleet import tables as fleet
 from sync.agent.freeze import capture_refusal
+from sync.common.msg import Msg
 from sync.device.command_exec import REVOKED_TEXT, is_locked_out, is_revoked, record_pin_failure
 from sync.wire.command import Command, sign_command
 from sync.wire.config_schema import CONFIG_SCHEMA
@@ -61,7 +62,7 @@ def test_revoked_device_is_refused_by_broker_and_https_and_knows_it(fleet_env: F
     # The device's own agent finds out and says so; the kiosk refuses captures.
     agent = dev.agent()
     assert wait_until(lambda: agent.snapshot().state.last_error == REVOKED_TEXT, 30)
-    assert is_revoked(cfg) and REVOKED_TEXT in (capture_refusal(cfg) or "")
+    assert is_revoked(cfg) and capture_refusal(cfg) == Msg("freeze.revoked")
     assert dev.outbox().counts().unacknowledged == 1  # kept: nothing was sent or erased
     # Other devices are unaffected.
     other = fleet_env.enroll("ok")

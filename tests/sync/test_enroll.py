@@ -14,6 +14,7 @@ import requests
 
 from server_stub.fleet import tables as fleet
 from sync.agent.freeze import capture_refusal, offered_processes
+from sync.common.msg import Msg
 from sync.device.enroll import EnrollError, _make_keys, _redeem, _verify, enroll
 from sync.wire import enrollment as proto
 from tests.helpers.fleet import Fleet, wait_until
@@ -155,10 +156,11 @@ def test_freeze_policy_and_collection_period(fleet_env: Fleet) -> None:
     dev = fleet_env.enroll("freeze")
     cfg = dev.config
     dev.capture(2)
-    assert capture_refusal(replace(cfg, freeze=FreezeSection(max_pending=2))) is not None
-    assert "2 apoyos sin enviar" in (capture_refusal(replace(cfg, freeze=FreezeSection(max_pending=2))) or "")
+    assert capture_refusal(replace(cfg, freeze=FreezeSection(max_pending=2))) == \
+        Msg("freeze.pending", {"pending": 2, "max_pending": 2})
     msg = capture_refusal(cfg, now_ms=int(time.time() * 1000) + 4 * 86_400_000)
-    assert msg is not None and "días" in msg
+    assert msg is not None and msg.code == "freeze.unsent_age"
+    assert msg.args["max_days"] == f"{cfg.freeze.max_unsent_age_days:g}"
     assert capture_refusal(cfg) is None
     p = cfg.processes[0]
     assert offered_processes(cfg, now_ms=p.end_ms + 1) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from kiosk.i18n import render
 from sync.agent.freeze import MX, period_warnings
 from sync.device.config import Process, Scope
 
@@ -17,25 +18,32 @@ def _ms(day: str, hour: int = 12) -> int:
     return int(dt.datetime.fromisoformat(day).replace(hour=hour, tzinfo=MX).timestamp() * 1000)
 
 
+def texts(server_ms: int, pending: int, lang: str = "es") -> list[str]:
+    """The warnings (message codes) as the kiosk renders them from its catalogues."""
+    return [render(m, lang=lang) for m in period_warnings(_process(), server_ms, pending)]
+
+
 def test_quiet_in_the_middle_of_the_period() -> None:
     assert period_warnings(_process(), _ms("2027-01-15"), pending=3) == []
 
 
 def test_before_the_period_says_when_it_starts() -> None:
-    assert period_warnings(_process(), _ms("2026-12-20"), pending=0) == [
-        "El periodo de captación de «Diputación» empieza el 2027-01-01."]
+    [m] = period_warnings(_process(), _ms("2026-12-20"), pending=0)
+    assert m.code == "period.starts" and dict(m.args) == {"process": "Diputación", "date": "2027-01-01"}
+    assert texts(_ms("2026-12-20"), 0) == ["El periodo de captación de «Diputación» empieza el 2027-01-01."]
 
 
-def test_the_last_three_days_count_down() -> None:
-    assert period_warnings(_process(), _ms("2027-01-29"), pending=0) == [
-        "La captación termina el 2027-01-31 (2 día(s))."]
-    assert period_warnings(_process(), _ms("2027-01-31", 23), pending=0) == [
-        "La captación termina el 2027-01-31 (0 día(s))."]
+def test_the_last_three_days_count_down_in_plural_forms() -> None:
+    assert texts(_ms("2027-01-29"), 0) == ["La captación termina el 2027-01-31 (2 días)."]
+    assert texts(_ms("2027-01-30"), 0) == ["La captación termina el 2027-01-31 (1 día)."]
+    assert texts(_ms("2027-01-31", 23), 0) == ["La captación termina el 2027-01-31 (0 días)."]
+    assert texts(_ms("2027-01-30"), 0, "en") == ["Collection ends on 2027-01-31 (1 day)."]
 
 
 def test_after_the_close_the_24_hour_deadline_for_pending_supports() -> None:
-    assert period_warnings(_process(), _ms("2027-02-01", 8), pending=4) == [
+    assert texts(_ms("2027-02-01", 8), 4) == [
         "El periodo de captación de «Diputación» terminó el 2027-01-31.",
         "Periodo cerrado: envíe los 4 apoyos pendientes antes del 2027-02-02 00:00 (24 h)."]
-    assert period_warnings(_process(), _ms("2027-02-03"), pending=4) == [
-        "El periodo de captación de «Diputación» terminó el 2027-01-31."]
+    assert texts(_ms("2027-02-01", 8), 1)[1] == \
+        "Periodo cerrado: envíe el 1 apoyo pendiente antes del 2027-02-02 00:00 (24 h)."
+    assert texts(_ms("2027-02-03"), 4) == ["El periodo de captación de «Diputación» terminó el 2027-01-31."]

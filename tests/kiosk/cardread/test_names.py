@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from kiosk.cardread.credential import IneFields, display_name
-from kiosk.mrz.parse import mrz_name
+from kiosk.cardread.credential import IneFields, display_name, ine_fields
+from kiosk.mrz.parse import mrz_name, parse_ine_mrz
 from kiosk.testdata.roll import generate_roll
 from tests.helpers.kiosk import back_reading, card
 from tests.helpers.long_names import LINE3, NOMBRES, NOMBRES_READ, PATERNO, long_name_card, long_name_reading
@@ -25,9 +25,12 @@ def _full_mrz_name(citizen: dict) -> str:
 @pytest.mark.parametrize(("change", "shown"), [
     ({}, "PERSONA EJEMPL MUESTRA PRUEBA"),
     ({"name_truncated": True}, "PERSONA EJEMPL… MUESTRA PRUEBA"),
-    # The surnames filled the line: the cut fell on the last surname read.
-    ({"name_truncated": True, "nombres": ""}, "MUESTRA PRUEBA…"),
-    ({"name_truncated": True, "nombres": "", "apellido_materno": ""}, "MUESTRA…"),
+    # No given names, the line ending in "<<": the surnames ended, the given names were cut away.
+    ({"name_truncated": True, "nombres": ""}, "… MUESTRA PRUEBA"),
+    ({"name_truncated": True, "nombres": "", "apellido_materno": ""}, "… MUESTRA"),
+    # The surnames filled the line: the cut may have fallen on the last surname read.
+    ({"name_truncated": True, "surname_cut": True, "nombres": ""}, "MUESTRA PRUEBA…"),
+    ({"name_truncated": True, "surname_cut": True, "nombres": "", "apellido_materno": ""}, "MUESTRA…"),
     ({"nombres": "", "apellido_materno": ""}, "MUESTRA"),
 ])
 def test_display_name_marks_the_part_that_may_be_cut(change: dict, shown: str) -> None:
@@ -61,3 +64,19 @@ def test_the_generators_own_cards_hold_cut_and_whole_names() -> None:
         f = back_reading(seed).fields
         assert f is not None and f.name_truncated is cut
         assert ("…" in display_name(f)) is cut
+
+
+@pytest.mark.parametrize(("line3", "shown"), [
+    # The surnames fill 28 characters and "<<" follows: only the given names can be missing.
+    ("MUESTRALARGOAPELLIDO<PRUEBAS<<", "… MUESTRALARGOAPELLIDO PRUEBAS"),
+    # One '<' left: the cut may fall just after a space inside the second surname.
+    ("MUESTRALARGOAPELLIDO<PRUEBASX<", "MUESTRALARGOAPELLIDO PRUEBASX…"),
+    # A full line with no given names: the last surname may itself be cut.
+    ("MUESTRALARGOAPELLIDO<PRUEBASXY", "MUESTRALARGOAPELLIDO PRUEBASXY…"),
+])
+def test_a_line_with_no_given_names_marks_where_the_cut_can_be(line3: str, shown: str) -> None:
+    _, _, truth = card(1)
+    lines = [*truth["mrz"][:2], line3]
+    f = ine_fields(parse_ine_mrz(lines), 2026)
+    assert f.nombres == "" and f.name_truncated
+    assert display_name(f) == shown

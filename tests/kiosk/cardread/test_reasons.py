@@ -1,21 +1,42 @@
-"""kiosk.cardread.reasons: one table of codes and texts, the rule for an unread back, and the
-integrity policy's decision (the counts are the analyser's: tests/kiosk/test_analysis.py)."""
+"""kiosk.cardread.reasons: the codes (their texts in the kiosk's catalogues), the rule for an
+unread back, and the integrity policy's decision (the counts are the analyser's:
+tests/kiosk/test_analysis.py)."""
 
 from __future__ import annotations
 
+import pytest
+
+from kiosk import i18n
 from kiosk.cardread import credential
 from kiosk.cardread import reasons as R
+from kiosk.i18n import Msg, lookup
 from kiosk.vision.integrity import IntegrityResult
 
 
-def test_the_old_codes_keep_their_meaning_and_credential_shares_the_table() -> None:
-    assert credential.MESSAGES is R.MESSAGES and credential.Notice is R.Notice
-    assert R.MESSAGES["sin_qr"] == credential.MSG_SIN_QR == (
-        "Sólo será posible captar las credenciales que cuenten al reverso con código QR")
-    assert R.MESSAGES["qr_ilegible"] == "No se pudo leer el código QR: tome otra foto del reverso"
-    assert R.MESSAGES["es_frente"] == "Voltee la credencial: muestre el reverso"
-    assert R.MESSAGES["es_reverso"] == "Voltee la credencial: muestre el frente"
-    assert set(R.MESSAGES) >= R.RETRY
+@pytest.fixture(autouse=True)
+def _spanish() -> object:
+    yield
+    i18n.set_language("es")
+
+
+def test_every_code_has_its_text_in_both_catalogues_and_credential_shares_the_codes() -> None:
+    assert credential.Notice is R.Notice and R.CODES >= R.RETRY | R.UNREAD
+    for code in R.CODES:
+        for lang in i18n.LANGUAGES:
+            assert lookup(R.msg_code(code), lang), (code, lang)
+    assert R.Notice("sin_qr").msg_code == "card.sin_qr"
+
+
+def test_the_old_codes_keep_their_texts_in_spanish_and_read_in_english() -> None:
+    said = {c: i18n.render(Msg(R.msg_code(c))) for c in ("sin_qr", "qr_ilegible", "es_frente", "es_reverso")}
+    assert said == {
+        "sin_qr": "Sólo será posible captar las credenciales que cuenten al reverso con código QR",
+        "qr_ilegible": "No se pudo leer el código QR: tome otra foto del reverso",
+        "es_frente": "Voltee la credencial: muestre el reverso",
+        "es_reverso": "Voltee la credencial: muestre el frente",
+    }
+    i18n.set_language("en")
+    assert i18n.render(Msg(R.Notice("es_frente").msg_code)) == "Turn the card over: show the back"
 
 
 def test_ines_sentence_only_for_a_sharp_back_with_no_codes() -> None:

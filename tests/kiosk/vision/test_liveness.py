@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from kiosk.vision.liveness import (
+    PROMPTS,
     Challenge,
     LivenessChecker,
     Verdict,
@@ -40,27 +41,42 @@ def _frame(scale=0.22, cx=0.5, cy=0.5, gain=1.0, blur=0.0, size=(1280, 720)):
 
 def test_good_selfie_passes():
     q = assess_selfie(_frame())
-    assert q.ok, q.reasons
+    assert q.ok, q.codes
     assert q.n_faces == 1 and q.face is not None
 
 
-@pytest.mark.parametrize(("kwargs", "word"), [
-    ({"scale": 0.08}, "Acérquese"),
-    ({"cx": 0.2}, "Centre"),
-    ({"gain": 0.3}, "poca luz"),
-    ({"blur": 4.0}, "borrosa"),
+@pytest.mark.parametrize(("kwargs", "code"), [
+    ({"scale": 0.08}, "selfie.small"),
+    ({"cx": 0.2}, "selfie.center"),
+    ({"gain": 0.3}, "selfie.dark"),
+    ({"blur": 4.0}, "selfie.blurred"),
 ])
-def test_selfie_reasons(kwargs, word):
+def test_selfie_reasons(kwargs, code):
     q = assess_selfie(_frame(**kwargs))
     assert not q.ok
-    assert any(word in r for r in q.reasons), q.reasons
+    assert code in q.codes, q.codes
 
 
 def test_no_face_and_two_faces():
-    assert assess_selfie(np.full((720, 1280, 3), 128, np.uint8)).reasons[0].startswith("No se detecta")
+    assert assess_selfie(np.full((720, 1280, 3), 128, np.uint8)).codes == ("selfie.no_face",)
     two = np.hstack([_frame(scale=0.35, size=(640, 720)), _frame(scale=0.35, size=(640, 720))])
     q = assess_selfie(two)
-    assert not q.ok and q.n_faces == 2 and any("más de un rostro" in r for r in q.reasons)
+    assert not q.ok and q.n_faces == 2 and "selfie.many_faces" in q.codes
+
+
+def test_the_codes_read_in_both_languages_and_registers():
+    """Vision hands up codes; the kiosk's catalogues hold what they say, to the auxiliary and,
+    on the selfie screen, to the citizen ("usted")."""
+    from kiosk import i18n
+    from kiosk.i18n import Msg
+
+    small = Msg(assess_selfie(_frame(scale=0.08)).codes[0])
+    assert i18n.render(small, "ciudadano") == "Acérquese a la cámara: el rostro se ve muy pequeño"
+    assert i18n.render(small) == "Pida a la persona que se acerque a la cámara: el rostro se ve muy pequeño"
+    assert i18n.render(small, "ciudadano", "en") == "Come closer: the face is too small"
+    prompt = Msg(PROMPTS[Challenge.TURN_LEFT])
+    assert i18n.render(prompt, "ciudadano") == "Gire lentamente la cabeza hacia su izquierda"
+    assert i18n.render(prompt, "ciudadano", "en") == "Slowly turn your head to your left"
 
 
 def test_choose_challenge_is_random_and_covers_all():
@@ -92,15 +108,15 @@ def test_checker_is_stateful_and_final():
     seq = make_sequence("live", "blink", 1, fps=10, seconds=3.5)
     c = LivenessChecker(Challenge.BLINK)
     states = [c.update(f, t) for f, t in seq]
-    assert states[0].verdict == Verdict.PENDING and "frente" in states[0].message
+    assert states[0].verdict == Verdict.PENDING and states[0].code == "liveness.hold_still"
     assert states[-1].verdict == Verdict.PASSED
     # Once decided, the verdict stays, whatever comes next.
     assert c.update(np.zeros((360, 640, 3), np.uint8), 99.0).verdict == Verdict.PASSED
 
 
-def test_timeout_fails_with_spanish_reason():
+def test_timeout_fails_with_its_reason():
     c = LivenessChecker(Challenge.TURN_LEFT)
     blank = np.zeros((360, 640, 3), np.uint8)
     c.update(blank, 0.0)
     st = c.update(blank, 9.0)
-    assert st.verdict == Verdict.FAILED and "a tiempo" in st.message
+    assert st.verdict == Verdict.FAILED and st.code == "liveness.timeout"

@@ -7,7 +7,7 @@ import pytest
 
 from kiosk.testdata.cards import sample_card
 from kiosk.vision.card import CARD_H, CARD_W, find_card, order_corners, straighten
-from kiosk.vision.quality import MESSAGES, CaptureTracker, assess_frame
+from kiosk.vision.quality import REASONS, CaptureTracker, assess_frame
 from tests.helpers.vision import Frame, blurred, cut_off, genuine_back_frames, too_dark, too_far
 
 KINDS = ("clean", "noise", "glare", "low_light", "perspective", "small", "jpeg", "crumpled")
@@ -79,9 +79,16 @@ def test_far_card_is_reported() -> None:
     assert all(hits), hits
 
 
-def test_messages_are_spanish_sentences() -> None:
+def test_reasons_are_codes_whose_texts_the_catalogues_hold() -> None:
+    from kiosk import i18n
+    from kiosk.i18n import Msg
+
     q = assess_frame(np.full((720, 1280, 3), 128, np.uint8), None)
-    assert q.message == MESSAGES["sin_credencial"] and q.message.startswith("Coloque")
+    assert (q.codes, q.code) == (["quality.sin_credencial"], "quality.sin_credencial")
+    assert i18n.render(Msg(q.code)) == "Coloque la credencial dentro del recuadro"
+    assert i18n.render(Msg(q.code), lang="en") == "Place the card inside the box"
+    for r in (*REASONS, "listo"):
+        assert all(i18n.lookup(f"quality.{r}", lang) for lang in i18n.LANGUAGES), r
 
 
 def test_tracker_says_steady_only_after_still_good_frames(frames) -> None:  # type: ignore[no-untyped-def]
