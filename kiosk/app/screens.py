@@ -59,7 +59,7 @@ CONNECTION = {
 }
 
 
-def _status(data: dict[str, Any], low_battery: float) -> HomeStatus:
+def status_texts(data: dict[str, Any], low_battery: float) -> HomeStatus:
     """The local channel's status (plus outbox counts and battery) as the status bar's texts."""
     s = HomeStatus(pending=data.get("pending"), sent_today=data.get("sent_today"))
     state = data.get("connection")
@@ -149,7 +149,7 @@ class ScreenFactory:
         low_battery = cfg.warnings.low_battery_percent if cfg else 20.0
 
         def status_changed(data: dict[str, Any]) -> None:
-            s.status.set_status(_status(data, low_battery))
+            s.status.set_status(status_texts(data, low_battery))
             s.set_warnings(home.warnings([p.id for p in procs]))
             # The agent's clock offset arrived (or the day changed): offer what is open now.
             if [p.id for p in home.offered(procs)] != offered and w.flow.step == Step.HOME:

@@ -26,8 +26,10 @@ from PySide6.QtWidgets import QApplication, QStackedWidget, QVBoxLayout, QWidget
 
 from hardware.camera.errors import MESSAGES as CAMERA_MESSAGES
 from kiosk.app.card_pictures import card_pictures
+from kiosk.app.screens import status_texts
 from kiosk.capture.analysis import RETRY, UNAVAILABLE
 from kiosk.capture.warnings import HomeWarning
+from kiosk.i18n import render
 from kiosk.testdata import variants as V
 from kiosk.testdata.cards import sample_card
 from kiosk.testdata.selfies import make_selfie
@@ -38,7 +40,7 @@ from kiosk.ui.coordinator import CoordinatorScreen
 from kiosk.ui.done import BusyScreen, FolioScreen, RefusedScreen
 from kiosk.ui.failure import FailureScreen
 from kiosk.ui.first_run import FirstRunScreen
-from kiosk.ui.home import HomeScreen, HomeStatus
+from kiosk.ui.home import HomeScreen
 from kiosk.ui.lock import LockScreen
 from kiosk.ui.review import ReviewData, ReviewScreen
 from kiosk.ui.sign import EmailScreen, SignatureScreen
@@ -165,8 +167,10 @@ def _home(processes: int = 1, warnings: tuple[str | HomeWarning, ...] = (), noti
     procs = [(f"{PROCESS[0]}-{i}", PROCESS[1] if i == 0 else f"Proceso de ejemplo {i + 1} (MUESTRA)",
               PROCESS[2]) for i in range(processes)]
     s = HomeScreen("ANA MUESTRA", procs)
-    s.status.set_status(HomeStatus(pending=3, sent_today=12, connection="En línea (MQTT)", online=True,
-                                   battery="64 %", last_sync="hace 21 min"))
+    # As the window turns the agent's status into the bar's texts (in the chosen language).
+    s.status.set_status(status_texts({"pending": 3, "sent_today": 12, "connection": "online",
+                                      "transport": "mqtt", "battery": 64.0, "on_ac": False,
+                                      "last_success_age_s": 21 * 60}, 20.0))
     s.set_warnings(list(warnings))
     return _noticed(s, notice) if notice else s
 
@@ -177,7 +181,7 @@ def _capture(kind: str, guidance: str, good: bool = False, camera_error: str = "
     if kind == "selfie":
         s.show_frame(_selfie())
         s.set_guidance(guidance, None, good)
-        s.set_challenge("Gire lentamente la cabeza hacia su izquierda")
+        s.set_challenge(render(Msg("liveness.turn_left"), register="ciudadano"))
     else:
         frame, quad = _camera_frame(kind)
         s.show_frame(frame)
