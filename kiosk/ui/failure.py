@@ -18,7 +18,6 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QLineEdit,
     QPlainTextEdit,
     QStackedWidget,
     QVBoxLayout,
@@ -27,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from kiosk.i18n import text
 from kiosk.ui.theme import DANGER, N_, PAPER, Scale, tr
-from kiosk.ui.widgets import Keypad, NoticeLabel, button, label, touch_scroll
+from kiosk.ui.widgets import NoticeLabel, button, label, pin_column, touch_scroll
 
 TITLE = N_("El kiosco no pudo arrancar")
 REPEAT = N_("Reinicie el equipo. Si este mensaje vuelve a aparecer, avise a su coordinador.")
@@ -150,17 +149,7 @@ class FailureScreen(QWidget):
         left.addWidget(button(tr("Volver"), None, self.back, name="failure_back_pin"), 0,
                        Qt.AlignmentFlag.AlignLeft)
         row.addLayout(left, 3)
-        right = QVBoxLayout()
-        self.pin = QLineEdit()
-        self.pin.setObjectName("failure_pin")
-        self.pin.setEchoMode(QLineEdit.EchoMode.Password)
-        self.pin.setReadOnly(True)
-        self.pin.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.pin.setPlaceholderText("PIN")
-        right.addWidget(self.pin)
-        self.keypad = Keypad()
-        self.keypad.key.connect(self._key)
-        right.addWidget(self.keypad, 1)
+        right, self.pin, self.keypad = pin_column("failure_pin", self._key)
         row.addLayout(right, 2)
         return page
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QVBoxLayout, QWidget
 
 from kiosk.i18n import text
 from kiosk.ui.theme import N_, Scale, tr
-from kiosk.ui.widgets import Keypad, NoticeLabel, button, label
+from kiosk.ui.widgets import NoticeLabel, button, label, pin_column
 
 
 class LockScreen(QWidget):
@@ -38,17 +38,7 @@ class LockScreen(QWidget):
         self.coord_button = button(tr("Coordinador"), None, self.coordinator.emit, name="coordinator")
         left.addWidget(self.coord_button, 0, Qt.AlignmentFlag.AlignLeft)
         row.addLayout(left, 3)
-        right = QVBoxLayout()
-        self.pin = QLineEdit()
-        self.pin.setObjectName("pin")
-        self.pin.setEchoMode(QLineEdit.EchoMode.Password)
-        self.pin.setReadOnly(True)
-        self.pin.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.pin.setPlaceholderText("PIN")
-        right.addWidget(self.pin)
-        self.keypad = Keypad()
-        self.keypad.key.connect(self._key)
-        right.addWidget(self.keypad, 1)
+        right, self.pin, self.keypad = pin_column("pin", self._key)
         row.addLayout(right, 2)
         self.setMinimumWidth(Scale.px(400))
 

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QPushButton,
     QScroller,
     QScrollerProperties,
@@ -280,3 +281,20 @@ class Header(QWidget):
             row.addWidget(label(step, "muted", wrap=False))
         if on_cancel is not None:
             row.addWidget(button(tr("Cancelar"), "danger", on_cancel, name="cancel"))
+
+
+def pin_column(name: str, on_key: Callable[[str], None]) -> tuple[QVBoxLayout, QLineEdit, Keypad]:
+    """A masked, read-only PIN field over the on-screen keypad (the lock screen and the
+    failure screen's coordinator PIN): the keypad is the only way to type."""
+    col = QVBoxLayout()
+    pin = QLineEdit()
+    pin.setObjectName(name)
+    pin.setEchoMode(QLineEdit.EchoMode.Password)
+    pin.setReadOnly(True)
+    pin.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    pin.setPlaceholderText("PIN")
+    col.addWidget(pin)
+    keypad = Keypad()
+    keypad.key.connect(on_key)
+    col.addWidget(keypad, 1)
+    return col, pin, keypad

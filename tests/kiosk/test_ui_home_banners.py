@@ -9,14 +9,15 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QPoint
-from PySide6.QtWidgets import QApplication, QLabel, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
 from kiosk import i18n
 from kiosk.capture.warnings import HomeWarning
 from kiosk.ui.done import SENDING, FolioScreen
 from kiosk.ui.home import HomeScreen
-from kiosk.ui.theme import Scale, style_sheet
+from kiosk.ui.theme import Scale
 from sync.common.msg import Msg
+from tests.helpers.screen_states import host
 
 SIZES = [(800, 480), (1280, 800)]
 PROCESS = ("ci-2027-df-0901", "Candidatura independiente, diputación federal 01 (MUESTRA)",
@@ -35,22 +36,9 @@ def _spanish() -> Any:
 
 
 def _host(qtbot: Any, screen_factory: Any, size: tuple[int, int]) -> tuple[QWidget, Any]:
-    """The screen in a window of `size`, as KioskWindow holds it (a stack, scaled first)."""
-    app = QApplication.instance()
-    assert isinstance(app, QApplication)
-    Scale.set_for(*size)
-    app.setStyleSheet(style_sheet())
-    screen = screen_factory()
-    win = QWidget()
+    """The screen in a window of `size`, as KioskWindow holds it (the registry's host)."""
+    win, screen = host(screen_factory, size)
     qtbot.addWidget(win)
-    stack = QStackedWidget()
-    layout = QVBoxLayout(win)
-    layout.setContentsMargins(0, 0, 0, 0)
-    layout.addWidget(stack)
-    stack.addWidget(screen)
-    win.resize(*size)
-    win.show()
-    QApplication.processEvents()
     return win, screen
 
 
