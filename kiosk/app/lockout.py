@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 
-from kiosk.capture.flow import LOCKOUT_MAX_SECONDS, LOCKOUT_SECONDS, MAX_PIN_FAILURES
+from kiosk.capture.lockouts import LOCKOUT_MAX_SECONDS, LOCKOUT_SECONDS, MAX_PIN_FAILURES
 from sync.device.command_exec import LOCKOUT_FILE, clear_lockout, is_locked_out, record_pin_failure
 from sync.device.config import DeviceConfig
 

@@ -31,7 +31,8 @@ from kiosk.app.lockout import FileLockouts
 from kiosk.app.screens import ScreenFactory
 from kiosk.app.services import Services, build_services
 from kiosk.app.shell import NoticeView
-from kiosk.capture.flow import Flow, MemoryLockouts, Notice, Step
+from kiosk.capture.flow import Flow, Notice, Step
+from kiosk.capture.lockouts import MemoryLockouts
 from kiosk.ui.jobs import Jobs
 
 __all__ = ["KioskWindow", "Services", "build_services"]

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from kiosk.capture.flow import LOCKOUT_SECONDS, MAX_PIN_FAILURES, NO_LIVENESS, Flow, FlowError, Step
+from kiosk.capture.flow import NO_LIVENESS, Flow, FlowError, Step
+from kiosk.capture.lockouts import LOCKOUT_SECONDS, MAX_PIN_FAILURES
 
 PINS = {"aux-1": "1234", "coord": "9999"}
 

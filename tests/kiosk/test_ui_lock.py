@@ -8,7 +8,8 @@ from pathlib import Path
 from PySide6.QtWidgets import QWidget
 
 from kiosk import i18n
-from kiosk.capture.flow import MAX_PIN_FAILURES, Step
+from kiosk.capture.flow import Step
+from kiosk.capture.lockouts import MAX_PIN_FAILURES
 from tests.helpers.ui import COORD_PIN, click, find, make_window, offline_device
 
 
