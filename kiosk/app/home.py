@@ -157,12 +157,14 @@ class HomeController:
         def done(data: dict[str, Any]) -> None:
             # "Sent today" is the agent's own per-day count (server-corrected date), via the
             # local channel; with no agent answering it is unknown, not zero.
-            if number > self._delivered:
-                self._delivered = number
-                self.status_data = data
-                if self.status_view is not None:
-                    self.status_view.set_status_data(data)
-            self._next()
+            try:
+                if number > self._delivered:
+                    self._delivered = number
+                    self.status_data = data
+                    if self.status_view is not None:
+                        self.status_view.set_status_data(data)  # may rebuild the screen
+            finally:
+                self._next()  # a screen that failed to take it must not stop the refreshes
 
         def failed(e: Exception) -> None:
             _log.error("status snapshot failed", exc_info=e)

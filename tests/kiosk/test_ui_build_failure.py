@@ -14,6 +14,7 @@ from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QApplication
 
+from kiosk.app.home import HomeController
 from kiosk.app.screens import ScreenFactory
 from kiosk.app.window import KioskWindow, Services
 from kiosk.capture.save import SaveContext
@@ -21,8 +22,10 @@ from sync.device.config import load_config
 from tests.helpers.ui import IN_PERIOD_MS, offline_device
 
 
+@pytest.mark.parametrize("where", ["first screen", "after the timers started"])
 def test_a_window_that_fails_while_built_leaves_nothing_running(
         qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        where: str,
 ) -> None:
     cfg = load_config(offline_device(tmp_path / "dev"))
     ctx = SaveContext.from_config(cfg)
@@ -32,7 +35,16 @@ def test_a_window_that_fails_while_built_leaves_nothing_running(
         half.append(self.win)  # type: ignore[arg-type]
         raise RuntimeError("the lock screen could not be built")
 
-    monkeypatch.setattr(ScreenFactory, "_locked", broken)
+    def late(self: HomeController) -> None:
+        # By now the timers run and the input filter is installed: they must be undone too.
+        half.append(self.shell)  # type: ignore[arg-type]
+        assert self.shell.status_timer.isActive()  # type: ignore[attr-defined]
+        raise RuntimeError("the lock screen could not be built")
+
+    if where == "first screen":
+        monkeypatch.setattr(ScreenFactory, "_locked", broken)
+    else:
+        monkeypatch.setattr(HomeController, "refresh_status", late)
     caplog.set_level(logging.DEBUG, logger="fieldkit")
     with pytest.raises(RuntimeError, match="could not be built"):
         KioskWindow(Services(cfg, None, ctx, now_ms=lambda: IN_PERIOD_MS), "es")
