@@ -3,9 +3,10 @@
 #
 #   scripts/i18n.sh            # after editing a tr("…") text or a .po (docs/kiosk.md)
 #
-# Sentences come from tr("…") / N_("…") in kiosk/ui and kiosk/app (babel.cfg); message
-# codes come from the Spanish catalogue itself (a code is added there by hand, with its
-# English in the en catalogue), so an update never drops a code that no call names.
+# Sentences come from the calls named in kiosk.i18n.catalogue.KEYWORDS (tr("…"), N_("…"),
+# Header("…")) in the folders of babel.cfg; message codes come from the Spanish catalogue
+# itself (a code is added there by hand, with its English in the en catalogue), so an update
+# never drops a code that no call names.
 set -eu
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -13,7 +14,10 @@ LOC=kiosk/i18n/locale
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
-"$PY" -m babel.messages.frontend extract -F babel.cfg --no-default-keywords -k tr -k N_ \
+# The keywords' one home is kiosk.i18n.catalogue (the catalogue test reads them there too).
+KEYWORDS=$("$PY" -c 'from kiosk.i18n.catalogue import KEYWORDS; print(" ".join("-k " + k for k in KEYWORDS))')
+# shellcheck disable=SC2086  # one word per option
+"$PY" -m babel.messages.frontend extract -F babel.cfg --no-default-keywords $KEYWORDS \
     --sort-output --no-location --project apoyo-fieldkit --version 0.1.0 \
     -o "$TMP/screens.pot" .
 

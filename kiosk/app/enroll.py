@@ -20,7 +20,7 @@ from kiosk.app.lockout import FileLockouts
 from kiosk.app.services import services_for
 from kiosk.app.shell import EnrollView, Shell
 from kiosk.capture.flow import Notice, Step
-from kiosk.i18n import tr
+from kiosk.i18n import render, tr
 from kiosk.vision.qr import decode_qr
 from sync.common.msg import Msg
 from sync.device.config import load_config
@@ -31,7 +31,9 @@ _log = logging.getLogger("fieldkit.kiosk")
 
 
 class _Progress(QObject):
-    step = Signal(str, float)  # emitted on the worker, delivered on the UI thread
+    # An `enroll.step.*` message and the fraction done: emitted on the worker, delivered (and
+    # rendered, in the language chosen then) on the UI thread.
+    step = Signal(object, float)
 
 
 class EnrollController:
@@ -63,13 +65,13 @@ class EnrollController:
         emit, path = self.progress.step.emit, sh.sv.config_path
 
         def work() -> Any:
-            return fn(code, server or None, config_path=path, progress=lambda t, f: emit(t, f))
+            return fn(code, server or None, config_path=path, progress=lambda m, f: emit(m, f))
 
         sh.jobs.run(work, self._enrolled, self._enroll_failed)
 
-    def _on_enroll_progress(self, text: str, fraction: float) -> None:
+    def _on_enroll_progress(self, step: Msg, fraction: float) -> None:
         if self.enrolling and self.view is not None:
-            self.view.set_progress(text + "…", fraction)
+            self.view.set_progress(render(step), fraction)
 
     def _enroll_failed(self, e: Exception) -> None:
         self.enrolling = False

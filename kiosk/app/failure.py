@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from kiosk.i18n import Msg, render
 from sync.common.pin import verify_pin
 from sync.common.version import UNKNOWN, package_version
 from sync.device.config import ConfigError, DeviceConfig, load_config, resolve_config_path
@@ -161,48 +162,56 @@ def _when(at: float) -> str:
 
 def versions() -> str:
     v = package_version()
-    return (f"{'desconocida' if v == UNKNOWN else v}; Python {platform.python_version()}; "
-            f"PySide6 {_qt_version()}")
+    shown = render(Msg("diag.unknown")) if v == UNKNOWN else v
+    return f"{shown}; Python {platform.python_version()}; PySide6 {_qt_version()}"
 
 
-def _file_line(label: str, path: os.PathLike[str] | str) -> str:
+def _file_line(path: os.PathLike[str] | str) -> Msg:
     """A path with its size and time of change, read with stat only (nothing is opened)."""
     try:
         st = os.stat(path)
     except OSError as e:
-        return f"{label}: {path} ({e.strerror or e})"
-    return f"{label}: {path} ({st.st_size} bytes, modificado {_when(st.st_mtime)})"
+        return Msg("diag.failure.file_unreadable", {"path": str(path), "error": e.strerror or str(e)})
+    return Msg("diag.failure.file", {"path": str(path), "size": st.st_size, "when": _when(st.st_mtime)})
 
 
 def diagnostics(f: StartupFailure, environ: dict[str, str] | None = None) -> str:
-    """The coordinator's text, behind the PIN: the error and its causes, the paths (never a
-    key's contents), versions, the process, and the traceback last."""
+    """The coordinator's text, behind the PIN, in the language chosen: the error and its causes
+    (their own words: the coordinator's to read), the paths (never a key's contents), versions,
+    the process, and the traceback last."""
     env = os.environ if environ is None else environ
-    lines = [f"Código: {f.kind}", f"Hora: {_when(f.at)}"]
+    lines = [Msg("diag.failure.code", {"kind": f.kind}), Msg("diag.failure.time", {"at": _when(f.at)})]
     if f.error is not None:
-        lines += [f"Error: {type(f.error).__name__}: {f.error}"]
-        lines += [f"  causa: {type(x).__name__}: {x}" for x in list(_chain(f.error))[1:]]
-    lines.append(f"Configuración: {f.config_path or '-'}")
+        lines.append(Msg("diag.failure.error", {"error": f"{type(f.error).__name__}: {f.error}"}))
+        lines += [Msg("diag.failure.cause", {"error": f"{type(x).__name__}: {x}"})
+                  for x in list(_chain(f.error))[1:]]
+    lines.append(Msg("diag.failure.config", {"path": f.config_path or "-"}))
     if f.config is not None:
-        lines.append(f"Dispositivo: {f.config.device.id}")
-        lines.append(_file_line("Bandeja de salida", f.config.device.outbox_path))
-        lines.append(f"Llave de la bandeja: {f.config.keys.outbox_key}")
+        lines.append(Msg("diag.failure.device", {"id": f.config.device.id}))
+        lines.append(Msg("diag.failure.outbox", {"file": _file_line(f.config.device.outbox_path)}))
+        lines.append(Msg("diag.failure.outbox_key", {"path": str(f.config.keys.outbox_key)}))
     if f.camera:
-        lines.append(f"Cámara: {f.camera}")
+        lines.append(Msg("diag.failure.camera", {"camera": f.camera}))
     monitor = [f"{k}={env[k]}" for k in MONITOR_VARS if env.get(k)]
     if monitor:
-        lines.append("Unidad que falló: " + ", ".join(monitor))
-    lines += [f"Versión: {versions()}", f"Proceso: pid {os.getpid()}", f"Registro: {JOURNAL}"]
+        lines.append(Msg("diag.failure.unit", {"unit": ", ".join(monitor)}))
+    lines += [Msg("diag.failure.version", {"versions": versions()}),
+              Msg("diag.failure.process", {"pid": os.getpid()}),
+              Msg("diag.failure.journal", {"command": JOURNAL})]
+    out = [("  " if m.code == "diag.failure.cause" else "") + render(m) for m in lines]  # causes indented
     if f.error is not None:
-        lines += ["", "Traza:", *"".join(traceback.format_exception(f.error)).rstrip().splitlines()]
-    return "\n".join(lines)
+        out += ["", render(Msg("diag.failure.trace")),
+                *"".join(traceback.format_exception(f.error)).rstrip().splitlines()]
+    return "\n".join(out)
 
 
 def summary(f: StartupFailure) -> str:
-    """What may be shown with no PIN: the code, the error's class, the version and the time;
-    no message (a config's message may quote its values) and no path."""
-    cls = f" ({type(f.error).__name__})" if f.error is not None else ""
-    return f"Código: {f.kind}{cls} · versión {versions()} · {_when(f.at)}"
+    """What may be shown with no PIN, in the language chosen: the code, the error's class, the
+    version and the time; no message (a config's message may quote its values) and no path."""
+    args = {"kind": f.kind, "versions": versions(), "at": _when(f.at)}
+    if f.error is None:
+        return render(Msg("diag.failure.summary", args))
+    return render(Msg("diag.failure.summary_error", {**args, "error": type(f.error).__name__}))
 
 
 def load_config_quietly(cli_value: str | None) -> tuple[DeviceConfig | None, str]:

@@ -45,10 +45,10 @@ def _ago(seconds: float | None) -> str:
     if seconds is None:
         return tr("nunca")
     if seconds < 90:
-        return tr("hace {} s").format(int(seconds))
+        return tr("hace {} s", int(seconds))
     if seconds < 5400:
-        return tr("hace {} min").format(int(seconds // 60))
-    return tr("hace {} h").format(int(seconds // 3600))
+        return tr("hace {} min", int(seconds // 60))
+    return tr("hace {} h", int(seconds // 3600))
 
 
 CONNECTION = {

@@ -1,8 +1,9 @@
 """What the kiosk window talks to outside Qt (camera, outbox, local channel), built from the
-config, and the coordinator's diagnostics. No Qt here."""
+config, and the coordinator's diagnostics (`diag.*` messages). No Qt here."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,9 +15,13 @@ from hardware.camera.errors import MESSAGES as CAMERA_CODES
 from hardware.storage import free_bytes
 from kiosk.capture.save import SaveContext
 from kiosk.i18n import render, tr
+from sync.agent.freeze import span
 from sync.common.msg import Msg
 from sync.common.version import UNKNOWN, package_version
+from sync.device.command_exec import is_revoked
 from sync.device.config import Auxiliary, DeviceConfig
+
+_log = logging.getLogger("fieldkit.kiosk")
 
 
 @dataclass
@@ -33,7 +38,7 @@ class Services:
     # Free bytes of the file system holding a folder (tests pin it): home's disk warning and
     # the refusal of a capture that could not be saved. Raises HardwareError when unreadable.
     free_disk: Callable[[Path], int] = free_bytes
-    device_text: str = ""
+    device_text: Msg | str | None = None  # the first run's line: where the config is expected
     config_path: str = ""  # where enrollment writes the config (first run)
     enroll: Callable[..., Any] | None = None  # sync.device.enroll.enroll on a device; None: no enrollment
 
@@ -51,39 +56,95 @@ def camera_status_msg(st: CameraStatus) -> Msg | None:
     return camera_msg("stopped") if st.state is CameraState.STOPPED else None
 
 
-def run_diagnostic(what: str, sv: Services) -> str:
-    """Coordinator diagnostics, on a worker thread: one line of Spanish text."""
+def diagnostic(what: str, sv: Services) -> Msg:
+    """A coordinator's test (`camera`, `connection`, `storage`, else the version), on a worker
+    thread: its one line as a `diag.*` message. Technical words (an exception, the agent's or
+    the server's own) go to the log; the line names their kind."""
     if what == "camera":
-        if sv.camera is None:
-            return "Cámara: no configurada."
-        sv.camera.start()
-        try:
-            f = sv.camera.latest_frame(3.0, fail_fast=False)
-        except CameraError as e:
-            return f"Cámara: ERROR. {render(camera_msg(e.code))}"
-        info = sv.camera.info
-        name = f"{info.backend} {info.name}" if info else ""
-        return f"Cámara: bien ({name}, {f.image.shape[1]}x{f.image.shape[0]})."
+        return _camera_line(sv)
     if what == "connection":
-        if sv.status is None:
-            return "Conexión: el agente de sincronización no responde."
-        return "Conexión: " + ", ".join(f"{k}={v}" for k, v in sv.status().items())
+        return _connection_line(sv)
     if what == "storage":
-        from hardware.storage import storage_status
+        return _storage_line(sv)
+    return _version_line(sv)
 
-        if sv.config is None:
-            return "Almacenamiento: sin configuración."
-        st = storage_status(sv.config.device.data_dir)
-        counts = sv.save_ctx.counts() if sv.save_ctx else None
-        text = f"Almacenamiento: {st.free_bytes / 1e9:.1f} GB libres de {st.total_bytes / 1e9:.1f} GB" + (
-            " (SÓLO LECTURA)" if st.read_only else ""
-        )
-        return text + (f"; por enviar {counts.unacknowledged}" if counts else "")
+
+def run_diagnostic(what: str, sv: Services) -> str:
+    """`diagnostic` rendered in the language chosen (the coordinator's result line takes text)."""
+    return render(diagnostic(what, sv))
+
+
+def _camera_line(sv: Services) -> Msg:
+    if sv.camera is None:
+        return Msg("diag.camera.none")
+    sv.camera.start()
+    try:
+        f = sv.camera.latest_frame(3.0, fail_fast=False)
+    except CameraError as e:
+        _log.warning("camera test failed: %s", e)
+        return Msg("diag.camera.error", {"reason": camera_msg(e.code)})
+    info = sv.camera.info
+    name = f"{info.backend} {info.name}" if info else "?"
+    return Msg("diag.camera.ok", {"name": name, "width": f.image.shape[1], "height": f.image.shape[0]})
+
+
+# The agent's connection states (sync.agent.state.ConnState) as the coordinator reads them.
+STATES = {"online": "diag.state.online", "offline": "diag.state.offline",
+          "connecting": "diag.state.connecting", "stopped": "diag.state.stopped"}
+
+
+def agent_error(status: dict[str, Any], revoked: bool) -> Msg:
+    """The kind of the agent's last error. Its words (`last_error`: a transport's exception, the
+    server's refusal) are free text in no particular language: logged, never shown. The agent
+    clears it on connecting, so an error while online is a record the server held back."""
+    if revoked:
+        return Msg("diag.agent_error.revoked")
+    if not status.get("last_error"):
+        return Msg("diag.agent_error.none")
+    _log.info("agent's last error: %s", status["last_error"])
+    online = status.get("connection") == "online"
+    return Msg("diag.agent_error.held" if online else "diag.agent_error.connect")
+
+
+def _connection_line(sv: Services) -> Msg:
+    if sv.status is None:
+        return Msg("diag.connection.no_agent")
+    try:
+        st = sv.status()
+    except Exception as e:  # the agent not answering is what this test finds out
+        _log.warning("connection test: the agent did not answer: %s", e)
+        return Msg("diag.connection.no_agent")
+    state = str(st.get("connection"))
+    transport = str(st.get("transport") or "").upper()
+    state_msg = Msg(STATES[state], {"transport": transport}) if state in STATES else \
+        Msg("diag.state.unknown", {"state": state})
+    age_s = st.get("last_success_age_s")
+    last = (Msg("diag.last_sent.never") if age_s is None
+            else Msg("diag.last_sent", {"ago": span(int(float(age_s) * 1000))}))
+    revoked = sv.config is not None and is_revoked(sv.config)
+    pending = st.get("pending")
+    return Msg("diag.connection", {"state": state_msg, "pending": "—" if pending is None else pending,
+                                   "last": last, "error": agent_error(st, revoked)})
+
+
+def _storage_line(sv: Services) -> Msg:
+    from hardware.storage import storage_status
+
+    if sv.config is None:
+        return Msg("diag.storage.none")
+    st = storage_status(sv.config.device.data_dir)
+    counts = sv.save_ctx.counts() if sv.save_ctx else None
+    return Msg("diag.storage_read_only" if st.read_only else "diag.storage",
+               {"free": f"{st.free_bytes / 1e9:.1f}", "total": f"{st.total_bytes / 1e9:.1f}",
+                "pending": "—" if counts is None else counts.unacknowledged})
+
+
+def _version_line(sv: Services) -> Msg:
     v = package_version()
-    v = "desconocida" if v == UNKNOWN else v
-    dev = sv.config.device.id if sv.config else "no inscrito"
-    return f"Versión {v}; dispositivo {dev}; Qt {__import__('PySide6').__version__}."
-
+    return Msg("diag.version", {
+        "version": Msg("diag.unknown") if v == UNKNOWN else v,
+        "device": sv.config.device.id if sv.config else Msg("diag.not_enrolled"),
+        "qt": __import__("PySide6").__version__})
 
 
 def auxiliaries(cfg: DeviceConfig) -> list[Auxiliary]:
@@ -108,7 +169,7 @@ def services_for(cfg: DeviceConfig | None, cam: Camera | None, config_path: str 
     if cfg is None:
         from sync.device.enroll import enroll
 
-        return Services(None, cam, device_text=f"Configuración esperada en: {config_path}",
+        return Services(None, cam, device_text=Msg("diag.config_expected", {"path": config_path}),
                         config_path=config_path, enroll=enroll if config_path else None)
     from sync.agent.local_channel import LocalChannelClient
 
@@ -116,7 +177,7 @@ def services_for(cfg: DeviceConfig | None, cam: Camera | None, config_path: str 
 
     def send_now() -> str:
         n = client.send_now()
-        return tr("Envío solicitado ({} por enviar).").format(n) if n is not None else tr("Envío solicitado.")
+        return tr("Envío solicitado ({} por enviar).", n) if n is not None else tr("Envío solicitado.")
 
     return Services(
         cfg,
@@ -124,7 +185,7 @@ def services_for(cfg: DeviceConfig | None, cam: Camera | None, config_path: str 
         SaveContext.from_config(cfg),
         client.status,
         send_now,
-        device_text=f"Dispositivo {cfg.device.id}",
+        device_text=Msg("diag.device", {"id": cfg.device.id}),
         config_path=str(cfg.source),
     )
 

@@ -205,12 +205,22 @@ class SaveContext:
 
 # --- building the record ------------------------------------------------------------------
 
-def _rgb(img: Any, what: str) -> np.ndarray:
-    """`what`: the image's message code (`save.image.front`, ...), named in the refusal."""
+# An image's name as each refusal needs it: "Falta el frente…" names the part, "La imagen del
+# frente…" names it after "de", which Spanish contracts with "el": so a code per sentence.
+IMAGE_NAMES = {
+    "front": ("save.image.front", "save.image_of.front"),
+    "back": ("save.image.back", "save.image_of.back"),
+    "selfie": ("save.image.selfie", "save.image_of.selfie"),
+}
+
+
+def _rgb(img: Any, part: str) -> np.ndarray:
+    """`part`: the image's key in IMAGE_NAMES, named in the refusal."""
+    name, of_name = IMAGE_NAMES[part]
     if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-        raise _fail("save.image_missing", what=Msg(what))
+        raise _fail("save.image_missing", what=Msg(name))
     if min(img.shape[:2]) < MIN_IMAGE_SIDE:
-        raise _fail("save.image_small", what=Msg(what))
+        raise _fail("save.image_small", what=Msg(of_name))
     return np.ascontiguousarray(img)
 
 
@@ -280,9 +290,9 @@ def build_record(draft: Draft, ctx: SaveContext, now_ms: int | None = None) -> R
     if not draft.consent:
         raise _fail("save.no_consent")
     _check_people(draft, ctx.config)
-    front = _rgb(draft.front, "save.image.front")
-    back = _rgb(draft.back, "save.image.back")
-    selfie = _rgb(draft.selfie, "save.image.selfie")
+    front = _rgb(draft.front, "front")
+    back = _rgb(draft.back, "back")
+    selfie = _rgb(draft.selfie, "selfie")
     reading = draft.back_reading
     if not isinstance(reading, BackReading):
         raise _fail("save.back_unread")

@@ -127,14 +127,15 @@ def cmd_enroll(ns: argparse.Namespace) -> int:
     """Enroll this device with a coordinator's code (logic in sync/device/enroll.py, shared with the UI)."""
     import json
 
+    from sync.common.msg import Msg
     from sync.device.config import resolve_config_path
-    from sync.device.enroll import EnrollError, enroll
+    from sync.device.enroll import EnrollError, enroll, step_text
 
     path, _explicit = resolve_config_path(getattr(ns, "config", None))
 
-    def progress(step: str, frac: float) -> None:
+    def progress(step: Msg, frac: float) -> None:
         if not ns.json:
-            print(f"[{frac * 100:3.0f} %] {step}", file=sys.stderr)
+            print(f"[{frac * 100:3.0f} %] {step_text(step)}", file=sys.stderr)
 
     try:
         r = enroll(ns.code, ns.server, path, progress=progress, data_dir=ns.data_dir)

@@ -1,4 +1,9 @@
-"""A message or a screen's sentence in the language chosen: `render`, `text`, `tr`."""
+"""A message or a screen's sentence in the language chosen: `render`, `text`, `tr`.
+
+A text is a translator's: a stray ``{`` or a bad format spec in it must not raise where a
+screen shows it. Formatting is guarded here, logged and the text shown unformatted, and
+tests/kiosk/test_i18n_catalogues.py keeps every catalogue text parseable in the first place.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,25 @@ from kiosk.i18n.language import language
 from sync.common.msg import Msg
 
 _log = logging.getLogger(__name__)
+# What str.format raises on a malformed text: a lone brace, a bad spec, an index or attribute
+# the arguments do not have.
+_FORMAT_ERRORS = (ValueError, IndexError, KeyError, AttributeError, TypeError)
 
 
-def tr(es: str) -> str:
+def tr(es: str, /, *args: Any, **kwargs: Any) -> str:
     """A screen's static Spanish sentence (its own msgid) in the chosen language; itself when
-    Spanish or untranslated (tests/kiosk/test_i18n_catalogues.py keeps English complete)."""
+    Spanish or untranslated (tests/kiosk/test_i18n_catalogues.py keeps English complete).
+    With arguments, its ``{}`` / ``{name}`` fields are filled (a malformed text is shown as it
+    is, and logged)."""
     lang = language()
-    return es if lang == "es" else catalogue(lang).gettext(es)
+    text = es if lang == "es" else catalogue(lang).gettext(es)
+    if not args and not kwargs:
+        return text
+    try:
+        return text.format(*args, **kwargs)
+    except _FORMAT_ERRORS as e:
+        _log.error("malformed text %r (%s): shown unformatted", text, e)
+        return text
 
 
 class _Args(dict[str, Any]):
@@ -39,7 +56,8 @@ def _arg(value: Any, register: str, lang: str) -> Any:
 
 def render(msg: Msg, register: str = "auxiliar", lang: str | None = None) -> str:
     """`msg` in `lang` (default: the chosen language); an unknown code falls back to Spanish,
-    then to the code itself (logged: a catalogue that lacks a code is a bug)."""
+    then to the code itself (logged: a catalogue that lacks a code is a bug). A text that does
+    not format (a translator's stray brace) is shown unformatted, and logged."""
     lang = lang or language()
     text = lookup(msg.code, lang, register, msg.n)
     if text is None and lang != "es":
@@ -50,7 +68,11 @@ def render(msg: Msg, register: str = "auxiliar", lang: str | None = None) -> str
     args: Mapping[str, Any] = msg.args
     if msg.n is not None and "n" not in args:
         args = {**args, "n": msg.n}
-    return text.format_map(_Args({k: _arg(v, register, lang) for k, v in args.items()}))
+    try:
+        return text.format_map(_Args({k: _arg(v, register, lang) for k, v in args.items()}))
+    except _FORMAT_ERRORS as e:
+        _log.error("text of %s in %s does not format (%s): shown unformatted", msg.code, lang, e)
+        return text
 
 
 def text(code: str, /, register: str = "auxiliar", n: int | None = None, **args: Any) -> str:

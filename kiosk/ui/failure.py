@@ -119,7 +119,7 @@ class FailureScreen(QWidget):
         self.todo.setStyleSheet(f"font-size: {p(22)}px; font-weight: 600; background: {NOTE}; "
                                 f"padding: {p(6)}px;")
         col.addWidget(self.todo)
-        device = (tr("Dispositivo: {}").format(device_id) if device_id
+        device = (tr("Dispositivo: {}", device_id) if device_id
                   else tr("Dispositivo: desconocido (no hay una configuración que se pueda leer)."))
         self.device = label(device, "failure_device")
         self.device.setStyleSheet(f"font-size: {p(20)}px;")

@@ -1,6 +1,6 @@
 """First run: the device is not enrolled. Type the coordinator's code and the server address
 on the on-screen keyboard, or scan the coordinator's QR (code + CA fingerprint + server) with
-the camera; progress and the server's answer (Spanish) below."""
+the camera; progress and the server's answer below, in the language chosen."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QFocusEvent
 from PySide6.QtWidgets import QHBoxLayout, QLineEdit, QProgressBar, QVBoxLayout, QWidget
 
+from kiosk.i18n import Msg, render
 from kiosk.ui.preview import Preview
 from kiosk.ui.texts import FIRST_RUN_TEXT
 from kiosk.ui.theme import N_, Scale, tr
@@ -19,7 +20,9 @@ class FirstRunScreen(QWidget):
     enroll = Signal(str, str)  # code (or the QR's text), server URL ("" when the QR has it)
     scan = Signal(bool)  # start / stop scanning the QR with the camera
 
-    def __init__(self, device_text: str, can_enroll: bool) -> None:
+    def __init__(self, device_text: Msg | str | None, can_enroll: bool) -> None:
+        """`device_text`: where the config is expected (a `diag.*` message, rendered here), or a
+        line already in the language chosen."""
         super().__init__()
         col = QVBoxLayout(self)
         col.setContentsMargins(8, 4, 8, 4)
@@ -32,7 +35,8 @@ class FirstRunScreen(QWidget):
         # The notice takes the help line's place (800x480 has room for one of them).
         self.notice = HelpOrNotice(self.help) if can_enroll else NoticeLabel()
         if not can_enroll:
-            col.addWidget(label(device_text, "muted"))
+            shown = render(device_text) if isinstance(device_text, Msg) else device_text or ""
+            col.addWidget(label(shown, "muted"))
             col.addWidget(self.notice)
             info = label(tr("Sin dirección de configuración: use «fieldkit-kiosk enroll» o pida "
                             "ayuda a su coordinador."))
@@ -176,5 +180,7 @@ class FirstRunScreen(QWidget):
             self.progress.setValue(0)
 
     def set_progress(self, text: str, fraction: float) -> None:
+        """A step of the enrollment, already in the language chosen (the controller renders it
+        on the UI thread)."""
         self.progress.setValue(int(fraction * 100))
         self.notice.show_text(text)

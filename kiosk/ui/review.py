@@ -107,7 +107,7 @@ class ReviewScreen(QWidget):
         body.addLayout(email)
         body.addWidget(label(tr("Lea el aviso a la persona y marque sólo lo que ella acepte:"), "title"))
         # A label, not a text browser: one scroll area, never a scroll box inside it.
-        aviso = label(tr(AVISO).format(aspirant=data.aspirant, process=data.process), "aviso")
+        aviso = label(tr(AVISO, aspirant=data.aspirant, process=data.process), "aviso")
         aviso.setTextFormat(Qt.TextFormat.RichText)
         body.addWidget(aviso)
         body.addStretch(1)

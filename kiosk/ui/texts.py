@@ -1,7 +1,7 @@
 """Long Spanish texts of the screens, marked for the catalogues' extraction (N_).
 
-The screens show them through ``tr()``; the English table (``i18n_en``) keys its
-translations by them. Keeping them here lets both import them without a circle.
+The screens show them through ``tr()``; their English is the en catalogue's entry for the
+same Spanish (scripts/i18n.sh extracts them from here).
 """
 
 from kiosk.i18n import N_

@@ -269,7 +269,11 @@ class Keyboard(QWidget):
 
 
 class Header(QWidget):
-    """Screen title, optional step counter and a Cancel button on the right."""
+    """Screen title, optional step counter and a Cancel button on the right.
+
+    `title` is Spanish and translated here, so `Header` is an extraction keyword
+    (kiosk.i18n.catalogue.KEYWORDS): a literal title is a catalogue sentence, a title from a
+    table must be marked N_. `step` arrives translated."""
 
     def __init__(self, title: str, on_cancel: Callable[[], Any] | None = None, step: str = "") -> None:
         super().__init__()

@@ -10,7 +10,7 @@
         Why a process is not offered at that (server-corrected) time (`period.*`).
     period_warnings(process, server_ms, pending) -> list[Msg]
         What home warns about a process: outside its period, ending within 3 days, or
-        closed with supports still to send before the 24 h deadline.
+        closed with supports still to send before the 24 h deadline (none when 0 are left).
     offered_processes(cfg, now_ms=None) -> list[Process]
         The processes whose collection period contains *server-corrected* now
         (device clock + the offset the sync agent measured): a device without an
@@ -86,8 +86,9 @@ def period_warnings(p: Process, server_ms: int, pending: int) -> list[Msg]:
         out.append(why)
     elif days <= 3:
         out.append(Msg("period.ends_soon", {"date": p.end}, n=days))
-    if end < today <= end + dt.timedelta(days=1):
+    if end < today <= end + dt.timedelta(days=1) and pending > 0:
         # Supports must reach the server within 24 h of the close (LGIPE): the last day + 1.
+        # With none to send there is nothing to ask ("period.ended" already says it closed).
         deadline = dt.datetime.combine(end + dt.timedelta(days=2), dt.datetime.min.time())
         out.append(Msg("period.closed_send", {"deadline": f"{deadline:%Y-%m-%d %H:%M}"}, n=pending))
     return out
@@ -114,10 +115,10 @@ def capture_refusal(cfg: DeviceConfig, outbox: Outbox | None = None, now_ms: int
             ob.close()
     f = cfg.freeze
     if age is not None and age > f.max_unsent_age_days * 86400:
-        return Msg("freeze.unsent_age", {"days": f"{age / 86400:.1f}",
-                                         "max_days": f"{f.max_unsent_age_days:g}"})
+        days = round(age / 86400)  # whole days, as a person counts them: the plural's count
+        return Msg("freeze.unsent_age", {"days": days, "max_days": f"{f.max_unsent_age_days:g}"}, n=days)
     if pending >= f.max_pending:
-        return Msg("freeze.pending", {"pending": pending, "max_pending": f.max_pending})
+        return Msg("freeze.pending", {"pending": pending, "max_pending": f.max_pending}, n=pending)
     return None
 
 

@@ -6,7 +6,9 @@ API for the kiosk's first-run screen and `fieldkit-kiosk enroll` (docs/enrollmen
            timeout_s=20.0) -> EnrollResult
         `code`: what the person typed (any case, with or without dashes) or the QR's
         content (which also carries the server URL and the full CA fingerprint).
-        `progress(step_text_es, fraction_0_to_1)` is called from the calling thread.
+        `progress(step, fraction_0_to_1)` is called from the calling thread with the step as
+        a message code (`enroll.step.*`: the kiosk renders it from its catalogues, on its UI
+        thread; the command line prints `step_text(step)`, Spanish from `STEPS`).
         Raises EnrollError(reason, detail); on any error NOTHING is left on disk. The kiosk
         shows `EnrollError.msg` (the code `enroll.<reason>`, from its catalogues); the command
         line prints `message` (Spanish, from `MESSAGES`, with the server's detail).
@@ -51,7 +53,7 @@ from sync.outbox.outbox import Outbox
 from sync.wire import enrollment as proto
 from sync.wire.config_schema import CONFIG_SCHEMA
 
-Progress = Callable[[str, float], None]
+Progress = Callable[[Msg, float], None]
 STATE_DIR = "device.d"  # next to the config file: keys/ (and data/ for a non-default config)
 DEFAULT_DATA_DIR = Path("/var/lib/fieldkit")  # with the default config (systemd/fieldkit.tmpfiles)
 
@@ -79,6 +81,16 @@ MESSAGES = {
     "too_many": "Demasiados intentos fallidos. Espere unos minutos.",
     "storage": "No se pudieron guardar los archivos del dispositivo",
 }
+# The steps of an enrollment as message codes, and their Spanish for the command line's
+# progress lines (sync cannot reach the kiosk's catalogues, where the screens find them).
+STEPS = {
+    "enroll.step.keys": "Generando las claves del dispositivo",
+    "enroll.step.connect": "Conectando con el servidor",
+    "enroll.step.redeem": "Canjeando el código",
+    "enroll.step.verify": "Verificando la respuesta del servidor",
+    "enroll.step.install": "Guardando claves y configuración",
+    "enroll.step.done": "Listo",
+}
 _SERVER_ERRORS = {"code_unknown": "unknown", "code_expired": "expired", "code_used": "used",
                   "too_many_attempts": "too_many"}
 
@@ -99,6 +111,11 @@ class EnrollError(Exception):
     @property
     def msg(self) -> Msg:
         return Msg(f"enroll.{self.reason}" if self.reason in MESSAGES else "enroll.failed")
+
+
+def step_text(step: Msg) -> str:
+    """A progress step's Spanish line for the command line."""
+    return STEPS.get(step.code, step.code)
 
 
 @dataclass(frozen=True)
@@ -301,11 +318,11 @@ def enroll(code: str, server_url: str | None = None, config_path: Path | str = D
     cfg_path = Path(config_path)
     if cfg_path.exists():
         raise EnrollError("already_enrolled")
-    say("Generando las claves del dispositivo", 0.1)
+    say(Msg("enroll.step.keys"), 0.1)
     keys = _make_keys()
-    say("Conectando con el servidor", 0.3)
+    say(Msg("enroll.step.connect"), 0.3)
     ca_pem = _fetch_ca(base, c, timeout_s)
-    say("Canjeando el código", 0.5)
+    say(Msg("enroll.step.redeem"), 0.5)
     cfg_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     ca_tmp = cfg_path.parent / f".enroll-ca-{secrets.token_hex(4)}.pem"
     try:
@@ -313,16 +330,16 @@ def enroll(code: str, server_url: str | None = None, config_path: Path | str = D
         bundle = _redeem(base, ca_tmp, c, keys, timeout_s)
     finally:
         ca_tmp.unlink(missing_ok=True)
-    say("Verificando la respuesta del servidor", 0.7)
+    say(Msg("enroll.step.verify"), 0.7)
     b = _verify(bundle, c, keys)
-    say("Guardando claves y configuración", 0.85)
+    say(Msg("enroll.step.install"), 0.85)
     try:
         _install(cfg_path, b, keys, ca_pem, data)
     except ConfigError as e:
         raise EnrollError("refused", f"configuración no válida: {e}") from None
     except OSError as e:
         raise EnrollError("storage", str(e)) from None
-    say("Listo", 1.0)
+    say(Msg("enroll.step.done"), 1.0)
     return EnrollResult(b["device_id"], b["folio_prefix"], cfg_path,
                         [p["id"] for p in b["config"].get("processes", [])],
                         [a["id"] for a in b["config"].get("auxiliaries", [])])

@@ -53,7 +53,7 @@ from sync.wire.imaging import render_signature
 Builder = Callable[[], QWidget]
 W = TypeVar("W", bound=QWidget)
 
-DEVICE = "Dispositivo fk-muestra-0001"
+DEVICE = render(Msg("diag.device", {"id": "fk-muestra-0001"}))
 SERVER = "https://enrolamiento.apoyo-ciudadano.example.mx:8443/v1"
 PROCESS = ("ci-2027-df-0901", "Candidatura independiente, diputación federal 01 (MUESTRA)",
            "ASPIRANTE MUESTRA UNO")
@@ -99,9 +99,10 @@ def _after_layout(screen: W, fn: Callable[[W], object]) -> W:
     return screen
 
 
-def _noticed(screen: W, text: str, error: bool = False) -> W:
+def _noticed(screen: W, text: str | Msg, error: bool = False) -> W:
     """The flow's notice on the shown `screen`, as KioskWindow.show_notice puts it there."""
-    return _after_layout(screen, lambda s: s.notice.show_text(text, error))  # type: ignore[attr-defined]
+    shown = render(text) if isinstance(text, Msg) else text
+    return _after_layout(screen, lambda s: s.notice.show_text(shown, error))  # type: ignore[attr-defined]
 
 
 # -- first run ----------------------------------------------------------------------------------
@@ -118,7 +119,7 @@ def _first_run(code: str = "", server: str = "", notice: str = "", error: bool =
 def _first_run_busy() -> FirstRunScreen:
     def busy(s: FirstRunScreen) -> None:
         s.set_busy(True)
-        s.set_progress("Conectando con el servidor…", 0.4)
+        s.set_progress(render(Msg("enroll.step.connect")), 0.4)
 
     return _after_layout(_first_run("7KQ2-M9XB-T4RP-3HDA-8WNC", SERVER), busy)
 
@@ -137,7 +138,7 @@ def _not_enrollable() -> FirstRunScreen:
 
 
 # -- lock and home ------------------------------------------------------------------------------
-def _lock(notice: str = "", lockout: float = 0.0) -> LockScreen:
+def _lock(notice: str | Msg = "", lockout: float = 0.0) -> LockScreen:
     s = LockScreen(AUXILIARIES)
     s.select(*AUXILIARIES[0])
     if notice:
@@ -279,7 +280,7 @@ STATES: list[tuple[str, Builder]] = [
     ("first_run_scanning", _first_run_scanning),
     ("first_run_not_enrollable", _not_enrollable),
     ("lock", lambda: _lock()),
-    ("lock_pin_wrong", lambda: _lock("PIN incorrecto. Le quedan 2 intento(s).")),
+    ("lock_pin_wrong", lambda: _lock(Msg("pin.wrong", n=2))),
     ("lock_no_name", lambda: _lock("Primero toque su nombre.")),
     ("lock_lockout", lambda: _lock(lockout=24.0)),
     ("coordinator_pin", lambda: _coordinator_pin([("coord-01", "COORDINACIÓN MUESTRA")])),

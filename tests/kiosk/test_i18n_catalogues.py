@@ -4,22 +4,26 @@ with plurals and registers, found in an installed wheel, and no sentence ever ma
 from __future__ import annotations
 
 import ast
+import importlib
 import io
 import json
+import re
 import shutil
+import string
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from babel.messages.catalog import Catalog
+from babel.messages.catalog import Catalog, Message
 from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po
 
 from kiosk import i18n
-from kiosk.i18n.catalogue import LANGUAGES, LOCALE_DIR, is_code
+from kiosk.i18n.catalogue import KEYWORDS, LANGUAGES, LOCALE_DIR, is_code
 from sync.common.msg import Msg
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,16 +82,105 @@ def test_every_code_has_both_texts_in_both_languages() -> None:
 
 
 def test_every_screen_sentence_has_english() -> None:
-    """Every tr("…") / N_("…") in kiosk/ui and kiosk/app, extracted as scripts/i18n.sh does: a
-    sentence edited at its call without its English fails here."""
-    method_map = [("kiosk/ui/**.py", "python"), ("kiosk/app/**.py", "python")]
+    """Every sentence of the keywords (tr("…"), N_("…"), Header("…")) in the folders of
+    babel.cfg, extracted as scripts/i18n.sh does: a sentence edited at its call without its
+    English fails here. (tests/kiosk/test_i18n_sources.py fails on one no keyword marks.)"""
+    with (REPO / "babel.cfg").open() as f:
+        method_map, options = parse_mapping_cfg(f)
     found = {msg for _f, _l, msg, _c, _ctx in extract_from_dir(
-        str(REPO), method_map, keywords={"tr": None, "N_": None}, comment_tags=())
+        str(REPO), method_map, options, keywords=dict.fromkeys(KEYWORDS), comment_tags=())
         if isinstance(msg, str)}
     assert len(found) > 100
+    # A title written at a Header call is extracted (it is translated inside Header).
+    assert {"¿Cómo es la credencial?", "Revisar y guardar", "Correo electrónico (opcional)"} <= found
     en = entries(po("en"))
     missing = sorted(s for s in found if (None, s) not in en)
     assert not missing, f"no English for: {missing}"
+    i18n.set_language("en")
+    assert i18n.tr("Fotografía de la credencial") == "Photo on the card"
+
+
+def test_scripts_extract_with_the_same_keywords() -> None:
+    """scripts/i18n.sh reads the keywords where this test does."""
+    script = (REPO / "scripts" / "i18n.sh").read_text()
+    assert "from kiosk.i18n.catalogue import KEYWORDS" in script and "$KEYWORDS" in script
+
+
+def _fields(text: str) -> set[str]:
+    """The argument names a text's fields use ("" for a positional ``{}``); raises ValueError
+    on a malformed one (a stray brace)."""
+    out = set()
+    for _lit, field, _spec, _conv in string.Formatter().parse(text):
+        if field is not None:
+            out.add(re.split(r"[.\[]", field, maxsplit=1)[0])
+    return out
+
+
+def _formats(text: str) -> bool:
+    """Whether `text` formats with numbers or with words in its fields (a spec fits one kind)."""
+    fields = _fields(text)
+    positional = sum(1 for _l, f, _s, _c in string.Formatter().parse(text) if f == "")
+    for value in (1, "x"):
+        try:
+            text.format(*[value] * positional, **{f: value for f in fields if f})
+            return True
+        except (ValueError, TypeError, IndexError, KeyError, AttributeError):
+            continue
+    return False
+
+
+def _forms(m: Message) -> list[str]:
+    return [m.string] if isinstance(m.string, str) else list(m.string)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_text_formats_and_uses_only_the_spanish_fields(lang: str) -> None:
+    """A translator's stray brace, a bad spec or a field the code does not fill fails here (on
+    screen they would show unformatted or as ``{name}``). The Spanish of a code is its es
+    msgstr; of a sentence, its msgid. A plural may always use ``{n}``."""
+    es = {(m.context, m.id if isinstance(m.id, str) else m.id[0]): m for m in po("es") if m.id}
+    bad = []
+    for m in po(lang):
+        key = m.id if isinstance(m.id, str) else m.id[0]
+        if not m.id or not any(_forms(m)):
+            continue
+        plural = not isinstance(m.id, str)
+        own = [m.id] if isinstance(m.id, str) else list(m.id)   # a sentence: its msgid is its Spanish
+        spanish = _forms(es[(m.context, key)]) if is_code(key) else own
+        allowed = set().union(*(_fields(t) for t in spanish)) | ({"n"} if plural else set())
+        for form in _forms(m):
+            try:
+                extra = _fields(form) - allowed
+            except ValueError as e:
+                bad.append(f"{key}: {form!r} does not parse ({e})")
+                continue
+            if extra:
+                bad.append(f"{key}: {form!r} uses {sorted(extra)}, which the Spanish does not")
+            elif not _formats(form):
+                bad.append(f"{key}: {form!r} does not format")
+    assert not bad, bad
+
+
+def test_a_malformed_text_shows_unformatted_and_does_not_raise(monkeypatch: pytest.MonkeyPatch,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    """What a screen slot gets when a catalogue text would not format: the text, logged."""
+    render_module = importlib.import_module("kiosk.i18n.render")  # the package's `render` is the function
+    for broken in ("Le quedan {n intentos", "Faltan {n:zz}", "Índice {0}", "{}"):
+        monkeypatch.setattr(render_module, "lookup", lambda *_a, text=broken, **_k: text)
+        assert i18n.render(Msg("pin.wrong", n=3)) == broken
+    assert "does not format" in caplog.text
+    # A sentence's own fields: the same guard.
+    assert i18n.tr("Envío solicitado ({} por enviar).", 3) == "Envío solicitado (3 por enviar)."
+    assert i18n.tr("Sólo {x:d} aquí", x="tres") == "Sólo {x:d} aquí"
+
+
+def test_a_count_on_a_singular_entry_or_none_on_a_plural_reads_as_a_sentence() -> None:
+    """Never the bare code: a count given to a singular entry uses it; a plural entry asked
+    without a count gives its form for many."""
+    assert i18n.lookup("capture.cancelled", "es", n=3) == i18n.lookup("capture.cancelled", "es")
+    assert i18n.lookup("pin.wrong", "es") == i18n.lookup("pin.wrong", "es", n=2)
+    assert i18n.render(Msg("pin.wrong", {"n": 4})) == "PIN incorrecto. Le quedan 4 intentos."
+    assert i18n.lookup("no.such.code", "es") is None and i18n.lookup("no.such.code", "es", n=2) is None
 
 
 def test_citizen_texts_exist_in_both_registers() -> None:

@@ -89,7 +89,8 @@ def _nothing_stored(ctx) -> bool:
 @pytest.mark.parametrize(("change", "msg"), [
     ({"consent": False}, Msg("save.no_consent")),
     ({"selfie": None}, Msg("save.image_missing", {"what": Msg("save.image.selfie")})),
-    ({"front": np.zeros((40, 40, 3), np.uint8)}, Msg("save.image_small", {"what": Msg("save.image.front")})),
+    ({"front": np.zeros((40, 40, 3), np.uint8)},
+     Msg("save.image_small", {"what": Msg("save.image_of.front")})),
     ({"back": np.zeros((646, 1024), np.uint8)}, Msg("save.image_missing", {"what": Msg("save.image.back")})),
     ({"signature": Signature(600, 200, ())}, Msg("signature.missing")),
     ({"signature": None}, Msg("signature.missing")),
@@ -116,6 +117,15 @@ def test_a_refusal_reads_in_both_languages():
     said = Msg("save.process_unknown", {"process": "otro-proceso"})
     assert i18n.render(said) == "El proceso otro-proceso no está configurado en este dispositivo."
     assert i18n.render(said, lang="en") == "Process otro-proceso is not configured on this device."
+
+
+def test_an_image_named_after_de_contracts_in_spanish():
+    """"La imagen del frente", never "de el frente": the part is named as the sentence needs."""
+    small = Msg("save.image_small", {"what": Msg("save.image_of.front")})
+    assert i18n.render(small) == "La imagen del frente es demasiado pequeña."
+    assert i18n.render(small, lang="en") == "The image of the front is too small."
+    missing = Msg("save.image_missing", {"what": Msg("save.image.selfie")})
+    assert i18n.render(missing).startswith("Falta la foto del rostro")
 
 
 def test_refused_backs_store_nothing(ctx):

@@ -24,6 +24,7 @@ import pytest
 from PySide6.QtCore import QPoint, QRect
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QWidget
 
+from kiosk import i18n
 from kiosk.app.failure import (
     EXIT_STARTUP_FAILED,
     StartupFailure,
@@ -122,6 +123,25 @@ def test_diagnostics_name_the_error_and_paths_but_no_secret(tmp_path: Path) -> N
     monitor = diagnostics(StartupFailure("repeated"), environ={
         "MONITOR_UNIT": "fieldkit-kiosk.service", "MONITOR_SERVICE_RESULT": "start-limit-hit"})
     assert "MONITOR_SERVICE_RESULT=start-limit-hit" in monitor
+
+
+def test_diagnostics_and_summary_speak_the_chosen_language(tmp_path: Path) -> None:
+    """The labels are catalogue codes (`diag.failure.*`); the error's own words stay as they are."""
+    cfg_path, cfg = _device(tmp_path / "dev")
+    _damage(cfg)
+    f = StartupFailure.of(_error_of(cfg), config=cfg, config_path=str(cfg_path), camera="picamera")
+    try:
+        i18n.set_language("en")
+        text, line = diagnostics(f, environ={}), summary(f)
+    finally:
+        i18n.set_language("es")
+    for needle in ("Code: outbox_damaged", "Error: SaveError", "  cause: OutboxCorruptError",
+                   f"Configuration: {cfg_path}", "Camera: picamera", "Outbox key: ", "Traceback:",
+                   "Log: journalctl -u fieldkit-kiosk -b"):
+        assert needle in text, needle
+    assert "Código" not in text and "Cámara" not in text and "modificado" not in text
+    assert line.startswith("Code: outbox_damaged (SaveError) · version ")
+    assert summary(StartupFailure("repeated")).startswith("Código: repeated · versión ")
 
 
 # --- the real program ------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from kiosk.app.services import services_for
 from kiosk.app.window import KioskWindow
 from kiosk.capture.flow import Step
+from kiosk.i18n import Msg, render, set_language
 from kiosk.ui.theme import Scale, style_sheet
 from tests.helpers.fleet import Fleet
 from tests.helpers.ui import IN_PERIOD_MS, click, find, replay_camera
@@ -63,14 +64,17 @@ def test_qr_from_the_camera_enrolls_and_opens_the_lock_screen(qtbot, fleet_env: 
         cv2.imwrite(str(frames / f"qr_{i}.png"), frame)
     cfg_path = tmp_path / "kiosk" / "device.toml"
     w = first_run_window(qtbot, cfg_path, replay_camera(frames))
-    progress: list[tuple[str, float]] = []
-    w.enrollment.progress.step.connect(lambda t, f: progress.append((t, f)))
+    progress: list[tuple[Msg, float]] = []
+    w.enrollment.progress.step.connect(lambda m, f: progress.append((m, f)))
     click(w, "scan_qr")
     assert find(w.screen, "qr_preview").isVisible()
     qtbot.waitUntil(lambda: w.flow.step == Step.LOCKED, timeout=60000)
     assert cfg_path.exists() and w.sv.config is not None and w.sv.save_ctx is not None
     assert w.sv.config.device.id.startswith("fk-")
-    assert [f for _t, f in progress] == sorted(f for _t, f in progress) and len(progress) >= 3
+    assert [f for _m, f in progress] == sorted(f for _m, f in progress) and len(progress) >= 3
+    # The steps come up as codes, rendered on the UI thread in the language chosen.
+    assert all(m.code.startswith("enroll.step.") for m, _f in progress)
+    assert progress[-1] == (Msg("enroll.step.done"), 1.0)
     assert "inscrito" in find(w.screen, "notice").text()
     # The bundle's coordinator is not an auxiliary who can capture; the coordinator menu has it.
     assert w.screen.findChild(QWidget, "aux_coord-01") is None
@@ -139,4 +143,25 @@ def test_a_failure_shows_its_code_in_the_chosen_language_and_logs_the_detail(  #
         assert "db locked" in caplog.text and "socket 7 reset" in caplog.text
     finally:
         i18n.set_language("es")
+        w.close_services()
+
+
+def test_progress_and_the_device_line_are_in_the_chosen_language(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A step arrives as a code and the screen shows it in English; so does the line that says
+    where the config is expected (a device that cannot enroll)."""
+    w = first_run_window(qtbot, tmp_path / "device.toml")
+    try:
+        set_language("en")
+        w.rebuild()
+        w.enrollment.enrolling = True        # as while enroll() runs on the worker
+        w.enrollment.progress.step.emit(Msg("enroll.step.connect"), 0.3)
+        assert find(w.screen, "notice").text() == "Connecting to the server…"
+        assert find(w.screen, "enroll_progress").value() == 30
+        sv = services_for(None, None, "")      # no config path: nowhere to enroll
+        assert sv.device_text == Msg("diag.config_expected", {"path": ""})
+        sv = services_for(None, None, str(tmp_path / "device.toml"))
+        assert render(sv.device_text) == f"Configuration expected at: {tmp_path / 'device.toml'}"  # type: ignore[arg-type]
+    finally:
+        w.enrollment.enrolling = False
+        set_language("es")
         w.close_services()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from kiosk.i18n import render
 from server_stub.fleet import tables as fleet
 from sync.agent.freeze import capture_refusal, offered_processes
 from sync.common.msg import Msg
@@ -157,10 +158,13 @@ def test_freeze_policy_and_collection_period(fleet_env: Fleet) -> None:
     cfg = dev.config
     dev.capture(2)
     assert capture_refusal(replace(cfg, freeze=FreezeSection(max_pending=2))) == \
-        Msg("freeze.pending", {"pending": 2, "max_pending": 2})
+        Msg("freeze.pending", {"pending": 2, "max_pending": 2}, n=2)
     msg = capture_refusal(cfg, now_ms=int(time.time() * 1000) + 4 * 86_400_000)
     assert msg is not None and msg.code == "freeze.unsent_age"
     assert msg.args["max_days"] == f"{cfg.freeze.max_unsent_age_days:g}"
+    # Whole days, and the count that picks the plural form: "hace 4 días", "for 4 days".
+    assert msg.args["days"] == msg.n == 4
+    assert "hace 4 días (máximo 3)" in render(msg) and "for 4 days" in render(msg, lang="en")
     assert capture_refusal(cfg) is None
     p = cfg.processes[0]
     assert offered_processes(cfg, now_ms=p.end_ms + 1) == []

@@ -6,6 +6,7 @@ import datetime as dt
 
 from kiosk.i18n import render
 from sync.agent.freeze import MX, period_warnings
+from sync.common.msg import Msg
 from sync.device.config import Process, Scope
 
 
@@ -47,3 +48,18 @@ def test_after_the_close_the_24_hour_deadline_for_pending_supports() -> None:
     assert texts(_ms("2027-02-01", 8), 1)[1] == \
         "Periodo cerrado: envíe el 1 apoyo pendiente antes del 2027-02-02 00:00 (24 h)."
     assert texts(_ms("2027-02-03"), 4) == ["El periodo de captación de «Diputación» terminó el 2027-01-31."]
+    # Nothing left to send: no deadline to meet, so no "envíe los 0 apoyos".
+    assert texts(_ms("2027-02-01", 8), 0) == [
+        "El periodo de captación de «Diputación» terminó el 2027-01-31."]
+
+
+def test_the_freeze_counts_in_plural_forms() -> None:
+    """What capture_refusal hands up (tests/sync/test_enroll.py builds them on a real outbox)."""
+    one = Msg("freeze.pending", {"pending": 1, "max_pending": 1}, n=1)
+    assert render(one).startswith("Captura detenida: hay 1 apoyo sin enviar (máximo 1).")
+    assert render(one, lang="en").startswith("Capture stopped: 1 support unsent")
+    many = Msg("freeze.pending", {"pending": 2000, "max_pending": 2000}, n=2000)
+    assert render(many).startswith("Captura detenida: hay 2000 apoyos sin enviar")
+    day = Msg("freeze.unsent_age", {"days": 1, "max_days": "0.5"}, n=1)
+    assert render(day).startswith("Captura detenida: hay apoyos sin enviar desde hace 1 día (máximo 0.5).")
+    assert render(day, lang="en").startswith("Capture stopped: supports unsent for 1 day")
