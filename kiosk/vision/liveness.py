@@ -27,6 +27,11 @@ timestamps passed in by the caller (seconds, any monotonic origin), data out.
   Frame counts follow the camera's real rate (``LivenessConfig.fps``); the decisions
   themselves are in seconds. docs/liveness.md gives the measures on real clips.
 
+  Once passed, the verdict stays; :meth:`LivenessChecker.follow` then judges each later frame's
+  face against the person who passed (for the selfie taken after the pass): its texture against
+  the last face followed, and, near the frontal pose, its texture and rigid shape against the
+  frontal face learnt before the challenge (:class:`Likeness`).
+
 What the person is asked or told comes out as message codes (`liveness.*`: the prompt, the
 guidance, the reason for a failure), whose texts live in the kiosk's catalogues.
 
@@ -52,6 +57,8 @@ from kiosk.vision.liveness_measures import (
     observe,
     relative_pose,
     rigid_points,
+    shape_residual,
+    texture_similarity,
 )
 from kiosk.vision.selfie_quality import (
     MAX_CENTRE_OFFSET,
@@ -65,6 +72,7 @@ from kiosk.vision.selfie_quality import (
 )
 
 __all__ = [
+    "FACE_CHANGED",
     "MAX_CENTRE_OFFSET",
     "MAX_CLIPPED",
     "MAX_LUMA",
@@ -75,6 +83,7 @@ __all__ = [
     "PROMPTS",
     "Challenge",
     "FrameObs",
+    "Likeness",
     "LivenessChecker",
     "LivenessConfig",
     "LivenessState",
@@ -101,6 +110,8 @@ PROMPTS = {
 }
 # A turn the other way than asked: its text takes the prompt as ``{prompt}``.
 OTHER_WAY = "liveness.other_way"
+# After the pass, a face that is not the person who passed (LivenessChecker.follow).
+FACE_CHANGED = "liveness.face_changed"
 
 
 def choose_challenge(choices: tuple[Challenge, ...] = tuple(Challenge)) -> Challenge:
@@ -129,6 +140,22 @@ class LivenessState:
         return self.verdict != Verdict.PENDING
 
 
+@dataclass(frozen=True, slots=True)
+class Likeness:
+    """One frame's face against the person followed: ``link``, its texture's correlation with
+    the last face followed (the frame before); ``base`` and ``shape``, its texture's correlation
+    with the frontal face learnt and its rigid shape's residual from it, None when the head is
+    turned past ``same_pose_deg`` (a turned face is compared with the frames around it only)."""
+    link: float
+    base: float | None
+    shape: float | None
+
+    def same(self, cfg: LivenessConfig) -> bool:
+        return (self.link >= cfg.same_link
+                and (self.base is None or self.base >= cfg.same_base)
+                and (self.shape is None or self.shape <= cfg.same_shape))
+
+
 @dataclass
 class LivenessConfig:
     fps: float = 15.0               # the camera's frame rate: frame counts below follow it
@@ -148,6 +175,11 @@ class LivenessConfig:
     max_jump: float = 0.6           # face centre move between frames, face widths: a new face
     lost_s: float = 1.5             # face missing this long: start over
     mirrored: bool = False          # frames are mirror images (a selfie preview)
+    # The same person after the pass (Likeness; set on real faces, docs/liveness.md):
+    same_link: float = 0.85         # texture correlation with the last face followed, at least
+    same_base: float = 0.55         # with the frontal face learnt, at least (near it only)
+    same_shape: float = 0.05        # rigid shape residual from it, eye distances, at most
+    same_pose_deg: float = 20.0     # "near the frontal pose": yaw and pitch within this
 
     def frames(self, seconds: float, least: int) -> int:
         return max(least, round(seconds * self.fps))
@@ -172,6 +204,8 @@ class LivenessChecker:
         n = self.cfg.frames(self.cfg.baseline_s, 3)
         self._window: deque[tuple[np.ndarray, float | None]] = deque(maxlen=n)  # rigid points, eyes
         self._base: np.ndarray | None = None      # rigid points of the frontal pose
+        self._base_tex: np.ndarray | None = None  # the frontal face's texture
+        self._tex: np.ndarray | None = None       # the last face's texture
         self._shape0 = 0.0                           # the frontal face's proportion
         self._ear0: float | None = None             # open eyes' aspect ratio
         self._open: tuple[np.ndarray, np.ndarray] | None = None  # open eyes' crops
@@ -200,11 +234,12 @@ class LivenessChecker:
             return self._final
         return self.update_obs(self.observe(frame, t))
 
-    def observe(self, frame: np.ndarray, t: float) -> FrameObs:
-        """Measure a frame as this checker tracks the face (to share it: then :meth:`update_obs`)."""
+    def observe(self, frame: np.ndarray, t: float, texture: bool = True) -> FrameObs:
+        """Measure a frame as this checker tracks the face (to share it: then :meth:`update_obs`);
+        ``texture``: read the face's texture too (what :meth:`follow` needs)."""
         recent = self._last_seen is not None and t - self._last_seen <= 0.5
         eyes = self.challenge == Challenge.BLINK or self._ear0 is None
-        return observe(frame, t, self._last if recent else None, eyes=eyes)
+        return observe(frame, t, self._last if recent else None, eyes=eyes, texture=texture)
 
     @property
     def ready(self) -> bool:
@@ -234,7 +269,7 @@ class LivenessChecker:
             jump = np.hypot(x + w / 2 - lx - lw / 2, y + h / 2 - ly - lh / 2) / max(lw, 1)
             if jump > self.cfg.max_jump or not 0.6 < w / max(lw, 1) < 1.6:
                 self.reset_tracking()  # a different face, or a jump cut: learn again
-        self._last, self._last_seen = o.mesh, o.t
+        self._last, self._last_seen, self._tex = o.mesh, o.t, o.texture
         rigid = rigid_points(o.mesh)
         if self._base is None:
             return self._learn(o, rigid)
@@ -252,13 +287,39 @@ class LivenessChecker:
         poses = [relative_pose(first, r) for r, _ in self._window]
         if max(max(abs(v) for v in p) for p in poses) > self.cfg.baseline_max_deg:
             return waiting
-        self._base = rigid
+        self._base, self._base_tex = rigid, o.texture
         assert o.mesh is not None
         self._shape0 = face_proportion(o.mesh)
         ears = [e for _, e in self._window if e is not None]
         if ears and o.mesh is not None and o.mesh.eye_patches is not None:
             self._ear0, self._open = float(np.median(ears)), o.mesh.eye_patches
         return waiting
+
+    def likeness(self, o: FrameObs, prev: np.ndarray | None = None) -> Likeness | None:
+        """This frame's face against the face followed so far, or against the texture ``prev``
+        (None: nothing to compare: no face, no texture, or no frontal face learnt)."""
+        prev = self._tex if prev is None else prev
+        if o.mesh is None or o.texture is None or prev is None or self._base is None:
+            return None
+        link = texture_similarity(prev, o.texture)
+        rigid = rigid_points(o.mesh)
+        yaw, pitch, _ = relative_pose(self._base, rigid)
+        if max(abs(yaw), abs(pitch)) > self.cfg.same_pose_deg or self._base_tex is None:
+            return Likeness(link, None, None)
+        return Likeness(link, texture_similarity(self._base_tex, o.texture),
+                        shape_residual(self._base, rigid))
+
+    def follow(self, o: FrameObs) -> str | None:
+        """After the pass, one more frame: None while its face is the person who passed (it is
+        then the face followed), else why not (a message code). A frame with no face judges
+        nothing (None; the caller knows it took no photo from it)."""
+        if o.mesh is None:
+            return None
+        lk = self.likeness(o)
+        if lk is None or not lk.same(self.cfg):
+            return FACE_CHANGED
+        self._last, self._last_seen, self._tex = o.mesh, o.t, o.texture
+        return None
 
     def _turn(self, o: FrameObs, yaw: float, prompt: str) -> LivenessState:
         moved = yaw * self._turn_sign()

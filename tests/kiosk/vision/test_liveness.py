@@ -14,14 +14,18 @@ import numpy as np
 import pytest
 
 from kiosk.vision.liveness import (
+    FACE_CHANGED,
     PROMPTS,
     Challenge,
+    Likeness,
     LivenessChecker,
+    LivenessConfig,
     Verdict,
     assess_selfie,
     choose_challenge,
     run_challenge,
 )
+from kiosk.vision.liveness_measures import RIGID, face_texture, shape_residual, texture_similarity
 from tests.helpers.capture2 import astronaut, make_sequence
 
 CHALLENGES = [c.value for c in Challenge]
@@ -120,3 +124,52 @@ def test_timeout_fails_with_its_reason():
     c.update(blank, 0.0)
     st = c.update(blank, 9.0)
     assert st.verdict == Verdict.FAILED and st.code == "liveness.timeout"
+
+
+# -- after the pass: is it still the person? ----------------------------------------------------------
+def test_shape_residual_ignores_pose_and_size_but_not_shape():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0, 50, (len(RIGID), 3))
+    a = np.deg2rad(30)
+    rot = np.array([[np.cos(a), 0, -np.sin(a)], [0, 1, 0], [np.sin(a), 0, np.cos(a)]])
+    moved = 1.7 * base @ rot.T + [300, 200, 10]
+    assert shape_residual(base, moved) < 1e-9
+    other = moved + rng.normal(0, 5, moved.shape)
+    assert shape_residual(base, other) > 0.01
+
+
+def test_the_same_face_reads_alike_at_any_size_and_light_and_another_does_not():
+    from kiosk.vision.landmarks import shared
+
+    def texture(img):
+        mesh, _n = shared().faces(img, eyes=False)
+        assert mesh is not None
+        return face_texture(img, mesh)
+
+    near = texture(_frame(scale=0.3))
+    far = texture(_frame(scale=0.15, cx=0.4, gain=0.8))
+    mirrored = texture(np.ascontiguousarray(_frame(scale=0.3)[:, ::-1]))
+    cfg = LivenessConfig()
+    assert texture_similarity(near, far) > 0.95 > cfg.same_link
+    assert texture_similarity(near, mirrored) < cfg.same_link
+
+
+def test_likeness_needs_the_link_and_near_the_frontal_pose_the_face_learnt():
+    cfg = LivenessConfig()
+    assert Likeness(0.99, None, None).same(cfg)                    # turned: the link alone
+    assert not Likeness(cfg.same_link - 0.01, None, None).same(cfg)
+    assert not Likeness(0.99, cfg.same_base - 0.01, 0.0).same(cfg)
+    assert not Likeness(0.99, 0.99, cfg.same_shape + 0.01).same(cfg)
+
+
+def test_follow_keeps_the_person_and_refuses_another_face():
+    seq = make_sequence("live", "blink", 0, fps=15, seconds=4)
+    c = LivenessChecker(Challenge.BLINK)
+    states = [c.update(f, t) for f, t in seq]
+    assert states[-1].verdict == Verdict.PASSED
+    f, t = seq.frames[-1]
+    assert c.follow(c.observe(f, t + 0.07)) is None                  # the person, still there
+    assert c.follow(c.observe(np.zeros_like(f), t + 0.13)) is None   # no face: nothing judged
+    other = np.ascontiguousarray(f[:, ::-1])                         # another face, same place
+    assert c.follow(c.observe(other, t + 0.2)) == FACE_CHANGED
+    assert c.follow(c.observe(f, t + 0.27)) is None                  # the person again
