@@ -44,8 +44,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.realsets.faces import load_clips, load_stills
-from bench.selfie_binding_core import (
+from bench.realsets.binding import (
     CFG,
     DEEPFACE,
     DEEPFACE_CSVS,
@@ -62,6 +61,7 @@ from bench.selfie_binding_core import (
     still_person,
     track,
 )
+from bench.realsets.faces import load_clips, load_stills
 from kiosk.capture.analysis import BIND_IOU, BIND_WINDOW_S, MAX_ODD, SelfieAnalyser
 from kiosk.testdata.selfies import CHALLENGES, make_selfie, make_sequence
 from kiosk.vision.liveness import (
