@@ -18,6 +18,7 @@ from kiosk.cardread import reasons as R
 from kiosk.i18n import Msg
 from kiosk.testdata import variants as V
 from kiosk.testdata.cards import sample_card
+from tests.helpers.lang import in_language
 
 YEAR = 2026
 Result = Guidance | Captured | Refused
@@ -153,11 +154,8 @@ def test_what_the_analyser_says_is_a_code_the_catalogues_read_in_both_languages(
         assert all(i18n.lookup(m.code, lang) for lang in i18n.LANGUAGES), m
     turn = next(r for r in said if isinstance(r, Guidance) and r.code == "card.es_frente")
     assert turn.text == "Voltee la credencial: muestre el reverso"
-    i18n.set_language("en")
-    try:
+    with in_language("en"):
         assert turn.text == "Turn the card over: show the back"
-    finally:
-        i18n.set_language("es")
 
 
 def test_one_guided_retake_per_capture_front_and_back_share_it(cards) -> None:

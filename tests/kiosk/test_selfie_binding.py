@@ -20,7 +20,6 @@ import cv2
 import numpy as np
 import pytest
 
-from kiosk import i18n
 from kiosk.capture.analysis import (
     BIND_IOU,
     BIND_WINDOW_S,
@@ -33,6 +32,7 @@ from kiosk.capture.analysis import (
 )
 from kiosk.testdata.selfies import CHALLENGES, make_selfie, make_sequence
 from kiosk.vision.liveness import FACE_CHANGED, Challenge, assess_selfie
+from tests.helpers.lang import in_language
 
 SIZE = (640, 360)
 FPS = 15.0
@@ -246,8 +246,5 @@ def test_the_prompt_and_guidance_speak_to_the_citizen_in_both_languages() -> Non
     asked = next(r for f, t in seq if isinstance(r := a(f, t), Guidance) and r.prompt is not None)
     assert asked.register == "ciudadano"
     assert asked.challenge == "Gire lentamente la cabeza hacia su izquierda"
-    i18n.set_language("en")
-    try:
+    with in_language("en"):
         assert asked.challenge == "Slowly turn your head to your left"
-    finally:
-        i18n.set_language("es")
