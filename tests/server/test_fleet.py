@@ -131,7 +131,8 @@ def test_https_only_device_heartbeats_and_commands(fleet_env: Fleet) -> None:
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["config_updates"] == [{"device_id": dev.id, "seq": 1}]
     assert wait_until(lambda: {a.id: a.pin_hash for a in dev.config.auxiliaries}["aux-0001"] != old_hash, 30)
-    assert not is_locked_out(dev.config, "aux-0001")
+    # The agent writes the new config, then clears the lockout: wait for both, not the first.
+    assert wait_until(lambda: not is_locked_out(dev.config, "aux-0001"), 30)
     from sync.common.pin import verify_pin
 
     assert verify_pin("424242", {a.id: a.pin_hash for a in dev.config.auxiliaries}["aux-0001"])
