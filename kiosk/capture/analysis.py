@@ -196,6 +196,13 @@ class CardAnalyser:
             if not force and self.no_portrait < NO_PORTRAIT_LOOKS:
                 self.tracker.reset()
                 return _guide("muestre_frente", v.find.corners)
+        elif not fv.in_place and not force:
+            # The portrait is there but the outline is not trusted (the portrait out of its
+            # place on the crop, or the card's segmentation disagrees with the outline): it is
+            # not straightened into the record unasked. Look again; the shutter takes it (the
+            # review screen shows the crop).
+            self.tracker.reset()
+            return _guide("acomode_credencial", v.find.corners)
         return self._integrity(fr.integrity, v, lambda: Captured(crop, fr))
 
     # -- back ----------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ import numpy as np
 from kiosk.mrz.locate import card_quad_from_band, read_mrz_in_frame
 from kiosk.mrz.reader import MrzRead
 from kiosk.vision.card import CARD_H, CARD_W, ID1_ASPECT, CardFind, as_rgb, find_card, straighten
+from kiosk.vision.card_agree import AGREE, outline_agreement
 from kiosk.vision.face import CardPhoto, detect_faces, find_card_photo
 
 PATH_OUTLINE = "contorno"
@@ -59,6 +60,12 @@ FRONT_GLYPHS = 200             # glyph-sized marks: clean fronts ~280-370, IFE b
 BARS_BLUR_MAX = 1.2            # bars sharper than this: sharp generated backs 0.8-1.0, blurred 1.4-2.6
 PORTRAIT_MAX_X = 0.4           # the portrait's face centre lies left of this (fraction of the width)
 PORTRAIT_H = (0.35, 0.75)      # the printed portrait's height over the card's (models E-H: ~0.5-0.6)
+# The portrait box's edges where E-H fronts print it (docs/credential.md section 10: x 0.03-0.28,
+# y 0.20-0.80), with room for the detector's spread on right outlines (harsh frames, 1st-99th
+# percentile: left 0.00-0.08, right 0.23-0.39, bottom 0.67-0.87).
+PORTRAIT_LEFT_MAX = 0.12
+PORTRAIT_RIGHT = (0.18, 0.42)
+PORTRAIT_BOTTOM_MAX = 0.92
 FRONT_VIEWS = 3                # views tried for a front whose portrait is in place
 
 
@@ -177,7 +184,8 @@ class FrontView:
     view: CardView
     card: np.ndarray
     photo: CardPhoto | None
-    in_place: bool             # the portrait where a front has it (`portrait_in_place`)
+    in_place: bool             # the portrait where a front has it, and the outline trusted
+    agreement: float | None = None  # the outline against its segmentation (`card_agree`); None: not asked
 
 
 def portrait_in_place(photo: CardPhoto | None, card: np.ndarray) -> bool:
@@ -186,21 +194,29 @@ def portrait_in_place(photo: CardPhoto | None, card: np.ndarray) -> bool:
     if photo is None:
         return False
     h, w = card.shape[:2]
-    x, _y, bw, bh = photo.box
-    return x + bw / 2 < PORTRAIT_MAX_X * w and PORTRAIT_H[0] <= bh / h <= PORTRAIT_H[1]
+    x, y, bw, bh = photo.box
+    return (x + bw / 2 < PORTRAIT_MAX_X * w and PORTRAIT_H[0] <= bh / h <= PORTRAIT_H[1]
+            and x <= PORTRAIT_LEFT_MAX * w and PORTRAIT_RIGHT[0] * w <= x + bw <= PORTRAIT_RIGHT[1] * w
+            and y + bh <= PORTRAIT_BOTTOM_MAX * h)
 
 
 def front_view(frame: np.ndarray, find: CardFind | None = None, *, located: bool = False) -> FrontView | None:
     """The front to take, the same for the kiosk and `capture`: the first view (outline, its
-    alternatives, the whole image) whose portrait is in place; else one with a portrait at
-    all; else the first. A wrong outline is not straightened into the record while a right
-    one is at hand."""
+    alternatives, the whole image) whose portrait is in place and, for an outline, that its
+    segmentation agrees with (`card_agree`); else one with a portrait at all; else the first.
+    Only an `in_place` view is trusted: a wrong outline is not straightened into the record
+    while a right one is at hand, and the kiosk does not take an untrusted one by itself."""
     first = with_photo = None
     views = card_views(frame, find, paths=(PATH_OUTLINE, PATH_WHOLE), located=located)
     for view in itertools.islice(views, FRONT_VIEWS):
         crop = upright_front(view.card)
         photo = find_card_photo(crop)
-        fv = FrontView(view, crop, photo, portrait_in_place(photo, crop))
+        in_place = portrait_in_place(photo, crop)
+        agreement = None
+        if in_place and view.path == PATH_OUTLINE:
+            agreement = outline_agreement(frame, view.find.corners).distance
+            in_place = agreement <= AGREE
+        fv = FrontView(view, crop, photo, in_place, agreement)
         if fv.in_place:
             return fv
         first = first or fv

@@ -41,6 +41,7 @@ CODES = frozenset({
     "vencida", "qr_no_coincide", "fuera_de_ambito", "seccion_desconocida", "modelo_ife",
     # the wrong side, a bad photo
     "es_frente", "es_reverso", "borrosa", "cortada", "reverso_no_reconocido", "muestre_frente",
+    "acomode_credencial",
     # integrity (the policy above)
     "parece_fotocopia", "parece_pantalla", "parece_impresion", "no_original",
     # the end of the tries, and the ends of a capture

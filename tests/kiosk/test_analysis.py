@@ -226,3 +226,21 @@ def test_selfie_without_landmark_models_says_so_and_takes_no_photo(monkeypatch):
     assert "no contaría" in g.text
     taken = an(selfie, 0.1, force=True)
     assert isinstance(taken, Guidance) and taken.liveness == "unavailable"
+
+
+def test_a_front_whose_outline_is_not_trusted_is_not_taken_unasked() -> None:
+    # A side of the outline on a line of the cloth: the portrait is there, the card's segmentation
+    # disagrees with the outline. The kiosk looks again and says how to help; the shutter takes it.
+    from kiosk.testdata.harsh import harsh_frame
+
+    f = harsh_frame(40005, "front", scenario="cloth")
+    a = CardAnalyser("front", YEAR, None, "")
+    said = [a(f.image, i / 10) for i in range(10)]
+    assert not any(isinstance(r, Captured) for r in said)
+    assert "acomode_credencial" in [code(r) for r in said]
+    g = next(r for r in said if code(r) == "acomode_credencial")
+    assert g.text.startswith("No se distingue bien el borde de la credencial")
+    with in_language("en"):
+        assert "plain surface" in g.text
+    [r] = looks(CardAnalyser("front", YEAR, None, ""), f.image, 1)
+    assert isinstance(r, Captured) and r.reading.photo is not None

@@ -1,0 +1,136 @@
+"""A second, independent opinion on a found outline: the card segmented from its surroundings.
+
+The finder's outlines come from edges: a side may sit on a printed line just inside the card
+(a header's rule) or on a line of a patterned cloth just outside it, and the verifier, which
+asks of a side only that it lies on a one-signed step, cannot tell. Segmentation asks another
+question: which pixels look like the card and which like what surrounds it. GrabCut
+(Rother et al. 2004, OpenCV) is started from the outline itself: well inside it is card,
+well outside it is not, a band of `REACH` of the card's short side either way is left to the
+colour models to decide; a straight line is fitted to the segment's boundary along each side
+(the middle of the side only: not the rounded corners or a holding finger) and the four
+lines give the segmented outline.
+
+`outline_agreement` says how far apart the two outlines are (mean corner distance over the
+outline's diagonal). An outline is trusted for straightening at capture when the two agree
+within `AGREE`: they fail in different ways (print lines are card-coloured on both sides;
+cloth lines are table-coloured on both sides), so agreement is evidence that neither failed.
+Capture-time only (~100-150 ms on a 1280x720 frame). Pure: numpy in, data out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+REACH = 0.15           # the undecided band each side of the outline, a fraction of its short side
+WORK = 480             # the segmentation runs on the outline's surroundings scaled to this many px
+ITERATIONS = 4
+AGREE = 0.015          # outlines this close (mean corner distance / diagonal) agree
+_ALONG = (0.15, 0.85)  # part of each side fitted
+
+
+@dataclass(frozen=True)
+class Agreement:
+    segmented: np.ndarray | None   # (4, 2) the segmented outline, frame px; None: no segment
+    distance: float                # mean corner distance over the diagonal (inf without a segment)
+
+    @property
+    def agrees(self) -> bool:
+        return self.distance <= AGREE
+
+
+def _lines(c: np.ndarray, d: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The outline's sides moved outward by d (inward when negative), as (point, direction)."""
+    centre = c.mean(axis=0)
+    out = []
+    for k in range(4):
+        p, q = c[k], c[(k + 1) % 4]
+        t = (q - p) / max(float(np.linalg.norm(q - p)), 1e-9)
+        n = np.array([-t[1], t[0]])
+        if float(np.dot(centre - p, n)) > 0:
+            n = -n
+        out.append((p + d * n, t))
+    return out
+
+
+def _corners(lines: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray | None:
+    out = []
+    for k in range(4):
+        (p1, d1), (p2, d2) = lines[(k - 1) % 4], lines[k]
+        m = np.array([d1, -d2]).T
+        if abs(float(np.linalg.det(m))) < 1e-6:
+            return None
+        s = np.linalg.solve(m, p2 - p1)
+        out.append(p1 + s[0] * d1)
+    return np.array(out)
+
+
+def _offset(c: np.ndarray, d: float) -> np.ndarray:
+    got = _corners(_lines(c, d))
+    return c if got is None else got
+
+
+def segmented_outline(frame: np.ndarray, corners: np.ndarray) -> np.ndarray | None:
+    """The card's outline by segmentation started from `corners` (TL TR BR BL, frame px)."""
+    c = np.asarray(corners, np.float64).reshape(4, 2)
+    short = min(float(np.linalg.norm(c[(k + 1) % 4] - c[k])) for k in range(4))
+    if short < 16:
+        return None
+    d = REACH * short
+    outer = _offset(c, 2 * d)
+    h, w = frame.shape[:2]
+    x0, y0 = np.maximum(np.floor(outer.min(axis=0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(outer.max(axis=0)).astype(int), (w, h))
+    roi = frame[y0:y1, x0:x1]
+    if roi.ndim == 2:
+        roi = cv2.cvtColor(roi, cv2.COLOR_GRAY2RGB)
+    s = min(1.0, WORK / max(roi.shape[:2]))
+    small = cv2.resize(roi, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else roi.copy()
+
+    def to_small(q: np.ndarray) -> np.ndarray:
+        return np.round((q - (x0, y0)) * s).astype(np.int32)
+
+    mask = np.full(small.shape[:2], cv2.GC_BGD, np.uint8)
+    cv2.fillPoly(mask, [to_small(_offset(c, d))], cv2.GC_PR_BGD)
+    cv2.fillPoly(mask, [to_small(c)], cv2.GC_PR_FGD)
+    cv2.fillPoly(mask, [to_small(_offset(c, -d))], cv2.GC_FGD)
+    bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
+    try:
+        cv2.grabCut(np.ascontiguousarray(small), mask, (0, 0, 0, 0), bgd, fgd, ITERATIONS,
+                    cv2.GC_INIT_WITH_MASK)
+    except cv2.error:
+        return None                      # a degenerate region (one colour): no opinion
+    fg = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(fg)
+    if n < 2:
+        return None
+    fg = (lab == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
+    contours, _ = cv2.findContours(fg, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    pts = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(np.float64)
+    q = (c - (x0, y0)) * s
+    fitted = []
+    for k, (p, t) in enumerate(_lines(q, 0.0)):
+        length = float(np.linalg.norm(q[(k + 1) % 4] - q[k]))
+        n = np.array([-t[1], t[0]])
+        rel = pts - p
+        along, across = rel @ t / length, np.abs(rel @ n)
+        near = pts[(along > _ALONG[0]) & (along < _ALONG[1]) & (across < 2.5 * d * s)]
+        if len(near) < 10:
+            return None
+        vx, vy, px, py = cv2.fitLine(near.astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+        fitted.append((np.array([px, py]), np.array([vx, vy])))
+    got = _corners(fitted)
+    return None if got is None else got / s + (x0, y0)
+
+
+def outline_agreement(frame: np.ndarray, corners: np.ndarray) -> Agreement:
+    """The segmented outline and its distance to `corners` (see the module)."""
+    c = np.asarray(corners, np.float64).reshape(4, 2)
+    seg = segmented_outline(frame, c)
+    if seg is None:
+        return Agreement(None, float("inf"))
+    diag = (float(np.linalg.norm(c[2] - c[0])) + float(np.linalg.norm(c[3] - c[1]))) / 2
+    dist = float(np.linalg.norm(seg - c, axis=1).mean()) / max(diag, 1e-9)
+    return Agreement(seg.astype(np.float32), dist)

@@ -1,0 +1,45 @@
+"""kiosk.vision.card_agree: the card segmented from its surroundings, against an outline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kiosk.testdata.harsh import harsh_frame
+from kiosk.vision.card_agree import AGREE, outline_agreement
+
+
+def _moved_side(corners: np.ndarray, k: int, frac: float) -> np.ndarray:
+    """The outline with side k (k to k+1) moved across by frac of the card's short side
+    (positive: into the card), its two corners slid along the neighbouring sides."""
+    c = np.asarray(corners, np.float64).copy()
+    short = min(np.linalg.norm(c[(j + 1) % 4] - c[j]) for j in range(4))
+    a, b = k, (k + 1) % 4
+    for i, nb in ((a, (a - 1) % 4), (b, (b + 1) % 4)):
+        d = c[nb] - c[i]
+        c[i] = c[i] + d / np.linalg.norm(d) * frac * short
+    return c
+
+
+@pytest.mark.parametrize("scenario,seed", [("wood", 50001), ("grey_table", 50003), ("hand", 50005)])
+def test_the_true_outline_agrees_with_its_segmentation(scenario: str, seed: int) -> None:
+    f = harsh_frame(seed, "front", scenario=scenario)
+    got = outline_agreement(f.image, f.corners)
+    assert got.segmented is not None and got.agrees, got.distance
+
+
+@pytest.mark.parametrize("scenario,seed", [("wood", 50001), ("grey_table", 50003)])
+@pytest.mark.parametrize("side,frac", [(0, 0.12), (2, 0.12), (1, -0.12)])
+def test_a_side_on_a_print_line_or_on_the_table_disagrees(scenario: str, seed: int, side: int,
+                                                          frac: float) -> None:
+    # A side moved ~5 mm into the card (a printed rule) or out onto the table: the segmentation
+    # follows the card's own edge, not the outline it started from.
+    f = harsh_frame(seed, "front", scenario=scenario)
+    wrong = _moved_side(f.corners, side, frac)
+    got = outline_agreement(f.image, wrong)
+    assert not got.agrees, got.distance
+    assert got.segmented is not None
+    truth = np.asarray(f.corners, np.float64)
+    diag = float(np.linalg.norm(truth[2] - truth[0]))
+    assert float(np.linalg.norm(got.segmented - truth, axis=1).mean()) / diag < AGREE * 2
+
