@@ -38,6 +38,7 @@ from kiosk.cardread.reading import (
     CardView,
     SideCues,
     card_views,
+    segmentation_distance,
     shown_side,
     side_cues,
 )
@@ -45,6 +46,7 @@ from kiosk.cardread.reasons import Notice, unread_back_code
 from kiosk.mrz import parse as M
 from kiosk.mrz.reader import MrzRead, read_mrz
 from kiosk.vision.card import CardFind, as_rgb, find_card
+from kiosk.vision.card_agree import AGREE
 from kiosk.vision.qr import QrResult, decode_qr
 from kiosk.vision.quality import Quality, assess_frame
 
@@ -232,12 +234,20 @@ def read_back(frame: np.ndarray, *, now_year: int,
     if find is None and not located and (PATH_OUTLINE in paths or PATH_WHOLE in paths):
         find = find_card(frame)
     best: BackReading | None = None
+    held: BackReading | None = None
     for view in card_views(frame, find, paths=paths, located=True):
         r = read_view(frame, view, now_year=now_year, secciones=secciones, scope=scope)
         if r.accepted:
-            return r
-        if best is None or _evidence(r) > _evidence(best):
+            # The codes read, but an outline its segmentation disagrees with (a side on a print
+            # line or a table's) would put a near-miss crop in the record: another view that
+            # reads (an alternative outline, the MRZ band) is preferred; the data are the same.
+            if view.path != PATH_OUTLINE or segmentation_distance(frame, view.find) <= AGREE:
+                return r
+            held = held or r
+        elif best is None or _evidence(r) > _evidence(best):
             best = r
+    if held is not None:
+        return held
     # Every view is tried before a front is concluded: an inner outline of a back (its MRZ
     # cut, fingers at its edge) can look like a front where the card's own outline reads.
     return best if best is not None else _no_card(frame, find)

@@ -200,6 +200,14 @@ def portrait_in_place(photo: CardPhoto | None, card: np.ndarray) -> bool:
             and y + bh <= PORTRAIT_BOTTOM_MAX * h)
 
 
+def segmentation_distance(frame: np.ndarray, find: CardFind) -> float:
+    """How far an outline lies from the card's segmentation (`card_agree`): measured by the
+    finder at capture (`CardFind.segmented`), else here (an alternative, the preview's)."""
+    if find.segmented is not None:
+        return find.segmented
+    return outline_agreement(as_rgb(frame), find.corners).distance
+
+
 def front_view(frame: np.ndarray, find: CardFind | None = None, *, located: bool = False) -> FrontView | None:
     """The front to take, the same for the kiosk and `capture`: the first view (outline, its
     alternatives, the whole image) whose portrait is in place and, for an outline, that its
@@ -214,7 +222,7 @@ def front_view(frame: np.ndarray, find: CardFind | None = None, *, located: bool
         in_place = portrait_in_place(photo, crop)
         agreement = None
         if in_place and view.path == PATH_OUTLINE:
-            agreement = outline_agreement(frame, view.find.corners).distance
+            agreement = segmentation_distance(frame, view.find)
             in_place = agreement <= AGREE
         fv = FrontView(view, crop, photo, in_place, agreement)
         if fv.in_place:

@@ -52,6 +52,11 @@ def reading_to_dict(r: BackReading) -> dict[str, Any]:
         "quality": {"ok": q.ok, "reasons": q.reasons, "messages": [render(Msg(c)) for c in q.codes],
                     "metrics": {k: round(v, 4) for k, v in q.metrics.items()}},
         "path": r.path or None,
+        # How the outline was found and whether the card's segmentation agrees with it (an
+        # outline it disagrees with is not straightened unasked: docs/vision.md).
+        "outline": None if r.find is None else {
+            "method": r.find.method, "trusted": r.find.trusted,
+            "segmentation": None if r.find.segmented is None else round(float(r.find.segmented), 4)},
         "side": r.side or None,
         "model": r.model,
         "accepted": r.accepted,
@@ -105,6 +110,10 @@ def format_text(d: dict[str, Any]) -> str:
     paths = {"contorno": "contorno de la credencial", "imagen_completa": "la imagen es la credencial",
              "banda_mrz": "banda MRZ, sin contorno"}
     lines.append("  lectura: " + (paths.get(d["path"], d["path"]) if d["path"] else "ninguna"))
+    o = d.get("outline")
+    if o and o["segmentation"] is not None:
+        lines.append("  contorno: " + ("confirmado por la segmentación" if o["trusted"] else
+                                       "la segmentación no lo confirma"))
     lines.append(f"  modelo: {d['model']}")
     for code in d["qr"]:
         shown = code["text"] if code["text"] is not None else f"<{len(code['bytes_hex']) // 2} bytes>"

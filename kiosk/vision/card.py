@@ -25,12 +25,13 @@ generator's resolution), enough for the MRZ and the dense QRs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
 from kiosk.vision import card_candidates as C
+from kiosk.vision.card_agree import AGREE, settle_outline
 from kiosk.vision.card_verify import (
     ID1_ASPECT,
     ID1_H_MM,
@@ -72,6 +73,13 @@ class CardFind:
     # Other outlines that also qualified, best first (frame px, unrefined): at capture time
     # the reading tries them when the card's content is not where the best one puts it.
     alternatives: tuple[np.ndarray, ...] = ()
+    # At capture (`find_card(layout=True)`): the outline's distance to the card's segmentation
+    # (`card_agree`); None: not checked (the preview). Over `AGREE`: not trusted.
+    segmented: float | None = None
+
+    @property
+    def trusted(self) -> bool:
+        return self.segmented is None or self.segmented <= AGREE
 
     @property
     def width_px(self) -> float:
@@ -307,7 +315,20 @@ def find_card(frame: np.ndarray, refine: bool = True, hint: CardFind | None = No
     others = sorted((c for c in cands if c is not best and c.score >= ACCEPT and c.inside),
                     key=lambda c: -c.score)
     alts = tuple(order_corners(c.quad / scale).astype(np.float32) for c in others[:3])
-    return _found(frame, best.quad / scale, best.score, best.method, refine, not best.inside, alts)
+    found = _found(frame, best.quad / scale, best.score, best.method, refine, not best.inside, alts)
+    if not layout or found.touches_border:
+        return found
+    # At capture, a second opinion from segmentation (tens of ms, so not in the preview).
+    def verify(q: np.ndarray) -> bool:
+        quad, sc = score_batch(order_corners(q).reshape(1, 4, 2) * scale, field, shape)
+        return bool(sc[0] >= LINES_ACCEPT and inside_frame(quad[0], shape, _MARGIN))
+
+    s = settle_outline(frame, found.corners, verify)
+    if not s.replaced:
+        return replace(found, segmented=s.distance)
+    corners = order_corners(s.corners).astype(np.float32)
+    return CardFind(corners, found.score, False, float(cv2.contourArea(corners)) / (w * h), "segmento",
+                    (found.corners, *alts[:2]), s.distance)
 
 
 def _found(frame: np.ndarray, quad: np.ndarray, score: float, method: str, refine: bool,

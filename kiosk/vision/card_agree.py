@@ -19,6 +19,7 @@ Capture-time only (~100-150 ms on a 1280x720 frame). Pure: numpy in, data out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -28,6 +29,7 @@ REACH = 0.15           # the undecided band each side of the outline, a fraction
 WORK = 480             # the segmentation runs on the outline's surroundings scaled to this many px
 ITERATIONS = 4
 AGREE = 0.015          # outlines this close (mean corner distance / diagonal) agree
+FIXED_POINT = 0.012    # a segmented outline this close to its own segmentation is settled
 _ALONG = (0.15, 0.85)  # part of each side fitted
 
 
@@ -97,6 +99,7 @@ def segmented_outline(frame: np.ndarray, corners: np.ndarray) -> np.ndarray | No
     cv2.fillPoly(mask, [to_small(c)], cv2.GC_PR_FGD)
     cv2.fillPoly(mask, [to_small(_offset(c, -d))], cv2.GC_FGD)
     bgd, fgd = np.zeros((1, 65)), np.zeros((1, 65))
+    cv2.setRNGSeed(0)                    # GrabCut's k-means start: the same answer every time
     try:
         cv2.grabCut(np.ascontiguousarray(small), mask, (0, 0, 0, 0), bgd, fgd, ITERATIONS,
                     cv2.GC_INIT_WITH_MASK)
@@ -134,3 +137,24 @@ def outline_agreement(frame: np.ndarray, corners: np.ndarray) -> Agreement:
     diag = (float(np.linalg.norm(c[2] - c[0])) + float(np.linalg.norm(c[3] - c[1]))) / 2
     dist = float(np.linalg.norm(seg - c, axis=1).mean()) / max(diag, 1e-9)
     return Agreement(seg.astype(np.float32), dist)
+
+
+@dataclass(frozen=True)
+class Settled:
+    corners: np.ndarray            # the outline to use (frame px, TL TR BR BL)
+    distance: float                # its distance to its own segmentation (inf: none)
+    replaced: bool                 # the segmented outline replaced the finder's
+
+
+def settle_outline(frame: np.ndarray, corners: np.ndarray, verify: Callable[[np.ndarray], bool]) -> Settled:
+    """The finder's outline if its segmentation agrees; else the segmented outline when it is a
+    fixed point (segmenting again from it agrees with it: a wrong outline's segmentation rarely
+    is) and `verify` accepts it (the finder's own judge: aspect, edges); else the finder's
+    outline, marked by its distance as not agreeing."""
+    first = outline_agreement(frame, corners)
+    if first.agrees or first.segmented is None:
+        return Settled(np.asarray(corners, np.float32), first.distance, False)
+    again = outline_agreement(frame, first.segmented)
+    if again.distance <= FIXED_POINT and verify(first.segmented):
+        return Settled(first.segmented, again.distance, True)
+    return Settled(np.asarray(corners, np.float32), first.distance, False)

@@ -105,6 +105,11 @@ def test_scan_reads_what_capture_reads_and_says_by_which_path(tmp_path: Path, ca
     assert flat["accepted"] and flat["path"] == "imagen_completa"
     assert flat["fields"]["cic"] == truth["citizen"]["cic"]
     assert shot["accepted"] and shot["path"] in ("contorno", "banda_mrz") and shot["side"] == "reverso"
+    # The outline's second opinion: the finder at full strength segments the card too.
+    if shot["path"] == "contorno":
+        assert shot["outline"]["segmentation"] is not None
+        assert shot["outline"]["trusted"] == (shot["outline"]["segmentation"] <= 0.015)
+    assert flat["outline"]["method"] == "imagen_completa" and flat["outline"]["trusted"]
     assert not fr["accepted"] and fr["refusal"] == {"code": "es_frente",
                                                    "message": "Voltee la credencial: muestre el reverso"}
     assert fr["side"] == "anverso" and fr["model"] == "?"

@@ -43,3 +43,27 @@ def test_a_side_on_a_print_line_or_on_the_table_disagrees(scenario: str, seed: i
     diag = float(np.linalg.norm(truth[2] - truth[0]))
     assert float(np.linalg.norm(got.segmented - truth, axis=1).mean()) / diag < AGREE * 2
 
+
+
+def _right(found: np.ndarray, truth: np.ndarray) -> bool:
+    f, t = np.asarray(found, np.float64), np.asarray(truth, np.float64)
+    diag = float(np.linalg.norm(t[2] - t[0]))
+    err = min(float(np.linalg.norm(np.roll(f, -k, axis=0) - t, axis=1).mean()) for k in range(4))
+    return err / diag <= 0.03
+
+
+def test_at_capture_the_finder_takes_the_settled_segmentation_or_marks_its_outline_untrusted() -> None:
+    from kiosk.vision.card import find_card
+
+    # Two sides on the lines of a checked cloth: the segmented outline is a fixed point and is right.
+    f = harsh_frame(40005, "front", scenario="cloth")
+    got = find_card(f.image)
+    assert got is not None and got.method == "segmento" and got.trusted and _right(got.corners, f.corners)
+    # A hand across the card: the lines' outline is off, its segmentation disagrees, and is not
+    # settled either: the outline comes back, marked untrusted.
+    f = harsh_frame(20003, "front", scenario="hand")
+    got = find_card(f.image)
+    assert got is not None and not got.trusted and not _right(got.corners, f.corners)
+    # The preview does not ask (`layout=False`): no opinion, trusted by default.
+    live = find_card(harsh_frame(30001, "front", scenario="cloth").image, layout=False)
+    assert live is not None and live.segmented is None and live.trusted
