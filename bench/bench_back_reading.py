@@ -15,7 +15,9 @@ For each frame (the seed chooses the OCR-B rendering in turn among the fonts giv
 Also timed on their own: find_mrz_band, and read_mrz_in_frame (find and read, both ways up);
 and, to tell locating from reading, the MRZ reader on the flat card as rendered (no photo).
 
-Counted on frames whose MRZ is wholly in view and uncovered ("MRZ in view"):
+Counted on frames whose MRZ is wholly in view and uncovered ("MRZ in view"), and the QR also
+on frames whose every QR is wholly in view and uncovered (a code cut by the frame's edge or
+under a hand is beyond any decoder; both counts are printed):
 QR read (every code on the card decoded), MRZ read (every check digit valid and the three
 lines equal to the truth), both; and on all frames, wrong reads: an MRZ with valid check
 digits that differs from the truth (in brackets: those wrong only in the names line, which
@@ -55,6 +57,10 @@ except ImportError:
 @dataclass
 class Tally:
     n_view: int = 0
+    n_qr_view: int = 0                # frames whose every QR is wholly in view and uncovered
+    qr_in_view: int = 0
+    n_both_view: int = 0              # ... and the MRZ too
+    both_in_view: int = 0
     qr: int = 0
     mrz: int = 0
     both: int = 0
@@ -88,12 +94,18 @@ def _judge(t: Tally, f: OtherFrame, qr: QrResult | None, mrz: MrzRead | None, ms
     if checked and not right and mrz is not None:
         t.wrong += 1
         t.wrong_names += list(mrz.lines[:2]) == f.back.mrz[:2]
+    q = _qr_ok(qr, f)
+    if f.qr_visible:
+        t.n_qr_view += 1
+        t.qr_in_view += q
     if f.mrz_visible:
         t.n_view += 1
-        q = _qr_ok(qr, f)
         t.qr += q
         t.mrz += right
         t.both += q and right
+        if f.qr_visible:
+            t.n_both_view += 1
+            t.both_in_view += q and right
 
 
 def run_one(f: OtherFrame, tallies: dict[str, Tally]) -> str:
@@ -147,6 +159,13 @@ def report(title: str, tallies: dict[str, Tally]) -> None:
         print(f"{p:5s} {wilson(t.qr, t.n_view):>24s} {wilson(t.mrz, t.n_view):>24s} "
               f"{wilson(t.both, t.n_view):>24s} {wilson(t.wrong, t.n_all):>22s} ({t.wrong_names})"
               f" {statistics.median(t.ms):6.0f}/{p90:.0f}")
+    print("  on frames whose codes are in view (every QR inside the frame and uncovered; 'both': the"
+          " MRZ too):")
+    for p in PATHS:
+        t = tallies[p]
+        if t.n_all:
+            print(f"  {p:5s} QR read {wilson(t.qr_in_view, t.n_qr_view)} of {t.n_qr_view},"
+                  f" both {wilson(t.both_in_view, t.n_both_view)} of {t.n_both_view}")
     t = tallies["flat"]
     print(f"  the reader on the flat card (no photo, as rendered): MRZ read {wilson(t.mrz, t.n_view)},"
           f" wrong {t.wrong} (names only {t.wrong_names})")

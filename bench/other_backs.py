@@ -51,6 +51,7 @@ class OtherBack:
     qr_payloads: list[bytes]
     font: str                         # key of FONTS
     mrz_block: np.ndarray             # (4, 2) corners of the MRZ ink block, card px
+    qr_blocks: list[np.ndarray] = field(default_factory=list)  # (4, 2) corners of each QR, card px
 
 
 @dataclass
@@ -60,6 +61,7 @@ class OtherFrame:
     corners: np.ndarray               # card corners in the frame, TL TR BR BL of the card
     mrz_visible: bool                 # the whole MRZ block inside the frame and uncovered
     tags: dict[str, object] = field(default_factory=dict)
+    qr_visible: bool = True           # every QR inside the frame and uncovered
 
 
 @cache
@@ -194,11 +196,13 @@ def render_other_back(seed: int, font_key: str = "ocrb", model: str | None = Non
     places = [(url, 0.04, 0.06, 0.158)] if model in "EF" else \
         [(rng.randbytes(150), 0.04, 0.06, 0.252), (rng.randbytes(150), 0.31, 0.06, 0.252),
          (url, 0.82, 0.40, 0.139)]
+    qr_blocks = []
     for payload, fx, fy, fs in places:
         size = round(fs * w)
         x, y = round(fx * w), round(fy * h)
         canvas[y:y + size, x:x + size] = _qr(payload, size, ink)
         payloads.append(payload.encode() if isinstance(payload, str) else payload)
+        qr_blocks.append(np.float32([[x, y], [x + size, y], [x + size, y + size], [x, y + size]]))
     img = Image.fromarray(canvas).convert("RGBA")
     _decorations(img, model, rng)
     out = np.asarray(img.convert("RGB")).copy()
@@ -206,7 +210,7 @@ def render_other_back(seed: int, font_key: str = "ocrb", model: str | None = Non
         out[round(0.655 * h):round(0.97 * h), round(0.03 * w):round(0.97 * w)] = rng.randint(238, 252)
     lines = _mrz_lines(rng)
     block = _draw_mrz(out, lines, font_key, ppmm, rng)
-    return OtherBack(out, lines, payloads, font_key, block)
+    return OtherBack(out, lines, payloads, font_key, block, qr_blocks)
 
 
 # -- photographing ---------------------------------------------------------------------------
@@ -311,6 +315,17 @@ def _effect(img: np.ndarray, kind: str, rng: random.Random, nprng: np.random.Gen
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+def _in_frame(quad: np.ndarray) -> bool:
+    return bool((quad[:, 0] > 2).all() and (quad[:, 0] < FRAME_W - 2).all()
+                and (quad[:, 1] > 2).all() and (quad[:, 1] < FRAME_H - 2).all())
+
+
+def _covered(quad: np.ndarray, touched: np.ndarray) -> bool:
+    poly = np.zeros((FRAME_H, FRAME_W), np.uint8)
+    cv2.fillConvexPoly(poly, quad.astype(np.int32), 1)
+    return bool(touched[poly > 0].any())
+
+
 def other_frame(seed: int, font_key: str = "ocrb") -> OtherFrame:
     """One photographed back by the other hand; `seed` decides everything."""
     rng = random.Random(f"otherframe:{seed}:{font_key}")
@@ -327,22 +342,23 @@ def other_frame(seed: int, font_key: str = "ocrb") -> OtherFrame:
     a = alpha.astype(np.float32)[..., None] / 255
     img = (table * (1 - a) + card * a).astype(np.uint8)
     block = cv2.perspectiveTransform(back.mrz_block.reshape(-1, 1, 2), m).reshape(-1, 2)
-    visible = bool((block[:, 0] > 2).all() and (block[:, 0] < FRAME_W - 2).all()
-                   and (block[:, 1] > 2).all() and (block[:, 1] < FRAME_H - 2).all())
+    qrs = [cv2.perspectiveTransform(q.reshape(-1, 1, 2), m).reshape(-1, 2) for q in back.qr_blocks]
+    visible = _in_frame(block)
+    qr_visible = all(_in_frame(q) for q in qrs)
     hand = rng.random() < 0.2
     if hand:
         covered_before = img.copy()
         img = _hand(img, pts, rng)
-        poly = np.zeros((FRAME_H, FRAME_W), np.uint8)
-        cv2.fillConvexPoly(poly, block.astype(np.int32), 1)
-        visible = visible and not (np.abs(img.astype(int) - covered_before).sum(axis=2)[poly > 0] > 0).any()
+        touched = np.abs(img.astype(int) - covered_before).sum(axis=2) > 0
+        visible = visible and not _covered(block, touched)
+        qr_visible = qr_visible and not any(_covered(q, touched) for q in qrs)
     effects = [] if rng.random() < 0.35 else [rng.choice(("blur", "motion_blur", "noise", "glare",
                                                           "low_light", "jpeg"))]
     for e in effects:
         img = _effect(img, e, rng, nprng)
     tags: dict[str, object] = {"background": kind, "angle": round(angle), "px_per_mm": round(ppmm, 1),
                                "cut": cut, "hand": hand, "effects": effects, "font": font_key}
-    return OtherFrame(img, back, pts, visible, tags)
+    return OtherFrame(img, back, pts, visible, tags, qr_visible)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import cv2
 import numpy as np
 
 from kiosk.cardread.reading import (
@@ -298,7 +299,14 @@ def read_view(frame: np.ndarray, view: CardView, *, now_year: int,
     if cues is not None and shown_side(cues) == FRONT:
         qr = decode_qr(None, card, fast=True)      # a front: one quick look, not the whole cascade
     else:
-        qr = decode_qr(None if view.path == PATH_WHOLE else frame, card)
+        # The frame-to-crop homography lets the decoder go back to the camera's own pixels for
+        # small blurred codes (the crop was resampled once already).
+        hom = None
+        if view.path != PATH_WHOLE:
+            ch, cw = card.shape[:2]
+            box = np.array([[0, 0], [cw, 0], [cw, ch], [0, ch]], np.float32)
+            hom = cv2.getPerspectiveTransform(np.asarray(view.find.corners, np.float32), box)
+        qr = decode_qr(None if view.path == PATH_WHOLE else frame, card, homography=hom)
     qr = _card_codes(qr)
     urls = [u for c in qr.codes if c.text and (u := parse_public_url(c.text))]
     public = urls[0] if urls else None

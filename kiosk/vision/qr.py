@@ -11,7 +11,12 @@ when to keep trying and where to look):
     pieces with pyzbar;
  3. the whole crop with CLAHE, sharpened, with zxing-cpp's global-histogram
     binariser, and with pyzbar;
- 4. the whole frame (the crop may have cut a code or the card was not found),
+ 4. where the card's layout prints its codes and none was read (small modules
+    blurred past what a binariser undoes; zxing-cpp then does not even locate
+    them): the place cut from the camera frame through the frame-to-card
+    `homography` when given (else from the crop), deconvolved for a few
+    defocus and motion blurs and read again (kiosk.vision.qr_deblur);
+ 5. the whole frame (the crop may have cut a code or the card was not found),
     as is and with CLAHE, both decoders.
 
 Every decoded code is returned once, with its raw bytes (the dense G/H codes
@@ -20,6 +25,7 @@ are opaque binary) and, when the bytes are UTF-8 text, the text.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -27,6 +33,8 @@ import cv2
 import numpy as np
 import zxingcpp
 from pyzbar import pyzbar
+
+from kiosk.vision import qr_deblur
 
 _QR = zxingcpp.BarcodeFormat.QRCode
 _CLAHE = cv2.createCLAHE(clipLimit=2.5, tileGridSize=(8, 8))
@@ -217,11 +225,67 @@ def _try_pieces(col: _Collector, g: np.ndarray, source: str) -> None:
                 break
 
 
-def decode_qr(frame: np.ndarray | None, crop: np.ndarray | None = None, fast: bool = False) -> QrResult:
+def _centre(box: tuple[int, int, int, int]) -> tuple[float, float]:
+    return box[0] + box[2] / 2, box[1] + box[3] / 2
+
+
+def _upright(col: _Collector, places: list[qr_deblur.Box]) -> bool | None:
+    """Which way up the crop shows the card, from the codes read or located on it: the place
+    nearest a code's centre is one of the upright ones (the first half) or a turned one."""
+    seen = [_centre(c.box) for c in col.codes.values() if c.source == "card"]
+    seen += [_centre(b) for b, src in col.failed if src == "card"]
+    if not seen:
+        return None
+    votes = 0
+    for cx, cy in seen:
+        d = [math.hypot(cx - x - side / 2, cy - y - side / 2) for x, y, side in places]
+        votes += 1 if int(np.argmin(d)) < len(places) // 2 else -1
+    return None if votes == 0 else votes > 0
+
+
+def _try_places(col: _Collector, crop: np.ndarray, frame: np.ndarray | None,
+                homography: np.ndarray | None) -> None:
+    """Stage 4: the layout's places where no code was read, deblurred (kiosk.vision.qr_deblur)."""
+    h, w = crop.shape[:2]
+    upright = _upright(col, qr_deblur.places(w, h, None))
+    if frame is not None and homography is not None:
+        src, to_card = frame, np.asarray(homography, np.float64)
+    else:
+        # The crop was upsampled from the frame (~12 px/mm against a camera's 5-8): at half size
+        # the blur is about the size the PSFs are made for.
+        src = cv2.resize(crop, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+        to_card = np.array([[w / (w // 2), 0, 0], [0, h / (h // 2), 0], [0, 0, 1]], np.float64)
+    inverse = np.linalg.inv(to_card)
+    sh, sw = src.shape[:2]
+    for x, y, side in qr_deblur.places(w, h, upright):
+        if any(x <= cx <= x + side and y <= cy <= y + side
+               for cx, cy in (_centre(c.box) for c in col.codes.values() if c.source == "card")):
+            continue
+        # A code the frame's edge cuts is beyond any deblurring (the place's margin may be cut).
+        m = side * qr_deblur.MARGIN / (1 + 2 * qr_deblur.MARGIN)
+        x0, y0, x1, y1 = x + m, y + m, x + side - m, y + side - m
+        corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64)
+        at = cv2.perspectiveTransform(corners.reshape(-1, 1, 2), inverse).reshape(-1, 2)
+        if (at[:, 0] < 0).any() or (at[:, 1] < 0).any() or (at[:, 0] > sw).any() or (at[:, 1] > sh).any():
+            continue
+        before = len(col.codes)
+        for stage, view, back in qr_deblur.deblurred_views(src, to_card, (x, y, side), w):
+            def to_crop(b: tuple[int, int, int, int], m: np.ndarray = back) -> tuple[int, int, int, int]:
+                return (int(m[0, 0] * b[0] + m[0, 2]), int(m[1, 1] * b[1] + m[1, 2]),
+                        int(m[0, 0] * b[2]), int(m[1, 1] * b[3]))
+            col.add(_zxing(view, quick=True), "zxing", "lugar_" + stage, "card", to_crop)
+            if len(col.codes) > before:
+                break
+
+
+def decode_qr(frame: np.ndarray | None, crop: np.ndarray | None = None, fast: bool = False, *,
+              homography: np.ndarray | None = None) -> QrResult:
     """Every QR code on the card: on the straightened `crop` first, then on `frame`.
 
     `fast=True` (live preview) stops after the first pass on the crop, or on
-    the frame when there is no crop.
+    the frame when there is no crop. `homography` (3x3, frame px -> crop px:
+    the one the crop was straightened with) lets stage 4 go back to the
+    frame's own pixels; without it stage 4 works on the crop.
     """
     col = _Collector()
     for source, img in (("card", crop), ("frame", frame)):
@@ -247,6 +311,8 @@ def decode_qr(frame: np.ndarray | None, crop: np.ndarray | None = None, fast: bo
                 _try_pieces(col, g, source)
             if col.done():
                 break
+        if source == "card" and not col.done():
+            _try_places(col, g, None if frame is None else _gray(frame), homography)
         if col.done():
             break
     return QrResult(list(col.codes.values()), col.located, col.stages)
