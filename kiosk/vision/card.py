@@ -321,7 +321,7 @@ def find_card(frame: np.ndarray, refine: bool = True, hint: CardFind | None = No
     # At capture, a second opinion from segmentation (tens of ms, so not in the preview).
     def verify(q: np.ndarray) -> bool:
         quad, sc = score_batch(order_corners(q).reshape(1, 4, 2) * scale, field, shape)
-        return bool(sc[0] >= LINES_ACCEPT and inside_frame(quad[0], shape, _MARGIN))
+        return bool(sc[0] >= ACCEPT and inside_frame(quad[0], shape, _MARGIN))
 
     s = settle_outline(frame, found.corners, verify)
     if not s.replaced:

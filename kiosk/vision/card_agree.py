@@ -31,6 +31,9 @@ ITERATIONS = 4
 AGREE = 0.015          # outlines this close (mean corner distance / diagonal) agree
 FIXED_POINT = 0.012    # a segmented outline this close to its own segmentation is settled
 _ALONG = (0.15, 0.85)  # part of each side fitted
+RANSAC_TRIES = 80
+INLIER_PX = 1.5        # px of the scaled picture a boundary point may lie off its side's line
+MIN_INLIERS = 0.5      # share of a side's boundary points its line must hold
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,30 @@ def _corners(lines: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray | None:
 def _offset(c: np.ndarray, d: float) -> np.ndarray:
     got = _corners(_lines(c, d))
     return c if got is None else got
+
+
+def _straight_part(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The line through the longest straight part of a side's boundary points (RANSAC): a
+    finger or a hand over the side dents the segment, and a least-squares line would follow
+    the dent. None when no line holds most of the points (no straight side there)."""
+    if len(pts) < 10:
+        return None
+    rng = np.random.default_rng(0)
+    pairs = rng.integers(0, len(pts), size=(RANSAC_TRIES, 2))
+    best: np.ndarray | None = None
+    for i, j in pairs:
+        d = pts[j] - pts[i]
+        n = float(np.hypot(d[0], d[1]))
+        if n < 4:
+            continue
+        normal = np.array([-d[1], d[0]]) / n
+        inliers = np.abs((pts - pts[i]) @ normal) <= INLIER_PX
+        if best is None or inliers.sum() > best.sum():
+            best = inliers
+    if best is None or best.sum() < MIN_INLIERS * len(pts):
+        return None
+    vx, vy, px, py = cv2.fitLine(pts[best].astype(np.float32), cv2.DIST_L2, 0, 0.01, 0.01).ravel()
+    return np.array([px, py]), np.array([vx, vy])
 
 
 def segmented_outline(frame: np.ndarray, corners: np.ndarray) -> np.ndarray | None:
@@ -120,10 +147,10 @@ def segmented_outline(frame: np.ndarray, corners: np.ndarray) -> np.ndarray | No
         rel = pts - p
         along, across = rel @ t / length, np.abs(rel @ n)
         near = pts[(along > _ALONG[0]) & (along < _ALONG[1]) & (across < 2.5 * d * s)]
-        if len(near) < 10:
+        line = _straight_part(near)
+        if line is None:
             return None
-        vx, vy, px, py = cv2.fitLine(near.astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
-        fitted.append((np.array([px, py]), np.array([vx, vy])))
+        fitted.append(line)
     got = _corners(fitted)
     return None if got is None else got / s + (x0, y0)
 
