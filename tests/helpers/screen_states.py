@@ -297,6 +297,7 @@ STATES: list[tuple[str, Builder]] = [
     ("card_photo_not_found", lambda: _card_photo(False)),
     ("capture_front", lambda: _capture("front", "Mantenga firme la credencial…", good=True)),
     ("capture_front_searching", lambda: _capture("front", "Coloque la credencial dentro del recuadro")),
+    ("capture_front_untrusted", lambda: _capture("front", render(Msg("card.acomode_credencial")))),
     ("capture_back", lambda: _capture("back", "No mueva la credencial")),
     ("capture_camera_error", lambda: _capture("front", "Buscando…", camera_error="disconnected")),
     ("capture_selfie", lambda: _capture("selfie", "Centre el rostro en el recuadro")),
