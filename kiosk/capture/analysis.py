@@ -24,10 +24,19 @@ import numpy as np
 from kiosk.capture.save import read_front
 from kiosk.cardread import reasons as R
 from kiosk.cardread.credential import BackReading, read_back, read_view
-from kiosk.cardread.reading import BACK, band_view, front_view, shown_side, side_cues
+from kiosk.cardread.reading import (
+    BACK,
+    PATH_OUTLINE,
+    band_view,
+    front_view,
+    segmentation_distance,
+    shown_side,
+    side_cues,
+)
 from kiosk.i18n import render
 from kiosk.mrz.reader import read_mrz
 from kiosk.vision.card import CardFind, find_card
+from kiosk.vision.card_agree import AGREE
 from kiosk.vision.face import Box
 from kiosk.vision.integrity import IntegrityResult, check_integrity
 from kiosk.vision.landmarks import LandmarkModelMissing
@@ -49,6 +58,7 @@ from sync.common.msg import Msg
 from sync.device.config import DeviceConfig
 
 NO_PORTRAIT_LOOKS = 3      # steady looks at a front with no portrait found before it is taken anyway
+UNCONFIRMED_LOOKS = 3      # steady looks at a back read on an unconfirmed outline before it is taken
 BAND_EVERY = 5             # back, no outline: look for the MRZ band in every 5th frame
 
 
@@ -144,6 +154,7 @@ class CardAnalyser:
         self.no_qr = 0           # steady looks refused with INE's "sin QR"
         self.unread = 0          # steady looks at a back that did not read
         self.no_portrait = 0     # steady looks at a front with no portrait found
+        self.unconfirmed = 0     # steady looks at a back read on an unconfirmed outline
         self.lost = 0            # frames in a row with no whole outline
         self.band_seen: tuple[str, ...] | None = None   # the last look's MRZ read from the band
 
@@ -172,7 +183,7 @@ class CardAnalyser:
             return Guidance(Msg(v.quality.code), quad)
         if self.side == "front":
             return self._front(image, v, force)
-        return self._back(image, v)
+        return self._back(image, v, force)
 
     # -- front ---------------------------------------------------------------------------------
     def _front(self, image: np.ndarray, v: FrameVerdict, force: bool) -> Guidance | Captured | Refused:
@@ -192,10 +203,15 @@ class CardAnalyser:
                 return _guide("es_reverso", v.find.corners)
             self.no_portrait += 1
             # A real portrait the detector misses must not block the citizen: on the shutter, or
-            # after a few steady looks, the front is taken and the auxiliary compares it by eye.
+            # after a few steady looks, the front is taken and the auxiliary compares it by eye;
+            # but not by itself on an outline the card's segmentation does not confirm.
             if not force and self.no_portrait < NO_PORTRAIT_LOOKS:
                 self.tracker.reset()
                 return _guide("muestre_frente", v.find.corners)
+            unconfirmed = fv.view.path == PATH_OUTLINE and segmentation_distance(image, fv.view.find) > AGREE
+            if not force and unconfirmed:
+                self.tracker.reset()
+                return _guide("acomode_credencial", v.find.corners)
         elif not fv.in_place and not force:
             # The portrait is there but the outline is not trusted (the portrait out of its
             # place on the crop, or the card's segmentation disagrees with the outline): it is
@@ -228,11 +244,19 @@ class CardAnalyser:
         self.band_seen = r.mrz.lines
         return self._accepted(r, None) if agreed else _guide("mantenga_firme")
 
-    def _back(self, image: np.ndarray, v: FrameVerdict) -> Guidance | Captured | Refused:
+    def _back(self, image: np.ndarray, v: FrameVerdict, force: bool = False) -> Guidance | Captured | Refused:
         assert v.find is not None
         scope, secciones = self._scope()
         r = read_back(image, now_year=self.now_year, secciones=secciones, scope=scope,
                       find=capture_find(image, v.find))
+        if r.accepted and not r.trusted and not force:
+            # The codes read on an outline the card's segmentation does not confirm: a few more
+            # looks for a confirmed one (or the MRZ band); then it is taken, and the record says
+            # so (`contorno_sin_confirmar`): the data are sound, the picture may be a near miss.
+            self.unconfirmed += 1
+            if self.unconfirmed < UNCONFIRMED_LOOKS:
+                self.tracker.reset()
+                return _guide("acomode_credencial", v.find.corners)
         if r.accepted:
             return self._accepted(r, v)
         assert r.refusal is not None

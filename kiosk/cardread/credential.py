@@ -34,6 +34,7 @@ from kiosk.cardread.reading import (
     FRONT,
     PATH_MRZ_BAND,
     PATH_OUTLINE,
+    PATH_OUTLINE_UNCONFIRMED,
     PATH_WHOLE,
     PATHS,
     CardView,
@@ -156,6 +157,9 @@ class BackReading:
     flags: list[Notice] = field(default_factory=list)
     card: np.ndarray | None = None          # the straightened back, CARD_W x CARD_H RGB
     path: str = ""                          # the reading path of `card` (reading.PATHS), "" if none
+    # False: read on an outline the card's segmentation did not confirm (`path` says
+    # `contorno_sin_confirmar`); the kiosk looks again a few times before taking it.
+    trusted: bool = True
     side: str = ""                          # reading.FRONT / BACK / UNKNOWN: which side the picture shows
 
     @property
@@ -248,6 +252,8 @@ def read_back(frame: np.ndarray, *, now_year: int,
         elif best is None or _evidence(r) > _evidence(best):
             best = r
     if held is not None:
+        held.trusted = False
+        held.path = PATH_OUTLINE_UNCONFIRMED
         return held
     # Every view is tried before a front is concluded: an inner outline of a back (its MRZ
     # cut, fingers at its edge) can look like a front where the card's own outline reads.
@@ -306,7 +312,10 @@ def read_view(frame: np.ndarray, view: CardView, *, now_year: int,
             ch, cw = card.shape[:2]
             box = np.array([[0, 0], [cw, 0], [cw, ch], [0, ch]], np.float32)
             hom = cv2.getPerspectiveTransform(np.asarray(view.find.corners, np.float32), box)
-        qr = decode_qr(None if view.path == PATH_WHOLE else frame, card, homography=hom)
+        # The deblurring stage only where the MRZ read: a card back at a known scale, whose
+        # support hangs on its QR (not a front, an IFE back, a view of something else).
+        qr = decode_qr(None if view.path == PATH_WHOLE else frame, card, homography=hom,
+                       deblur=mrz is not None and mrz.checks_ok)
     qr = _card_codes(qr)
     urls = [u for c in qr.codes if c.text and (u := parse_public_url(c.text))]
     public = urls[0] if urls else None

@@ -47,6 +47,9 @@ PATH_OUTLINE = "contorno"
 PATH_WHOLE = "imagen_completa"
 PATH_MRZ_BAND = "banda_mrz"
 PATHS = (PATH_OUTLINE, PATH_WHOLE, PATH_MRZ_BAND)
+# Not a view but how a back read on an outline its segmentation did not confirm is recorded
+# (`credential.read_back`): the data are sound, the image may be a near miss.
+PATH_OUTLINE_UNCONFIRMED = "contorno_sin_confirmar"
 
 WHOLE_ASPECT_TOL = 0.03        # |aspect / ID-1 - 1| for an image that is the card itself
 OUTLINE_COVERS = 0.5           # an outline covering this much of an ID-1 image is the card

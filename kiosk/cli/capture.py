@@ -91,7 +91,7 @@ class Capture:
 def front_picture(img: np.ndarray) -> np.ndarray:
     """The straightened front, by the reading path (`kiosk.cardread.reading`: the outline found, or
     the whole image when it already is the card); Refused when there is none or it is a back."""
-    from kiosk.cardread.reading import BACK, front_view, shown_side, side_cues
+    from kiosk.cardread.reading import BACK, PATH_WHOLE, front_view, shown_side, side_cues
     from kiosk.mrz.reader import read_mrz
     from kiosk.vision.card import find_card
 
@@ -103,6 +103,11 @@ def front_picture(img: np.ndarray) -> np.ndarray:
     cues = side_cues(crop)
     if not cues.portrait and shown_side(cues, mrz_band=read_mrz(crop) is not None) == BACK:
         raise Refused(_card("es_reverso"))
+    if not fv.in_place and fv.view.path != PATH_WHOLE:
+        # From a file there is no other look: the front is kept (a valid citizen is not turned
+        # away), and the tester is told its outline was not confirmed.
+        print("aviso: el contorno del frente no está confirmado (el retrato no está en su lugar o la "
+              "segmentación no coincide); revise la imagen guardada", file=sys.stderr)
     return crop
 
 

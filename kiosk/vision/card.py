@@ -257,7 +257,9 @@ def find_card(frame: np.ndarray, refine: bool = True, hint: CardFind | None = No
     `hint`: the previous frame's find (live preview). Its outline is judged first with the
     cheap candidates, so a card the slower detectors found stays found at the cheap cost.
     `thorough=False`: the cheap route only (the live preview between thorough frames).
-    `layout=False`: no portrait check between rival outlines (tens of ms: capture time only)."""
+    `layout=False`: no portrait check between rival outlines and no second opinion from
+    segmentation (`card_agree`; tens to hundreds of ms: capture time only). With a `hint` that
+    still holds, the search ends there and no second opinion is asked (the preview's route)."""
     frame = as_rgb(frame)
     h, w = frame.shape[:2]
     if h < 16 or w < 16:
@@ -325,6 +327,9 @@ def find_card(frame: np.ndarray, refine: bool = True, hint: CardFind | None = No
 
     s = settle_outline(frame, found.corners, verify)
     if not s.replaced:
+        if s.candidate is not None:   # tried first by the reading, under its own checks
+            return replace(found, segmented=s.distance,
+                           alternatives=(order_corners(s.candidate).astype(np.float32), *alts[:2]))
         return replace(found, segmented=s.distance)
     corners = order_corners(s.corners).astype(np.float32)
     return CardFind(corners, found.score, False, float(cv2.contourArea(corners)) / (w * h), "segmento",

@@ -6,15 +6,19 @@ asks of a side only that it lies on a one-signed step, cannot tell. Segmentation
 question: which pixels look like the card and which like what surrounds it. GrabCut
 (Rother et al. 2004, OpenCV) is started from the outline itself: well inside it is card,
 well outside it is not, a band of `REACH` of the card's short side either way is left to the
-colour models to decide; a straight line is fitted to the segment's boundary along each side
-(the middle of the side only: not the rounded corners or a holding finger) and the four
-lines give the segmented outline.
+colour models to decide; along each side a line is fitted (RANSAC) through the longest
+straight part of the segment's boundary (the middle of the side only, not the rounded
+corners; a finger's dent is not straight with the rest) and the four lines give the
+segmented outline.
 
 `outline_agreement` says how far apart the two outlines are (mean corner distance over the
-outline's diagonal). An outline is trusted for straightening at capture when the two agree
+outline's diagonal); with no segment (a degenerate outline, GrabCut with nothing to tell
+apart, no straight side in the boundary) the distance is infinite: no confirmation, so the
+outline is not trusted. An outline is trusted for straightening at capture when the two agree
 within `AGREE`: they fail in different ways (print lines are card-coloured on both sides;
 cloth lines are table-coloured on both sides), so agreement is evidence that neither failed.
-Capture-time only (~100-150 ms on a 1280x720 frame). Pure: numpy in, data out.
+Capture-time only: ~100-150 ms per GrabCut run on a 1280x720 frame, two when the outlines
+disagree. Pure: numpy in, data out.
 """
 
 from __future__ import annotations
@@ -104,15 +108,19 @@ def _straight_part(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 def segmented_outline(frame: np.ndarray, corners: np.ndarray) -> np.ndarray | None:
     """The card's outline by segmentation started from `corners` (TL TR BR BL, frame px)."""
     c = np.asarray(corners, np.float64).reshape(4, 2)
-    short = min(float(np.linalg.norm(c[(k + 1) % 4] - c[k])) for k in range(4))
-    if short < 16:
+    if not np.isfinite(c).all():
         return None
+    short = min(float(np.linalg.norm(c[(k + 1) % 4] - c[k])) for k in range(4))
+    if short < 16 or abs(float(cv2.contourArea(c.astype(np.float32)))) < 64:
+        return None                      # degenerate: no opinion to give
     d = REACH * short
     outer = _offset(c, 2 * d)
     h, w = frame.shape[:2]
     x0, y0 = np.maximum(np.floor(outer.min(axis=0)).astype(int), 0)
     x1, y1 = np.minimum(np.ceil(outer.max(axis=0)).astype(int), (w, h))
     roi = frame[y0:y1, x0:x1]
+    if roi.shape[0] < 16 or roi.shape[1] < 16:
+        return None                      # the outline lies (almost) wholly outside the frame
     if roi.ndim == 2:
         roi = cv2.cvtColor(roi, cv2.COLOR_GRAY2RGB)
     s = min(1.0, WORK / max(roi.shape[:2]))
@@ -171,6 +179,9 @@ class Settled:
     corners: np.ndarray            # the outline to use (frame px, TL TR BR BL)
     distance: float                # its distance to its own segmentation (inf: none)
     replaced: bool                 # the segmented outline replaced the finder's
+    # A segmented outline that is a fixed point but that the finder's judge refused (its edge
+    # evidence is weak there): not used as the outline, but worth trying as an alternative.
+    candidate: np.ndarray | None = None
 
 
 def settle_outline(frame: np.ndarray, corners: np.ndarray, verify: Callable[[np.ndarray], bool]) -> Settled:
@@ -182,6 +193,8 @@ def settle_outline(frame: np.ndarray, corners: np.ndarray, verify: Callable[[np.
     if first.agrees or first.segmented is None:
         return Settled(np.asarray(corners, np.float32), first.distance, False)
     again = outline_agreement(frame, first.segmented)
-    if again.distance <= FIXED_POINT and verify(first.segmented):
-        return Settled(first.segmented, again.distance, True)
+    if again.distance <= FIXED_POINT:
+        if verify(first.segmented):
+            return Settled(first.segmented, again.distance, True)
+        return Settled(np.asarray(corners, np.float32), first.distance, False, first.segmented)
     return Settled(np.asarray(corners, np.float32), first.distance, False)

@@ -247,6 +247,8 @@ def _try_places(col: _Collector, crop: np.ndarray, frame: np.ndarray | None,
                 homography: np.ndarray | None) -> None:
     """Stage 4: the layout's places where no code was read, deblurred (kiosk.vision.qr_deblur)."""
     h, w = crop.shape[:2]
+    if min(h, w) < 32:
+        return                                # no card's layout in a picture this small
     upright = _upright(col, qr_deblur.places(w, h, None))
     if frame is not None and homography is not None:
         src, to_card = frame, np.asarray(homography, np.float64)
@@ -255,7 +257,10 @@ def _try_places(col: _Collector, crop: np.ndarray, frame: np.ndarray | None,
         # the blur is about the size the PSFs are made for.
         src = cv2.resize(crop, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
         to_card = np.array([[w / (w // 2), 0, 0], [0, h / (h // 2), 0], [0, 0, 1]], np.float64)
-    inverse = np.linalg.inv(to_card)
+    try:
+        inverse = np.linalg.inv(to_card)
+    except np.linalg.LinAlgError:
+        return
     sh, sw = src.shape[:2]
     for x, y, side in qr_deblur.places(w, h, upright):
         if any(x <= cx <= x + side and y <= cy <= y + side
@@ -279,13 +284,14 @@ def _try_places(col: _Collector, crop: np.ndarray, frame: np.ndarray | None,
 
 
 def decode_qr(frame: np.ndarray | None, crop: np.ndarray | None = None, fast: bool = False, *,
-              homography: np.ndarray | None = None) -> QrResult:
+              homography: np.ndarray | None = None, deblur: bool = True) -> QrResult:
     """Every QR code on the card: on the straightened `crop` first, then on `frame`.
 
     `fast=True` (live preview) stops after the first pass on the crop, or on
     the frame when there is no crop. `homography` (3x3, frame px -> crop px:
     the one the crop was straightened with) lets stage 4 go back to the
-    frame's own pixels; without it stage 4 works on the crop.
+    frame's own pixels; without it stage 4 works on the crop. `deblur=False`
+    leaves stage 4 out (hundreds of ms where nothing is there to read).
     """
     col = _Collector()
     for source, img in (("card", crop), ("frame", frame)):
@@ -311,7 +317,7 @@ def decode_qr(frame: np.ndarray | None, crop: np.ndarray | None = None, fast: bo
                 _try_pieces(col, g, source)
             if col.done():
                 break
-        if source == "card" and not col.done():
+        if source == "card" and deblur and not col.done():
             _try_places(col, g, None if frame is None else _gray(frame), homography)
         if col.done():
             break

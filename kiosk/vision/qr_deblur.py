@@ -30,6 +30,8 @@ OUT_PX_PER_MM = 20.0           # the rectified view zxing reads: ~6 px per 0.3 m
 MARGIN = 0.22                  # around a code's printed place, of its side (outline error, quiet zone)
 WIENER_K = 0.01                # noise-to-signal of the Wiener filter (grey levels 0-255)
 LENS_SIGMA = 0.5               # the lens's own blur, under a motion blur
+MAX_SOURCE_PX_PER_MM = 10.0    # a source sharper than this is resampled first...
+SOURCE_PX_PER_MM = 7.0         # ...to this
 DEFOCUS_SIGMAS = (0.9, 1.3)
 MOTION_LENGTHS = (3.5, 2.5, 4.5, 5.5)
 ANGLE_STEPS = (0.0, -12.0, 12.0)  # degrees around the tensor's estimate
@@ -115,7 +117,12 @@ def deblurred_views(src: np.ndarray, to_card: np.ndarray, box: Box, card_w: int
     to_view_card = np.array([[s, 0, -x * s], [0, s, -y * s], [0, 0, 1]], np.float64)
     to_view = to_view_card @ to_card
     corners = np.array([[[0, 0], [n, 0], [n, n], [0, n]]], np.float32)
-    c = cv2.perspectiveTransform(corners, np.linalg.inv(to_view))[0]
+    try:
+        c = cv2.perspectiveTransform(corners, np.linalg.inv(to_view))[0]
+    except np.linalg.LinAlgError:
+        return                                        # a degenerate homography: nothing to cut
+    if not np.isfinite(c).all():
+        return
     h, w = src.shape[:2]
     x0, y0 = (int(v) - 8 for v in np.floor(c.min(0)))
     x1, y1 = (int(v) + 8 for v in np.ceil(c.max(0)))
@@ -124,6 +131,16 @@ def deblurred_views(src: np.ndarray, to_card: np.ndarray, box: Box, card_w: int
         return
     sub = src[y0:y1, x0:x1].astype(np.float32)
     warp = to_view @ np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]], np.float64)
+    # The PSFs are sized for a camera's 4.5-8 px per mm: a sharper source (a high-resolution
+    # frame) is brought down to that first, else its blur is wider than every guess.
+    place_mm = side / card_w * CARD_MM
+    ppmm = math.sqrt(abs(float(cv2.contourArea(c.astype(np.float32))))) / max(place_mm, 1e-6)
+    if ppmm > MAX_SOURCE_PX_PER_MM:
+        f = SOURCE_PX_PER_MM / ppmm
+        sub = np.asarray(cv2.resize(sub, (max(16, round(sub.shape[1] * f)), max(16, round(sub.shape[0] * f))),
+                                    interpolation=cv2.INTER_AREA), np.float32)
+        fx, fy = sub.shape[1] / (x1 - x0), sub.shape[0] / (y1 - y0)
+        warp = warp @ np.array([[1 / fx, 0, 0], [0, 1 / fy, 0], [0, 0, 1]], np.float64)
     back = np.linalg.inv(to_view_card)
     for stage, psf in _psfs(sub):
         img = sub if psf is None else _wiener(sub, psf)

@@ -153,9 +153,12 @@ def defects(facts: dict[str, Any], readable: bool) -> tuple[str, str] | None:
 
 
 def back_read_note(facts: dict[str, Any]) -> str:
-    """A note for the reason of a record whose back was read without the card's outline: its
-    image is the crop the MRZ band implied, so whoever reviews it knows why it may look cut."""
-    return "; reverso leído sin contorno (banda MRZ)" if facts.get("lectura_reverso") == "banda_mrz" else ""
+    """A note for the reason of a record whose back was read without the card's outline (its
+    image is the crop the MRZ band implied) or on an outline segmentation did not confirm: whoever
+    reviews it knows why it may look cut."""
+    notes = {"banda_mrz": "; reverso leído sin contorno (banda MRZ)",
+             "contorno_sin_confirmar": "; reverso con contorno sin confirmar"}
+    return notes.get(facts.get("lectura_reverso", ""), "")
 
 
 def capture_defects(rec: Record) -> tuple[str, str] | None:

@@ -89,7 +89,9 @@ class Credential:
     domicilio: str = ""
     # How the back's image was obtained (BACK_READS): "contorno" (the card's outline found in the
     # photo), "imagen_completa" (the image was the card itself), "banda_mrz" (no outline: the
-    # card placed from the MRZ band found in the photo). "" = not said (records of older devices).
+    # card placed from the MRZ band found in the photo), "contorno_sin_confirmar" (an outline the
+    # card's segmentation did not confirm, the codes read on it, nothing better read after a few
+    # looks). "" = not said (records of older devices).
     lectura_reverso: str = ""
     # The MRZ's name line may hold a cut name: its last part (`nombre`, or `apellido_materno` when
     # the surnames fill the line) may be a prefix. The fields hold what the MRZ gives; whoever
@@ -99,7 +101,7 @@ class Credential:
     qr: tuple[bytes, ...] = ()  # raw bytes of every QR decoded on the back
 
 
-BACK_READS = ("contorno", "imagen_completa", "banda_mrz")
+BACK_READS = ("contorno", "imagen_completa", "banda_mrz", "contorno_sin_confirmar")
 
 
 @dataclass(frozen=True, slots=True)

@@ -229,9 +229,9 @@ def test_selfie_without_landmark_models_says_so_and_takes_no_photo(monkeypatch):
 
 
 def test_a_front_whose_outline_is_not_trusted_is_not_taken_unasked() -> None:
-    # A side of the outline off the card's edge, on a line of the cloth: the portrait is there, the
-    # card's segmentation disagrees with the outline. The kiosk looks again and says how to help;
-    # the shutter takes it.
+    # A side of the outline off the card's edge, on a line of the cloth: the portrait is found but
+    # not where a front has it on that crop, and the card's segmentation does not confirm the
+    # outline either. The kiosk looks again and says how to help; the shutter takes it.
     from kiosk.testdata.harsh import harsh_frame
 
     f = harsh_frame(30001, "front", scenario="cloth")

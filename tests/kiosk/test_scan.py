@@ -106,9 +106,9 @@ def test_scan_reads_what_capture_reads_and_says_by_which_path(tmp_path: Path, ca
     assert flat["fields"]["cic"] == truth["citizen"]["cic"]
     assert shot["accepted"] and shot["path"] in ("contorno", "banda_mrz") and shot["side"] == "reverso"
     # The outline's second opinion: the finder at full strength segments the card too.
-    if shot["path"] == "contorno":
-        assert shot["outline"]["segmentation"] is not None
-        assert shot["outline"]["trusted"] == (shot["outline"]["segmentation"] <= 0.015)
+    assert shot["outline"]["method"] in ("fondo", "bordes", "lineas", "segmento", "banda_mrz")
+    if shot["path"] == "contorno":                   # a clean photo: the segmentation confirms it
+        assert shot["outline"]["trusted"] and 0.0 <= shot["outline"]["segmentation"] <= 0.015
     assert flat["outline"]["method"] == "imagen_completa" and flat["outline"]["trusted"]
     assert not fr["accepted"] and fr["refusal"] == {"code": "es_frente",
                                                    "message": "Voltee la credencial: muestre el reverso"}

@@ -215,6 +215,12 @@ def test_how_the_back_was_read_is_kept_and_an_unknown_way_is_not_echoed(support_
 
     rec = support_record("fk-x", None, process_id="p", aspirant_id="a", seed=1)
     assert "lectura_reverso" not in summary(rec)            # an older device's record: not said
-    for said, kept in (("banda_mrz", "banda_mrz"), ("contorno", "contorno"), ("<script>", "otra")):
+    for said, kept in (("banda_mrz", "banda_mrz"), ("contorno", "contorno"), ("<script>", "otra"),
+                       ("contorno_sin_confirmar", "contorno_sin_confirmar")):
         got = summary(replace(rec, credential=replace(rec.credential, lectura_reverso=said)))
         assert got["lectura_reverso"] == kept
+    from server_stub.verify.verify import back_read_note
+
+    note = back_read_note({"lectura_reverso": "contorno_sin_confirmar"})
+    assert note == "; reverso con contorno sin confirmar"
+    assert back_read_note({"lectura_reverso": "contorno"}) == ""

@@ -112,6 +112,8 @@ def test_how_the_back_was_read_round_trips_and_older_records_still_decode() -> N
     obj = cbor2.loads(encode_record(banda))
     assert obj["cred"]["lectura_reverso"] == "banda_mrz"            # a text key of the cred map
     assert decode_record(encode_record(banda)).credential.lectura_reverso == "banda_mrz"
+    unconfirmed = replace(rec, credential=replace(rec.credential, lectura_reverso="contorno_sin_confirmar"))
+    assert decode_record(encode_record(unconfirmed)).credential.lectura_reverso == "contorno_sin_confirmar"
     # A record from a device that did not say it (the key absent) reads as "" (not said).
     del obj["cred"]["lectura_reverso"]
     assert decode_record(cbor2.dumps(obj)).credential.lectura_reverso == ""

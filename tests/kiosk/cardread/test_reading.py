@@ -81,3 +81,50 @@ def test_a_front_is_never_taken_from_an_outline_a_side_short(scenario: str, seed
     f = harsh_frame(seed, "front", scenario=scenario)
     fv = front_view(f.image, find_card(f.image), located=True)
     assert fv is None or not fv.in_place or _right_outline(fv.view.find.corners, f.corners)
+
+
+def _side_moved(corners: np.ndarray, k: int, frac: float) -> np.ndarray:
+    """Side k (corner k to k+1) moved out of the card by frac of its short side, its corners slid
+    along the neighbouring sides."""
+    c = np.asarray(corners, np.float64).copy()
+    short = min(np.linalg.norm(c[(j + 1) % 4] - c[j]) for j in range(4))
+    for i, nb in ((k, (k - 1) % 4), ((k + 1) % 4, (k + 2) % 4)):
+        d = c[i] - c[nb]
+        c[i] = c[i] + d / np.linalg.norm(d) * frac * short
+    return c.astype(np.float32)
+
+
+@pytest.mark.parametrize("scenario,seed", [("wood", 50001), ("grey_table", 50003)])
+def test_a_front_in_place_needs_its_outline_confirmed_by_segmentation(scenario: str, seed: int) -> None:
+    from kiosk.vision.card import CardFind
+
+    f = harsh_frame(seed, "front", scenario=scenario)
+    right = front_view(f.image, CardFind(np.asarray(f.corners, np.float32), 1.0, False, 0.2, "lineas"),
+                       located=True)
+    assert right is not None and right.in_place and right.agreement is not None and right.agreement <= 0.015
+    # The right side 12 % of the card's height out onto the table: the portrait still sits where
+    # a front has it, only the segmentation tells.
+    off = CardFind(_side_moved(f.corners, 1, 0.12), 1.0, False, 0.2, "lineas")
+    fv = front_view(f.image, off, located=True)
+    assert fv is not None and not fv.in_place and fv.photo is not None
+    assert fv.agreement is not None and fv.agreement > 0.015
+
+
+def test_a_back_read_on_an_unconfirmed_outline_says_so(sides) -> None:
+    from kiosk.cardread.credential import read_back
+    from kiosk.vision.card import CardFind
+
+    rng, nprng = random.Random(5), np.random.default_rng(5)
+    shot = V.photograph(sides["back"], "back", "genuine", "b", rng, nprng)
+    good = read_back(shot.image, now_year=2026, paths=("contorno",))
+    assert good.accepted and good.trusted and good.path == "contorno"
+    truth = np.asarray(good.find.corners, np.float32)
+    # The outline one side out onto the table: the codes still read on its crop, nothing else is
+    # tried (only the outline path here): the reading is kept, marked unconfirmed.
+    off = CardFind(_side_moved(truth, 2, 0.10), 1.0, False, 0.2, "lineas")
+    got = read_back(shot.image, now_year=2026, find=off, located=True, paths=("contorno",))
+    assert got.accepted and not got.trusted and got.path == "contorno_sin_confirmar"
+    assert got.fields is not None and good.fields is not None and got.fields.cic == good.fields.cic
+    # With the MRZ band to go to, the band's reading is preferred to the unconfirmed outline.
+    band = read_back(shot.image, now_year=2026, find=off, located=True)
+    assert band.accepted and band.path in ("banda_mrz", "contorno") and band.trusted

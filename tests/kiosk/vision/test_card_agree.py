@@ -72,3 +72,14 @@ def test_at_capture_the_finder_takes_the_settled_segmentation_or_marks_its_outli
     # The preview does not ask (`layout=False`): no opinion, trusted by default.
     live = find_card(harsh_frame(30001, "front", scenario="cloth").image, layout=False)
     assert live is not None and live.segmented is None and live.trusted
+
+
+@pytest.mark.parametrize("quad", [
+    [[2000, 2000], [2400, 2000], [2400, 2250], [2000, 2250]],        # wholly outside the frame
+    [[100, 100], [300, 100], [500, 100], [700, 100]],                # collinear
+    [[100, 100], [float("nan"), 100], [500, 300], [100, 300]],       # not a number
+])
+def test_a_degenerate_outline_gets_no_confirmation_and_no_crash(quad: list) -> None:
+    frame = harsh_frame(50001, "front", scenario="wood").image
+    got = outline_agreement(frame, np.array(quad, np.float32))
+    assert got.segmented is None and not got.agrees

@@ -122,3 +122,9 @@ def test_a_deblurred_place_with_no_code_gives_nothing() -> None:
     blank = np.full_like(s.crop, 230)
     res = decode_qr(None, blank, homography=s.homography)
     assert res.codes == []
+
+
+def test_tiny_or_degenerate_inputs_give_no_codes_and_no_error() -> None:
+    assert decode_qr(None, np.zeros((1, 5, 3), np.uint8)).codes == []
+    assert decode_qr(np.zeros((720, 1280, 3), np.uint8), np.zeros((20, 30, 3), np.uint8),
+                     homography=np.zeros((3, 3))).codes == []
