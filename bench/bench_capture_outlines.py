@@ -51,20 +51,29 @@ def right(corners: np.ndarray, truth: np.ndarray) -> bool:
     return corner_error(c, t)[0] <= 0.03 and quad_iou(c, t) >= 0.9
 
 
+WRONG_SEEN: list[tuple[float, float]] = []     # (corner error, IoU) of the wrong outlines taken now
+
+
+def _wrong(corners: np.ndarray, truth: np.ndarray) -> str:
+    c, t = np.asarray(corners, np.float64), np.asarray(truth, np.float64)
+    WRONG_SEEN.append((corner_error(c, t)[0], quad_iou(c, t)))
+    return "taken, WRONG"
+
+
 def capture_back(img: np.ndarray, truth: np.ndarray) -> str:
     r = read_back(img, now_year=NOW_YEAR, find=find_card(img))
     if not r.accepted or r.find is None:
         return "not taken"
     if r.path == PATH_MRZ_BAND:
         return "taken, MRZ band"
-    return "taken, right" if right(r.find.corners, truth) else "taken, WRONG"
+    return "taken, right" if right(r.find.corners, truth) else _wrong(r.find.corners, truth)
 
 
 def capture_front(img: np.ndarray, truth: np.ndarray) -> str:
     fv = front_view(img, find_card(img), located=True)
     if fv is None or not fv.in_place:
         return "not taken"
-    return "taken, right" if right(fv.view.find.corners, truth) else "taken, WRONG"
+    return "taken, right" if right(fv.view.find.corners, truth) else _wrong(fv.view.find.corners, truth)
 
 
 def old_path(img: np.ndarray, truth: np.ndarray) -> str:
@@ -105,6 +114,9 @@ def main() -> None:
         cells = "  ".join(f"{k} {v['k']:>3}/{n:<3} [{v['ci95'][0]:.2f},{v['ci95'][1]:.2f}]"
                           for k, v in row.items())
         print(f"   {name:<10} {cells}")
+    if WRONG_SEEN:
+        print("   wrong outlines taken now (corner error / IoU): "
+              + ", ".join(f"{e:.3f} / {i:.2f}" for e, i in WRONG_SEEN))
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
 

@@ -73,7 +73,9 @@ def one(args: tuple[int, str, bool]) -> list[tuple[str, str, str, str | None, st
             why = str(e)
         dt = time.perf_counter() - t
         t = time.perf_counter()
-        old = baseline(b, year)
+        old_said = baseline(b, year)
+        # A refusal is a Msg (a code and its arguments): its code crosses the process boundary.
+        old = None if old_said is None else str(getattr(old_said, "code", old_said))
         out.append((kind, model, path, why, old, dt, time.perf_counter() - t))
     return out
 
