@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import math
 import statistics
 import sys
 import time
@@ -29,6 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.baselines import qr_v1
+from bench.bench_back_reading import wilson
 from kiosk.vision import qr as qr_now
 from kiosk.vision.card import straighten
 from tests.helpers.qr_small import EFFECTS, QrScene, qr_scene
@@ -36,16 +36,6 @@ from tests.helpers.qr_small import EFFECTS, QrScene, qr_scene
 LIVE_CROP = (768, 485)
 TAKES_HOMOGRAPHY = "homography" in inspect.signature(qr_now.decode_qr).parameters
 PASS_HOMOGRAPHY = [TAKES_HOMOGRAPHY]            # --no-homography: as callers that do not pass it
-
-
-def wilson(k: int, n: int) -> str:
-    if n == 0:
-        return "-"
-    z = 1.96
-    p = k / n
-    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return f"{k:3d}/{n:<3d} {p:4.2f} [{max(0, mid - half):.2f}-{min(1, mid + half):.2f}]"
 
 
 def _v1(s: QrScene) -> set[bytes]:
