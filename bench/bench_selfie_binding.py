@@ -62,7 +62,7 @@ from bench.realsets.binding import (
     track,
 )
 from bench.realsets.faces import load_clips, load_stills
-from kiosk.capture.analysis import BIND_IOU, BIND_WINDOW_S, MAX_ODD, SelfieAnalyser
+from kiosk.capture.selfie import BIND_IOU, BIND_WINDOW_S, MAX_ODD, SelfieAnalyser
 from kiosk.testdata.selfies import CHALLENGES, make_selfie, make_sequence
 from kiosk.vision.liveness import (
     Challenge,

@@ -12,7 +12,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kiosk.capture.analysis import MAX_ODD
+from kiosk.capture.selfie import MAX_ODD
 from kiosk.vision.liveness import (
     Challenge,
     Likeness,

@@ -15,9 +15,10 @@ from PySide6.QtCore import QObject, QTimer
 from hardware.camera import CameraError, CameraState
 from kiosk.app.services import camera_status_msg
 from kiosk.app.shell import CaptureView, Shell
-from kiosk.capture.analysis import Captured, CardAnalyser, Guidance, Refused, RetakeBudget, SelfieAnalyser
+from kiosk.capture.analysis import Captured, CardAnalyser, Guidance, Refused, RetakeBudget
 from kiosk.capture.flow import Step
 from kiosk.capture.save import SaveError, save_draft
+from kiosk.capture.selfie import SelfieAnalyser
 from kiosk.capture.signature import signature_problem
 from kiosk.cardread.credential import BackReading, display_name
 from kiosk.i18n import render, tr

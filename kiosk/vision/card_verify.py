@@ -1,4 +1,6 @@
-"""Is a quadrilateral the card? Geometry and edge evidence for the finder's candidates.
+"""Is a quadrilateral the card? Geometry and edge evidence for the finder's candidates; and,
+once one is chosen, its corners refined on the full-resolution frame and the card straightened
+(`refine_corners`, `straighten`; `kiosk.vision.card` re-exports both).
 
 Every candidate outline, whatever detector proposed it, is judged here the same way
 before anything is straightened:
@@ -321,3 +323,70 @@ def enclosed_sides(q: np.ndarray, field: EdgeField) -> int:
     dists = np.linspace(0.08, 0.5, 12) * short
     sup = field.support_batch(offset_quads(q, dists))           # (D, 4)
     return int((sup.max(axis=0) >= 0.6).sum())
+
+
+# -- on the full-resolution frame: refining a found outline, straightening it -----------------
+CARD_W = 1024
+CARD_H = round(CARD_W / ID1_ASPECT)        # 646
+
+
+def refine_corners(frame: np.ndarray, corners: np.ndarray, search: float = 0.015) -> np.ndarray:
+    """Move each side onto the strongest luminance step near it; intersect the sides."""
+    h, w = frame.shape[:2]
+    c = corners.astype(np.float64)
+    span = max(4.0, search * max(h, w))
+    lines = []
+    for i in range(4):
+        p, q = c[i], c[(i + 1) % 4]
+        d = q - p
+        length = np.linalg.norm(d)
+        if length < 10:
+            return corners
+        t = d / length
+        n = np.array([-t[1], t[0]])
+        ts = np.linspace(0.1, 0.9, 24)
+        offs = np.arange(-span, span + 1, 1.0)
+        base = p[None, :] + ts[:, None] * d[None, :]
+        pts = base[:, None, :] + offs[None, :, None] * n[None, None, :]
+        mx = pts[..., 0].astype(np.float32)
+        my = pts[..., 1].astype(np.float32)
+        # Sample only the profiles (a few hundred pixels), not a whole grey frame.
+        prof = cv2.remap(frame, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        prof = prof.astype(np.float32).mean(axis=2) if prof.ndim == 3 else prof.astype(np.float32)
+        prof = cv2.GaussianBlur(prof, (3, 1), 0)
+        grad = np.abs(np.diff(prof, axis=1))
+        k = grad.argmax(axis=1)
+        strong = grad[np.arange(len(k)), k] > 8
+        if strong.sum() < 6:
+            lines.append((p, t))
+            continue
+        hits = base[strong] + (offs[k[strong]] + 0.5)[:, None] * n[None, :]
+        # Robust line: drop hits far from the median offset (texture, glare).
+        o = offs[k[strong]]
+        keep = np.abs(o - np.median(o)) <= 3
+        if keep.sum() < 6:
+            keep = np.ones_like(o, bool)
+        vx, vy, x0, y0 = cv2.fitLine(hits[keep].astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+        lines.append((np.array([x0, y0]), np.array([vx, vy])))
+    out = []
+    for i in range(4):
+        (p1, d1), (p2, d2) = lines[(i - 1) % 4], lines[i]
+        a = np.array([d1, -d2]).T
+        if abs(np.linalg.det(a)) < 1e-6:
+            return corners
+        s = np.linalg.solve(a, p2 - p1)
+        out.append(p1 + s[0] * d1)
+    out_arr = np.array(out, np.float32)
+    # Refinement must not move a corner far: if it did, it locked onto something else.
+    if np.abs(out_arr - corners).max() > span * 1.5:
+        return corners
+    return out_arr
+
+
+def straighten(frame: np.ndarray, corners: np.ndarray,
+               size: tuple[int, int] = (CARD_W, CARD_H)) -> np.ndarray:
+    """The card warped flat to `size` (w, h) at ID-1 proportions."""
+    w, h = size
+    dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    m = cv2.getPerspectiveTransform(np.asarray(corners, np.float32), dst)
+    return cv2.warpPerspective(frame, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

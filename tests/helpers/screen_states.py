@@ -27,7 +27,7 @@ from PySide6.QtWidgets import QApplication, QStackedWidget, QVBoxLayout, QWidget
 from hardware.camera.errors import MESSAGES as CAMERA_MESSAGES
 from kiosk.app.card_pictures import card_pictures
 from kiosk.app.screens import status_texts
-from kiosk.capture.analysis import RETRY, UNAVAILABLE
+from kiosk.capture.selfie import RETRY, UNAVAILABLE
 from kiosk.capture.warnings import HomeWarning
 from kiosk.i18n import render
 from kiosk.testdata import variants as V

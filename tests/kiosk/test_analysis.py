@@ -210,7 +210,8 @@ def test_selfie_without_landmark_models_says_so_and_takes_no_photo(monkeypatch):
     """A device whose face-landmark package is missing (a bad install) cannot run the liveness
     check: the auxiliary reads plainly that a support taken here would not count, and no photo
     is taken, not even with the shutter (a support saved without liveness silently fails)."""
-    from kiosk.capture.analysis import UNAVAILABLE, Guidance, SelfieAnalyser
+    from kiosk.capture.analysis import Guidance
+    from kiosk.capture.selfie import UNAVAILABLE, SelfieAnalyser
     from kiosk.testdata.selfies import make_selfie
     from kiosk.vision import landmarks
 

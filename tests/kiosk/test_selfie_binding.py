@@ -20,18 +20,11 @@ import cv2
 import numpy as np
 import pytest
 
-from kiosk.capture.analysis import (
-    BIND_IOU,
-    BIND_WINDOW_S,
-    MAX_ODD,
-    MAX_RESTARTS,
-    Captured,
-    Guidance,
-    SelfieAnalyser,
-    iou,
-)
+from kiosk.capture.analysis import Captured, Guidance
+from kiosk.capture.selfie import BIND_IOU, BIND_WINDOW_S, MAX_ODD, MAX_RESTARTS, SelfieAnalyser
 from kiosk.testdata.selfies import CHALLENGES, make_selfie, make_sequence
 from kiosk.vision.liveness import FACE_CHANGED, Challenge, assess_selfie
+from kiosk.vision.liveness_measures import iou
 from tests.helpers.lang import in_language
 
 SIZE = (640, 360)
