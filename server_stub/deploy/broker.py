@@ -118,11 +118,14 @@ def render_acl(server_identities: Sequence[str] = ("server:ingest",), denied: Se
     grant (pattern ones included) on every publish and delivery, and re-reads the
     file on SIGHUP; it does not re-read its CRL, so revocation is done here."""
     lines = [
-        "# Devices: CN = username = %u; write own records/status, read own acks/commands.",
+        "# Devices: CN = username = %u; write own records/status/queries,"
+        " read own acks/commands/answers.",
         f"pattern write {topics.device_topic('%u', 'records')}",
         f"pattern write {topics.device_topic('%u', 'status')}",
+        f"pattern write {topics.device_topic('%u', 'query')}",
         f"pattern read {topics.device_topic('%u', 'acks')}",
         f"pattern read {topics.device_topic('%u', 'commands')}",
+        f"pattern read {topics.device_topic('%u', 'answer')}",
         "",
     ]
     for ident in server_identities:
@@ -134,8 +137,10 @@ def render_acl(server_identities: Sequence[str] = ("server:ingest",), denied: Se
             f"user {ident}",
             f"topic read {topics.device_topic('+', 'records')}",
             f"topic read {topics.device_topic('+', 'status')}",
+            f"topic read {topics.device_topic('+', 'query')}",
             f"topic write {topics.device_topic('+', 'acks')}",
             f"topic write {topics.device_topic('+', 'commands')}",
+            f"topic write {topics.device_topic('+', 'answer')}",
             "",
         ]
     for dev in denied:

@@ -23,7 +23,9 @@ from server_stub.core.asgi import (
     respond,
     send_json,
 )
+from server_stub.core.store import StoreError
 from server_stub.ingest.ingest import Ingestor, Outcome
+from sync.wire.ack_query import MAX_QUERY_BYTES, AckQueryError, answer_query, decode_query, encode_answer
 from sync.wire.envelope import MAX_ENVELOPE_BYTES
 
 log = logging.getLogger("fieldkit.server.https")
@@ -34,10 +36,12 @@ FleetHandler = Callable[[Scope, Receive, Send, str], Awaitable[bool]]
 ACK_MEDIA_TYPE = "application/cbor"
 ACCEPTED_MEDIA_TYPES = ("application/cbor", "application/octet-stream")
 RETRY_AFTER_S = 30
+QUERY_PATH = "/v1/records/query"
 
 
 class RecordsApp:
-    """`POST /v1/records` (envelope in, ack out) and `GET /v1/health`."""
+    """`POST /v1/records` (envelope in, ack out), `POST /v1/records/query` (which of these
+    records do you hold? sync/wire/ack_query.py) and `GET /v1/health`."""
 
     def __init__(self, ingestor: Ingestor, max_body: int = MAX_ENVELOPE_BYTES,
                  fleet: FleetHandler | None = None) -> None:
@@ -61,6 +65,9 @@ class RecordsApp:
                 await send_json(send, 405, {"error": "method_not_allowed"}, [(b"allow", b"GET")])
                 return
             await send_json(send, 200, {"ok": True, "time_ms": int(time.time() * 1000), "client": cn})
+            return
+        if path == QUERY_PATH:
+            await self._query(scope, receive, send, cn)
             return
         if path != "/v1/records":
             await send_json(send, 404, {"error": "not_found"})
@@ -89,6 +96,32 @@ class RecordsApp:
         else:
             await send_json(send, 503, {"error": "retry", "detail": result.detail},
                         [(b"retry-after", str(RETRY_AFTER_S).encode())])
+
+    async def _query(self, scope: Scope, receive: Receive, send: Send, cn: str) -> None:
+        """A resend query (sync/wire/ack_query.py): the stored acks of the records named that
+        this server holds, and the ones it does not. Only in the certificate's own name."""
+        if scope["method"] != "POST":
+            await send_json(send, 405, {"error": "method_not_allowed"}, [(b"allow", b"POST")])
+            return
+        body = await read_body(receive, MAX_QUERY_BYTES)
+        if body is None:
+            await send_json(send, 413, {"error": "too_large", "max_bytes": MAX_QUERY_BYTES})
+            return
+        try:
+            q = decode_query(body)
+        except AckQueryError as e:
+            await send_json(send, 400, {"error": "malformed_query", "detail": str(e)})
+            return
+        if q.device_id != cn:
+            await send_json(send, 403, {"error": "device_mismatch", "detail": q.device_id})
+            return
+        try:
+            held = await asyncio.to_thread(self.ingestor.held_acks, cn, q.items)
+        except StoreError as e:
+            await send_json(send, 503, {"error": "retry", "detail": str(e)},
+                            [(b"retry-after", str(RETRY_AFTER_S).encode())])
+            return
+        await respond(send, 200, encode_answer(answer_query(q, held)), ACK_MEDIA_TYPE)
 
     async def _read_body(self, receive: Receive, scope: Scope) -> bytes | None:
         declared = header(scope, b"content-length")

@@ -31,6 +31,7 @@ import logging
 import os
 import secrets
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -186,6 +187,22 @@ class Ingestor:
                            else self._store_down(winner or StoreError("not stored")))
             except StoreError as e:
                 out.append(self._store_down(e))
+        return out
+
+    def held_acks(self, device_id: str, items: Sequence[tuple[uuid.UUID, bytes]]) -> list[bytes | None]:
+        """For a device's resend query (sync/wire/ack_query.py): the stored ack of each record
+        it names that this server holds from those very envelope bytes (stored, or refused for
+        good), else None. Only the device's own records answer: another device's id, or the
+        same id from other bytes, is "not held" (the device's send then meets the usual
+        checks). Raises StoreError: the caller answers nothing and the device resends."""
+        out: list[bytes | None] = []
+        for rid, sha in items:
+            stored = self.store.find_record(rid)
+            if stored is not None and stored.device_id == device_id and stored.envelope_sha256 == sha:
+                out.append(stored.ack)
+                continue
+            refused = self.store.find_refusal(sha) if stored is None else None
+            out.append(refused)
         return out
 
     def _check_auxiliaries(self, results: list[IngestResult | RecordRow]) -> list[IngestResult | RecordRow]:

@@ -35,10 +35,13 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from server_stub.core.store import StoreError
 from server_stub.deploy.broker import ingest_share_topic
 from server_stub.fleet.mqtt import FleetMqtt, status_share_topic
 from server_stub.ingest.ingest import Ingestor, Outcome
 from sync.common.tcp_nodelay import set_nodelay
+from sync.wire import topics
+from sync.wire.ack_query import AckQueryError, answer_query, decode_query, encode_answer
 from sync.wire.envelope import MAX_ENVELOPE_BYTES
 from sync.wire.topics import device_topic, topic_device
 
@@ -54,6 +57,7 @@ class _Received:
     qos: int
     peer: str
     payload: bytes
+    query: bool = False  # a resend query (sync/wire/ack_query.py), not a record
 
 
 def ack_topic(device_id: str) -> str:
@@ -68,6 +72,8 @@ class MqttWorker:
         self.host, self.port = host, port
         self.identity = identity
         self.share_topic = ingest_share_topic(share_group)
+        self.query_topic = topics.shared(share_group, "+", "query")
+        self.queries_answered = 0
         self.session_expiry_s = session_expiry_s
         self.max_batch = max_batch
         self.subscribed = threading.Event()
@@ -137,7 +143,7 @@ class MqttWorker:
                  flags.session_present)
         self._new_generation()
         # Subscribing again on a present session is harmless and covers a lost one.
-        subs = [(self.share_topic, SubscribeOptions(qos=1))]
+        subs = [(self.share_topic, SubscribeOptions(qos=1)), (self.query_topic, SubscribeOptions(qos=1))]
         if self.fleet is not None:  # one SUBSCRIBE: rcs[0] stays the records one
             subs.append((self.status_topic, SubscribeOptions(qos=1)))
         client.subscribe(subs)
@@ -164,6 +170,13 @@ class MqttWorker:
                     client.ack(msg.mid, msg.qos)
                 return
             peer = topic_device(msg.topic, "records")
+            asker = topic_device(msg.topic, "query")
+            if asker is not None:
+                # Into the records' queue, so a query is answered after the records that came
+                # before it are stored.
+                self._records.put(_Received(self._generation, msg.mid, msg.qos, asker,
+                                            bytes(msg.payload), query=True))
+                return
             if peer is None:
                 log.warning("%s: ignoring message on unexpected topic %s", self.identity, msg.topic)
                 self._count(1)
@@ -219,9 +232,11 @@ class MqttWorker:
                 self._count(len(batch))
 
     def _ingest_batch(self, batch: list[_Received]) -> None:
-        results = self.ingestor.ingest_many([(r.payload, r.peer) for r in batch], transport="mqtt")
-        self.batches += 1
-        for r, result in zip(batch, results, strict=True):
+        records = [r for r in batch if not r.query]
+        results = self.ingestor.ingest_many([(r.payload, r.peer) for r in records], transport="mqtt") \
+            if records else []
+        self.batches += bool(records)
+        for r, result in zip(records, results, strict=True):
             if result.outcome is Outcome.ACK:
                 assert result.ack is not None
                 self.client.publish(ack_topic(r.peer), result.ack, qos=1)
@@ -231,7 +246,30 @@ class MqttWorker:
                 # retryable; the device resends after its ack timeout.
                 log.warning("%s: no ack for a message from %s: %s (%s)", self.identity, r.peer,
                             result.outcome.value, result.detail)
+        for r in batch:
+            if r.query:
+                self._answer(r)
         self._puback(batch)
+
+    def _answer(self, r: _Received) -> None:
+        """Answer a device's resend query on its own answer topic. A malformed query, one in
+        another device's name, or a store that cannot answer gets no answer: the device
+        sends the bodies after its wait, and nothing is lost."""
+        try:
+            q = decode_query(r.payload)
+        except AckQueryError as e:
+            log.warning("%s: malformed resend query from %s: %s", self.identity, r.peer, e)
+            return
+        if q.device_id != r.peer:
+            log.warning("%s: resend query on %s's topic names %s", self.identity, r.peer, q.device_id)
+            return
+        try:
+            held = self.ingestor.held_acks(r.peer, q.items)
+        except StoreError as e:
+            log.warning("%s: resend query from %s not answered: %s", self.identity, r.peer, e)
+            return
+        self.client.publish(device_topic(r.peer, "answer"), encode_answer(answer_query(q, held)), qos=1)
+        self.queries_answered += 1
 
     def _new_generation(self) -> None:
         with self._generation_lock:

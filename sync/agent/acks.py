@@ -1,9 +1,8 @@
 """The sync agent's ack side: what is in flight, and erasing only on a verified ack.
 
-A mixin of ``SyncAgent`` (sync/agent/agent.py); ``_drain_acks`` runs on the agent thread,
-called from the loop. Erase happens only here, through ``Outbox.acknowledge_many``,
-which verifies the server's signature, the device, the record and the envelope hash
-first. A PUBACK or an HTTP 200 by itself erases nothing. See docs/sync.md.
+Erase happens only in ``AckTracker.drain``, through ``Outbox.acknowledge_many``, which
+verifies the server's signature, the device, the record and the envelope hash first. A
+PUBACK or an HTTP 200 by itself erases nothing. See docs/sync.md.
 """
 
 from __future__ import annotations
@@ -21,7 +20,8 @@ from sync.outbox.outbox import OutboxItem
 from sync.wire.errors import AckReason
 
 if TYPE_CHECKING:
-    from sync.agent.state import AgentState
+    from sync.agent.settings import AgentOptions
+    from sync.agent.status import StatusKeeper
     from sync.outbox.outbox import Outbox
     from sync.wire.ack import Ack, AckVerifier
 
@@ -30,50 +30,96 @@ log = logging.getLogger("fieldkit.sync")
 
 @dataclass
 class Sent:
-    """A record sent on the current connection and not yet acknowledged."""
+    """A record of the current connection not yet acknowledged: its body sent, or a resend
+    query out about it (``asking``: the server may hold it already; no body sent since)."""
 
     item: OutboxItem
-    sent_mono: float
+    sent_mono: float           # when its body was last sent, or the query about it
     sent_ms: int
-    tries: int = 1  # sends in this connection
+    tries: int = 0             # bodies sent in this connection
+    asking: bool = False
 
-    def due(self, ack_timeout_s: float) -> float:
+    def due(self, o: AgentOptions) -> float:
+        if self.asking:
+            return self.sent_mono + o.query_wait_s
         # Doubling per unanswered resend (cap 32x): a record the server never acks (damaged on
         # disk, say) costs a resend every ~10 min, not every ack timeout, and blocks no other.
-        return self.sent_mono + ack_timeout_s * 2 ** min(self.tries - 1, 5)
+        return self.sent_mono + o.ack_timeout_s * 2 ** min(max(self.tries, 1) - 1, 5)
 
 
-class AgentAcks:
-    # Provided by SyncAgent (and its other mixins).
-    state: AgentState
-    _acks: queue.SimpleQueue[tuple[bytes, str]]
-    _outbox: Outbox | None
-    _verifier: AckVerifier
-    _on_acked: Callable[[Ack, float | None], None] | None
-    _rejected_logged: dict[AckReason, float]
-    _drain_commands: Callable[[], None]
-    _revoked: Callable[..., None]
-    _clock: Callable[[int, int, str], None]
-    _update: Callable[..., None]
+class InFlight:
+    """The records of this connection awaiting their ack, and the body bytes among them."""
 
-    def _drain_acks(self, window: dict[uuid.UUID, Sent]) -> bool:
-        self._drain_commands()
-        batch: list[tuple[bytes, str]] = []
+    def __init__(self) -> None:
+        self.entries: dict[uuid.UUID, Sent] = {}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def body_bytes(self) -> int:
+        """Envelope bytes sent and not yet acknowledged: what a cut can make go again."""
+        return sum(len(s.item.envelope) for s in self.entries.values() if not s.asking)
+
+    def bodies(self) -> int:
+        return sum(1 for s in self.entries.values() if not s.asking)
+
+    def sent(self, item: OutboxItem) -> Sent:
+        prev = self.entries.get(item.record_id)
+        s = Sent(item, time.monotonic(), now_ms(), (prev.tries if prev else 0) + 1)
+        self.entries[item.record_id] = s
+        return s
+
+    def asked(self, item: OutboxItem) -> None:
+        prev = self.entries.get(item.record_id)
+        self.entries[item.record_id] = Sent(item, time.monotonic(), now_ms(),
+                                            prev.tries if prev else 0, asking=True)
+
+    def due(self, o: AgentOptions, now: float, *, acks_async: bool) -> list[Sent]:
+        """Entries past their wait: every unanswered query; bodies only where acks come
+        apart from the send (a synchronous transport has its answer or an error already)."""
+        return [s for s in self.entries.values() if now >= s.due(o) and (acks_async or s.asking)]
+
+    def first_due(self, o: AgentOptions, *, acks_async: bool) -> float | None:
+        dues = [s.due(o) for s in self.entries.values() if acks_async or s.asking]
+        return min(dues) if dues else None
+
+
+class AckTracker:
+    """Ack bytes in from the transports (any thread), verified and erased on the agent thread."""
+
+    def __init__(self, verifier: AckVerifier, keeper: StatusKeeper, revoked: Callable[[str], None],
+                 on_acked: Callable[[Ack, float | None], None] | None = None) -> None:
+        self._verifier = verifier
+        self._keeper = keeper
+        self._revoked = revoked
+        self._on_acked = on_acked
+        self._queue: queue.SimpleQueue[tuple[bytes, str, bool]] = queue.SimpleQueue()
+        self._rejected_logged: dict[AckReason, float] = {}
+        self.window = InFlight()
+
+    def put(self, data: bytes, source: str, *, fresh: bool = False) -> None:
+        """``fresh``: the ack answers a send of this connection just now (its time sets the
+        clock); a stored ack handed back by a resend query is not."""
+        self._queue.put((data, source, fresh))
+
+    def drain(self, outbox: Outbox | None) -> list[Ack]:
+        """Verify the acks waiting and erase their records; the acks that erased something."""
+        batch: list[tuple[bytes, str, bool]] = []
         while True:
             try:
-                batch.append(self._acks.get_nowait())
+                batch.append(self._queue.get_nowait())
             except queue.Empty:
                 break
-        if not batch or self._outbox is None:
+        if not batch or outbox is None:
             for b in batch:  # outbox not open yet: keep them for later
-                self._acks.put(b)
-            return False
-        done, refused = self._outbox.acknowledge_many([b for b, _ in batch], self._verifier)
+                self._queue.put(b)
+            return []
+        done, refused = outbox.acknowledge_many([b for b, _, _ in batch], self._verifier)
         wall = now_ms()
         n_refused = 0
-        via_mqtt = any(src == "mqtt" for _, src in batch)
+        fresh = next((src for _, src, f in batch if f), None)
         for ack in done:
-            sent = window.pop(ack.record_id, None)
+            sent = self.window.entries.pop(ack.record_id, None)
             if self._on_acked is not None:
                 self._on_acked(ack, None if sent is None else time.monotonic() - sent.sent_mono)
             if ack.verdict == "rechazado:dispositivo_revocado":
@@ -82,20 +128,21 @@ class AgentAcks:
                 n_refused += 1
                 log.warning("el servidor rechazó %s en definitiva (%s); borrado del dispositivo",
                             ack.folio, ack.verdict)
-            if sent is not None and sent.item.attempts == 0 and sent.tries == 1 and via_mqtt:
+            if sent is not None and sent.item.attempts == 0 and sent.tries == 1 and fresh:
                 # First send ever, so received_ms is fresh: server time within our round trip.
-                self._clock(ack.received_ms, (sent.sent_ms + wall) // 2, "mqtt-ack")
+                self._keeper.clock(ack.received_ms, (sent.sent_ms + wall) // 2, f"{fresh}-ack")
         bad = [e for e in refused if e.reason is not AckReason.UNKNOWN_RECORD]
         for e in bad:
             last = self._rejected_logged.get(e.reason, 0.0)
             if time.monotonic() - last > 60:  # an attacker must not flood the log either
                 log.warning("ack rechazado, no se borra nada: %s", e)
                 self._rejected_logged[e.reason] = time.monotonic()
+        s = self._keeper.state
         if done:
-            s = self.state
-            self._update(acked_total=s.acked_total + len(done), refused_total=s.refused_total + n_refused,
-                         last_success_ms=wall, last_success_server_ms=wall + (s.clock_offset_ms or 0)
-                         if s.clock_offset_ms is not None else None)
+            self._keeper.update(
+                acked_total=s.acked_total + len(done), refused_total=s.refused_total + n_refused,
+                last_success_ms=wall, last_success_server_ms=wall + (s.clock_offset_ms or 0)
+                if s.clock_offset_ms is not None else None)
         if bad:
-            self._update(rejected_acks=self.state.rejected_acks + len(bad))
-        return bool(done)
+            self._keeper.update(rejected_acks=s.rejected_acks + len(bad))
+        return done

@@ -5,45 +5,51 @@ transports only move bytes and hand ack bytes back through a queue. States:
 
     connecting -> online -> (lost) -> offline --(backoff / network change / send_now)--> connecting
 
-Erase happens only in ``_drain_acks`` (sync/agent/acks.py) through
+Erase happens only in ``AckTracker.drain`` (sync/agent/acks.py) through
 ``Outbox.acknowledge_many``, which verifies the server's signature, the device,
 the record and the envelope hash first. A PUBACK or an HTTP 200 by itself erases
-nothing. What the agent publishes and how it keeps its state: sync/agent/status.py;
-server commands and revocation: sync/agent/fleet_link.py. See docs/sync.md.
+nothing. A body already sent once is not sent again before the server is asked
+whether it holds it (sync/agent/resend.py). What the agent publishes and how it
+keeps its state: sync/agent/status.py; server commands and revocation:
+sync/agent/fleet_link.py. See docs/sync.md.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Iterable
 
-from sync.agent.acks import AgentAcks, Sent
+from sync.agent.acks import AckTracker
 from sync.agent.backoff import Backoff
-from sync.agent.fleet_link import AgentFleet
+from sync.agent.fleet_link import FleetHandler
 from sync.agent.netwatch import link_fingerprint
+from sync.agent.resend import ResendQueries
 from sync.agent.settings import AgentOptions, AgentSettings
-from sync.agent.state import AgentState, load_state, now_ms
-from sync.agent.status import AgentStatus, AgentStatusKeeper
+from sync.agent.state import AgentState, now_ms
+from sync.agent.status import AgentStatus, StatusKeeper
 from sync.device.command_exec import REVOKED_TEXT
 from sync.device.config import DeviceConfig
+from sync.device.heartbeat import CHANGE_MIN_INTERVAL_S
+from sync.outbox.errors import OutboxError
 from sync.outbox.outbox import Outbox, OutboxItem
-from sync.transport.base import RecordHeld, Transport, TransportDown
+from sync.transport.base import RecordHeld, Transport, TransportDown, Unauthorized
 from sync.transport.https import DeviceRevoked, HttpsTransport
 from sync.transport.mqtt import MqttTransport
 from sync.wire.ack import Ack
-from sync.wire.errors import AckReason
 
 __all__ = ["AgentStatus", "SyncAgent"]
 
 log = logging.getLogger("fieldkit.sync")
 
 
-class SyncAgent(AgentAcks, AgentStatusKeeper, AgentFleet):
+class SyncAgent:
+    """Owns the loop; its collaborators each keep one concern: the state and what is
+    published of it (``StatusKeeper``), acks and what is in flight (``AckTracker``), resend
+    queries (``ResendQueries``), server commands and revocation (``FleetHandler``)."""
+
     def __init__(self, settings: AgentSettings, options: AgentOptions | None = None,
                  on_tick: Callable[[], None] | None = None,
                  on_acked: Callable[[Ack, float | None], None] | None = None,
@@ -53,35 +59,26 @@ class SyncAgent(AgentAcks, AgentStatusKeeper, AgentFleet):
         ``config``: with it the agent also takes server commands (wipe, config update)."""
         self.settings = settings
         self.config = config
-        self._cmds: queue.SimpleQueue[tuple[bytes, str]] = queue.SimpleQueue()
-        self.wiped = False  # a verified wipe ran: nothing of this device is left
-        self._hb_pending: int | None = None
-        self._hb_last = 0.0
         self.options = options or AgentOptions()
+        self.wiped = False  # a verified wipe ran: nothing of this device is left
+        self.status = StatusKeeper(settings, self.options)
+        self.fleet = FleetHandler(settings, config, self.status, lambda: self._make("https"))
+        self.acks = AckTracker(settings.verifier(), self.status, self.fleet.revoked, on_acked)
+        self.queries = ResendQueries(settings.device_id)
         self._on_tick = on_tick
-        self._on_acked = on_acked
-        self._verifier = settings.verifier()
-        self._acks: queue.SimpleQueue[tuple[bytes, str]] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._kick = False
-        self._lock = threading.Lock()
         self._outbox: Outbox | None = None
         self._thread: threading.Thread | None = None
         self._backoff = Backoff(self.options.backoff_initial_s, 2.0, self.options.backoff_cap_s)
-        prev = load_state(settings.state_path)
-        # Keep what the last run learned (last success, clock offset, today's sent count);
-        # the rest is this run's.
-        self.state = AgentState() if prev is None else replace(
-            AgentState(), last_success_ms=prev.last_success_ms,
-            last_success_server_ms=prev.last_success_server_ms, transport=prev.transport,
-            clock_offset_ms=prev.clock_offset_ms, clock_source=prev.clock_source,
-            clock_measured_ms=prev.clock_measured_ms, acked_day=prev.acked_day,
-            acked_today=prev.acked_today)
-        self._dirty = False
-        self._last_save = 0.0
+        self._hb_pending: int | None = None
+        self._hb_last = 0.0
         self._logged_error: str | None = None
-        self._rejected_logged: dict[AckReason, float] = {}
+
+    @property
+    def state(self) -> AgentState:
+        return self.status.state
 
     # --- public API (any thread) ----------------------------------------------------------
 
@@ -105,27 +102,35 @@ class SyncAgent(AgentAcks, AgentStatusKeeper, AgentFleet):
         self._kick = True
         self._wake.set()
 
-    def handle_ack(self, data: bytes, source: str = "mqtt") -> None:
+    def snapshot(self) -> AgentStatus:
+        return self.status.snapshot(self._outbox)
+
+    def handle_ack(self, data: bytes, source: str = "mqtt", *, fresh: bool = True) -> None:
         """Queue ack bytes for verification; transports call this, so can a test."""
-        self._acks.put((data, source))
+        self.acks.put(data, source, fresh=fresh)
+        self._wake.set()
+
+    def handle_answer(self, data: bytes, source: str = "mqtt") -> None:
+        """Queue a resend-query answer (transports call this)."""
+        self.queries.put(data, source)
         self._wake.set()
 
     def handle_command(self, data: bytes, source: str = "mqtt") -> None:
         """Queue a server command for verification on the agent thread (transports call this)."""
-        self._cmds.put((data, source))
+        self.fleet.put(data, source)
         self._wake.set()
 
     # --- the loop ---------------------------------------------------------------------------
 
     def run(self) -> None:
         """Run until stop(); the daemon calls this on its main thread."""
-        self._update(pid=_pid(), connection="connecting", since_ms=now_ms(), save=True)
+        self.status.update(pid=_pid(), connection="connecting", since_ms=now_ms(), save=True)
         try:
             if not self._open_outbox():
                 return
             retry_after: float | None = None
             while not self._stopping.is_set():
-                self._drain_acks({})
+                self._drain()
                 t = self._connect()
                 if t is None:
                     self._sleep_offline(retry_after or self._backoff.next_delay())
@@ -133,7 +138,7 @@ class SyncAgent(AgentAcks, AgentStatusKeeper, AgentFleet):
                     continue
                 self._backoff.reset()
                 if self.state.last_error == REVOKED_TEXT:
-                    self._update(last_error=None)  # the server took us back (re-registered)
+                    self.status.update(last_error=None)  # the server took us back (re-registered)
                 try:
                     self._online(t)
                     t.close(self._status_payload(False) if self._stopping.is_set() else None)
@@ -141,16 +146,16 @@ class SyncAgent(AgentAcks, AgentStatusKeeper, AgentFleet):
                     t.close()
                     retry_after = e.retry_after_s
                     if isinstance(e, DeviceRevoked):
-                        self._revoked()
-                    elif t.name == "mqtt" and "Not authorized" in str(e):
-                        self._probe_revoked()
+                        self.fleet.revoked()
+                    elif isinstance(e, Unauthorized) and not t.reports_revocation:
+                        self.fleet.probe_revoked()
                     if self.wiped:
                         break
                     self._went_offline(REVOKED_TEXT if self.state.last_error == REVOKED_TEXT else str(e))
                     if retry_after is None:
                         self._sleep_offline(self._backoff.next_delay())
         finally:
-            self._update(connection="stopped", since_ms=now_ms(), save=True)
+            self.status.update(connection="stopped", since_ms=now_ms(), save=True)
             if self._outbox is not None:
                 self._outbox.close()
             log.info("agente detenido")
@@ -161,7 +166,7 @@ class SyncAgent(AgentAcks, AgentStatusKeeper, AgentFleet):
         while not self._stopping.is_set():
             if s.outbox_path.exists():
                 self._outbox = Outbox.open_with_key_file(s.outbox_path, s.outbox_key)
-                # Whatever a previous run had in flight goes again; the server dedups.
+                # Whatever a previous run had in flight goes again (asked about first).
                 self._outbox.requeue_in_flight()
                 return True
             if not waited:
@@ -173,14 +178,16 @@ class SyncAgent(AgentAcks, AgentStatusKeeper, AgentFleet):
 
     def _make(self, name: str) -> Transport:
         s, o = self.settings, self.options
+        on_command = self.handle_command if self.config else None
+        on_answer = self.handle_answer if o.resend_query else None
         if name == "mqtt":
             return MqttTransport(s.device_id, s.mqtt_url, s.tls, self.handle_ack, self._wake.set,
                                  window=o.mqtt_window, timeout_s=o.connect_timeout_s,
-                                 on_command=self.handle_command if self.config else None)
-        return HttpsTransport(s.device_id, s.https_url, s.tls, self.handle_ack, self._clock,
+                                 on_command=on_command, on_answer=on_answer)
+        return HttpsTransport(s.device_id, s.https_url, s.tls, self.handle_ack, self.status.clock,
                               window=o.https_window, connect_timeout_s=o.connect_timeout_s,
-                              read_timeout_s=o.http_read_timeout_s,
-                              on_command=self.handle_command if self.config else None)
+                              read_timeout_s=o.http_read_timeout_s, on_command=on_command,
+                              on_answer=on_answer)
 
     def _connect(self) -> Transport | None:
         errors = []
@@ -190,19 +197,19 @@ class SyncAgent(AgentAcks, AgentStatusKeeper, AgentFleet):
             # One transport's open() is one bounded step (docs/sync.md, "Watchdog"): the
             # watchdog hears from the loop before each, never during one.
             self._tick()
-            self._update(connection="connecting")
+            self.status.update(connection="connecting")
             t = self._make(name)
             try:
                 t.open()
             except DeviceRevoked:
-                self._revoked()
+                self.fleet.revoked()
                 errors.append(f"{name}: {REVOKED_TEXT}")
                 continue
             except TransportDown as e:
                 errors.append(f"{name}: {e}")
                 continue
-            self._update(connection="online", transport=name, since_ms=now_ms(), last_error=None,
-                         save=True)
+            self.status.update(connection="online", transport=name, since_ms=now_ms(), last_error=None,
+                               save=True)
             log.info("conectado por %s", name)
             self._logged_error = None
             return t
@@ -211,8 +218,8 @@ class SyncAgent(AgentAcks, AgentStatusKeeper, AgentFleet):
 
     def _went_offline(self, why: str) -> None:
         was = self.state.connection
-        self._update(connection="offline", last_error=why, save=was != "offline",
-                     **({"since_ms": now_ms()} if was != "offline" else {}))
+        self.status.update(connection="offline", last_error=why, save=was != "offline",
+                           **({"since_ms": now_ms()} if was != "offline" else {}))
         # Log changes, not every retry: days offline must not fill the disk.
         if why != self._logged_error:
             log.warning("sin conexión: %s", why)
@@ -230,7 +237,7 @@ class SyncAgent(AgentAcks, AgentStatusKeeper, AgentFleet):
                 return
             self._tick()
             self._wait(min(left, self.options.netwatch_s))
-            self._drain_acks({})
+            self._drain()
             if self._kick:
                 self._kick = False
                 self._backoff.reset()
@@ -249,19 +256,36 @@ class SyncAgent(AgentAcks, AgentStatusKeeper, AgentFleet):
             log.info("sigue sin conexión desde hace %.0f min (%d intentos seguidos)",
                      (now_ms() - since) / 60000, self._backoff.failures)
 
+    def _drain(self) -> tuple[list[Ack], set[uuid.UUID]]:
+        """Commands, then answers (their acks join the others), then acks: verified and
+        erased. Returns the acks that erased something and the records to send now."""
+        if self.fleet.drain(self._close_outbox_for_wipe):
+            self.wiped = True
+            self.request_stop()
+            return [], set()
+        missing = self.queries.drain(lambda a: self.acks.put(a, "answer"))
+        return self.acks.drain(self._outbox), missing
+
+    def _close_outbox_for_wipe(self) -> None:
+        if self._outbox is not None:
+            self._outbox.close()  # verified: its file is about to go
+            self._outbox = None
+
     def _online(self, t: Transport) -> None:
         o = self.options
         assert self._outbox is not None
         ob = self._outbox
-        ob.requeue_in_flight()  # a new connection: everything unacked goes again
-        window: dict[uuid.UUID, Sent] = {}
+        ob.requeue_in_flight()  # a new connection: everything unacked goes again (asked first)
+        window = self.acks.window
+        window.entries.clear()
+        self.queries.new_connection()
         started = time.monotonic()
         next_hb = started
         last_poll = -1e9
         more = True
         while not self._stopping.is_set():
             self._tick()
-            acked = self._drain_acks(window)
+            acked, missing = self._drain()
             if self.wiped:
                 return  # a verified wipe: the outbox is gone
             t.check()
@@ -270,45 +294,90 @@ class SyncAgent(AgentAcks, AgentStatusKeeper, AgentFleet):
                 t.heartbeat(self._status_payload(True))
                 self._hb_last = now
                 next_hb = now + o.heartbeat_s
-            if t.name == "mqtt":
-                expired = [s.item for s in window.values() if now >= s.due(o.ack_timeout_s)]
-                if expired:
-                    ob.mark_in_flight([i.record_id for i in expired])
-                    self._send(t, window, expired)
+            # The server does not hold these, or did not answer in time: their bodies go.
+            go = [window.entries[r].item for r in missing if r in window.entries and window.entries[r].asking]
+            go += [s.item for s in window.due(o, now, acks_async=t.acks_async) if s.asking]
+            # Bodies sent and not acked in time (MQTT): ask about them first, or resend.
+            late = [s.item for s in window.due(o, now, acks_async=t.acks_async) if not s.asking]
+            if late:
+                ob.mark_in_flight([i.record_id for i in late])
+                self._ask_or_send(t, late)
+            if go:
+                self._send(t, {i.record_id: i for i in go}.values())
+                continue
             free = t.window - len(window)
-            if free > 0 and (more or acked or self._kick or now - last_poll >= o.poll_s):
+            budget = o.window_bytes - window.body_bytes()
+            if free > 0 and budget > 0 and (more or acked or self._kick or now - last_poll >= o.poll_s):
                 self._kick = False
                 last_poll = now
-                items = ob.next_batch(free, retry_after_s=None)
-                more = len(items) == free
+                fetched = ob.next_batch(free, retry_after_s=None)
+                items = _within(fetched, budget, empty=window.bodies() == 0)
+                # A full batch that fit: there may be more now; cut by bytes: wait for acks.
+                more = len(fetched) == free and len(items) == len(fetched)
                 if items:
                     ob.mark_in_flight([i.record_id for i in items])
-                    self._send(t, window, items)
+                    self._ask_or_send(t, items)
                     continue  # HTTPS acks are already queued; MQTT ones come soon
             if (t.name != self.settings.transport_order()[0] and not window
                     and now - started >= o.prefer_retry_s):
                 return  # on the fallback for a while: try the preferred transport again
-            self._save_if_due()
+            self.status.save_if_due()
             timeout = min(o.poll_s, max(0.0, next_hb - now))
-            if window and t.name == "mqtt":
-                first_due = min(s.due(o.ack_timeout_s) for s in window.values())
+            first_due = window.first_due(o, acks_async=t.acks_async)
+            if first_due is not None:
                 timeout = min(timeout, max(0.01, first_due - now))
             self._wait(timeout)
 
-    def _send(self, t: Transport, window: dict[uuid.UUID, Sent], items: list[OutboxItem]) -> None:
+    def _ask_or_send(self, t: Transport, items: list[OutboxItem]) -> None:
+        """Records the server may hold already (sent before) are asked about; others go."""
+        if not self.options.resend_query:
+            self._send(t, items)
+            return
+        maybe = [i for i in items if i.attempts > 0 or i.record_id in self.acks.window.entries]
+        asked = {i.record_id for i in maybe}
+        fresh = [i for i in items if i.record_id not in asked]
+        if maybe:
+            for i in maybe:
+                self.acks.window.asked(i)
+            self.queries.ask(t, maybe)
+            if not t.acks_async:
+                # The answer came with the request, or will not come (an older server): what
+                # it did not clear is sent now rather than after a wait.
+                _, missing = self._drain()
+                fresh += [i for i in maybe if i.record_id in missing
+                          or (i.record_id in self.acks.window.entries
+                              and self.acks.window.entries[i.record_id].asking)]
+        self._send(t, fresh)
+
+    def _send(self, t: Transport, items: Iterable[OutboxItem]) -> None:
         for item in items:
             if self._stopping.is_set():
                 return
             self._tick()  # one record (one HTTPS request) is one bounded step
-            prev = window.get(item.record_id)
-            window[item.record_id] = Sent(item, time.monotonic(), now_ms(), prev.tries + 1 if prev else 1)
+            self.acks.window.sent(item)
             try:
                 t.send(item)
             except RecordHeld as e:
                 # Kept in the outbox (still marked in flight): retried on the next connection.
-                window.pop(item.record_id, None)
-                self._update(held=self.state.held + 1, last_error=f"{item.folio}: {e}", save=True)
+                self.acks.window.entries.pop(item.record_id, None)
+                self.status.update(held=self.state.held + 1, last_error=f"{item.folio}: {e}", save=True)
                 log.warning("el servidor no aceptó %s (se conserva): %s", item.folio, e)
+
+    # --- status -----------------------------------------------------------------------------
+
+    def _status_payload(self, online: bool) -> dict[str, object]:
+        st = self.snapshot()
+        self._hb_pending = st.pending
+        return self.status.payload(st, online, self.config)
+
+    def _status_changed(self, now: float) -> bool:
+        """Heartbeat on change: the queue depth moved (at most every CHANGE_MIN_INTERVAL_S)."""
+        if self.config is None or now - self._hb_last < CHANGE_MIN_INTERVAL_S or self._outbox is None:
+            return False
+        try:
+            return self._outbox.counts().unacknowledged != self._hb_pending
+        except OutboxError:
+            return False
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -319,6 +388,19 @@ class SyncAgent(AgentAcks, AgentStatusKeeper, AgentFleet):
     def _tick(self) -> None:
         if self._on_tick is not None:
             self._on_tick()
+
+
+def _within(items: list[OutboxItem], budget: int, *, empty: bool) -> list[OutboxItem]:
+    """The first items whose envelopes fit `budget` bytes: a cut can only make that much go
+    again. One item always goes when nothing is in flight, however large."""
+    out: list[OutboxItem] = []
+    used = 0
+    for i in items:
+        if used + len(i.envelope) > budget and not (empty and not out):
+            break
+        out.append(i)
+        used += len(i.envelope)
+    return out
 
 
 def _pid() -> int:

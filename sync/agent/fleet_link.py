@@ -1,7 +1,6 @@
-"""The sync agent's fleet side: server commands, revocation, heartbeat on change.
+"""The sync agent's fleet side: server commands and revocation.
 
-A mixin of ``SyncAgent`` so the send/ack loop in agent.py stays as it was; these
-run on the agent thread, called from the loop. Commands are verified in
+Runs on the agent thread, called from its loop. Commands are verified in
 sync/device/command_exec.py before anything happens.
 """
 
@@ -9,89 +8,74 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from sync.agent.state import AgentState
 from sync.device.command_exec import REVOKED_TEXT, execute, mark_revoked, verify
 from sync.device.config import DeviceConfig
-from sync.device.heartbeat import CHANGE_MIN_INTERVAL_S
-from sync.outbox.errors import OutboxError
 from sync.transport.base import Transport, TransportDown
 from sync.transport.https import DeviceRevoked
 from sync.wire.command import CommandRejected
 
 if TYPE_CHECKING:
     from sync.agent.settings import AgentSettings
-    from sync.outbox.outbox import Outbox
+    from sync.agent.status import StatusKeeper
 
 log = logging.getLogger("fieldkit.sync")
 
 
-class AgentFleet:
-    # Provided by SyncAgent.
-    settings: AgentSettings
-    config: DeviceConfig | None
-    state: AgentState
-    wiped: bool
-    _cmds: queue.SimpleQueue[tuple[bytes, str]]
-    _outbox: Outbox | None
-    _stopping: threading.Event
-    _hb_pending: int | None
-    _hb_last: float
-    request_stop: Callable[[], None]
-    _open_outbox: Callable[[], bool]
-    _make: Callable[[str], Transport]
-    _update: Callable[..., None]
+class FleetHandler:
+    """Server commands in (from any transport thread), applied on the agent thread; the
+    device's revocation, told by the server or found out by asking HTTPS."""
 
-    def _drain_commands(self) -> None:
-        while not self.wiped:
+    def __init__(self, settings: AgentSettings, config: DeviceConfig | None, keeper: StatusKeeper,
+                 make_https: Callable[[], Transport]) -> None:
+        self.settings = settings
+        self.config = config
+        self._keeper = keeper
+        self._make_https = make_https
+        self._cmds: queue.SimpleQueue[tuple[bytes, str]] = queue.SimpleQueue()
+
+    def put(self, data: bytes, source: str) -> None:
+        self._cmds.put((data, source))
+
+    def drain(self, before_wipe: Callable[[], None]) -> bool:
+        """Apply the commands waiting; True once a verified wipe has run (nothing of this
+        device is left). ``before_wipe`` closes the outbox whose file is about to go."""
+        while True:
             try:
-                data, _src = self._cmds.get_nowait()
+                data, src = self._cmds.get_nowait()
             except queue.Empty:
-                return
+                return False
             if self.config is None:
                 continue
             try:
-                cmd = verify(self.config, data, self.state.clock_offset_ms)
+                cmd = verify(self.config, data, self._keeper.state.clock_offset_ms)
             except CommandRejected as e:
-                log.warning("orden rechazada (%s): %s", _src, e)
+                log.warning("orden rechazada (%s): %s", src, e)
                 continue
-            if cmd.kind == "wipe" and self._outbox is not None:
-                self._outbox.close()  # verified: its file is about to go
-                self._outbox = None
+            if cmd.kind == "wipe":
+                before_wipe()
             r = execute(self.config, cmd)
             if r.applied and r.kind == "wipe":
-                self.wiped = True
-                self.request_stop()
-                return
+                return True
 
-    def _revoked(self, why: str = REVOKED_TEXT) -> None:
-        if self.state.last_error != REVOKED_TEXT:
+    def revoked(self, why: str = REVOKED_TEXT) -> None:
+        if self._keeper.state.last_error != REVOKED_TEXT:
             log.error("el servidor revocó este dispositivo (%s)", why)
         mark_revoked(self.settings.outbox_path.parent, why)  # first: the kiosk reads this file
-        self._update(last_error=REVOKED_TEXT, save=True)
+        self._keeper.update(last_error=REVOKED_TEXT, save=True)
 
-    def _probe_revoked(self) -> None:
-        """The broker refused us: if HTTPS says "revoked", that is why (MQTT cannot say it)."""
+    def probe_revoked(self) -> None:
+        """A transport that cannot say "revoked" refused us: if HTTPS says so, that is why."""
         if not self.settings.https_url:
             return
-        t = self._make("https")
+        t = self._make_https()
         try:
             t.open()
         except DeviceRevoked:
-            self._revoked("HTTPS 403 device_revoked")
+            self.revoked("HTTPS 403 device_revoked")
         except TransportDown:
             pass
         finally:
             t.close()
-
-    def _status_changed(self, now: float) -> bool:
-        """Heartbeat on change: the queue depth moved (at most every CHANGE_MIN_INTERVAL_S)."""
-        if self.config is None or now - self._hb_last < CHANGE_MIN_INTERVAL_S or self._outbox is None:
-            return False
-        try:
-            return self._outbox.counts().unacknowledged != self._hb_pending
-        except OutboxError:
-            return False

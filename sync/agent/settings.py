@@ -32,6 +32,11 @@ class AgentOptions:
     http_read_timeout_s: float = 30.0
     mqtt_window: int = 32            # envelopes awaiting their ack at once
     https_window: int = 16
+    # Envelope bytes sent and awaiting their ack at once (at least one envelope, however
+    # large): what a cut can make go again. ~2 s of a 1 Mbit/s uplink, a few records.
+    window_bytes: int = 256 * 1024
+    resend_query: bool = True        # ask the server what it holds before resending a body
+    query_wait_s: float = 15.0       # no answer by then: send the bodies anyway
     state_save_s: float = 5.0        # at most one state-file write per this, while busy
 
 

@@ -1,8 +1,7 @@
 """The sync agent's status: what it publishes (kiosk, `fieldkit-sync status`, heartbeats)
 and how its state is kept and saved (`<data dir>/sync-state.json`, sync/agent/state.py).
 
-A mixin of ``SyncAgent`` (sync/agent/agent.py). ``snapshot`` is safe from any thread; the
-rest runs on the agent thread.
+``StatusKeeper.snapshot`` is safe from any thread; the rest runs on the agent thread.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from sync.agent.state import AgentState, now_ms, save_state
+from sync.agent.state import AgentState, load_state, now_ms, save_state
 from sync.device.command_exec import REVOKED_TEXT, last_applied_seq
 from sync.device.heartbeat import vitals
 from sync.outbox.errors import OutboxError
@@ -37,63 +36,70 @@ class AgentStatus:
     oldest_pending_age_s: float | None
 
 
-class AgentStatusKeeper:
-    # Provided by SyncAgent.
-    settings: AgentSettings
-    options: AgentOptions
-    config: DeviceConfig | None
-    state: AgentState
-    _lock: threading.Lock
-    _outbox: Outbox | None
-    _hb_pending: int | None
-    _dirty: bool
-    _last_save: float
+class StatusKeeper:
+    """The agent's state: changed under a lock, saved on changes that matter or at most every
+    ``options.state_save_s`` while busy (an SD card must not wear out)."""
 
-    def snapshot(self) -> AgentStatus:
+    def __init__(self, settings: AgentSettings, options: AgentOptions) -> None:
+        self.settings = settings
+        self.options = options
+        self._lock = threading.Lock()
+        self._dirty = False
+        self._last_save = 0.0
+        prev = load_state(settings.state_path)
+        # Keep what the last run learned (last success, clock offset, today's sent count);
+        # the rest is this run's.
+        self.state = AgentState() if prev is None else replace(
+            AgentState(), last_success_ms=prev.last_success_ms,
+            last_success_server_ms=prev.last_success_server_ms, transport=prev.transport,
+            clock_offset_ms=prev.clock_offset_ms, clock_source=prev.clock_source,
+            clock_measured_ms=prev.clock_measured_ms, acked_day=prev.acked_day,
+            acked_today=prev.acked_today)
+
+    def snapshot(self, outbox: Outbox | None) -> AgentStatus:
         with self._lock:
             state = replace(self.state)
-        ob = self._outbox
-        if ob is None:
+        if outbox is None:
             return AgentStatus(state, None, None, None)
         try:
-            c = ob.counts()
-            return AgentStatus(state, c.unacknowledged, c.in_flight, ob.oldest_pending_age_s())
+            c = outbox.counts()
+            return AgentStatus(state, c.unacknowledged, c.in_flight, outbox.oldest_pending_age_s())
         except OutboxError:
             return AgentStatus(state, None, None, None)
 
-    def _status_payload(self, online: bool) -> dict[str, object]:
-        st = self.snapshot()
-        self._hb_pending = st.pending
+    def payload(self, st: AgentStatus, online: bool, config: DeviceConfig | None) -> dict[str, object]:
+        """The heartbeat: what the server's fleet view shows of this device."""
         out: dict[str, object] = {
             "online": online, "device_id": self.settings.device_id, "pending": st.pending,
             "oldest_pending_age_s": st.oldest_pending_age_s, "config_schema": CONFIG_SCHEMA,
             "app_version": self.settings.app_version, "device_time_ms": now_ms(),
             "clock_offset_ms": st.state.clock_offset_ms, "transport": st.state.transport}
-        if self.config is not None:  # fleet fields (docs/server.md, "Fleet")
+        if config is not None:  # fleet fields (docs/server.md, "Fleet")
             out.update(vitals(self.settings.outbox_path.parent))
             out.update(last_sync_ms=st.state.last_success_ms,
                        last_sync_server_ms=st.state.last_success_server_ms,
-                       last_command_seq=last_applied_seq(self.config),
+                       last_command_seq=last_applied_seq(config),
                        revoked=st.state.last_error == REVOKED_TEXT)
         return out
 
-    def _clock(self, server_ms: int, device_ms: int, source: str) -> None:
-        self._update(clock_offset_ms=server_ms - device_ms, clock_source=source,
-                     clock_measured_ms=device_ms)
+    def clock(self, server_ms: int, device_ms: int, source: str) -> None:
+        """The server's time was `server_ms` when ours was `device_ms` (devices have no RTC)."""
+        self.update(clock_offset_ms=server_ms - device_ms, clock_source=source,
+                    clock_measured_ms=device_ms)
 
-    def _update(self, save: bool = False, **changes: object) -> None:
+    def update(self, save: bool = False, **changes: object) -> None:
         with self._lock:
             for k, v in changes.items():
                 setattr(self.state, k, v)
             self._dirty = True
         if save:
-            self._save()
+            self.save()
 
-    def _save_if_due(self) -> None:
+    def save_if_due(self) -> None:
         if self._dirty and time.monotonic() - self._last_save >= self.options.state_save_s:
-            self._save()
+            self.save()
 
-    def _save(self) -> None:
+    def save(self) -> None:
         with self._lock:
             snap = replace(self.state)
             self._dirty = False

@@ -1,8 +1,10 @@
 """What the sync agent needs from a transport, and the errors transports raise.
 
 A transport moves envelopes out and hands the server's ack bytes back through
-``on_ack``; it never erases anything itself. The agent verifies each ack with
-the outbox (signature, device, record, envelope hash) before any erase.
+``on_ack`` (and resend-query answers through ``on_answer``); it never erases anything
+itself. The agent verifies each ack with the outbox (signature, device, record, envelope
+hash) before any erase. What differs between transports is said here, as attributes and
+error types, so the agent never branches on a transport's name or on an error's text.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Protocol
 
 from sync.outbox.outbox import OutboxItem
 
-AckSink = Callable[[bytes, str], None]          # (ack bytes, transport name)
+AckSink = Callable[[bytes, str], None]          # (ack / answer / command bytes, transport name)
 ClockSink = Callable[[int, int, str], None]     # (server ms, device ms at that moment, source)
 
 
@@ -25,6 +27,11 @@ class TransportDown(Exception):
     def __init__(self, message: str, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class Unauthorized(TransportDown):
+    """The server or broker refused this device's credentials or what it may publish: a
+    revoked device looks like this to a transport that cannot say "revoked" itself."""
 
 
 class RecordHeld(Exception):
@@ -47,12 +54,22 @@ class TLSFiles:
 class Transport(Protocol):
     name: str
     window: int  # how many envelopes may await their ack at once
+    # True: acks come apart from the send (MQTT), so the agent times them out and asks again;
+    # False: when send() returns its ack has been handed over (or it raised).
+    acks_async: bool
+    # True: this transport tells a revoked device so (DeviceRevoked); False: it only says
+    # Unauthorized, and the agent asks a transport that can.
+    reports_revocation: bool
 
     def open(self) -> None:
         """Connect (blocking, bounded by a timeout); raise TransportDown on failure."""
 
     def send(self, item: OutboxItem) -> None:
         """Hand one envelope to the server; raise TransportDown or RecordHeld."""
+
+    def query(self, data: bytes) -> None:
+        """Send a resend query (sync/wire/ack_query.py); its answer comes through
+        ``on_answer``, now or later. Raises TransportDown."""
 
     def check(self) -> None:
         """Raise TransportDown if the connection was lost since the last call."""

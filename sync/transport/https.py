@@ -16,10 +16,11 @@ from urllib.parse import urlsplit
 import requests
 
 from sync.outbox.outbox import OutboxItem
-from sync.transport.base import AckSink, ClockSink, RecordHeld, TLSFiles, TransportDown
+from sync.transport.base import AckSink, ClockSink, RecordHeld, TLSFiles, TransportDown, Unauthorized
 from sync.transport.dns import DNS_TIMEOUT_S, getaddrinfo_within
 
 CONTENT_TYPE = "application/cbor"
+QUERY_PATH = "/v1/records/query"
 
 
 def server_time_ms(resp: requests.Response) -> int | None:
@@ -47,12 +48,14 @@ class DeviceRevoked(TransportDown):
 
 class HttpsTransport:
     name = "https"
+    acks_async = False
+    reports_revocation = True
 
     def __init__(self, device_id: str, url: str, tls: TLSFiles, on_ack: AckSink,
                  on_clock: ClockSink, wake: Callable[[], None] | None = None, *,
                  window: int = 16, connect_timeout_s: float = 5.0,
                  read_timeout_s: float = 30.0, on_command: AckSink | None = None,
-                 dns_timeout_s: float = DNS_TIMEOUT_S) -> None:
+                 on_answer: AckSink | None = None, dns_timeout_s: float = DNS_TIMEOUT_S) -> None:
         self.device_id = device_id
         self.base = url.rstrip("/")
         self.tls = tls
@@ -60,6 +63,7 @@ class HttpsTransport:
         self._on_ack = on_ack
         self._on_clock = on_clock
         self._on_command = on_command  # set: heartbeats go to /v1/status and commands are polled
+        self._on_answer = on_answer
         # Each request: TCP connect + TLS handshake <= connect_timeout_s, then each wait for
         # the answer <= read_timeout_s (docs/sync.md, "Watchdog").
         self._timeout = (connect_timeout_s, read_timeout_s)
@@ -115,9 +119,20 @@ class HttpsTransport:
         elif code in (400, 413, 415):
             raise RecordHeld(f"HTTP {code}: {resp.text[:200]}")
         elif code == 403:
-            raise TransportDown(f"HTTP 403: el certificado no corresponde al dispositivo ({resp.text[:200]})")
+            raise Unauthorized(f"HTTP 403: el certificado no corresponde al dispositivo ({resp.text[:200]})")
         else:
             raise TransportDown(f"HTTP {code} del servidor", _retry_after(resp))
+
+    def query(self, data: bytes) -> None:
+        resp = self._request("POST", QUERY_PATH, data=data, headers={"Content-Type": CONTENT_TYPE})
+        if resp.status_code == 200:
+            if self._on_answer is not None:
+                self._on_answer(resp.content, self.name)
+        elif resp.status_code == 403:
+            raise Unauthorized(f"HTTP 403 a {QUERY_PATH} ({resp.text[:200]})")
+        elif resp.status_code >= 500:
+            raise TransportDown(f"HTTP {resp.status_code} a {QUERY_PATH}", _retry_after(resp))
+        # Any other answer (an older server: 404): no answer, the bodies go after the wait.
 
     def check(self) -> None:
         if self._session is None:

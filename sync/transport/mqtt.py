@@ -23,7 +23,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from sync.common.tcp_nodelay import set_nodelay
 from sync.outbox.outbox import OutboxItem
-from sync.transport.base import AckSink, TLSFiles, TransportDown
+from sync.transport.base import AckSink, TLSFiles, TransportDown, Unauthorized
 from sync.transport.dns import DNS_TIMEOUT_S, getaddrinfo_within
 from sync.wire.topics import device_topics
 
@@ -37,13 +37,19 @@ def parse_mqtt_url(url: str) -> tuple[str, int]:
     return u.hostname, u.port or 8883
 
 
+# CONNACK / PUBACK reason codes that mean "not you" rather than "not now" (MQTT v5 3.2.2.2).
+REFUSED_CREDENTIALS = {134, 135}   # bad user name or password, not authorized
+
+
 class MqttTransport:
     name = "mqtt"
+    acks_async = True
+    reports_revocation = False
 
     def __init__(self, device_id: str, url: str, tls: TLSFiles, on_ack: AckSink,
                  wake: Callable[[], None], *, window: int = 32, keepalive_s: int = 30,
                  timeout_s: float = 10.0, on_command: AckSink | None = None,
-                 dns_timeout_s: float = DNS_TIMEOUT_S) -> None:
+                 on_answer: AckSink | None = None, dns_timeout_s: float = DNS_TIMEOUT_S) -> None:
         self.device_id = device_id
         self.host, self.port = parse_mqtt_url(url)
         self.tls = tls
@@ -51,6 +57,8 @@ class MqttTransport:
         self.window = window
         self._on_ack = on_ack
         self._on_command = on_command  # signed server commands (sync/device/command_exec.py verifies them)
+        self._on_answer = on_answer    # resend-query answers (sync/agent/resend.py)
+        self._refused = False          # the broker refused our credentials or a publication
         self._wake = wake
         self._keepalive = keepalive_s
         self._timeout = timeout_s
@@ -95,6 +103,7 @@ class MqttTransport:
             self._pubacks[mid] = rc
             # 16 "no matching subscribers" is a success; 135 "not authorized" is not.
             if rc.is_failure:
+                self._refused = self._refused or rc.value in REFUSED_CREDENTIALS
                 self._lost = f"el broker rechazó una publicación ({rc})"
                 self._cond.notify_all()
                 self._wake()
@@ -105,6 +114,8 @@ class MqttTransport:
             self._on_ack(bytes(msg.payload), self.name)
         elif msg.topic == self.topics["commands"] and self._on_command is not None and msg.payload:
             self._on_command(bytes(msg.payload), self.name)
+        elif msg.topic == self.topics["answer"] and self._on_answer is not None:
+            self._on_answer(bytes(msg.payload), self.name)
 
     # --- transport API (agent thread) ------------------------------------------------
 
@@ -124,7 +135,7 @@ class MqttTransport:
         return c
 
     def open(self) -> None:
-        self._connack, self._lost = None, None
+        self._connack, self._lost, self._refused = None, None, False
         self._subacks.clear()
         self._pubacks.clear()
         c = self._make_client({"online": False, "device_id": self.device_id})
@@ -148,10 +159,13 @@ class MqttTransport:
         if self._connack is None or self._connack.is_failure:
             why = self._connack if self._connack is not None else (self._lost or "sin respuesta")
             self.close()
+            if self._connack is not None and self._connack.value in REFUSED_CREDENTIALS:
+                raise Unauthorized(f"el broker no aceptó la conexión: {why}")
             raise TransportDown(f"el broker no aceptó la conexión: {why}")
         # Subscribe (and wait for the SUBACK) before any publish, so no ack can be
         # published to a topic we are not yet subscribed to.
-        subs = [(self.topics["acks"], 1)] + ([(self.topics["commands"], 1)] if self._on_command else [])
+        subs = [(self.topics["acks"], 1)] + ([(self.topics["commands"], 1)] if self._on_command else []) \
+            + ([(self.topics["answer"], 1)] if self._on_answer else [])
         rc, mid = c.subscribe(subs)
         with self._cond:
             ok = rc == mqtt.MQTT_ERR_SUCCESS and self._cond.wait_for(
@@ -170,11 +184,21 @@ class MqttTransport:
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise TransportDown(f"no se pudo publicar ({mqtt.error_string(info.rc)})")
 
+    def query(self, data: bytes) -> None:
+        c = self._client
+        if c is None:
+            raise TransportDown("sin conexión MQTT")
+        info = c.publish(self.topics["query"], data, qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise TransportDown(f"no se pudo publicar ({mqtt.error_string(info.rc)})")
+
     def check(self) -> None:
         with self._cond:
-            lost = self._lost
+            lost, refused = self._lost, self._refused
             if len(self._pubacks) > 4096:  # only failures matter; keep the dict small
                 self._pubacks.clear()
+        if refused:
+            raise Unauthorized(lost or "el broker rechazó una publicación")
         if lost is not None or self._client is None:
             raise TransportDown(lost or "sin conexión MQTT")
 

@@ -4,6 +4,8 @@
     fieldkit/v1/devices/{device_id}/acks       server -> device, QoS 1
     fieldkit/v1/devices/{device_id}/status     device heartbeat, retained; LWT
     fieldkit/v1/devices/{device_id}/commands   server -> device, signed
+    fieldkit/v1/devices/{device_id}/query      device -> server: which records do you hold? (QoS 1)
+    fieldkit/v1/devices/{device_id}/answer     server -> device: their acks, and the ones missing
 
 The broker's ACL patterns, the device's transport and the server's workers all
 build their topics here, so the tree cannot drift between them.
@@ -12,7 +14,7 @@ build their topics here, so the tree cannot drift between them.
 from __future__ import annotations
 
 TOPIC_ROOT = "fieldkit/v1/devices"
-LEAVES = ("records", "acks", "status", "commands")
+LEAVES = ("records", "acks", "status", "commands", "query", "answer")
 
 
 def device_topic(device_id: str, leaf: str) -> str:

@@ -24,6 +24,8 @@ class TcpProxy:
     up: bool = True
     accepted: int = 0
     delay_s: float = 0.0   # added before forwarding each chunk, both ways (a slow link)
+    bytes_up: int = 0      # client -> target, TLS included
+    bytes_down: int = 0    # target -> client
     _sock: socket.socket | None = None
     _conns: list[socket.socket] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -94,10 +96,10 @@ class TcpProxy:
             with self._lock:
                 self.accepted += 1
                 self._conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            for a, b, up in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pump, args=(a, b, up), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, up: bool) -> None:
         try:
             while True:
                 data = src.recv(65536)
@@ -106,6 +108,11 @@ class TcpProxy:
                 if self.delay_s:
                     time.sleep(self.delay_s)
                 dst.sendall(data)
+                with self._lock:
+                    if up:
+                        self.bytes_up += len(data)
+                    else:
+                        self.bytes_down += len(data)
         except OSError:
             pass
         finally:
