@@ -106,7 +106,8 @@ class SyncAgent:
         return self.status.snapshot(self._outbox)
 
     def handle_ack(self, data: bytes, source: str = "mqtt", *, fresh: bool = True) -> None:
-        """Queue ack bytes for verification; transports call this, so can a test."""
+        """Queue ack bytes for verification; transports call this, so can a test. ``fresh``:
+        the ack answers a send just made, so its time may set the clock (AckTracker.put)."""
         self.acks.put(data, source, fresh=fresh)
         self._wake.set()
 
@@ -184,7 +185,10 @@ class SyncAgent:
             return MqttTransport(s.device_id, s.mqtt_url, s.tls, self.handle_ack, self._wake.set,
                                  window=o.mqtt_window, timeout_s=o.connect_timeout_s,
                                  on_command=on_command, on_answer=on_answer)
-        return HttpsTransport(s.device_id, s.https_url, s.tls, self.handle_ack, self.status.clock,
+        # HTTPS answers carry the server's time in a header (the clock comes from there), so
+        # its acks do not set the clock.
+        return HttpsTransport(s.device_id, s.https_url, s.tls,
+                              lambda data, src: self.handle_ack(data, src, fresh=False), self.status.clock,
                               window=o.https_window, connect_timeout_s=o.connect_timeout_s,
                               read_timeout_s=o.http_read_timeout_s, on_command=on_command,
                               on_answer=on_answer)
