@@ -50,6 +50,9 @@ def citizen_of(cic: str | None, ident: str | None) -> tuple[str, str] | None:
     return None
 
 
+LIVENESS_NOT_PERFORMED = "no_realizada"
+
+
 def summary(rec: Record) -> dict[str, Any]:
     """Capture facts: the first failed integrity check's detail (`integrity`, or the device's
     per side `integrity_front` / `integrity_back`), signature, image kinds, liveness, how
@@ -66,7 +69,9 @@ def summary(rec: Record) -> dict[str, Any]:
         # A value no device writes (a newer path, a bad record) is kept as "otra", not echoed.
         r = rec.credential.lectura_reverso
         out["lectura_reverso"] = r if r in BACK_READS else "otra"
-    live = [c.passed for c in rec.checks if c.name == "liveness"]
+    # The device writes a challenge it never ran as a failed check marked `no_realizada`
+    # (docs/protocol.md, "Checks"): that is "not performed", not "failed".
+    live = [c.passed for c in rec.checks if c.name == "liveness" and c.detail != LIVENESS_NOT_PERFORMED]
     out["signed"] = any(len(s) for s in rec.signature.strokes)
     out["images"] = sorted({str(i.kind) for i in rec.images})
     out["liveness"] = "none" if not live else "passed" if all(live) else "failed"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.capture.save import liveness_check
 from kiosk.testdata.roll import Citizen
 from server_stub.deploy.keys import load_seal_private, load_sign_private
 from server_stub.ingest.ingest import Ingestor
@@ -76,7 +77,8 @@ def test_every_category_from_a_constructed_record(ingest_server: IngestServer, p
         (8, vencida, "asp-1", {}, verify.NO_VIGENTE),
         (9, ok2, "asp-2", {"signature": Signature(600, 200, ())}, verify.INCONSISTENCIA),
         (10, ok2, "asp-2", {"checks": live_fail}, verify.INCONSISTENCIA),
-        (11, ok2, "asp-2", {"checks": ()}, verify.INCONSISTENCIA),
+        (11, ok2, "asp-2", {"checks": (liveness_check(None),)}, verify.INCONSISTENCIA),
+        (19, ok2, "asp-2", {"checks": ()}, verify.INCONSISTENCIA),
         (12, ok2, "asp-2", {"drop_selfie": True}, verify.INCONSISTENCIA),
         (13, ok2, "asp-2", {"checks": copy}, verify.FOTOCOPIA),
         (14, ok2, "asp-2", {}, verify.VALIDO),  # defects before it did not make it a duplicate
@@ -103,7 +105,8 @@ def test_every_category_from_a_constructed_record(ingest_server: IngestServer, p
     assert "F-00001" in reasons["F-00002"] and "asp-1" in reasons["F-00003"]
     assert reasons["F-00009"] == "sin firma"
     assert reasons["F-00010"] == "prueba de vida fallida"
-    assert reasons["F-00011"] == "prueba de vida no realizada"
+    assert reasons["F-00011"] == "prueba de vida no realizada"  # what the kiosk writes
+    assert reasons["F-00019"] == "prueba de vida no realizada"  # no liveness check at all
     assert "fotografía viva" in reasons["F-00012"]
     assert "fuera de entidad" in reasons["F-00006"]
     assert reasons["F-00018"].endswith("reverso leído sin contorno (banda MRZ)")
