@@ -86,7 +86,18 @@ class BrokerConfig:
     # idle sockets filling the devices' listener never keep ingest out. None: one listener.
     server_port: int | None = None
     server_host: str = "127.0.0.1"
-    autosave_interval: int = 60  # seconds; a clean stop always saves
+    # Seconds between saves of the in-memory database (sessions, subscriptions, queued acks
+    # and records, retained statuses); a clean stop always saves, a crash (kill -9, power)
+    # loses what came since the last save. Mosquitto rewrites and fsyncs the whole file each
+    # time, blocking its loop meanwhile, once the interval has fully passed (so every ~6 s),
+    # idle or not: ~0.5 KB per device, so 5,000 devices write ~40 GB a day, well within a
+    # server SSD's endurance (this is the server, not the Pi's SD card). The file grows while
+    # the server's workers are away and records queue for them (up to max_queued_bytes each; a
+    # 200 MiB save took 0.3-0.8 s here); raise this if such outages are long. Not
+    # autosave_on_changes: it counts every delivered QoS 1 message, connect, subscription
+    # and retained heartbeat, so a small count would rewrite the file many times a second
+    # under a burst of records. docs/deploy-server.md, "Broker crashes".
+    autosave_interval: int = 5
     verbose: bool = False  # log every packet (debugging only; large logs)
     # Revoked devices: explicit deny rules, applied by reload() without a restart.
     denied_devices: Sequence[str] = ()
@@ -160,6 +171,7 @@ def render_config(cfg: BrokerConfig) -> str:
         "persistence true",
         # persistence_location is a prefix: the trailing slash matters.
         f"persistence_location {cfg.persistence_dir}/",
+        "autosave_on_changes false",  # by time, not by count: see BrokerConfig.autosave_interval
         f"autosave_interval {cfg.autosave_interval}",
         f"max_queued_messages {cfg.max_queued_messages}",
         f"max_queued_bytes {cfg.max_queued_bytes}",

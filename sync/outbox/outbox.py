@@ -30,12 +30,15 @@ from sync.outbox.errors import (
 from sync.outbox.keyfile import key_pragma, load_key
 from sync.outbox.schema import (
     CONNECTION_PRAGMAS,
-    SCHEMA,
     SCHEMA_VERSION,
     error_code,
     fs_readonly,
-    statements,
+    half_made,
+    make_private_file,
+    publish,
+    remove_db_files,
     translate,
+    write_schema,
 )
 from sync.wire.ack import Ack, AckVerifier
 from sync.wire.errors import AckReason, AckRejected
@@ -80,28 +83,6 @@ class OutboxCounts:
         return self.pending + self.in_flight
 
 
-def _make_private_file(p: Path) -> bool:
-    """Make the (empty) database file 0600 and, if missing, its folder 0700, whatever the
-    umask. SQLite gives the -wal and -shm files it makes later the main file's mode, so they
-    are 0600 too. False when the folder is on read-only media (``_connect`` says so)."""
-    try:
-        if not p.parent.is_dir():
-            p.parent.mkdir(parents=True, mode=0o700)
-            os.chmod(p.parent, 0o700)  # mkdir's mode is filtered by the umask
-        if fs_readonly(p.parent):
-            return False
-        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except FileExistsError:
-        raise OutboxStateError(f"{p} already exists; refusing to create an outbox over it") from None
-    except OSError as e:
-        raise OutboxError(f"cannot create the outbox {p}: {e}") from e
-    try:
-        os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
-    return True
-
-
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -119,26 +100,40 @@ class Outbox:
     @classmethod
     def create(cls, path: str | os.PathLike[str], key: bytes, device_id: str,
                folio_prefix: str) -> Outbox:
-        """Make a new, empty outbox; refuses if the file already exists."""
+        """Make a new, empty outbox; refuses if the file already exists.
+
+        The outbox is built whole under a temporary name beside ``path`` and linked into
+        place, so whoever sees ``path`` sees every table (the agent opens it the moment it
+        appears). A creator that loses a race to another opens the winner's outbox.
+        """
         p = Path(path)
         validate_prefix(folio_prefix)
         if p.exists():
             raise OutboxStateError(f"{p} already exists; refusing to create an outbox over it")
-        made = _make_private_file(p)
+        tmp = p.with_name(f".{p.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
         try:
-            ob = cls._connect(p, key, create=True)
-        except BaseException:
-            if made:  # an empty file left behind would make the next create() refuse
-                p.unlink(missing_ok=True)
-            raise
-        with ob._txn():
-            for stmt in statements(SCHEMA):  # not executescript: it would COMMIT
-                ob._conn.execute(stmt)
-            ob._conn.executemany("INSERT INTO meta VALUES (?, ?)", [
-                ("schema_version", SCHEMA_VERSION), ("device_id", device_id),
-                ("folio_prefix", folio_prefix), ("next_seq", 1), ("created_ms", _now_ms())])
-            ob._conn.execute("INSERT INTO folio_prefix VALUES (?, 1)", (folio_prefix,))
+            if not make_private_file(tmp):
+                raise OutboxReadOnlyError(f"the file system holding {p} is mounted read-only")
+            cls._build(tmp, key, device_id, folio_prefix)
+            won = publish(tmp, p)
+        finally:
+            remove_db_files(tmp)  # gone already when published; otherwise nothing may stay
+        ob = cls.open(p, key)
+        if not won and ob.device_id != device_id:
+            ob.close()
+            raise OutboxStateError(f"{p} was created meanwhile for device {ob.device_id}")
         return ob
+
+    @classmethod
+    def _build(cls, tmp: Path, key: bytes, device_id: str, folio_prefix: str) -> None:
+        """Write the schema into the empty file ``tmp`` and close it checkpointed."""
+        ob = cls._connect(tmp, key, create=True)
+        try:
+            with ob._txn():
+                write_schema(ob._conn, device_id, folio_prefix, _now_ms())
+            ob.checkpoint()
+        finally:
+            ob.close()
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], key: bytes, *, readonly: bool = False
@@ -146,11 +141,17 @@ class Outbox:
         p = Path(path)
         if not p.is_file():
             raise OutboxError(f"no outbox at {p}")
+        # Checked before connecting: SQLite's first pragma would write a page into it.
+        if p.stat().st_size == 0:
+            raise half_made(p)
         ob = cls._connect(p, key, create=False, readonly=readonly)
-        version = ob._meta("schema_version")
+        with ob._errors():
+            made = ob._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone()
+        version = ob._meta("schema_version") if made else None
         if version != SCHEMA_VERSION:
             ob.close()
-            raise OutboxCorruptError(f"{p}: unknown outbox schema version {version!r}")
+            raise half_made(p) if made is None else OutboxCorruptError(
+                f"{p}: unknown outbox schema version {version!r}")
         return ob
 
     @classmethod
