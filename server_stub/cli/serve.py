@@ -15,6 +15,7 @@ from server_stub.core.store import Store, open_store
 from server_stub.deploy import keys, pki
 from server_stub.fleet.endpoints import FleetEndpoints
 from server_stub.fleet.enrollment import EnrollApp, Enroller
+from server_stub.fleet.revocation import apply_broker_acl
 from server_stub.ingest import acuse as acusemod
 from server_stub.ingest.https_api import RecordsApp
 from server_stub.ingest.ingest import Ingestor
@@ -165,6 +166,10 @@ def serve_forever(server: RunningServer) -> None:
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
+        if server.workers and server.config.fleet.broker_acl is not None:
+            # The ACL is this server's own file: rewritten at every start, so topics a newer
+            # version uses (the resend query's) are granted after an upgrade, revocations kept.
+            log.info("broker ACL: %s", apply_broker_acl(server.config, server.store))
         server.start()
         if not server.wait_ready(10):
             log.warning("MQTT not subscribed yet (broker down?); workers keep retrying")

@@ -237,6 +237,24 @@ class Store:
                            (record_id.bytes,))
         return StoredAck(rows[0][0], bytes(rows[0][1]), bytes(rows[0][2])) if rows else None
 
+    def find_records(self, record_ids: list[uuid.UUID]) -> dict[uuid.UUID, StoredAck]:
+        """`find_record` for many ids in one statement (a device's resend query)."""
+        if not record_ids:
+            return {}
+        marks = ", ".join("?" * len(record_ids))
+        rows = self._query(f"SELECT record_id, device_id, envelope_sha256, ack FROM records "
+                           f"WHERE record_id IN ({marks})", tuple(r.bytes for r in record_ids))
+        return {uuid.UUID(bytes=bytes(r[0])): StoredAck(r[1], bytes(r[2]), bytes(r[3])) for r in rows}
+
+    def find_refusals(self, shas: list[bytes]) -> dict[bytes, tuple[uuid.UUID, str, bytes]]:
+        """Refusals by envelope SHA-256, in one statement: (record id, device id, ack)."""
+        if not shas:
+            return {}
+        marks = ", ".join("?" * len(shas))
+        rows = self._query(f"SELECT envelope_sha256, record_id, device_id, ack FROM refusals "
+                           f"WHERE envelope_sha256 IN ({marks})", tuple(shas))
+        return {bytes(r[0]): (uuid.UUID(bytes=bytes(r[1])), r[2], bytes(r[3])) for r in rows}
+
     def insert_record(self, row: RecordRow) -> StoredAck:
         """Store once; returns what is stored for this record id (ours, or the earlier one)."""
         return self.insert_records([row])[0]

@@ -103,6 +103,11 @@ class RecordsApp:
         if scope["method"] != "POST":
             await send_json(send, 405, {"error": "method_not_allowed"}, [(b"allow", b"POST")])
             return
+        media = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        if media not in ACCEPTED_MEDIA_TYPES:
+            await send_json(send, 415, {"error": "unsupported_media_type",
+                                        "accepted": list(ACCEPTED_MEDIA_TYPES)})
+            return
         body = await read_body(receive, MAX_QUERY_BYTES)
         if body is None:
             await send_json(send, 413, {"error": "too_large", "max_bytes": MAX_QUERY_BYTES})

@@ -192,17 +192,22 @@ class Ingestor:
     def held_acks(self, device_id: str, items: Sequence[tuple[uuid.UUID, bytes]]) -> list[bytes | None]:
         """For a device's resend query (sync/wire/ack_query.py): the stored ack of each record
         it names that this server holds from those very envelope bytes (stored, or refused for
-        good), else None. Only the device's own records answer: another device's id, or the
-        same id from other bytes, is "not held" (the device's send then meets the usual
-        checks). Raises StoreError: the caller answers nothing and the device resends."""
+        good), else None. Only the device's own records answer: another device's record or
+        refusal, or the same id from other bytes, is "not held" (the device's send then meets
+        the usual checks). Two statements for the whole query. Raises StoreError: the caller
+        answers nothing and the device sends the bodies after its wait."""
+        stored = self.store.find_records([rid for rid, _ in items])
+        refused = self.store.find_refusals([sha for _, sha in items])
         out: list[bytes | None] = []
         for rid, sha in items:
-            stored = self.store.find_record(rid)
-            if stored is not None and stored.device_id == device_id and stored.envelope_sha256 == sha:
-                out.append(stored.ack)
-                continue
-            refused = self.store.find_refusal(sha) if stored is None else None
-            out.append(refused)
+            s = stored.get(rid)
+            r = refused.get(sha)
+            if s is not None and s.device_id == device_id and s.envelope_sha256 == sha:
+                out.append(s.ack)
+            elif r is not None and r[0] == rid and r[1] == device_id:
+                out.append(r[2])
+            else:
+                out.append(None)
         return out
 
     def _check_auxiliaries(self, results: list[IngestResult | RecordRow]) -> list[IngestResult | RecordRow]:

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 from sync.agent.state import now_ms
 from sync.outbox.outbox import OutboxItem
-from sync.wire.errors import AckReason
+from sync.wire.ack import parse_ack
+from sync.wire.errors import AckReason, AckRejected
 
 if TYPE_CHECKING:
     from sync.agent.settings import AgentOptions
@@ -38,6 +39,7 @@ class Sent:
     sent_ms: int
     tries: int = 0             # bodies sent in this connection
     asking: bool = False
+    asked: bool = False        # ever asked about: its ack's time says nothing of now
 
     def due(self, o: AgentOptions) -> float:
         if self.asking:
@@ -65,14 +67,32 @@ class InFlight:
 
     def sent(self, item: OutboxItem) -> Sent:
         prev = self.entries.get(item.record_id)
-        s = Sent(item, time.monotonic(), now_ms(), (prev.tries if prev else 0) + 1)
+        s = Sent(item, time.monotonic(), now_ms(), (prev.tries if prev else 0) + 1,
+                 asked=prev is not None and prev.asked)
         self.entries[item.record_id] = s
         return s
 
     def asked(self, item: OutboxItem) -> None:
         prev = self.entries.get(item.record_id)
         self.entries[item.record_id] = Sent(item, time.monotonic(), now_ms(),
-                                            prev.tries if prev else 0, asking=True)
+                                            prev.tries if prev else 0, asking=True, asked=True)
+
+    def fit(self, items: list[OutboxItem], window_bytes: int) -> list[OutboxItem]:
+        """The first of `items` whose bodies fit beside those in flight within `window_bytes`:
+        a cut can only make that much go again. One always goes when no body is in flight,
+        however large."""
+        budget, empty = window_bytes - self.body_bytes(), self.bodies() == 0
+        out: list[OutboxItem] = []
+        used = 0
+        for i in items:
+            if used + len(i.envelope) > budget and not (empty and not out):
+                break
+            out.append(i)
+            used += len(i.envelope)
+        return out
+
+    def asking(self) -> list[Sent]:
+        return [s for s in self.entries.values() if s.asking]
 
     def due(self, o: AgentOptions, now: float, *, acks_async: bool) -> list[Sent]:
         """Entries past their wait: every unanswered query; bodies only where acks come
@@ -117,7 +137,7 @@ class AckTracker:
         done, refused = outbox.acknowledge_many([b for b, _, _ in batch], self._verifier)
         wall = now_ms()
         n_refused = 0
-        fresh = next((src for _, src, f in batch if f), None)
+        fresh = _fresh_sources(batch)
         for ack in done:
             sent = self.window.entries.pop(ack.record_id, None)
             if self._on_acked is not None:
@@ -128,9 +148,11 @@ class AckTracker:
                 n_refused += 1
                 log.warning("el servidor rechazó %s en definitiva (%s); borrado del dispositivo",
                             ack.folio, ack.verdict)
-            if sent is not None and sent.item.attempts == 0 and sent.tries == 1 and fresh:
-                # First send ever, so received_ms is fresh: server time within our round trip.
-                self._keeper.clock(ack.received_ms, (sent.sent_ms + wall) // 2, f"{fresh}-ack")
+            src = fresh.get(ack.record_id)
+            if sent is not None and sent.item.attempts == 0 and sent.tries == 1 and not sent.asked and src:
+                # First send ever, never asked about, the ack pushed to us for it: received_ms
+                # is fresh, server time within our round trip.
+                self._keeper.clock(ack.received_ms, (sent.sent_ms + wall) // 2, f"{src}-ack")
         bad = [e for e in refused if e.reason is not AckReason.UNKNOWN_RECORD]
         for e in bad:
             last = self._rejected_logged.get(e.reason, 0.0)
@@ -146,3 +168,16 @@ class AckTracker:
         if bad:
             self._keeper.update(rejected_acks=s.rejected_acks + len(bad))
         return done
+
+
+def _fresh_sources(batch: list[tuple[bytes, str, bool]]) -> dict[uuid.UUID, str]:
+    """Record id -> transport, for the acks of `batch` pushed as the answer to a send (not
+    handed back by a resend query): only their times may set the clock."""
+    out: dict[uuid.UUID, str] = {}
+    for data, src, fresh in batch:
+        if fresh:
+            try:
+                out[parse_ack(data)[0].record_id] = src
+            except AckRejected:
+                continue  # verification refuses it too
+    return out

@@ -17,6 +17,7 @@ sync/agent/fleet_link.py. See docs/sync.md.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -32,8 +33,6 @@ from sync.agent.state import AgentState, now_ms
 from sync.agent.status import AgentStatus, StatusKeeper
 from sync.device.command_exec import REVOKED_TEXT
 from sync.device.config import DeviceConfig
-from sync.device.heartbeat import CHANGE_MIN_INTERVAL_S
-from sync.outbox.errors import OutboxError
 from sync.outbox.outbox import Outbox, OutboxItem
 from sync.transport.base import RecordHeld, Transport, TransportDown, Unauthorized
 from sync.transport.https import DeviceRevoked, HttpsTransport
@@ -72,8 +71,6 @@ class SyncAgent:
         self._outbox: Outbox | None = None
         self._thread: threading.Thread | None = None
         self._backoff = Backoff(self.options.backoff_initial_s, 2.0, self.options.backoff_cap_s)
-        self._hb_pending: int | None = None
-        self._hb_last = 0.0
         self._logged_error: str | None = None
 
     @property
@@ -105,7 +102,10 @@ class SyncAgent:
     def snapshot(self) -> AgentStatus:
         return self.status.snapshot(self._outbox)
 
-    def handle_ack(self, data: bytes, source: str = "mqtt", *, fresh: bool = True) -> None:
+    def _heartbeat(self, online: bool) -> dict[str, object]:
+        return self.status.heartbeat(self.snapshot(), online, self.config)
+
+    def handle_ack(self, data: bytes, source: str = "mqtt", *, fresh: bool = False) -> None:
         """Queue ack bytes for verification; transports call this, so can a test. ``fresh``:
         the ack answers a send just made, so its time may set the clock (AckTracker.put)."""
         self.acks.put(data, source, fresh=fresh)
@@ -125,7 +125,7 @@ class SyncAgent:
 
     def run(self) -> None:
         """Run until stop(); the daemon calls this on its main thread."""
-        self.status.update(pid=_pid(), connection="connecting", since_ms=now_ms(), save=True)
+        self.status.update(pid=os.getpid(), connection="connecting", since_ms=now_ms(), save=True)
         try:
             if not self._open_outbox():
                 return
@@ -142,7 +142,7 @@ class SyncAgent:
                     self.status.update(last_error=None)  # the server took us back (re-registered)
                 try:
                     self._online(t)
-                    t.close(self._status_payload(False) if self._stopping.is_set() else None)
+                    t.close(self._heartbeat(False) if self._stopping.is_set() else None)
                 except TransportDown as e:
                     t.close()
                     retry_after = e.retry_after_s
@@ -182,13 +182,13 @@ class SyncAgent:
         on_command = self.handle_command if self.config else None
         on_answer = self.handle_answer if o.resend_query else None
         if name == "mqtt":
-            return MqttTransport(s.device_id, s.mqtt_url, s.tls, self.handle_ack, self._wake.set,
+            return MqttTransport(s.device_id, s.mqtt_url, s.tls,
+                                 lambda data, src: self.handle_ack(data, src, fresh=True), self._wake.set,
                                  window=o.mqtt_window, timeout_s=o.connect_timeout_s,
                                  on_command=on_command, on_answer=on_answer)
         # HTTPS answers carry the server's time in a header (the clock comes from there), so
-        # its acks do not set the clock.
-        return HttpsTransport(s.device_id, s.https_url, s.tls,
-                              lambda data, src: self.handle_ack(data, src, fresh=False), self.status.clock,
+        # its acks do not set the clock; MQTT acks pushed for a send do.
+        return HttpsTransport(s.device_id, s.https_url, s.tls, self.handle_ack, self.status.clock,
                               window=o.https_window, connect_timeout_s=o.connect_timeout_s,
                               read_timeout_s=o.http_read_timeout_s, on_command=on_command,
                               on_answer=on_answer)
@@ -283,6 +283,8 @@ class SyncAgent:
         window = self.acks.window
         window.entries.clear()
         self.queries.new_connection()
+        cleared: set[uuid.UUID] = set()  # asked about, to be sent (the server lacks them)
+        full = False                     # the next envelope did not fit: wait for an ack
         started = time.monotonic()
         next_hb = started
         last_poll = -1e9
@@ -294,30 +296,38 @@ class SyncAgent:
                 return  # a verified wipe: the outbox is gone
             t.check()
             now = time.monotonic()
-            if now >= next_hb or self._status_changed(now):
-                t.heartbeat(self._status_payload(True))
-                self._hb_last = now
+            if now >= next_hb or self.status.changed(now, self._outbox, self.config):
+                t.heartbeat(self._heartbeat(True))
                 next_hb = now + o.heartbeat_s
-            # The server does not hold these, or did not answer in time: their bodies go.
-            go = [window.entries[r].item for r in missing if r in window.entries and window.entries[r].asking]
-            go += [s.item for s in window.due(o, now, acks_async=t.acks_async) if s.asking]
+            # Bodies to send: the server does not hold them, did not answer in time, or takes
+            # no queries; within the byte budget, the rest on later turns.
+            cleared |= missing
+            cleared |= {s.item.record_id for s in window.due(o, now, acks_async=t.acks_async) if s.asking}
+            if not t.queries_ok:
+                cleared |= {s.item.record_id for s in window.asking()}
+            cleared &= {s.item.record_id for s in window.asking()}
+            if cleared:
+                go = window.fit(sorted((window.entries[r].item for r in cleared), key=lambda i: i.seq),
+                                o.window_bytes)
+                cleared -= {i.record_id for i in go}
+                if go:
+                    self._send(t, go)
+                    continue
+                full = True  # the cleared bodies go first, as acks free the budget
             # Bodies sent and not acked in time (MQTT): ask about them first, or resend.
             late = [s.item for s in window.due(o, now, acks_async=t.acks_async) if not s.asking]
             if late:
                 ob.mark_in_flight([i.record_id for i in late])
                 self._ask_or_send(t, late)
-            if go:
-                self._send(t, {i.record_id: i for i in go}.values())
-                continue
+            full = full and not acked and window.bodies() > 0
             free = t.window - len(window)
-            budget = o.window_bytes - window.body_bytes()
-            if free > 0 and budget > 0 and (more or acked or self._kick or now - last_poll >= o.poll_s):
+            if free > 0 and not full and (more or acked or self._kick or now - last_poll >= o.poll_s):
                 self._kick = False
                 last_poll = now
                 fetched = ob.next_batch(free, retry_after_s=None)
-                items = _within(fetched, budget, empty=window.bodies() == 0)
-                # A full batch that fit: there may be more now; cut by bytes: wait for acks.
-                more = len(fetched) == free and len(items) == len(fetched)
+                items = window.fit(fetched, o.window_bytes)
+                full = len(items) < len(fetched)
+                more = len(fetched) == free and not full  # a full batch that fit: maybe more now
                 if items:
                     ob.mark_in_flight([i.record_id for i in items])
                     self._ask_or_send(t, items)
@@ -333,24 +343,25 @@ class SyncAgent:
             self._wait(timeout)
 
     def _ask_or_send(self, t: Transport, items: list[OutboxItem]) -> None:
-        """Records the server may hold already (sent before) are asked about; others go."""
-        if not self.options.resend_query:
+        """Records the server may hold already (sent before) are asked about; others go.
+        Asked-about records join the window (their bodies count once cleared)."""
+        if not (self.options.resend_query and t.queries_ok):
             self._send(t, items)
             return
-        maybe = [i for i in items if i.attempts > 0 or i.record_id in self.acks.window.entries]
+        window = self.acks.window
+        maybe = [i for i in items if i.attempts > 0 or i.record_id in window.entries]
         asked = {i.record_id for i in maybe}
         fresh = [i for i in items if i.record_id not in asked]
         if maybe:
             for i in maybe:
-                self.acks.window.asked(i)
+                window.asked(i)
             self.queries.ask(t, maybe)
             if not t.acks_async:
                 # The answer came with the request, or will not come (an older server): what
                 # it did not clear is sent now rather than after a wait.
-                _, missing = self._drain()
-                fresh += [i for i in maybe if i.record_id in missing
-                          or (i.record_id in self.acks.window.entries
-                              and self.acks.window.entries[i.record_id].asking)]
+                self._drain()
+                still = {s.item.record_id for s in window.asking()}
+                fresh += [i for i in maybe if i.record_id in still]
         self._send(t, fresh)
 
     def _send(self, t: Transport, items: Iterable[OutboxItem]) -> None:
@@ -367,22 +378,6 @@ class SyncAgent:
                 self.status.update(held=self.state.held + 1, last_error=f"{item.folio}: {e}", save=True)
                 log.warning("el servidor no aceptó %s (se conserva): %s", item.folio, e)
 
-    # --- status -----------------------------------------------------------------------------
-
-    def _status_payload(self, online: bool) -> dict[str, object]:
-        st = self.snapshot()
-        self._hb_pending = st.pending
-        return self.status.payload(st, online, self.config)
-
-    def _status_changed(self, now: float) -> bool:
-        """Heartbeat on change: the queue depth moved (at most every CHANGE_MIN_INTERVAL_S)."""
-        if self.config is None or now - self._hb_last < CHANGE_MIN_INTERVAL_S or self._outbox is None:
-            return False
-        try:
-            return self._outbox.counts().unacknowledged != self._hb_pending
-        except OutboxError:
-            return False
-
     # --- helpers ----------------------------------------------------------------------------
 
     def _wait(self, timeout: float) -> None:
@@ -394,20 +389,3 @@ class SyncAgent:
             self._on_tick()
 
 
-def _within(items: list[OutboxItem], budget: int, *, empty: bool) -> list[OutboxItem]:
-    """The first items whose envelopes fit `budget` bytes: a cut can only make that much go
-    again. One item always goes when nothing is in flight, however large."""
-    out: list[OutboxItem] = []
-    used = 0
-    for i in items:
-        if used + len(i.envelope) > budget and not (empty and not out):
-            break
-        out.append(i)
-        used += len(i.envelope)
-    return out
-
-
-def _pid() -> int:
-    import os
-
-    return os.getpid()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from sync.agent.state import AgentState, load_state, now_ms, save_state
 from sync.device.command_exec import REVOKED_TEXT, last_applied_seq
-from sync.device.heartbeat import vitals
+from sync.device.heartbeat import CHANGE_MIN_INTERVAL_S, vitals
 from sync.outbox.errors import OutboxError
 from sync.wire.config_schema import CONFIG_SCHEMA
 
@@ -46,6 +46,8 @@ class StatusKeeper:
         self._lock = threading.Lock()
         self._dirty = False
         self._last_save = 0.0
+        self._hb_pending: int | None = None   # queue depth told in the last heartbeat
+        self._hb_last = 0.0
         prev = load_state(settings.state_path)
         # Keep what the last run learned (last success, clock offset, today's sent count);
         # the rest is this run's.
@@ -67,8 +69,9 @@ class StatusKeeper:
         except OutboxError:
             return AgentStatus(state, None, None, None)
 
-    def payload(self, st: AgentStatus, online: bool, config: DeviceConfig | None) -> dict[str, object]:
+    def heartbeat(self, st: AgentStatus, online: bool, config: DeviceConfig | None) -> dict[str, object]:
         """The heartbeat: what the server's fleet view shows of this device."""
+        self._hb_pending, self._hb_last = st.pending, time.monotonic()
         out: dict[str, object] = {
             "online": online, "device_id": self.settings.device_id, "pending": st.pending,
             "oldest_pending_age_s": st.oldest_pending_age_s, "config_schema": CONFIG_SCHEMA,
@@ -81,6 +84,16 @@ class StatusKeeper:
                        last_command_seq=last_applied_seq(config),
                        revoked=st.state.last_error == REVOKED_TEXT)
         return out
+
+    def changed(self, now: float, outbox: Outbox | None, config: DeviceConfig | None) -> bool:
+        """Heartbeat on change (fleet devices): the queue depth moved since the last heartbeat
+        (at most every CHANGE_MIN_INTERVAL_S)."""
+        if config is None or outbox is None or now - self._hb_last < CHANGE_MIN_INTERVAL_S:
+            return False
+        try:
+            return outbox.counts().unacknowledged != self._hb_pending
+        except OutboxError:
+            return False
 
     def clock(self, server_ms: int, device_ms: int, source: str) -> None:
         """The server's time was `server_ms` when ours was `device_ms` (devices have no RTC)."""

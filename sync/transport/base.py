@@ -60,6 +60,9 @@ class Transport(Protocol):
     # True: this transport tells a revoked device so (DeviceRevoked); False: it only says
     # Unauthorized, and the agent asks a transport that can.
     reports_revocation: bool
+    # False once the server or broker refused a resend query (an older server or broker ACL):
+    # the agent then sends the bodies, as it did before queries existed.
+    queries_ok: bool
 
     def open(self) -> None:
         """Connect (blocking, bounded by a timeout); raise TransportDown on failure."""

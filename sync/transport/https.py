@@ -64,6 +64,7 @@ class HttpsTransport:
         self._on_clock = on_clock
         self._on_command = on_command  # set: heartbeats go to /v1/status and commands are polled
         self._on_answer = on_answer
+        self.queries_ok = True
         # Each request: TCP connect + TLS handshake <= connect_timeout_s, then each wait for
         # the answer <= read_timeout_s (docs/sync.md, "Watchdog").
         self._timeout = (connect_timeout_s, read_timeout_s)
@@ -132,7 +133,8 @@ class HttpsTransport:
             raise Unauthorized(f"HTTP 403 a {QUERY_PATH} ({resp.text[:200]})")
         elif resp.status_code >= 500:
             raise TransportDown(f"HTTP {resp.status_code} a {QUERY_PATH}", _retry_after(resp))
-        # Any other answer (an older server: 404): no answer, the bodies go after the wait.
+        else:  # an older server (404), or one that will not take it: the bodies go, as before
+            self.queries_ok = False
 
     def check(self) -> None:
         if self._session is None:

@@ -59,6 +59,9 @@ class MqttTransport:
         self._on_command = on_command  # signed server commands (sync/device/command_exec.py verifies them)
         self._on_answer = on_answer    # resend-query answers (sync/agent/resend.py)
         self._refused = False          # the broker refused our credentials or a publication
+        self._query_mids: set[int] = set()
+        self._failed: dict[int, ReasonCode] = {}   # refused publications, judged in check()
+        self.queries_ok = True
         self._wake = wake
         self._keepalive = keepalive_s
         self._timeout = timeout_s
@@ -101,11 +104,11 @@ class MqttTransport:
     def _on_publish(self, _c: Any, _u: Any, mid: int, rc: ReasonCode, _p: Any) -> None:
         with self._cond:
             self._pubacks[mid] = rc
-            # 16 "no matching subscribers" is a success; 135 "not authorized" is not.
+            # 16 "no matching subscribers" is a success; 135 "not authorized" is not. What a
+            # failure means is judged in check(), on the agent thread, which knows by then
+            # whether the mid was a resend query's (the PUBACK may beat query() returning it).
             if rc.is_failure:
-                self._refused = self._refused or rc.value in REFUSED_CREDENTIALS
-                self._lost = f"el broker rechazó una publicación ({rc})"
-                self._cond.notify_all()
+                self._failed[mid] = rc
                 self._wake()
             self._cond.notify_all()
 
@@ -136,6 +139,8 @@ class MqttTransport:
 
     def open(self) -> None:
         self._connack, self._lost, self._refused = None, None, False
+        self._failed.clear()
+        self._query_mids.clear()
         self._subacks.clear()
         self._pubacks.clear()
         c = self._make_client({"online": False, "device_id": self.device_id})
@@ -189,14 +194,29 @@ class MqttTransport:
         if c is None:
             raise TransportDown("sin conexión MQTT")
         info = c.publish(self.topics["query"], data, qos=1)
+        self._query_mids.add(info.mid)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise TransportDown(f"no se pudo publicar ({mqtt.error_string(info.rc)})")
 
     def check(self) -> None:
         with self._cond:
-            lost, refused = self._lost, self._refused
+            failed, self._failed = self._failed, {}
             if len(self._pubacks) > 4096:  # only failures matter; keep the dict small
                 self._pubacks.clear()
+        refused_now: str | None = None
+        for mid, rc in failed.items():
+            if mid in self._query_mids:
+                # A broker whose ACL predates resend queries: none on this connection, the
+                # bodies go (sync/agent/resend.py); the connection itself is fine.
+                self.queries_ok = False
+            else:
+                self._refused = self._refused or rc.value in REFUSED_CREDENTIALS
+                refused_now = refused_now or f"el broker rechazó una publicación ({rc})"
+        if len(self._query_mids) > 4096:
+            self._query_mids.clear()
+        with self._cond:
+            self._lost = self._lost or refused_now
+            lost, refused = self._lost, self._refused
         if refused:
             raise Unauthorized(lost or "el broker rechazó una publicación")
         if lost is not None or self._client is None:

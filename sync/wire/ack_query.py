@@ -73,7 +73,7 @@ def _map(data: bytes, limit: int, keys: set[str]) -> tuple[dict[str, object], by
         m = cbor2.loads(data)
     except Exception:
         raise AckQueryError("not CBOR") from None
-    if not isinstance(m, dict) or set(m) != keys or m.get("v") != QUERY_VERSION:
+    if not isinstance(m, dict) or set(m) != keys or type(m.get("v")) is not int or m["v"] != QUERY_VERSION:
         raise AckQueryError("not a version-1 message of this kind")
     qid = m["qid"]
     if not isinstance(qid, bytes) or len(qid) != QUERY_ID_BYTES:

@@ -63,8 +63,8 @@ def test_acks_queued_for_an_offline_device_survive_a_broker_crash(
 
     proxy = TcpProxy(broker.host, broker.port).start()
     try:
-        dev2 = dataclasses.replace(dev, settings=dataclasses.replace(dev.settings, mqtt_url=proxy.url("mqtts")),
-                                   agents=[], procs=[])
+        via_proxy = dataclasses.replace(dev.settings, mqtt_url=proxy.url("mqtts"))
+        dev2 = dataclasses.replace(dev, settings=via_proxy, agents=[], procs=[])
         devices.append(dev2)
         dev2.agent(dataclasses.replace(FAST, query_wait_s=600.0, ack_timeout_s=600.0))
         assert wait_until(lambda: dev.unacked() == 0, 30), f"{dev.unacked()} records not erased"
