@@ -42,7 +42,7 @@ def jpeg_cost(n: int) -> None:
     import skimage.data
 
     from kiosk.testdata.cards import sample_card
-    from sync.wire.imaging import encode_jpeg, render_signature
+    from sync.wire.imaging import encode_image, render_signature
     from sync.wire.record import ImageKind
     from tests.helpers.outbox import synthetic_signature
 
@@ -53,10 +53,10 @@ def jpeg_cost(n: int) -> None:
     times = []
     for _ in range(n):
         t = time.perf_counter()
-        encode_jpeg(front, ImageKind.CARD_FRONT)
-        encode_jpeg(back, ImageKind.CARD_BACK)
-        encode_jpeg(front[y : y + h, x : x + w], ImageKind.FACE_CROP)
-        encode_jpeg(selfie, ImageKind.SELFIE)
+        encode_image(front, ImageKind.CARD_FRONT)
+        encode_image(back, ImageKind.CARD_BACK)
+        encode_image(front[y : y + h, x : x + w], ImageKind.FACE_CROP)
+        encode_image(selfie, ImageKind.SELFIE)
         render_signature(sig)
         times.append(time.perf_counter() - t)
     print(f"image encoding (4 JPEG + signature PNG)  p50 {ms(pct(times, 50))}"

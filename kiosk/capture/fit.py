@@ -1,10 +1,12 @@
 """A record that fits the largest legal envelope, whatever was captured.
 
 The device never turns a citizen away over size: when a record's encoding is larger than
-``MAX_RECORD_BYTES`` (sync/wire/envelope.py) its JPEG images are re-encoded smaller, round
-after round, and as a last resort the signature's strokes are thinned (every other point
-kept, the ends always). With the image profiles of sync/wire/imaging.py a record is
-~100 KB, so this only acts on pathological input (a signature drawn for many minutes).
+``MAX_RECORD_BYTES`` (sync/wire/envelope.py) its photos are re-encoded smaller, round after
+round, each in the format it is stored in (AVIF, WebP or JPEG: `sync.wire.imaging`; JPEG
+where this machine cannot write that format), and as a last resort the signature's strokes
+are thinned (every other point kept, the ends always). With the image profiles of
+sync/wire/imaging.py a record is ~52 KB, so this only acts on pathological input (a
+signature drawn for many minutes).
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import cv2
-import numpy as np
 
 from sync.wire.envelope import MAX_RECORD_BYTES
+from sync.wire.imaging import CODECS, PROFILES, ImageProfile, can_encode, decode_image, encode_image
 from sync.wire.record import EncodedImage, Point, Record, Signature, encode_record
 
 SCALE_PER_ROUND = 0.75
@@ -43,15 +45,25 @@ def fit_record(record: Record, max_bytes: int = MAX_RECORD_BYTES) -> Record:
 
 
 def _shrink(img: EncodedImage, quality: int) -> EncodedImage:
-    if img.media_type != "image/jpeg" or min(img.width, img.height) * SCALE_PER_ROUND < MIN_SIDE:
+    """A photo 0.75 times smaller, at `quality` or its profile's, whichever is lower (a round's
+    60 would grow an image stored at 35). The signature (PNG) and anything unreadable are kept."""
+    codec = CODECS.get(img.media_type)
+    if codec is None or min(img.width, img.height) * SCALE_PER_ROUND < MIN_SIDE:
         return img
-    bgr = cv2.imdecode(np.frombuffer(img.data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
+    try:
+        rgb = decode_image(img)
+    except ValueError:
         return img
+    profile = PROFILES.get(img.kind)
+    if profile is not None and profile.codec == codec:
+        quality = min(quality, profile.quality)
     w, h = round(img.width * SCALE_PER_ROUND), round(img.height * SCALE_PER_ROUND)
-    small = cv2.resize(bgr, (w, h), interpolation=cv2.INTER_AREA)
-    ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, quality, cv2.IMWRITE_JPEG_OPTIMIZE, 1])
-    return replace(img, width=w, height=h, data=buf.tobytes()) if ok else img
+    small = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+    p = ImageProfile(w, h, quality, codec if can_encode(codec) else "jpeg")
+    try:
+        return encode_image(small, img.kind, p)
+    except ValueError:
+        return img
 
 
 def _thin(sig: Signature) -> Signature:

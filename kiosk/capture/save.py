@@ -53,7 +53,7 @@ from sync.outbox.outbox import Outbox, OutboxCounts
 from sync.wire.envelope import MAX_RECORD_BYTES
 from sync.wire.errors import SyncError
 from sync.wire.ids import uuid7
-from sync.wire.imaging import encode_jpeg, render_signature
+from sync.wire.imaging import encode_image, render_signature
 from sync.wire.record import Check, Credential, EncodedImage, ImageKind, Record, valid_email
 from sync.wire.sealing import Sealer, ServerPublicKey, read_seal_public_file
 
@@ -332,11 +332,11 @@ def build_record(draft: Draft, ctx: SaveContext, now_ms: int | None = None) -> R
     checks.append(liveness_check(draft.liveness))
 
     try:
-        images: list[EncodedImage] = [encode_jpeg(front, ImageKind.CARD_FRONT),
-                                      encode_jpeg(back, ImageKind.CARD_BACK)]
+        images: list[EncodedImage] = [encode_image(front, ImageKind.CARD_FRONT),
+                                      encode_image(back, ImageKind.CARD_BACK)]
         if fr.photo is not None and min(fr.photo.crop.shape[:2]) > 0:
-            images.append(encode_jpeg(np.ascontiguousarray(fr.photo.crop), ImageKind.FACE_CROP))
-        images.append(encode_jpeg(selfie, ImageKind.SELFIE))
+            images.append(encode_image(np.ascontiguousarray(fr.photo.crop), ImageKind.FACE_CROP))
+        images.append(encode_image(selfie, ImageKind.SELFIE))
         images.append(render_signature(draft.signature))
     except ValueError as e:
         raise _fail("save.record_invalid", f"images could not be encoded: {e}") from e

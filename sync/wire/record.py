@@ -43,7 +43,7 @@ class ImageKind(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class EncodedImage:
     kind: ImageKind
-    media_type: str  # "image/jpeg" or "image/png"
+    media_type: str  # "image/avif", "image/webp", "image/jpeg" or "image/png" (docs/protocol.md)
     width: int
     height: int
     data: bytes

@@ -109,17 +109,17 @@ def card_record(seed: int, device_id: str = DEVICE_ID) -> tuple[Record, dict]:
     import skimage.data
 
     from kiosk.testdata.cards import sample_card
-    from sync.wire.imaging import encode_jpeg, render_signature
+    from sync.wire.imaging import encode_image, render_signature
 
     front, back, truth = sample_card(seed)
     x, y, w, h = truth["front"]["face_box"]
     c = truth["citizen"]
     sig = synthetic_signature(random.Random(seed))
     images = (
-        encode_jpeg(front, ImageKind.CARD_FRONT),
-        encode_jpeg(back, ImageKind.CARD_BACK),
-        encode_jpeg(front[y : y + h, x : x + w], ImageKind.FACE_CROP),
-        encode_jpeg(skimage.data.astronaut(), ImageKind.SELFIE),
+        encode_image(front, ImageKind.CARD_FRONT),
+        encode_image(back, ImageKind.CARD_BACK),
+        encode_image(front[y : y + h, x : x + w], ImageKind.FACE_CROP),
+        encode_image(skimage.data.astronaut(), ImageKind.SELFIE),
         render_signature(sig),
     )
     cred = Credential(
