@@ -5,10 +5,14 @@ reference the stored image's mesh is compared with."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import cv2
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kiosk.vision.landmarks import LEFT_EYE, RIGHT_EYE, shared
 from sync.wire.record import ImageKind
@@ -131,3 +135,10 @@ def faces(kind: ImageKind, seeds: int, stills: list[np.ndarray]) -> list[Face]:
     return done
 
 
+
+
+if __name__ == "__main__":
+    # What material there is here: the counts bench_codecs.py would measure on.
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+    print(f"backs: {len(backs(n, 2 * n))}, real card photos: {len(real_cards(28))}, "
+          f"real stills: {len(real_stills(28))}, selfies: {len(faces(K.SELFIE, n, []))}")
