@@ -75,10 +75,7 @@ class RecordsApp:
         if method != "POST":
             await send_json(send, 405, {"error": "method_not_allowed"}, [(b"allow", b"POST")])
             return
-        media = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
-        if media not in ACCEPTED_MEDIA_TYPES:
-            await send_json(send, 415, {"error": "unsupported_media_type",
-                                     "accepted": list(ACCEPTED_MEDIA_TYPES)})
+        if not await _media_ok(scope, send):
             return
         body = await self._read_body(receive, scope)
         if body is None:
@@ -103,10 +100,7 @@ class RecordsApp:
         if scope["method"] != "POST":
             await send_json(send, 405, {"error": "method_not_allowed"}, [(b"allow", b"POST")])
             return
-        media = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
-        if media not in ACCEPTED_MEDIA_TYPES:
-            await send_json(send, 415, {"error": "unsupported_media_type",
-                                        "accepted": list(ACCEPTED_MEDIA_TYPES)})
+        if not await _media_ok(scope, send):
             return
         body = await read_body(receive, MAX_QUERY_BYTES)
         if body is None:
@@ -133,3 +127,12 @@ class RecordsApp:
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             return None
         return await read_body(receive, self.max_body)
+
+
+async def _media_ok(scope: Scope, send: Send) -> bool:
+    """The body is CBOR (or plain bytes); else a 415 is sent and False returned."""
+    media = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
+    if media in ACCEPTED_MEDIA_TYPES:
+        return True
+    await send_json(send, 415, {"error": "unsupported_media_type", "accepted": list(ACCEPTED_MEDIA_TYPES)})
+    return False

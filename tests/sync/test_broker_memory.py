@@ -7,24 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from sync.wire.topics import device_topic
 from tests.helpers.agent import FAST, AgentDevice, make_device, wait_until
 from tests.helpers.mqtt import MqttClientFactory, PKIPaths
 from tests.helpers.server import IngestServer
 from tests.helpers.tcp_proxy import TcpProxy
-
-
-@pytest.fixture
-def devices() -> Iterator[list[AgentDevice]]:
-    made: list[AgentDevice] = []
-    yield made
-    for d in made:
-        d.close()
 
 
 def test_acks_queued_for_an_offline_device_survive_a_broker_crash(

@@ -12,7 +12,7 @@ import hashlib
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +44,6 @@ from tests.helpers.server import IngestServer, TestDevice
 from tests.helpers.tcp_proxy import TcpProxy
 
 QUERY_URL = "/v1/records/query"
-
-
-@pytest.fixture
-def devices() -> Iterator[list[AgentDevice]]:
-    made: list[AgentDevice] = []
-    yield made
-    for d in made:
-        d.close()
 
 
 # --- the message ---------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,14 +21,6 @@ from sync.wire.ack import Ack, sign_ack
 from tests.helpers.agent import AgentDevice, make_device, wait_until
 from tests.helpers.mqtt import NOT_AUTHORIZED, Identity, MqttClientFactory, PKIPaths
 from tests.helpers.server import IngestServer, TestDevice
-
-
-@pytest.fixture
-def devices() -> Iterator[list[AgentDevice]]:
-    made: list[AgentDevice] = []
-    yield made
-    for d in made:
-        d.close()
 
 
 def items(dev: AgentDevice) -> list[OutboxItem]:

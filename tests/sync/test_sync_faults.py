@@ -10,7 +10,6 @@ import os
 import random
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,14 +22,6 @@ from tests.helpers.tcp_proxy import TcpProxy
 
 FULL = os.environ.get("FIELDKIT_FULL") == "1"
 SEED = int(os.environ.get("FIELDKIT_SEED", "20270604"))
-
-
-@pytest.fixture
-def devices() -> Iterator[list[AgentDevice]]:
-    made: list[AgentDevice] = []
-    yield made
-    for d in made:
-        d.close()
 
 
 def assert_exactly_once(dev: AgentDevice, server: IngestServer, ids: list, timeout: float = 60) -> None:
