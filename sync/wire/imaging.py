@@ -129,10 +129,6 @@ def encode_image(rgb: np.ndarray, kind: ImageKind, profile: ImageProfile | None 
     return EncodedImage(kind, p.media_type, img.shape[1], img.shape[0], encode_bytes(img, p))
 
 
-# The name kiosk/capture/save.py and older callers use: the same function, whatever the codec.
-encode_jpeg = encode_image
-
-
 def render_signature(sig: Signature, max_width: int = 480) -> EncodedImage:
     """Render strokes black on white, 1-bit-ish greyscale PNG, at most ``max_width`` wide."""
     scale = min(1.0, max_width / max(sig.width, 1))
