@@ -131,7 +131,8 @@ class LocalChannelServer:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise ChannelError(f"no se pudo abrir el socket {p}: {e}") from e
-        s.settimeout(0.5)
+        # accept() blocks (no timeout to poll: this thread sleeps for days); close() wakes it
+        # with shutdown(), which makes a blocked accept() on Linux return EINVAL.
         self._sock = s
         self._thread = threading.Thread(target=self._accept_loop, name="fieldkit-channel", daemon=True)
         self._thread.start()
@@ -161,6 +162,9 @@ class LocalChannelServer:
 
     def close(self) -> None:
         self._stopping.set()
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(5)
         if self._sock is not None:
@@ -185,8 +189,6 @@ class LocalChannelServer:
         while not self._stopping.is_set():
             try:
                 conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
             except OSError:
                 if self._stopping.is_set():
                     return

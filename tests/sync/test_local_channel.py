@@ -147,3 +147,21 @@ def test_sent_today_counts_acks_per_server_corrected_day() -> None:
     assert st.sent_on(today) == (4 if today != "2027-01-21" else 6)
     back = AgentState.from_dict(json.loads(st.to_json()))
     assert back.sent_on(today) == st.sent_on(today) and back.acked_total == 4
+
+
+class _Idle:
+    def snapshot(self) -> None:
+        return None
+
+    def send_now(self) -> None:
+        pass
+
+
+def test_close_wakes_the_blocked_accept_at_once(tmp_path: Path) -> None:
+    """The accept thread sleeps in accept() (no polling for days); close() must still end it."""
+    server = LocalChannelServer(tmp_path / "s.sock", _Idle()).start()
+    thread = server._thread
+    assert thread is not None and thread.is_alive()
+    server.close()
+    assert not thread.is_alive()
+    assert not (tmp_path / "s.sock").exists()
