@@ -79,7 +79,7 @@ class CaptureController:
         self._gen += 1
         self._analysing = self._force = False
         d = sh.flow.draft
-        year = freeze.mexico_date(sh.server_now_ms()).year  # vigencia: the corrected year
+        year = freeze.capture_year(sh.sv.config, d.process_id if d else "", sh.server_now_ms())
         if step == Step.SELFIE:
             self.analyser = SelfieAnalyser()
         else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import getpass
 import json
 import os
@@ -17,6 +16,7 @@ from server_stub.core.store import Store, open_store
 from server_stub.dashboard import accounts
 from server_stub.ingest import acuse
 from server_stub.verify import processes, roll, verify
+from sync.common import periods
 
 PASSWORD_ENV = "FIELDKIT_DASHBOARD_PASSWORD"
 
@@ -26,12 +26,9 @@ def _store(args: argparse.Namespace) -> Store:
     return open_store(cfg.store_url())
 
 
-def _ms(text: str) -> int:
-    """ISO date or datetime (naive = UTC) -> Unix ms."""
-    t = dt.datetime.fromisoformat(text)
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.UTC)
-    return int(t.timestamp() * 1000)
+def _zone_name(args: argparse.Namespace) -> str:
+    """The process's own zone if given, else the deployment's."""
+    return getattr(args, "timezone", None) or config_from_args(args).deployment.timezone
 
 
 def _run(fn: Callable[[Store, argparse.Namespace], Any]) -> Callable[[argparse.Namespace], int]:
@@ -56,10 +53,16 @@ def cmd_roll_import(store: Store, args: argparse.Namespace) -> None:
 
 
 def cmd_process_define(store: Store, args: argparse.Namespace) -> None:
-    p = processes.define_process(store, args.id, args.kind, args.name or args.id, _ms(args.start),
-                                 _ms(args.end), replace=args.replace)
+    try:
+        tz = periods.zone(_zone_name(args))
+        start, end = periods.start_ms(args.start, tz), periods.end_ms(args.end, tz)
+    except periods.PeriodError as e:
+        raise processes.ProcessError(str(e)) from None
+    p = processes.define_process(store, args.id, args.kind, args.name or args.id, start, end,
+                                 replace=args.replace, timezone=tz.key)
     verify.invalidate(store, p.process_id)
-    print(f"proceso {p.process_id} ({p.kind}) definido")
+    print(f"proceso {p.process_id} ({p.kind}) definido: del {periods.show(start, tz)} "
+          f"al {periods.show(end, tz, seconds=True)}")
 
 
 def cmd_process_add_aspirant(store: Store, args: argparse.Namespace) -> None:
@@ -76,8 +79,11 @@ def cmd_process_notify(store: Store, args: argparse.Namespace) -> None:
 
 def cmd_process_list(store: Store, args: argparse.Namespace) -> None:
     processes.ensure_schema(store)
+    default = config_from_args(args).deployment.timezone
     out = [{"id": p.process_id, "kind": p.kind, "name": p.name, "starts_ms": p.starts_ms,
-            "ends_ms": p.ends_ms,
+            "ends_ms": p.ends_ms, "timezone": p.timezone or default,
+            "starts": periods.show_iso(p.starts_ms, p.zone(default)),
+            "ends": periods.show_iso(p.ends_ms, p.zone(default)),
             "aspirants": [{"id": a.aspirant_id, "name": a.name, "scope": a.scope_label}
                           for a in processes.list_aspirants(store, p.process_id)]}
            for p in processes.list_processes(store)]
@@ -87,7 +93,8 @@ def cmd_process_list(store: Store, args: argparse.Namespace) -> None:
 def cmd_verify(store: Store, args: argparse.Namespace) -> None:
     if args.recompute:
         verify.invalidate(store, args.process)
-    n = verify.Verifier(store, batch=500).run_until_idle()
+    n = verify.Verifier(store, batch=500,
+                        default_tz=config_from_args(args).deployment.timezone).run_until_idle()
     print(json.dumps({"verified": n, "counts": verify.counts(store)}, ensure_ascii=False))
 
 
@@ -116,8 +123,12 @@ def add_commands(sub: Any, with_config: ConfigArg) -> None:
     pd.add_argument("--id", required=True)
     pd.add_argument("--kind", required=True, choices=sorted(verify_kinds()))
     pd.add_argument("--name")
-    pd.add_argument("--start", required=True, help="ISO date/time (UTC if no offset)")
-    pd.add_argument("--end", required=True, help="ISO date/time: end of the collection period")
+    pd.add_argument("--start", required=True,
+                    help="fecha AAAA-MM-DD (00:00 de ese día en la zona) o fecha y hora ISO")
+    pd.add_argument("--end", required=True,
+                    help="fecha AAAA-MM-DD (incluye todo ese día en la zona) o fecha y hora ISO")
+    pd.add_argument("--timezone", help="zona del proceso si no es la del despliegue "
+                                       "([deployment] timezone), p. ej. America/Tijuana")
     pd.add_argument("--replace", action="store_true")
     pd.set_defaults(fn=_run(cmd_process_define))
     pa = with_config(ps.add_parser("add-aspirant", help="add (or update) an aspirant and its scope"))

@@ -140,14 +140,16 @@ def _add_verification(server: RunningServer, cfg: ServerConfig, *, background: b
     """Verification and acuse workers (idempotent, safe in every process), and the dashboard."""
     store = server.store
     if background and cfg.verify.enabled:
-        server.verifier = Verifier(store, batch=cfg.verify.batch, interval_s=cfg.verify.interval_s)
+        server.verifier = Verifier(store, batch=cfg.verify.batch, interval_s=cfg.verify.interval_s,
+                                   default_tz=cfg.deployment.timezone)
     a = cfg.acuse
     transport = acusemod.make_transport(a.mode, folder=a.outbox_dir, host=a.smtp_host, port=a.smtp_port,
                                         sender=a.sender, starttls=a.smtp_starttls, username=a.smtp_user,
                                         password=a.smtp_password)
     if background and transport is not None:
         server.acuse = acusemod.AcuseWorker(store, transport, a.sender, interval_s=a.interval_s,
-                                            retry_min_s=a.retry_min_s, retry_max_s=a.retry_max_s)
+                                            retry_min_s=a.retry_min_s, retry_max_s=a.retry_max_s,
+                                            default_tz=cfg.deployment.timezone)
     if dashboard and cfg.dashboard.enabled:
         from server_stub.dashboard.app import DashboardApp
 

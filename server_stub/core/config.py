@@ -13,9 +13,11 @@ import ipaddress
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from server_stub.deploy import broker as brokermod
 from server_stub.deploy import pki
+from sync.common import periods
 from sync.common.typed_load import FieldError, FileFieldError, parse_toml, read_text_file
 
 
@@ -184,9 +186,26 @@ class FleetSection:
 
 
 @dataclass(frozen=True)
+class DeploymentSection:
+    # Dates of periods are calendar days here, and every time shown is local here; a process
+    # may name its own zone (`process define --timezone`).
+    timezone: str = periods.DEFAULT_TZ
+
+    def __post_init__(self) -> None:
+        try:
+            periods.zone(self.timezone)
+        except periods.PeriodError as e:
+            raise FieldError("timezone", str(e)) from None
+
+    def zone(self) -> ZoneInfo:
+        return periods.zone(self.timezone)
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     tls: TLSSection
     keys: KeysSection
+    deployment: DeploymentSection = field(default_factory=DeploymentSection)
     store: StoreSection = field(default_factory=StoreSection)
     https: HttpsSection = field(default_factory=HttpsSection)
     mqtt: MqttSection = field(default_factory=MqttSection)

@@ -324,6 +324,17 @@ class Store:
                 if stmt.strip():
                     conn.execute(stmt)
 
+    def add_column(self, table: str, column: str, sql_type: str, lock_id: int) -> None:
+        """Add a nullable column to an older table if it lacks it (identifiers are ours)."""
+        with self._tx() as conn:
+            if self.kind == "postgresql":
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_id,))
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {sql_type}")
+                return
+            have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})").fetchall()}
+            if column not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+
     def has_table(self, name: str) -> bool:
         if self.kind == "sqlite":
             rows = self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))

@@ -28,7 +28,6 @@ Every response carries the security headers of `SECURITY_HEADERS`.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import logging
 import math
@@ -38,6 +37,7 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
+from zoneinfo import ZoneInfo
 
 import jinja2
 from markupsafe import Markup
@@ -54,6 +54,7 @@ from server_stub.fleet import tables as fleet
 from server_stub.fleet.registry import RegistryError, revoke_device
 from server_stub.verify import processes, verify
 from server_stub.verify.process_kinds import NO_RULE_LABEL, kind_label, rule_for
+from sync.common import periods
 
 log = logging.getLogger("fieldkit.server.dashboard")
 
@@ -72,10 +73,9 @@ SECURITY_HEADERS = [
 ]
 
 
-def _when(ms: int | None) -> str:
-    if not ms:
-        return "—"
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+def _when(ms: int | None, tz: ZoneInfo) -> str:
+    """Local wall time with the zone's abbreviation ("2027-02-28 23:59 CST")."""
+    return periods.show(ms, tz) if ms else "—"
 
 
 def _file_part(text: str) -> str:
@@ -111,11 +111,13 @@ class DashboardApp:
         self.secure_cookie = secure_cookie
         self.config = config  # with it, revoking also reaches the broker (revocation.revoke)
         self.limits = LoginLimits(config.dashboard.trusted_proxies if config else ())
+        self.tz_name = config.deployment.timezone if config else periods.DEFAULT_TZ
+        self.tz = periods.zone(self.tz_name)
         verify.ensure_schema(store)
         accounts.ensure_schema(store)
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                                       autoescape=True)
-        self.env.filters["when"] = _when
+        self.env.filters["when"] = lambda ms: _when(ms, self.tz)
 
     # --- ASGI -----------------------------------------------------------------------------
 
@@ -176,7 +178,8 @@ class DashboardApp:
             if user.role == "aspirante":
                 p, a = user.process_id, user.aspirant_id
             name = f"dictamenes-{_file_part(p or 'todos')}{'-' + _file_part(a) if a else ''}.csv"
-            return 200, dashboard_data.verdicts_csv(self.store, p, a).encode(), "text/csv; charset=utf-8", \
+            body = dashboard_data.verdicts_csv(self.store, p, a, self.tz_name).encode()
+            return 200, body, "text/csv; charset=utf-8", \
                 [(b"content-disposition", f'attachment; filename="{name}"'.encode())]
         if path == "/api/summary.json" and user.role == "coordinador":
             return 200, json.dumps(verify.counts(self.store)).encode(), "application/json", []
@@ -276,7 +279,7 @@ class DashboardApp:
             procs.append({
                 "proc": proc, "rule": rule, "unit_label": UNIT_LABELS[rule.unit] if rule else "",
                 "kind_label": kind_label(proc.kind), "no_rule": NO_RULE_LABEL,
-                "period": f"{_when(proc.starts_ms)} – {_when(proc.ends_ms)}",
+                "period": self._period(proc),
                 "left_ms": left, "left": _duration(left), "send_left_ms": send_left,
                 "send_left": _duration(send_left),
                 "aspirants": [{"asp": a, "pr": dashboard_data.progress(s, proc, a) if rule else None,
@@ -285,7 +288,7 @@ class DashboardApp:
                               for a in processes.list_aspirants(s, proc.process_id)]})
         totals = verify.counts(s)
         return {"procs": procs, "devices": devs, "holding": dashboard_data.devices_holding(devs),
-                "timeline_svg": Markup(dashboard_svg.timeline_chart(dashboard_data.timeline(s))),
+                "timeline_svg": Markup(dashboard_svg.timeline_chart(dashboard_data.timeline(s), tz=self.tz)),
                 "legend": Markup(dashboard_svg.legend()), "labels": verify.LABELS,
                 "totals": [(v, totals[v]) for v in verify.VERDICTS if v in totals],
                 "flash": msg, "auxiliaries": fleet.list_auxiliaries(s)}
@@ -316,6 +319,11 @@ class DashboardApp:
             flash=flash)
 
     # --- helpers --------------------------------------------------------------------------
+
+    def _period(self, proc: processes.Process) -> str:
+        """The period in the process's own zone (its dates are days there)."""
+        tz = proc.zone(self.tz_name)
+        return f"{_when(proc.starts_ms, tz)} – {_when(proc.ends_ms, tz)}"
 
     def _html(self, name: str, **ctx: Any) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]]:
         ctx.setdefault("flash", None)

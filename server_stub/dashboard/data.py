@@ -22,8 +22,9 @@ from server_stub.core.store import Store
 from server_stub.core.store_schema import AUX_MISSING, AUX_REGISTERED, AUX_SELF_SERVICE, AUX_UNKNOWN
 from server_stub.fleet import tables as fleet
 from server_stub.verify import verify
-from server_stub.verify.processes import Aspirant, Process
+from server_stub.verify.processes import Aspirant, Process, list_processes
 from server_stub.verify.thresholds import RULES, Progress, Unit, evaluate
+from sync.common import periods
 
 HOUR_MS = 3600 * 1000
 
@@ -216,17 +217,22 @@ def csv_line(cells: Sequence[object]) -> str:
 
 CSV_COLUMNS = ("folio", "record_id", "process_id", "aspirant_id", "verdict", "verdict_label", "reason",
                "device_id", "auxiliary_id", "received_ms", "entidad", "distrito_federal", "seccion",
-               "auxiliary_status")
+               "auxiliary_status", "received_local")
 
 
-def verdicts_csv(store: Store, process_id: str | None, aspirant_id: str | None = None) -> str:
+def verdicts_csv(store: Store, process_id: str | None, aspirant_id: str | None = None,
+                 default_tz: str = periods.DEFAULT_TZ) -> str:
     """Every cell through `csv_field`; `auxiliary_id` is the `auxiliary_label`, `auxiliary_status`
-    what ingest found (registrado, no_registrado, autoservicio; sin_validar if never checked)."""
+    what ingest found (registrado, no_registrado, autoservicio; sin_validar if never checked);
+    `received_local` the receive time in the process's zone with its offset (ISO 8601)."""
+    zones = {p.process_id: p.zone(default_tz) for p in list_processes(store)}
+    fallback = periods.zone(default_tz)
     lines = [csv_line(CSV_COLUMNS)]
     for v in verify.verdicts(store, process_id, aspirant_id):
         lines.append(csv_line([
             v.folio, str(v.record_id), v.process_id, v.aspirant_id, v.verdict,
             verify.LABELS.get(v.verdict, ""), v.reason, v.device_id,
             auxiliary_label(v.auxiliary_id, v.auxiliary_status), v.received_ms,
-            v.entidad, v.distrito_federal, v.seccion, v.auxiliary_status or "sin_validar"]))
+            v.entidad, v.distrito_federal, v.seccion, v.auxiliary_status or "sin_validar",
+            periods.show_iso(v.received_ms, zones.get(v.process_id, fallback))]))
     return "".join(lines)

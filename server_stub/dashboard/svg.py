@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from html import escape
+from zoneinfo import ZoneInfo
 
 from server_stub.verify import verify
 from server_stub.verify.thresholds import Progress
+from sync.common import periods
 
 COLORS = {
     verify.VALIDO: "#2e7d32", verify.DUPLICADO: "#f9a825", verify.OTRO_ASPIRANTE: "#ef6c00",
@@ -55,7 +56,8 @@ def units_chart(p: Progress, *, max_units: int = 60) -> str:
     return "".join(parts)
 
 
-def timeline_chart(series: list[tuple[int, dict[str, int]]], *, bucket_label: str = "hora") -> str:
+def timeline_chart(series: list[tuple[int, dict[str, int]]], *, bucket_label: str = "hora",
+                   tz: ZoneInfo | None = None) -> str:
     """Stacked bars of records by verdict per time bucket (server receive time, UTC)."""
     if not series:
         return '<p class="muted">Sin registros todavía.</p>'
@@ -79,7 +81,7 @@ def timeline_chart(series: list[tuple[int, dict[str, int]]], *, bucket_label: st
             parts.append(f'<rect x="{x}" y="{y:.1f}" width="{bw}" height="{bh:.1f}" fill="{COLORS[v]}">'
                          f'<title>{escape(verify.LABELS[v])}: {n}</title></rect>')
         if i % max(1, len(series) // 8) == 0:
-            stamp = dt.datetime.fromtimestamp(t / 1000, dt.UTC).strftime("%d %H:%M")
+            stamp = periods.local(t, tz or periods.zone(None)).strftime("%d %H:%M")
             parts.append(f'<text x="{x}" y="{height + 20}" font-size="9">{stamp}</text>')
     parts.append("</svg>")
     return "".join(parts)

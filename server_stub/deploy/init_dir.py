@@ -77,6 +77,11 @@ def render_config(o: InitOptions, share_group: str, identities: Sequence[str]) -
     lines = [
         "# fieldkit-server config, made by `fieldkit-server init`. Paths are relative to this file.",
         "",
+        "[deployment]",
+        "# Period dates are calendar days in this zone; times are shown in it. A process may",
+        "# name its own (`process define --timezone America/Tijuana`).",
+        f"timezone = {_q('America/Mexico_City')}",
+        "",
         "[tls]",
         f"ca_cert = {_q('pki/ca.crt')}",
         f"ca_key = {_q('pki/ca.key')}",

@@ -8,12 +8,12 @@ reports the last seq it applied in its heartbeat. Format: sync/wire/command.py.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -21,6 +21,7 @@ from server_stub.core.store import Store
 from server_stub.fleet import tables as fleet
 from server_stub.verify import processes as procmod
 from server_stub.verify.process_kinds import device_kind, rule_for
+from sync.common import periods
 from sync.wire.command import KINDS, Command, sign_command
 from sync.wire.config_schema import for_schema, reported_schema
 
@@ -41,8 +42,9 @@ class QueuedCommand:
     command: bytes
 
 
-def _date(ms: int) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d")
+def _date(ms: int, tz: ZoneInfo) -> str:
+    """The calendar day at `ms` where the process runs (its dates are days there)."""
+    return periods.local_date(ms, tz).isoformat()
 
 
 def _scope(a: procmod.Aspirant) -> dict[str, Any]:
@@ -70,10 +72,11 @@ def device_config(store: Store, aux_ids: list[str]) -> dict[str, Any]:
         if p is None or asp is None:
             raise fleet.FleetError(f"el proceso {pid!r} ya no existe")
         rule = rule_for(p.kind)
+        tz = p.zone()  # a process from before zones were stored: America/Mexico_City
         procs.append({"id": p.process_id, "kind": device_kind(p.kind),  # process_kinds.KINDS
                       "name": p.name, "aspirant_id": asp.aspirant_id, "aspirant_name": asp.name,
-                      "scope": _scope(asp), "start": _date(p.starts_ms), "end": _date(p.ends_ms),
-                      "start_ms": p.starts_ms, "end_ms": p.ends_ms,
+                      "scope": _scope(asp), "start": _date(p.starts_ms, tz), "end": _date(p.ends_ms, tz),
+                      "start_ms": p.starts_ms, "end_ms": p.ends_ms, "timezone": tz.key,
                       "threshold_percent": rule.total_bp / 100 if rule else 0.0})
     return {"processes": procs,
             "auxiliaries": [{"id": a.aux_id, "name": a.name, "pin_hash": a.pin_hash, "role": a.role,

@@ -17,7 +17,6 @@ before it is sent, so two workers never send it at once.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import re
@@ -35,6 +34,7 @@ from zoneinfo import ZoneInfo
 from server_stub.core.background import RoundThread
 from server_stub.core.store import Store
 from server_stub.verify import processes
+from sync.common import periods
 from sync.wire.errors import RecordFormatError
 from sync.wire.record import Record, decode_record
 
@@ -50,7 +50,6 @@ def redact_addresses(text: str) -> str:
 
 PENDING, SENT, NO_EMAIL = "pendiente", "enviado", "sin_correo"
 CLAIM_MS = 60_000
-TZ_NAME = "America/Mexico_City"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS mail_queue (
@@ -114,22 +113,16 @@ def ensure_schema(store: Store) -> None:
     store.ensure_schema(SCHEMA, 7711104)
 
 
-def _local(ms: int) -> dt.datetime:
-    try:
-        tz: dt.tzinfo = ZoneInfo(TZ_NAME)
-    except Exception:  # no tz database: UTC is still an honest date
-        tz = dt.UTC
-    return dt.datetime.fromtimestamp(ms / 1000, tz)
-
-
 def build_message(rec: Record, received_ms: int, sender: str, process_name: str,
-                  aspirant_name: str) -> EmailMessage:
-    when = _local(rec.captured_at_ms)
+                  aspirant_name: str, tz: ZoneInfo | None = None) -> EmailMessage:
+    """`tz`: the process's zone (default: the deployment default, America/Mexico_City)."""
+    tz = tz or periods.zone(None)
+    when = periods.local(rec.captured_at_ms, tz)
     msg = EmailMessage()
     msg["From"] = formataddr(("Apoyo ciudadano", sender))
     msg["To"] = rec.email or ""
     msg["Subject"] = f"Acuse de recibo de su apoyo ciudadano, folio {rec.folio}"
-    msg["Date"] = format_datetime(_local(received_ms))
+    msg["Date"] = format_datetime(periods.local(received_ms, tz))
     msg["Message-ID"] = f"<{rec.record_id}@acuse.fieldkit>"
     msg.set_content(
         "Recibimos su apoyo ciudadano.\n\n"
@@ -147,8 +140,10 @@ class AcuseWorker(RoundThread):
     _paused, _failed = "acuse worker paused", "acuse round failed"
 
     def __init__(self, store: Store, transport: Transport, sender: str, *, interval_s: float = 1.0,
-                 retry_min_s: float = 30.0, retry_max_s: float = 3600.0) -> None:
+                 retry_min_s: float = 30.0, retry_max_s: float = 3600.0,
+                 default_tz: str = periods.DEFAULT_TZ) -> None:
         self.store = store
+        self.default_tz = default_tz
         self.transport = transport
         self.sender = sender
         super().__init__(interval_s)
@@ -166,7 +161,7 @@ class AcuseWorker(RoundThread):
                        "ORDER BY r.received_ms LIMIT ?", (limit,))
         if not rows:
             return 0
-        names = {p.process_id: p.name for p in processes.list_processes(s)}
+        procs = {p.process_id: p for p in processes.list_processes(s)}
         asp = {(a.process_id, a.aspirant_id): a.name for a in processes.list_aspirants(s)}
         now = int(time.time() * 1000)
         ins = s.sql("INSERT INTO mail_queue (record_id, to_addr, message, state, attempts, next_try_ms, "
@@ -184,9 +179,11 @@ class AcuseWorker(RoundThread):
                 if not rec.email or "@" not in rec.email:
                     conn.execute(ins, (bytes(rid), "", b"", NO_EMAIL, now, now))
                     continue
+                proc = procs.get(rec.process_id)
                 msg = build_message(rec, int(received), self.sender,
-                                    names.get(rec.process_id, rec.process_id),
-                                    asp.get((rec.process_id, rec.aspirant_id), rec.aspirant_id))
+                                    proc.name if proc else rec.process_id,
+                                    asp.get((rec.process_id, rec.aspirant_id), rec.aspirant_id),
+                                    proc.zone(self.default_tz) if proc else periods.zone(self.default_tz))
                 conn.execute(ins, (bytes(rid), rec.email, msg.as_bytes(), PENDING, now, now))
         return len(rows)
 

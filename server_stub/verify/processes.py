@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from server_stub.core.store import Store
 from server_stub.verify.process_kinds import KINDS
+from sync.common import periods
 
-SEND_WINDOW_MS = 24 * 3600 * 1000  # LGIPE: everything sent within 24 h after the period closes
+SEND_WINDOW_MS = periods.SEND_WINDOW_MS  # LGIPE: everything sent within 24 h after the period closes
 AUDIENCIA_MS = 5 * 24 * 3600 * 1000  # garantía de audiencia: 5 days after notification
 
 SCHEMA = """
@@ -50,10 +52,15 @@ class Process:
     name: str
     starts_ms: int
     ends_ms: int
+    # The process's own zone ("" = the deployment's): its dates are calendar days there.
+    timezone: str = ""
 
     @property
     def send_deadline_ms(self) -> int:
-        return self.ends_ms + SEND_WINDOW_MS
+        return periods.send_deadline_ms(self.ends_ms)
+
+    def zone(self, default: str = periods.DEFAULT_TZ) -> ZoneInfo:
+        return periods.zone(self.timezone or default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,25 +93,32 @@ class Aspirant:
 
 def ensure_schema(store: Store) -> None:
     store.ensure_schema(SCHEMA, 7711102)
+    store.add_column("processes", "timezone", "TEXT", 7711102)  # older stores: NULL = deployment's
 
 
 def define_process(store: Store, process_id: str, kind: str, name: str, starts_ms: int, ends_ms: int,
-                   *, replace: bool = False) -> Process:
+                   *, replace: bool = False, timezone: str = "") -> Process:
     if kind not in KINDS:
         raise ProcessError(f"tipo de proceso desconocido {kind!r} (uno de: {', '.join(KINDS)})")
     if not process_id or ends_ms <= starts_ms:
         raise ProcessError("hace falta un id y un periodo con fin posterior al inicio")
+    if timezone:
+        try:
+            periods.zone(timezone)
+        except periods.PeriodError as e:
+            raise ProcessError(str(e)) from None
     ensure_schema(store)
     tail = ("ON CONFLICT (process_id) DO UPDATE SET kind = excluded.kind, name = excluded.name, "
-            "starts_ms = excluded.starts_ms, ends_ms = excluded.ends_ms" if replace
-            else "ON CONFLICT (process_id) DO NOTHING")
+            "starts_ms = excluded.starts_ms, ends_ms = excluded.ends_ms, timezone = excluded.timezone"
+            if replace else "ON CONFLICT (process_id) DO NOTHING")
     with store.tx() as conn:
         cur = conn.execute(store.sql("INSERT INTO processes (process_id, kind, name, starts_ms, ends_ms, "
-                                     f"created_ms) VALUES (?, ?, ?, ?, ?, ?) {tail}"),
-                           (process_id, kind, name, starts_ms, ends_ms, int(time.time() * 1000)))
+                                     f"created_ms, timezone) VALUES (?, ?, ?, ?, ?, ?, ?) {tail}"),
+                           (process_id, kind, name, starts_ms, ends_ms, int(time.time() * 1000),
+                            timezone or None))
         if not cur.rowcount:
             raise ProcessError(f"el proceso {process_id!r} ya existe (use --replace)")
-    return Process(process_id, kind, name, starts_ms, ends_ms)
+    return Process(process_id, kind, name, starts_ms, ends_ms, timezone)
 
 
 def add_aspirant(store: Store, process_id: str, aspirant_id: str, name: str, *, entidad: int | None = None,
@@ -138,14 +152,16 @@ def notify_aspirant(store: Store, process_id: str, aspirant_id: str, now_ms: int
     return now
 
 
+_PROCESS_COLS = "process_id, kind, name, starts_ms, ends_ms, COALESCE(timezone, '')"
+
+
 def get_process(store: Store, process_id: str) -> Process | None:
-    rows = store.query("SELECT process_id, kind, name, starts_ms, ends_ms FROM processes "
-                       "WHERE process_id = ?", (process_id,))
+    rows = store.query(f"SELECT {_PROCESS_COLS} FROM processes WHERE process_id = ?", (process_id,))
     return Process(*rows[0]) if rows else None
 
 
 def list_processes(store: Store) -> list[Process]:
-    rows = store.query("SELECT process_id, kind, name, starts_ms, ends_ms FROM processes ORDER BY process_id")
+    rows = store.query(f"SELECT {_PROCESS_COLS} FROM processes ORDER BY process_id")
     return [Process(*r) for r in rows]
 
 

@@ -23,12 +23,12 @@ lock, SQLite's write lock), so several ingest workers never double count.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from server_stub.core.background import RoundThread
 from server_stub.core.store import Store
@@ -44,6 +44,7 @@ from server_stub.verify.lookup_keys import (
 )
 from server_stub.verify.processes import Aspirant
 from server_stub.verify.roll import RollEntry
+from sync.common import periods
 from sync.wire.record import ImageKind, Record
 
 log = logging.getLogger("fieldkit.server.verify")
@@ -171,17 +172,19 @@ def classify(rec: Record, entry: RollEntry | None, aspirant: Aspirant | None) ->
     return classify_pending(Pending.of(rec), entry, aspirant)
 
 
-def classify_pending(p: Pending, entry: RollEntry | None, aspirant: Aspirant | None) -> Stage1:
+def classify_pending(p: Pending, entry: RollEntry | None, aspirant: Aspirant | None,
+                     tz: ZoneInfo | None = None) -> Stage1:
     """Stage 1 from a record's keys (pure). The reason of a record that does not count says
-    when its back was read without the card's outline (`back_read_note`)."""
-    st = _stage1(p, entry, aspirant)
+    when its back was read without the card's outline (`back_read_note`). `tz`: the process's
+    zone, whose calendar year the capture falls in (default America/Mexico_City)."""
+    st = _stage1(p, entry, aspirant, tz or periods.zone(None))
     note = back_read_note(p.facts)
     if note and st.verdict not in (CANDIDATE, PENDIENTE):
         return Stage1(st.verdict, st.reason + note, st.citizen, st.entry)
     return st
 
 
-def _stage1(p: Pending, entry: RollEntry | None, aspirant: Aspirant | None) -> Stage1:
+def _stage1(p: Pending, entry: RollEntry | None, aspirant: Aspirant | None, tz: ZoneInfo) -> Stage1:
     key = p.citizen
     citizen = f"{key[0]}:{key[1]}" if key else ""
     if aspirant is None:
@@ -197,7 +200,9 @@ def _stage1(p: Pending, entry: RollEntry | None, aspirant: Aspirant | None) -> S
         return Stage1(BAJA, f"baja por {cause}", citizen, entry)
     if not entry.in_lista_nominal:
         return Stage1(PADRON_SIN_LISTA, "en padrón electoral pero no en lista nominal", citizen, entry)
-    year = dt.datetime.fromtimestamp(p.captured_ms / 1000, dt.UTC).year
+    # The year where the support was given: 31 December 20:00 in Mexico City is already
+    # 1 January in UTC, and a card valid through that year is still valid that evening.
+    year = periods.local_date(p.captured_ms, tz).year
     if entry.vigencia < year:
         return Stage1(NO_VIGENTE, f"vigencia {entry.vigencia} anterior a la captura ({year})", citizen, entry)
     if not aspirant.in_scope(entry.entidad, entry.distrito_federal, entry.municipio):
@@ -212,8 +217,10 @@ class Verifier(RoundThread):
     _thread_name, _join_s, _log = "verifier", 10.0, log
     _paused, _failed = "verification paused", "verification round failed"
 
-    def __init__(self, store: Store, *, batch: int = 200, interval_s: float = 0.5) -> None:
+    def __init__(self, store: Store, *, batch: int = 200, interval_s: float = 0.5,
+                 default_tz: str = periods.DEFAULT_TZ) -> None:
         self.store = store
+        self.default_tz = default_tz
         super().__init__(interval_s)
         self.batch = batch
         ensure_schema(store)
@@ -222,6 +229,7 @@ class Verifier(RoundThread):
         """Verify up to `batch` pending records; returns how many (0: nothing to do or busy)."""
         s = self.store
         asp = {(a.process_id, a.aspirant_id): a for a in processes.list_aspirants(s)}
+        zones = {p.process_id: p.zone(self.default_tz) for p in processes.list_processes(s)}
         with s.tx() as conn:
             if s.kind == "postgresql":
                 got = conn.execute("SELECT pg_try_advisory_xact_lock(7711199)").fetchone()[0]
@@ -242,7 +250,8 @@ class Verifier(RoundThread):
             out = []
             for p in pend:
                 entry = entries.get(p.citizen) if p.citizen else None
-                st = classify_pending(p, entry, asp.get((p.process_id, p.aspirant_id)))
+                st = classify_pending(p, entry, asp.get((p.process_id, p.aspirant_id)),
+                                      zones.get(p.process_id))
                 e = st.entry
                 out.append((p.record_id, p.process_id, p.aspirant_id, st.citizen, st.verdict,
                             VALIDO if st.verdict == CANDIDATE else st.verdict,

@@ -30,6 +30,7 @@ renders it from its catalogues (kiosk/i18n); nothing on the sync side shows thes
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from dataclasses import dataclass
@@ -40,13 +41,14 @@ from cryptography import x509
 
 from sync.agent.settings import STATE_FILE
 from sync.agent.state import load_state
+from sync.common import periods
 from sync.common.msg import Msg
 from sync.device.command_exec import is_revoked
 from sync.device.config import DeviceConfig, Process
 from sync.outbox.errors import OutboxError
 from sync.outbox.outbox import Outbox
 
-MX = ZoneInfo("America/Mexico_City")  # dates in the config are Mexican calendar days
+MX = ZoneInfo(periods.DEFAULT_TZ)  # the clock warnings' dates; periods use their own zone
 # No true clock is earlier than this software: a date before it is a reset clock (a Pi has
 # no RTC and may boot at 1970 or at the last saved time), not a real date.
 SOFTWARE_DATE_MS = int(dt.datetime(2026, 11, 1, tzinfo=dt.UTC).timestamp() * 1000)
@@ -77,19 +79,21 @@ def period_refusal(p: Process, server_ms: int) -> Msg | None:
 
 
 def period_warnings(p: Process, server_ms: int, pending: int) -> list[Msg]:
-    """Home's warnings for `p` at `server_ms`, with `pending` records unsent."""
+    """Home's warnings for `p` at `server_ms`, with `pending` records unsent. Days are counted
+    where the process runs (`p.timezone`)."""
     out: list[Msg] = []
-    today = mexico_date(server_ms)
+    today = periods.local_date(server_ms, p.zone())
     end = dt.date.fromisoformat(p.end)
     days = (end - today).days
     if (why := period_refusal(p, server_ms)) is not None:
         out.append(why)
     elif days <= 3:
         out.append(Msg("period.ends_soon", {"date": p.end}, n=days))
-    if end < today <= end + dt.timedelta(days=1) and pending > 0:
-        # Supports must reach the server within 24 h of the close (LGIPE): the last day + 1.
+    _, hi = _bounds(p)
+    if hi < server_ms <= periods.send_deadline_ms(hi) and pending > 0:
+        # Supports must reach the server within 24 h of the close (LGIPE).
         # With none to send there is nothing to ask ("period.ended" already says it closed).
-        deadline = dt.datetime.combine(end + dt.timedelta(days=2), dt.datetime.min.time())
+        deadline = periods.local(periods.send_deadline_ms(hi) + 1, p.zone())
         out.append(Msg("period.closed_send", {"deadline": f"{deadline:%Y-%m-%d %H:%M}"}, n=pending))
     return out
 
@@ -97,6 +101,16 @@ def period_warnings(p: Process, server_ms: int, pending: int) -> list[Msg]:
 def mexico_date(server_ms: int) -> dt.date:
     """The calendar day in Mexico City at `server_ms` (the config's dates are such days)."""
     return dt.datetime.fromtimestamp(server_ms / 1000, MX).date()
+
+
+def capture_year(cfg: DeviceConfig | None, process_id: str, server_ms: int) -> int:
+    """The year a card's vigencia is judged against: the corrected date where the process
+    runs (31 December in Tijuana may already be 1 January in Mexico City)."""
+    tz = MX
+    if cfg is not None:
+        with contextlib.suppress(KeyError):
+            tz = cfg.process(process_id).zone()
+    return periods.local_date(server_ms, tz).year
 
 
 def capture_refusal(cfg: DeviceConfig, outbox: Outbox | None = None, now_ms: int | None = None) -> Msg | None:
@@ -123,11 +137,10 @@ def capture_refusal(cfg: DeviceConfig, outbox: Outbox | None = None, now_ms: int
 
 
 def _bounds(p: Process) -> tuple[int, int]:
+    """The exact period the server sent, else the whole days of the dates where it runs."""
     if p.start_ms and p.end_ms:
         return p.start_ms, p.end_ms
-    start = dt.datetime.fromisoformat(p.start).replace(tzinfo=MX)
-    end = dt.datetime.fromisoformat(p.end).replace(tzinfo=MX) + dt.timedelta(days=1)
-    return int(start.timestamp() * 1000), int(end.timestamp() * 1000) - 1
+    return periods.day_bounds(dt.date.fromisoformat(p.start), dt.date.fromisoformat(p.end), p.zone())
 
 
 def in_period(p: Process, server_ms: int) -> bool:

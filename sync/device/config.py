@@ -14,7 +14,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
+from sync.common import periods
 from sync.common.typed_load import FieldError, FileFieldError, parse_toml, read_text_file
 
 DEFAULT_CONFIG_PATH = Path("/etc/fieldkit/device.toml")
@@ -135,11 +137,21 @@ class Process:
     # Exact period in Unix ms from the server (enrollment); 0 = use the dates (whole days).
     start_ms: int = 0
     end_ms: int = 0
+    # Where the dates are calendar days (sync/common/periods.py); configs from before the
+    # key (schema < 3) had Mexico City's days.
+    timezone: str = periods.DEFAULT_TZ
 
     def __post_init__(self) -> None:
         _check(bool(_DATE.match(self.start)), "start", f"{self.start!r} no es una fecha AAAA-MM-DD")
         _check(bool(_DATE.match(self.end)), "end", f"{self.end!r} no es una fecha AAAA-MM-DD")
         _check(self.start <= self.end, "end", "el periodo termina antes de empezar")
+        try:
+            periods.zone(self.timezone)
+        except periods.PeriodError as e:
+            raise FieldError("timezone", str(e)) from None
+
+    def zone(self) -> ZoneInfo:
+        return periods.zone(self.timezone)
 
 
 @dataclass(frozen=True)

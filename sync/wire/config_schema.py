@@ -28,10 +28,11 @@ from typing import Any
 Spec = dict[str, "Spec | None"]
 
 _SCOPE: Spec = dict.fromkeys(("level", "entidad", "distrito_federal", "distrito_local", "municipio"))
+_PROCESS_1: Spec = {**dict.fromkeys(("id", "kind", "name", "aspirant_id", "aspirant_name", "start", "end",
+                                     "threshold_percent", "start_ms", "end_ms")), "scope": _SCOPE}
 KEYS_BY_SCHEMA: dict[int, Spec] = {
     1: {
-        "processes": {**dict.fromkeys(("id", "kind", "name", "aspirant_id", "aspirant_name", "start", "end",
-                                       "threshold_percent", "start_ms", "end_ms")), "scope": _SCOPE},
+        "processes": _PROCESS_1,
         "auxiliaries": dict.fromkeys(("id", "name", "pin_hash", "processes", "role")),
         "secciones": dict.fromkeys(("seccion", "entidad", "distrito_federal", "distrito_local", "municipio")),
         "freeze": dict.fromkeys(("max_unsent_age_days", "max_pending")),
@@ -41,6 +42,9 @@ KEYS_BY_SCHEMA: dict[int, Spec] = {
 # 2: the thresholds of home's warnings (low battery, unsent records, free disk).
 KEYS_BY_SCHEMA[2] = {**KEYS_BY_SCHEMA[1],
                      "warnings": dict.fromkeys(("low_battery_percent", "unsent_hours", "low_disk_records"))}
+# 3: each process's time zone (its dates are calendar days there; sync/common/periods.py).
+KEYS_BY_SCHEMA[3] = {**KEYS_BY_SCHEMA[2],
+                     "processes": {**_PROCESS_1, "timezone": None}}
 CONFIG_SCHEMA = max(KEYS_BY_SCHEMA)
 BASELINE_SCHEMA = 1  # devices from before the rule report nothing
 
