@@ -23,6 +23,7 @@ SYSTEM_PACKAGES=(
     libxcb-randr0 libxcb-render0 libxcb-render-util0 libxcb-shape0 libxcb-shm0 libxcb-sync1
     libxcb-xfixes0 libxcb-xkb1 libxcb-glx0 libxkbcommon-x11-0
     xvfb
+    tzdata                        # zone database: periods are days in America/Mexico_City etc.
     systemd                       # systemd-analyze verify on our units
     shellcheck                    # systemd/install.sh and check-storage.sh must be shellcheck-clean
 )

@@ -175,6 +175,7 @@ echo "install.sh: role=$ROLE display=$DISPLAY_MODE pi=$PI root=$ROOT dry-run=$DR
 packages=(
     python3 python3-venv             # the venv (--system-site-packages)
     ca-certificates
+    tzdata                           # zoneinfo: period dates are days in the process's zone
     procps                           # /bin/kill: ExecReload= of fieldkit-sync.service (send now)
     libzbar0                         # pyzbar, the fallback QR decoder
     fonts-dejavu-core fonts-ocr-b    # UI font; OCR-B for the MRZ reader's templates
