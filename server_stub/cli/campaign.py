@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from server_stub.cli.common import ConfigArg, config_from_args
+from server_stub.cli.common import ConfigArg, SecretError, config_from_args, read_secret
 from server_stub.core.store import Store, open_store
 from server_stub.dashboard import accounts
+from server_stub.deploy import keys
+from server_stub.fleet import command_issue
 from server_stub.ingest import acuse
 from server_stub.verify import processes, roll, verify
 from sync.common import periods
@@ -40,6 +40,9 @@ def _run(fn: Callable[[Store, argparse.Namespace], Any]) -> Callable[[argparse.N
         except (roll.RollError, processes.ProcessError, accounts.AccountError) as e:
             print(f"fieldkit-server: {e}", file=sys.stderr)
             return 1
+        except SecretError as e:
+            print(f"fieldkit-server: {e}", file=sys.stderr)
+            return 2
         finally:
             store.close()
     return wrapped
@@ -48,8 +51,9 @@ def _run(fn: Callable[[Store, argparse.Namespace], Any]) -> Callable[[argparse.N
 def cmd_roll_import(store: Store, args: argparse.Namespace) -> None:
     res = roll.import_roll(store, Path(args.file))
     dropped = verify.invalidate(store)
-    print(json.dumps({"rows": res.rows, "secciones": res.secciones, "seconds": round(res.seconds, 2),
-                      "verdicts_to_recompute": dropped}))
+    if res.rejected:  # imported without them; the JSON lists the first ones with their lines
+        print(f"fieldkit-server: filas rechazadas: {res.rejected} (rejected_rows)", file=sys.stderr)
+    print(json.dumps({**res.to_json(), "verdicts_to_recompute": dropped}))
 
 
 def cmd_process_define(store: Store, args: argparse.Namespace) -> None:
@@ -63,6 +67,10 @@ def cmd_process_define(store: Store, args: argparse.Namespace) -> None:
     verify.invalidate(store, p.process_id)
     print(f"proceso {p.process_id} ({p.kind}) definido: del {periods.show(start, tz)} "
           f"al {periods.show(end, tz, seconds=True)}")
+    if args.replace:  # devices already carrying it must learn the new period
+        sign = keys.load_sign_private(config_from_args(args).keys.sign_key)
+        sent = command_issue.push_process_change(store, sign, p.process_id)
+        print(f"configuración nueva enviada a {len(sent)} dispositivo(s)")
 
 
 def cmd_process_add_aspirant(store: Store, args: argparse.Namespace) -> None:
@@ -99,11 +107,14 @@ def cmd_verify(store: Store, args: argparse.Namespace) -> None:
 
 
 def cmd_add_user(store: Store, args: argparse.Namespace) -> None:
-    pw = os.environ.get(PASSWORD_ENV) or (sys.stdin.readline().rstrip("\n") if args.password_stdin
-                                          else getpass.getpass("contraseña: "))
+    pw = read_secret(env=PASSWORD_ENV, from_stdin=args.password_stdin, stdin_flag="--password-stdin",
+                     prompt=f"contraseña de {args.username}", again="repita la contraseña")
+    if not pw:
+        raise SecretError(f"falta la contraseña de {args.username}: dala en ${PASSWORD_ENV}, "
+                          "con --password-stdin o en una terminal")
     u = accounts.add_user(store, args.username, pw, args.role, process_id=args.process,
-                          aspirant_id=args.aspirant)
-    print(f"usuario {u.username} ({u.role}) guardado")
+                          aspirant_id=args.aspirant, display_name=args.name)
+    print(f"usuario {u.username} ({u.shown}, {u.role}) guardado")
 
 
 def cmd_acuse_status(store: Store, args: argparse.Namespace) -> None:
@@ -111,56 +122,64 @@ def cmd_acuse_status(store: Store, args: argparse.Namespace) -> None:
 
 
 def add_commands(sub: Any, with_config: ConfigArg) -> None:
-    r = sub.add_parser("roll", help="the electoral roll (lista nominal)")
-    rs = r.add_subparsers(dest="roll_command", required=True)
-    ri = with_config(rs.add_parser("import", help="replace the roll with a CSV (testdata roll layout)"))
-    ri.add_argument("file")
+    r = sub.add_parser("roll", help="la lista nominal")
+    rs = r.add_subparsers(dest="roll_command", required=True, title="subcomandos", metavar="SUBCOMANDO")
+    ri = with_config(rs.add_parser("import", help="reemplazar la lista nominal con un CSV "
+                                                  "(formato de `fieldkit-testdata roll`)"))
+    ri.add_argument("file", metavar="ARCHIVO.csv", help="la lista nominal en CSV")
     ri.set_defaults(fn=_run(cmd_roll_import))
 
-    p = sub.add_parser("process", help="processes and aspirants (thresholds, scope, period)")
-    ps = p.add_subparsers(dest="process_command", required=True)
-    pd = with_config(ps.add_parser("define", help="define a process"))
-    pd.add_argument("--id", required=True)
-    pd.add_argument("--kind", required=True, choices=sorted(verify_kinds()))
-    pd.add_argument("--name")
+    p = sub.add_parser("process", help="procesos y aspirantes (umbrales, ámbito, periodo)")
+    ps = p.add_subparsers(dest="process_command", required=True, title="subcomandos", metavar="SUBCOMANDO")
+    pd = with_config(ps.add_parser("define", help="definir (o reemplazar) un proceso"))
+    pd.add_argument("--id", required=True, help="id del proceso")
+    pd.add_argument("--kind", required=True, choices=sorted(verify_kinds()), help="tipo de proceso")
+    pd.add_argument("--name", help="nombre del proceso (por omisión, su id)")
     pd.add_argument("--start", required=True,
                     help="fecha AAAA-MM-DD (00:00 de ese día en la zona) o fecha y hora ISO")
     pd.add_argument("--end", required=True,
                     help="fecha AAAA-MM-DD (incluye todo ese día en la zona) o fecha y hora ISO")
     pd.add_argument("--timezone", help="zona del proceso si no es la del despliegue "
                                        "([deployment] timezone), p. ej. America/Tijuana")
-    pd.add_argument("--replace", action="store_true")
+    pd.add_argument("--replace", action="store_true", help="reemplazar un proceso existente")
     pd.set_defaults(fn=_run(cmd_process_define))
-    pa = with_config(ps.add_parser("add-aspirant", help="add (or update) an aspirant and its scope"))
-    pa.add_argument("--process", required=True)
-    pa.add_argument("--id", required=True)
-    pa.add_argument("--name")
-    pa.add_argument("--entidad", type=int)
+    pa = with_config(ps.add_parser("add-aspirant",
+                                   help="dar de alta (o actualizar) un aspirante y su ámbito"))
+    pa.add_argument("--process", required=True, help="id del proceso")
+    pa.add_argument("--id", required=True, help="id del aspirante")
+    pa.add_argument("--name", help="nombre del aspirante (por omisión, su id)")
+    pa.add_argument("--entidad", type=int, help="clave de la entidad federativa")
     pa.add_argument("--distrito", type=int, help="distrito federal")
-    pa.add_argument("--municipio", type=int)
+    pa.add_argument("--municipio", type=int, help="clave del municipio")
     pa.set_defaults(fn=_run(cmd_process_add_aspirant))
-    pn = with_config(ps.add_parser("notify", help="record the notification (opens the audiencia)"))
-    pn.add_argument("--process", required=True)
-    pn.add_argument("--aspirant", required=True)
+    pn = with_config(ps.add_parser("notify",
+                                   help="registrar la notificación (abre la garantía de audiencia)"))
+    pn.add_argument("--process", required=True, help="id del proceso")
+    pn.add_argument("--aspirant", required=True, help="id del aspirante")
     pn.set_defaults(fn=_run(cmd_process_notify))
-    pl = with_config(ps.add_parser("list", help="processes and aspirants (JSON)"))
+    pl = with_config(ps.add_parser("list", help="procesos y aspirantes (JSON)"))
     pl.set_defaults(fn=_run(cmd_process_list))
 
-    v = with_config(sub.add_parser("verify", help="verify pending records now (serve does it continuously)"))
-    v.add_argument("--recompute", action="store_true", help="drop verdicts first and recompute them")
-    v.add_argument("--process", help="with --recompute: only this process")
+    v = with_config(sub.add_parser("verify", help="verificar ya los registros pendientes "
+                                                  "(serve lo hace de continuo)"))
+    v.add_argument("--recompute", action="store_true", help="descartar antes los dictámenes y recalcularlos")
+    v.add_argument("--process", help="con --recompute: solo este proceso")
     v.set_defaults(fn=_run(cmd_verify))
 
-    u = with_config(sub.add_parser("dashboard-user", help="add or reset a dashboard account"))
-    u.add_argument("username")
-    u.add_argument("--role", default="coordinador", choices=accounts.ROLES)
-    u.add_argument("--process", help="aspirante accounts: the process")
-    u.add_argument("--aspirant", help="aspirante accounts: the aspirant")
+    u = with_config(sub.add_parser("dashboard-user", help="dar de alta una cuenta del tablero "
+                                                          "o cambiar su contraseña"))
+    u.add_argument("username", metavar="USUARIO", help="nombre de la cuenta")
+    u.add_argument("--role", default="coordinador", choices=accounts.ROLES,
+                   help="rol (por omisión coordinador)")
+    u.add_argument("--process", help="cuentas de aspirante: el proceso")
+    u.add_argument("--aspirant", help="cuentas de aspirante: el aspirante")
+    u.add_argument("--name", default="", help="nombre para mostrar en el tablero (p. ej. «Ana López»)")
     u.add_argument("--password-stdin", action="store_true",
-                   help=f"read the password from stdin (or ${PASSWORD_ENV})")
+                   help=f"leer la contraseña de una línea de la entrada estándar; si no, ${PASSWORD_ENV} "
+                        "o se pregunta dos veces en la terminal")
     u.set_defaults(fn=_run(cmd_add_user))
 
-    a = with_config(sub.add_parser("acuse-status", help="mail queue counts by state (JSON)"))
+    a = with_config(sub.add_parser("acuse-status", help="correos de acuse en cola, por estado (JSON)"))
     a.set_defaults(fn=_run(cmd_acuse_status))
 
 

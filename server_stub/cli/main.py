@@ -2,9 +2,11 @@
 
 Exit status: 0 ok, 1 the operation was refused (e.g. device exists), 2 bad
 config or usage (one line naming file and field on stderr).
-The config comes from --config, else $FIELDKIT_SERVER_CONFIG, else
-/etc/fieldkit/server.toml. $FIELDKIT_SERVER_FAULT=crash-after-store is a test
-hook for `serve` (exit right after storing the first record, before acking).
+The config comes from --config (before or after the sub-command), else
+$FIELDKIT_SERVER_CONFIG, else /etc/fieldkit/server.toml. Help and messages are Spanish;
+secrets (PINs, passwords) never come from argv (server_stub/cli/common.py: read_secret).
+$FIELDKIT_SERVER_FAULT=crash-after-store is a test hook for `serve` (exit right after
+storing the first record, before acking).
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from typing import Any
 from cryptography import x509
 
 from server_stub.cli.campaign import add_commands
-from server_stub.cli.common import config_from_args, with_config
+from server_stub.cli.common import Parser, SecretError, add_config_argument, config_from_args, with_config
 from server_stub.cli.fleet_admin import add_admin_commands
-from server_stub.cli.serve import ServeError, build_server, serve_forever
+from server_stub.cli.serve import PortBusyError, ServeError, build_server, serve_forever
 from server_stub.core.config import ServerConfig, ServerConfigError
 from server_stub.core.store import StoreError, open_store
 from server_stub.deploy import file_modes, keys, pki
@@ -52,9 +54,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     except InitError as e:
         print(f"fieldkit-server init: {e}", file=sys.stderr)
         return 1
-    print(f"deployment created; config: {path}")
-    print(f"devices need: {Path(args.dir) / 'pki/ca.crt'}, {Path(args.dir) / 'keys/server-seal.pub'}, "
-          f"{Path(args.dir) / 'keys/server-sign.pub'}")
+    print(f"despliegue creado; configuración: {path}")
+    print(f"los dispositivos necesitan: {Path(args.dir) / 'pki/ca.crt'}, "
+          f"{Path(args.dir) / 'keys/server-seal.pub'}, {Path(args.dir) / 'keys/server-sign.pub'}")
     return 0
 
 
@@ -101,7 +103,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     fault = os.environ.get(FAULT_ENV) or None
     if fault not in (None, FAULT_CRASH_AFTER_STORE):
-        print(f"fieldkit-server: unknown {FAULT_ENV}={fault!r}", file=sys.stderr)
+        print(f"fieldkit-server: valor desconocido {FAULT_ENV}={fault!r}", file=sys.stderr)
         return 2
     if refuse_exposed(cfg):
         return 2
@@ -122,7 +124,7 @@ def cmd_add_device(args: argparse.Namespace) -> int:
         try:
             cert = x509.load_pem_x509_certificate(_read(args.cert, "--cert"))
         except ValueError as e:
-            raise RegistryError(f"--cert {args.cert}: not a PEM certificate: {e}") from None
+            raise RegistryError(f"--cert {args.cert}: no es un certificado PEM: {e}") from None
     store = open_store(cfg.store_url())
     try:
         reg = add_device(store, args.id, sign_pub, ca=ca, csr_pem=csr, cert=cert, replace=args.replace)
@@ -131,9 +133,9 @@ def cmd_add_device(args: argparse.Namespace) -> int:
     if csr is not None and reg.cert is not None:
         out = Path(args.cert_out or f"{args.id}.crt")
         pki.write_cert(out, reg.cert)
-        print(f"device {args.id} registered; client certificate written to {out}")
+        print(f"dispositivo {args.id} registrado; certificado de cliente guardado en {out}")
     else:
-        print(f"device {args.id} registered")
+        print(f"dispositivo {args.id} registrado")
     return 0
 
 
@@ -150,9 +152,9 @@ def cmd_revoke_device(args: argparse.Namespace) -> int:
     if getattr(args, "json", False):
         print(json.dumps(report.to_json()))
     else:
-        pending = "unknown (no heartbeat)" if report.pending is None else str(report.pending)
-        print(f"device {args.id} revoked; broker: {report.broker}; "
-              f"pending records at last heartbeat: {pending}")
+        pending = "se desconoce (sin latido)" if report.pending is None else str(report.pending)
+        print(f"dispositivo {args.id} revocado; broker: {report.broker}; "
+              f"registros pendientes en su último latido: {pending}")
     return 0
 
 
@@ -184,58 +186,75 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fieldkit-server", description="Apoyo field kit ingestion server")
-    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = Parser(prog="fieldkit-server",
+               description="Servidor central de Apoyo field kit: recibe los registros, administra la "
+                           "flota y verifica los apoyos.")
+    add_config_argument(p)
+    p.add_argument("--log-level", default="INFO", metavar="NIVEL",
+                   help="DEBUG, INFO, WARNING o ERROR (por omisión INFO)")
+    sub = p.add_subparsers(dest="command", required=True, title="subcomandos", metavar="SUBCOMANDO")
 
-    i = sub.add_parser("init", help="create a deployment directory (CA, certs, keys, config)")
-    i.add_argument("dir")
-    i.add_argument("--hostname", action="append", help="server DNS name (repeat); default localhost")
-    i.add_argument("--ip", action="append", help="server IP address (repeat); default loopback")
-    i.add_argument("--suite", default="mlkem768-x25519", choices=["mlkem768-x25519", "x25519"])
-    i.add_argument("--workers", type=int, default=1, help="MQTT ingest identities to issue")
-    i.add_argument("--https-host", default="127.0.0.1")
-    i.add_argument("--https-port", type=int, default=8443)
-    i.add_argument("--mqtt-host", default="127.0.0.1")
-    i.add_argument("--mqtt-port", type=int, default=8883, help="the devices' MQTT listener")
+    i = sub.add_parser("init",
+                       help="crear la carpeta de un despliegue (CA, certificados, claves, configuración)")
+    i.add_argument("dir", metavar="CARPETA", help="carpeta nueva del despliegue")
+    i.add_argument("--hostname", action="append",
+                   help="nombre DNS del servidor (se repite); por omisión localhost")
+    i.add_argument("--ip", action="append",
+                   help="dirección IP del servidor (se repite); por omisión loopback")
+    i.add_argument("--suite", default="mlkem768-x25519", choices=["mlkem768-x25519", "x25519"],
+                   help="suite del sellado HPKE (por omisión mlkem768-x25519)")
+    i.add_argument("--workers", type=int, default=1, help="identidades MQTT de recepción que emitir")
+    i.add_argument("--https-host", default="127.0.0.1", help="dirección de la API HTTPS")
+    i.add_argument("--https-port", type=int, default=8443, help="puerto de la API HTTPS")
+    i.add_argument("--mqtt-host", default="127.0.0.1", help="dirección del broker MQTT")
+    i.add_argument("--mqtt-port", type=int, default=8883, help="puerto MQTT de los dispositivos")
     i.add_argument("--mqtt-server-port", type=int, default=8884,
-                   help="the ingest workers' own MQTT listener (loopback, no connection cap)")
-    i.add_argument("--store-url", default="sqlite:data/fieldkit.db")
-    i.add_argument("--enroll-host", default="127.0.0.1", help="enrollment listener address")
-    i.add_argument("--enroll-port", type=int, default=8445, help="enrollment listener port")
-    i.add_argument("--no-enroll", action="store_true", help="no enrollment listener (enroll_port unset)")
-    i.add_argument("--broker-user", help="Mosquitto's `user` (default: 'mosquitto' when run as root)")
+                   help="puerto MQTT propio de los trabajadores de recepción "
+                        "(loopback, sin tope de conexiones)")
+    i.add_argument("--store-url", default="sqlite:data/fieldkit.db",
+                   help="almacén (sqlite:RUTA o postgresql://…)")
+    i.add_argument("--enroll-host", default="127.0.0.1", help="dirección del servicio de inscripción")
+    i.add_argument("--enroll-port", type=int, default=8445, help="puerto del servicio de inscripción")
+    i.add_argument("--no-enroll", action="store_true", help="sin servicio de inscripción (enroll_port vacío)")
+    i.add_argument("--broker-user",
+                   help="`user` de Mosquitto (por omisión 'mosquitto' si se ejecuta como root)")
     i.set_defaults(fn=cmd_init)
 
-    c = with_config(sub.add_parser("check-config", help="load the config and keys, report problems"))
+    c = with_config(sub.add_parser("check-config",
+                                   help="cargar la configuración y las claves; informar de problemas"))
     c.set_defaults(fn=cmd_check)
 
-    s = with_config(sub.add_parser("serve", help="run the HTTPS API and the MQTT worker(s)"))
-    s.add_argument("--mqtt-identity", action="append",
-                   help="run only this [mqtt].identities entry (repeat); default all")
-    s.add_argument("--no-https", action="store_true", help="MQTT worker(s) only")
-    s.add_argument("--no-mqtt", action="store_true", help="HTTPS only")
+    s = with_config(sub.add_parser("serve", help="ejecutar la API HTTPS y los trabajadores MQTT"))
+    s.add_argument("--mqtt-identity", action="append", metavar="NOMBRE",
+                   help="ejecutar solo esta entrada de [mqtt].identities (se repite); por omisión todas")
+    s.add_argument("--no-https", action="store_true", help="solo los trabajadores MQTT")
+    s.add_argument("--no-mqtt", action="store_true", help="solo HTTPS")
     s.set_defaults(fn=cmd_serve)
 
-    a = sub.add_parser("admin", help="device registry and store")
-    asub = a.add_subparsers(dest="admin_command", required=True)
-    ad = with_config(asub.add_parser("add-device", help="register a device"))
-    ad.add_argument("--id", required=True)
-    ad.add_argument("--sign-pub", required=True, help="device Ed25519 public key (PEM or 32 raw/hex bytes)")
+    a = sub.add_parser("admin", help="registro de dispositivos, flota y almacén")
+    asub = a.add_subparsers(dest="admin_command", required=True, title="subcomandos", metavar="SUBCOMANDO")
+    ad = with_config(asub.add_parser("add-device", help="registrar un dispositivo"))
+    ad.add_argument("--id", required=True, help="id del dispositivo")
+    ad.add_argument("--sign-pub", required=True, metavar="ARCHIVO",
+                    help="clave pública Ed25519 del dispositivo (PEM, o 32 bytes crudos o en hex)")
     g = ad.add_mutually_exclusive_group()
-    g.add_argument("--csr", help="issue the client certificate from this PEM CSR")
-    g.add_argument("--cert", help="record this existing client certificate (PEM)")
-    ad.add_argument("--cert-out", help="where to write the issued certificate (default ID.crt)")
-    ad.add_argument("--replace", action="store_true", help="overwrite an existing device (re-enrollment)")
+    g.add_argument("--csr", metavar="ARCHIVO",
+                   help="emitir el certificado de cliente a partir de esta CSR (PEM)")
+    g.add_argument("--cert", metavar="ARCHIVO", help="registrar este certificado de cliente ya emitido (PEM)")
+    ad.add_argument("--cert-out", metavar="ARCHIVO",
+                    help="dónde guardar el certificado emitido (por omisión ID.crt)")
+    ad.add_argument("--replace", action="store_true",
+                    help="reemplazar un dispositivo existente (reinscripción)")
     ad.set_defaults(fn=cmd_add_device)
-    rv = with_config(asub.add_parser("revoke-device", help="refuse a device's records from now on"))
-    rv.add_argument("--id", required=True)
-    rv.add_argument("--json", action="store_true", help="print the revocation report as JSON")
+    rv = with_config(asub.add_parser("revoke-device",
+                                     help="rechazar desde ahora los registros de un dispositivo"))
+    rv.add_argument("--id", required=True, help="id del dispositivo")
+    rv.add_argument("--json", action="store_true", help="el informe de la revocación en JSON")
     rv.set_defaults(fn=cmd_revoke_device)
-    ls = with_config(asub.add_parser("list-devices", help="list the registry"))
-    ls.add_argument("--json", action="store_true")
+    ls = with_config(asub.add_parser("list-devices", help="listar el registro de dispositivos"))
+    ls.add_argument("--json", action="store_true", help="salida en JSON")
     ls.set_defaults(fn=cmd_list_devices)
-    st = with_config(asub.add_parser("stats", help="record and refusal counts (JSON)"))
+    st = with_config(asub.add_parser("stats", help="número de registros y de rechazos (JSON)"))
     st.set_defaults(fn=cmd_stats)
     add_admin_commands(asub, with_config)
     add_commands(sub, with_config)
@@ -264,7 +283,10 @@ def _main(argv: list[str] | None) -> int:
     except ServerConfigError as e:
         print(e, file=sys.stderr)
         return 2
-    except (keys.KeyFileError, ServeError) as e:
+    except PortBusyError as e:  # another process's doing, not this config's: exit 1
+        print(f"fieldkit-server: {e}", file=sys.stderr)
+        return 1
+    except (keys.KeyFileError, ServeError, SecretError) as e:
         print(f"fieldkit-server: {e}", file=sys.stderr)
         return 2
     except (RegistryError, StoreError, pki.PKIError) as e:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -12,6 +14,8 @@ from types import FrameType
 from server_stub.core.asgi import HttpsServer
 from server_stub.core.config import ServerConfig
 from server_stub.core.store import Store, open_store
+from server_stub.dashboard.alerts import Thresholds
+from server_stub.dashboard.digest import DigestWorker
 from server_stub.deploy import keys, pki
 from server_stub.fleet.endpoints import FleetEndpoints
 from server_stub.fleet.enrollment import EnrollApp, Enroller
@@ -29,6 +33,31 @@ class ServeError(RuntimeError):
     """The server cannot start with this config (missing key, unknown identity...)."""
 
 
+class PortBusyError(ServeError):
+    """A port this server listens on is held by another process (a second `serve`, say)."""
+
+
+def check_port_free(what: str, host: str, port: int) -> None:
+    """PortBusyError (or ServeError) naming the port when `serve` could not listen on it.
+
+    Asked before anything starts, so a second `serve` says so in one line: uvicorn would log
+    its own error in a thread and leave us a bare "did not start". Bound the way uvicorn binds
+    (one family from the host's spelling, SO_REUSEADDR), then let go at once.
+    """
+    if port == 0:  # the kernel picks a free one
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise PortBusyError(f"el puerto {port} ({what}, {host}) ya lo ocupa otro proceso "
+                                    "(¿otro «fieldkit-server serve» en marcha?)") from None
+            raise ServeError(f"no se puede escuchar en {host}:{port} ({what}): {e.strerror}") from None
+
+
 @dataclass
 class RunningServer:
     config: ServerConfig
@@ -39,22 +68,32 @@ class RunningServer:
     # Verification, acuse de recibo and the dashboard (all optional).
     verifier: Verifier | None = None
     acuse: acusemod.AcuseWorker | None = None
+    digest: DigestWorker | None = None  # the alerts e-mailed to coordinators ([alerts] digest_to)
     dashboard: HttpsServer | None = None
     enroll: HttpsServer | None = None  # enrollment listener (no client certs), if configured
 
+    def listeners(self) -> list[tuple[str, HttpsServer]]:
+        """The HTTPS listeners this server opens, each with what it is for (Spanish)."""
+        named = [("API HTTPS", self.https), ("inscripción", self.enroll), ("tablero", self.dashboard)]
+        return [(what, s) for what, s in named if s is not None]
+
     def start(self, timeout: float = 15.0) -> None:
+        for what, srv in self.listeners():  # before anything starts: nothing to undo
+            check_port_free(what, srv.host, int(srv.config.port))
         if self.https is not None:
-            self.https.start(timeout)
+            _start_listener("API HTTPS", self.https, timeout)
         if self.enroll is not None:
-            self.enroll.start(timeout)
+            _start_listener("inscripción", self.enroll, timeout)
         for w in self.workers:
             w.start()
         if self.verifier is not None:
             self.verifier.start()
         if self.acuse is not None:
             self.acuse.start()
+        if self.digest is not None:
+            self.digest.start()
         if self.dashboard is not None:
-            self.dashboard.start(timeout)
+            _start_listener("tablero", self.dashboard, timeout)
 
     def wait_ready(self, timeout: float = 15.0) -> bool:
         """True once every MQTT worker has its shared subscription."""
@@ -71,9 +110,18 @@ class RunningServer:
             self.enroll.stop()
         if self.acuse is not None:
             self.acuse.stop()
+        if self.digest is not None:
+            self.digest.stop()
         if self.verifier is not None:
             self.verifier.stop()
         self.store.close()
+
+
+def _start_listener(what: str, srv: HttpsServer, timeout: float) -> None:
+    try:
+        srv.start(timeout)
+    except RuntimeError:  # taken between the check and the bind: uvicorn has logged why
+        raise ServeError(f"no arrancó el servicio {what} en {srv.host}:{srv.config.port}") from None
 
 
 def build_server(
@@ -110,7 +158,7 @@ def build_server(
         for name in chosen:
             if name not in known:
                 store.close()
-                raise ServeError(f"MQTT identity {name!r} is not in [mqtt].identities")
+                raise ServeError(f"la identidad MQTT {name!r} no está en [mqtt].identities")
             ident = known[name]
             server.workers.append(MqttWorker(
                 ingestor, host=cfg.mqtt.host, port=cfg.mqtt.port, ca_cert=cfg.tls.ca_cert,
@@ -123,7 +171,8 @@ def build_server(
         ca_key = cfg.tls.ca_key
         if ca_key is None or not ca_key.exists():
             store.close()
-            raise ServeError("[fleet].enroll_port needs tls.ca_key (device certificates are issued here)")
+            raise ServeError("[fleet].enroll_port necesita tls.ca_key (aquí se emiten los certificados "
+                             "de los dispositivos)")
         enroller = Enroller(store, cfg, pki.load_ca(cfg.tls.ca_cert, ca_key), sign)
         server.enroll = HttpsServer(EnrollApp(enroller), host=cfg.fleet.enroll_host,
                                     port=cfg.fleet.enroll_port,
@@ -131,7 +180,7 @@ def build_server(
                                     ca_cert=cfg.tls.ca_cert, require_client_cert=False)
     if server.https is None and not server.workers:
         store.close()
-        raise ServeError("nothing to serve: HTTPS and MQTT are both disabled")
+        raise ServeError("nada que servir: HTTPS y MQTT están desactivados")
     _add_verification(server, cfg, background=background, dashboard=dashboard)
     return server
 
@@ -150,10 +199,15 @@ def _add_verification(server: RunningServer, cfg: ServerConfig, *, background: b
         server.acuse = acusemod.AcuseWorker(store, transport, a.sender, interval_s=a.interval_s,
                                             retry_min_s=a.retry_min_s, retry_max_s=a.retry_max_s,
                                             default_tz=cfg.deployment.timezone)
+    if background and transport is not None and cfg.alerts.digest_to:
+        al = cfg.alerts
+        server.digest = DigestWorker(store, transport, a.sender, al.digest_to,
+                                     every_s=al.digest_every_hours * 3600, thresholds=Thresholds.of(al),
+                                     tz_name=cfg.deployment.timezone)
     if dashboard and cfg.dashboard.enabled:
-        from server_stub.dashboard.app import DashboardApp
+        from server_stub.admin.site import dashboard_app
 
-        server.dashboard = HttpsServer(DashboardApp(store, config=cfg), host=cfg.dashboard.host,
+        server.dashboard = HttpsServer(dashboard_app(store, config=cfg), host=cfg.dashboard.host,
                                        port=cfg.dashboard.port,
                                        certfile=cfg.tls.server_cert, keyfile=cfg.tls.server_key,
                                        ca_cert=cfg.tls.ca_cert, require_client_cert=False)
@@ -171,15 +225,16 @@ def serve_forever(server: RunningServer) -> None:
         if server.workers and server.config.fleet.broker_acl is not None:
             # The ACL is this server's own file: rewritten at every start, so topics a newer
             # version uses (the resend query's) are granted after an upgrade, revocations kept.
-            log.info("broker ACL: %s", apply_broker_acl(server.config, server.store))
+            log.info("ACL del broker: %s", apply_broker_acl(server.config, server.store))
         server.start()
         if not server.wait_ready(10):
-            log.warning("MQTT not subscribed yet (broker down?); workers keep retrying")
+            log.warning("MQTT aún sin suscripción (¿broker caído?); los trabajadores siguen intentando")
         where = [server.https.url] if server.https else []
-        where += [f"enroll {server.enroll.url}"] if server.enroll else []
-        where += [f"dashboard {server.dashboard.url}"] if server.dashboard else []
+        where += [f"inscripción {server.enroll.url}"] if server.enroll else []
+        where += [f"tablero {server.dashboard.url}"] if server.dashboard else []
         where += [f"mqtt {w.identity}@{w.host}:{w.port}" for w in server.workers]
-        log.info("serving: %s", ", ".join(where))
+        log.info("en servicio: %s", ", ".join(where))
+        # The first words are a marker that tests, benches and scripts wait for: kept as they are.
         print("fieldkit-server ready: " + ", ".join(where), flush=True)
         done.wait()
     finally:

@@ -202,6 +202,25 @@ class DeploymentSection:
 
 
 @dataclass(frozen=True)
+class AlertsSection:
+    """The overview's alerts banner and the coordinators' e-mail digest of the same alerts."""
+
+    silent_hours: float = 6.0      # no heartbeat for this long
+    held_hours: float = 24.0       # an unsent record on a device this old
+    battery_percent: float = 15.0  # last reported battery at or below this
+    window_hours: float = 24.0     # a sending window closing this soon with records on devices
+    digest_to: list[str] = field(default_factory=list)  # empty: no digest
+    digest_every_hours: float = 24.0
+
+    def __post_init__(self) -> None:
+        for name in ("silent_hours", "held_hours", "window_hours", "digest_every_hours"):
+            _check(getattr(self, name) > 0, name, "debe ser mayor que 0")
+        _check(0 <= self.battery_percent <= 100, "battery_percent", "entre 0 y 100")
+        for a in self.digest_to:
+            _check("@" in a and " " not in a.strip(), "digest_to", f"{a!r} no es una dirección de correo")
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     tls: TLSSection
     keys: KeysSection
@@ -213,6 +232,7 @@ class ServerConfig:
     acuse: AcuseSection = field(default_factory=AcuseSection)
     dashboard: DashboardSection = field(default_factory=DashboardSection)
     fleet: FleetSection = field(default_factory=FleetSection)  # enrollment, revocation
+    alerts: AlertsSection = field(default_factory=AlertsSection)
     source: Path = Path()
 
     def store_url(self) -> str:

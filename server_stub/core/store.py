@@ -108,6 +108,7 @@ class Store:
         self._local = threading.local()
         self._all: list[Any] = []
         self._lock = threading.Lock()
+        self._columns_seen: set[tuple[str, str]] = set()  # add_column: known to exist
 
     # --- connections ------------------------------------------------------------------
 
@@ -325,15 +326,26 @@ class Store:
                     conn.execute(stmt)
 
     def add_column(self, table: str, column: str, sql_type: str, lock_id: int) -> None:
-        """Add a nullable column to an older table if it lacks it (identifiers are ours)."""
+        """Add a nullable column to an older table if it lacks it (identifiers are ours).
+
+        Looked up first and remembered: callers run this on hot paths (schema checks before a
+        heartbeat is stored), and on PostgreSQL even `ADD COLUMN IF NOT EXISTS` takes the
+        table's exclusive lock."""
+        if (table, column) in self._columns_seen:
+            return
         with self._tx() as conn:
             if self.kind == "postgresql":
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_id,))
-                conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {sql_type}")
-                return
-            have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})").fetchall()}
-            if column not in have:
-                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+                have = {r[0] for r in conn.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+                    "AND table_schema = current_schema()", (table,)).fetchall()}
+                if column not in have:
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_id,))
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {sql_type}")
+            else:
+                have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})").fetchall()}
+                if column not in have:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {sql_type}")
+        self._columns_seen.add((table, column))
 
     def has_table(self, name: str) -> bool:
         if self.kind == "sqlite":

@@ -60,6 +60,11 @@ class User:
     role: str
     process_id: str | None
     aspirant_id: str | None
+    display_name: str = ""  # what pages show; the user name on hover and in the audit log
+
+    @property
+    def shown(self) -> str:
+        return self.display_name or self.username
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +75,7 @@ class Session:
 
 def ensure_schema(store: Store) -> None:
     store.ensure_schema(SCHEMA, 7711105)
+    store.add_column("dashboard_users", "display_name", "TEXT", 7711105)  # older stores: NULL
 
 
 def hash_password(password: str, *, salt: bytes | None = None) -> str:
@@ -85,7 +91,8 @@ def check_password(password: str, stored: str) -> bool:
 
 
 def add_user(store: Store, username: str, password: str, role: str = "coordinador", *,
-             process_id: str | None = None, aspirant_id: str | None = None) -> User:
+             process_id: str | None = None, aspirant_id: str | None = None,
+             display_name: str = "") -> User:
     if role not in ROLES:
         raise AccountError(f"rol desconocido {role!r}")
     if role == "aspirante" and not (process_id and aspirant_id):
@@ -94,28 +101,33 @@ def add_user(store: Store, username: str, password: str, role: str = "coordinado
         raise AccountError("la contraseña debe tener al menos 10 caracteres")
     if not username or len(username) > 64:
         raise AccountError("nombre de usuario vacío o demasiado largo")
+    display_name = " ".join(display_name.split())
+    if len(display_name) > 80 or not all(c.isprintable() for c in display_name):
+        raise AccountError("nombre para mostrar demasiado largo o con caracteres no imprimibles")
     ensure_schema(store)
     with store.tx() as conn:
         conn.execute(store.sql(
             "INSERT INTO dashboard_users (username, password_hash, role, process_id, aspirant_id, "
-            "failures, locked_until_ms, created_ms) VALUES (?, ?, ?, ?, ?, 0, 0, ?) "
+            "failures, locked_until_ms, created_ms, display_name) VALUES (?, ?, ?, ?, ?, 0, 0, ?, ?) "
             "ON CONFLICT (username) DO UPDATE SET "
             "password_hash = excluded.password_hash, role = excluded.role, process_id = excluded.process_id, "
-            "aspirant_id = excluded.aspirant_id, failures = 0, locked_until_ms = 0"),
-            (username, hash_password(password), role, process_id, aspirant_id, int(time.time() * 1000)))
-    return User(username, role, process_id, aspirant_id)
+            "aspirant_id = excluded.aspirant_id, failures = 0, locked_until_ms = 0, "
+            "display_name = excluded.display_name"),
+            (username, hash_password(password), role, process_id, aspirant_id, int(time.time() * 1000),
+             display_name or None))
+    return User(username, role, process_id, aspirant_id, display_name)
 
 
 def login(store: Store, username: str, password: str) -> tuple[str, Session] | None:
     """(cookie token, session) for the right password; None otherwise. One scrypt either way.
     (The columns `failures` and `locked_until_ms` are no longer used: `login_limits` counts.)"""
     now = int(time.time() * 1000)
-    rows = store.query("SELECT password_hash, role, process_id, aspirant_id "
+    rows = store.query("SELECT password_hash, role, process_id, aspirant_id, COALESCE(display_name, '') "
                        "FROM dashboard_users WHERE username = ?", (username,))
     if not rows:
         check_password(password, DUMMY_HASH)  # same cost: no user enumeration by timing
         return None
-    stored, role, proc, asp = rows[0]
+    stored, role, proc, asp, shown = rows[0]
     if not check_password(password, stored):
         return None
     token = secrets.token_urlsafe(32)
@@ -125,21 +137,22 @@ def login(store: Store, username: str, password: str) -> tuple[str, Session] | N
         conn.execute(store.sql("INSERT INTO dashboard_sessions (token_sha256, username, csrf, expires_ms) "
                                "VALUES (?, ?, ?, ?)"),
                      (hashlib.sha256(token.encode()).digest(), username, csrf, now + SESSION_MS))
-    return token, Session(User(username, role, proc, asp), csrf)
+    return token, Session(User(username, role, proc, asp, shown), csrf)
 
 
 def session(store: Store, token: str | None) -> Session | None:
     if not token:
         return None
     rows = store.query(
-        "SELECT u.username, u.role, u.process_id, u.aspirant_id, s.csrf, s.expires_ms "
+        "SELECT u.username, u.role, u.process_id, u.aspirant_id, s.csrf, s.expires_ms, "
+        "COALESCE(u.display_name, '') "
         "FROM dashboard_sessions s JOIN dashboard_users u ON u.username = s.username "
         "WHERE s.token_sha256 = ?",
         (hashlib.sha256(token.encode()).digest(),))
     if not rows or int(rows[0][5]) < time.time() * 1000:
         return None
     r = rows[0]
-    return Session(User(r[0], r[1], r[2], r[3]), r[4])
+    return Session(User(r[0], r[1], r[2], r[3], r[6]), r[4])
 
 
 def logout(store: Store, token: str | None) -> None:

@@ -8,6 +8,8 @@ Host (`_same_origin`). POST /login has no token but the same origin rule, checke
 before the try is counted: another site cannot spend a coordinator's tries from his
 address. Coordinators see everything and can revoke a device and open the
 garantía de audiencia; an `aspirante` account sees only its own page.
+The overview opens with the alerts banner (`alerts`: devices silent or holding old
+records); a coordinator names a device there (`fleet_forms`).
 
 "Issue an enrollment code" belongs to the fleet (``server_stub.fleet``): the form (a
 multi-select of auxiliaries) posts to `server_stub.fleet.enrollment_codes`'s
@@ -33,6 +35,7 @@ import logging
 import math
 import re
 import time
+from collections.abc import Callable
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -45,9 +48,11 @@ from markupsafe import Markup
 from server_stub.core.asgi import Receive, Scope, Send, header, not_http, read_body, respond
 from server_stub.core.config import ServerConfig
 from server_stub.core.store import Store, StoreError
-from server_stub.dashboard import accounts
+from server_stub.dashboard import accounts, audit, fleet_forms, forms
+from server_stub.dashboard import alerts as dashboard_alerts
 from server_stub.dashboard import data as dashboard_data
 from server_stub.dashboard import svg as dashboard_svg
+from server_stub.dashboard.forms import Action, Page
 from server_stub.dashboard.login_limits import LoginLimits, wait_text
 from server_stub.fleet import enrollment_codes, revocation
 from server_stub.fleet import tables as fleet
@@ -106,18 +111,28 @@ ASPIRANT_FLASH = {"notificado": "Notificación registrada: la garantía de audie
 
 class DashboardApp:
     def __init__(self, store: Store, *, secure_cookie: bool = True,
-                 config: ServerConfig | None = None) -> None:
+                 config: ServerConfig | None = None, clock: Callable[[], int] | None = None) -> None:
         self.store = store
         self.secure_cookie = secure_cookie
         self.config = config  # with it, revoking also reaches the broker (revocation.revoke)
         self.limits = LoginLimits(config.dashboard.trusted_proxies if config else ())
         self.tz_name = config.deployment.timezone if config else periods.DEFAULT_TZ
         self.tz = periods.zone(self.tz_name)
+        # The server's clock in ms; tests give another to raise and clear alerts at will.
+        self.clock: Callable[[], int] = clock or (lambda: int(time.time() * 1000))
+        self.thresholds = dashboard_alerts.Thresholds.of(config.alerts if config else None)
         verify.ensure_schema(store)
         accounts.ensure_schema(store)
+        audit.ensure_schema(store)
+        fleet.ensure_label_column(store)
         self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                                       autoescape=True)
         self.env.filters["when"] = lambda ms: _when(ms, self.tz)
+        self.pages: dict[str, Page] = {}
+        self.actions: dict[str, Action] = {}
+        self.uploads: dict[str, int] = {}
+        # The coordinator's other pages register here (server_stub.admin.site): a GET path ->
+        # fn(session, query), a POST path -> fn(session, form), a POST with a file -> its limit.
 
     # --- ASGI -----------------------------------------------------------------------------
 
@@ -126,9 +141,12 @@ class DashboardApp:
             return
         body = b""
         if scope["method"] == "POST":
-            posted = await read_body(receive, MAX_FORM)
+            posted = await read_body(receive, self.uploads.get(scope["path"], MAX_FORM))
             if posted is None:
-                await self._send(send, 413, b"demasiado grande", "text/plain")
+                limit = self.uploads.get(scope["path"])
+                text = (f"El archivo pasa de {limit // 2**20} MB: para uno mayor use "
+                        "`fieldkit-server roll import`." if limit else "demasiado grande")
+                await self._send(send, 413, text.encode(), "text/plain; charset=utf-8")
                 return
             body = posted
         try:
@@ -136,6 +154,10 @@ class DashboardApp:
         except StoreError as e:
             log.error("dashboard: store unavailable: %s", e)
             status, payload, media, headers = 503, b"base de datos no disponible", "text/plain", []
+        except Exception:  # a defect: logged with its traceback, the browser gets one line
+            log.exception("dashboard: %s %s failed", scope["method"], scope["path"])
+            status, payload, media, headers = (500, "Error interno del tablero; quedó registrado.".encode(),
+                                               "text/plain; charset=utf-8", [])
         await self._send(send, status, payload, media, headers)
 
     async def _send(self, send: Send, status: int, payload: bytes, media: str,
@@ -147,9 +169,8 @@ class DashboardApp:
     def handle(self, scope: Scope, body: bytes) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]]:
         path, method = scope["path"], scope["method"]
         query = {k: v[0] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
-        # A multi-select sends one field per choice: auxiliaries are joined with commas.
-        form = {k: ",".join(v) if k == "auxiliary" else v[0]
-                for k, v in parse_qs(body.decode("utf-8", "replace")).items()} if body else {}
+        parsed = forms.parse(header(scope, b"content-type"), body)
+        form = parsed.fields  # a multi-select's choices joined with commas (forms.MULTI)
         token = self._cookie(scope)
         if path == "/login":
             return self._login(scope, method, form)
@@ -159,6 +180,10 @@ class DashboardApp:
         if method == "POST":
             if not accounts.csrf_ok(sess, form.get("csrf")) or not self._same_origin(scope):
                 return 403, b"solicitud rechazada (CSRF)", "text/plain", []
+            if (action := self.actions.get(path)) is not None:
+                if sess.user.role != "coordinador":
+                    return 403, b"no autorizado", "text/plain", []
+                return action(sess, parsed)
             return self._post(path, sess, form, token)
         if method != "GET":
             return 405, b"", "text/plain", []
@@ -181,6 +206,10 @@ class DashboardApp:
             body = dashboard_data.verdicts_csv(self.store, p, a, self.tz_name).encode()
             return 200, body, "text/csv; charset=utf-8", \
                 [(b"content-disposition", f'attachment; filename="{name}"'.encode())]
+        if (page := self.pages.get(path)) is not None:
+            if user.role != "coordinador":
+                return 403, b"no autorizado", "text/plain", []
+            return page(sess, query)
         if path == "/api/summary.json" and user.role == "coordinador":
             return 200, json.dumps(verify.counts(self.store)).encode(), "application/json", []
         return 404, b"no encontrado", "text/plain", []
@@ -203,15 +232,24 @@ class DashboardApp:
                     broker = revocation.revoke(self.store, self.config, dev).broker
                     code = _REVOKED_CODE.get(broker)
                 log.warning("device %s revoked from the dashboard by %s", dev, sess.user.username)
+                audit.record(self.store, sess.user.username, audit.DEVICE_REVOKE, dev, broker)
             except RegistryError as e:
                 return self._overview_page(sess, f"No se pudo revocar: {e}")
             if code is None:  # the broker failed: its error is shown here, not carried in a URL
                 return self._overview_page(sess, f"Dispositivo {dev} revocado; {broker}.")
             return self._redirect(f"/?msg={code}&device={quote(dev)}")
+        if path == "/devices/label":
+            error, to = fleet_forms.post_label(self.store, form, sess.user.username)
+            if not error:
+                audit.record(self.store, sess.user.username, audit.DEVICE_LABEL, form.get("device_id", ""),
+                             form.get("label", "").strip())
+            return self._overview_page(sess, error) if error else self._redirect(to)
         if path == "/devices/enroll-code":
-            text, issued = enrollment_codes.dashboard_issue_code(self.store, form)
+            text, issued = enrollment_codes.dashboard_issue_code(self.store, form, by=sess.user.username)
             if issued is None:
                 return self._overview_page(sess, text)
+            # The code itself is a secret shown once: the log keeps whom it is for, not it.
+            audit.record(self.store, sess.user.username, audit.CODE_ISSUE, ", ".join(issued.auxiliaries))
             log.warning("enrollment code issued from the dashboard by %s for %s", sess.user.username,
                         ", ".join(issued.auxiliaries))
             return self._html("overview.html", session=sess, **self._overview(text), issued=issued,
@@ -222,6 +260,7 @@ class DashboardApp:
                 processes.notify_aspirant(self.store, p, a)
             except processes.ProcessError as e:
                 return self._aspirant(sess, p, a, None, error=str(e))
+            audit.record(self.store, sess.user.username, audit.NOTIFY, f"{p}/{a}")
             return self._redirect(f"/aspirante?p={quote(p)}&a={quote(a)}&msg=notificado")
         return 404, b"no encontrado", "text/plain", []
 
@@ -254,7 +293,10 @@ class DashboardApp:
         return 303, b"", "text/plain", [(b"location", b"/"), (b"set-cookie", cookie.encode())]
 
     def _overview_flash(self, query: dict[str, str]) -> str | None:
-        """The text of `?msg=` from OVERVIEW_FLASH, only for a device the store has revoked."""
+        """The text of `?msg=` from OVERVIEW_FLASH, only for a device the store has revoked
+        (or the saved name, only if the store holds it)."""
+        if query.get("msg") == fleet_forms.LABEL_SAVED:
+            return fleet_forms.label_flash(self.store, query.get("device", ""))
         text, dev_id = OVERVIEW_FLASH.get(query.get("msg", "")), query.get("device", "")
         dev = self.store.get_device(dev_id) if text and dev_id else None
         if text is None or dev is None or dev.state != "revoked":
@@ -270,7 +312,7 @@ class DashboardApp:
 
     def _overview(self, msg: str | None) -> dict[str, Any]:
         s = self.store
-        now = int(time.time() * 1000)
+        now = self.clock()
         devs = dashboard_data.devices(s)
         procs = []
         for proc in processes.list_processes(s):
@@ -287,11 +329,15 @@ class DashboardApp:
                                .get(verify.VALIDO, 0)}
                               for a in processes.list_aspirants(s, proc.process_id)]})
         totals = verify.counts(s)
+        auxs = fleet.list_auxiliaries(s)
         return {"procs": procs, "devices": devs, "holding": dashboard_data.devices_holding(devs),
+                "alerts": dashboard_alerts.alerts(devs, now, self.thresholds,
+                                                  dashboard_data.sending_windows(s)),
+                "label_max": fleet.LABEL_MAX,
                 "timeline_svg": Markup(dashboard_svg.timeline_chart(dashboard_data.timeline(s), tz=self.tz)),
                 "legend": Markup(dashboard_svg.legend()), "labels": verify.LABELS,
                 "totals": [(v, totals[v]) for v in verify.VERDICTS if v in totals],
-                "flash": msg, "auxiliaries": fleet.list_auxiliaries(s)}
+                "flash": msg, "auxiliaries": auxs, "aux_names": {a.aux_id: a.name for a in auxs}}
 
     def _aspirant(self, sess: accounts.Session, p: str, a: str, msg: str | None, *,
                   error: str | None = None) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]]:

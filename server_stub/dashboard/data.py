@@ -4,6 +4,10 @@ Heartbeats belong to the fleet (``server_stub.fleet``): the device table reads
 `server_stub.fleet.tables.list_heartbeats(store)` (the last status per device) and shows
 "—" for a device that never sent one.
 
+Names, not ids: a device is shown by `display_name` (the coordinator's label, else its
+auxiliaries' names, else its id) and an auxiliary the server issued by its name; the page
+keeps the id in a `title=` and the CSV keeps ids.
+
 Auxiliary ids are chosen by the device; ingest stores each with its status
 (`server_stub.ingest.ingest.auxiliary_status`). Only an id the server issued is shown as
 it is: `auxiliary_label` marks the others ("(no registrado) …", "(autoservicio)").
@@ -27,12 +31,16 @@ from server_stub.verify.thresholds import RULES, Progress, Unit, evaluate
 from sync.common import periods
 
 HOUR_MS = 3600 * 1000
+# The registry's device states (server_stub.core.store.DEVICE_STATES) as the page says them.
+STATE_WORDS = {"active": "activo", "revoked": "revocado"}
 
 
 @dataclass(frozen=True, slots=True)
 class DeviceRow:
     device_id: str
     state: str
+    name: str  # display_name: what the page shows; the id goes in title=
+    added_ms: int
     records: int
     last_record_ms: int | None
     heartbeat_ms: int | None
@@ -41,6 +49,24 @@ class DeviceRow:
     battery_pct: float | None
     version: str | None
     online: bool | None
+
+    @property
+    def state_word(self) -> str:
+        return STATE_WORDS.get(self.state, self.state)
+
+
+def display_name(device_id: str, label: str | None, aux_names: Sequence[str]) -> str:
+    """The coordinator's label, else the auxiliaries on board (names joined), else the id."""
+    return label or ", ".join(aux_names) or device_id
+
+
+def device_names(store: Store) -> dict[str, str]:
+    """{device_id: display_name} of every registered device."""
+    labels = fleet.device_labels(store)
+    ids = {d.device_id for d in store.list_devices()}
+    aux = {a.aux_id: a.name for a in fleet.list_auxiliaries(store)}
+    on_board = fleet.assigned_auxiliaries(store, ids)
+    return {d: display_name(d, labels.get(d), [aux.get(a, a) for a in on_board.get(d, [])]) for d in ids}
 
 
 def _unit_sql(unit: str) -> tuple[str, str]:
@@ -100,8 +126,10 @@ def timeline(store: Store, process_id: str | None = None,
     return sorted(out.items())
 
 
-def progress_by(store: Store, column: str, process_id: str, aspirant_id: str) -> list[tuple[str, int, int]]:
-    """[(auxiliary or device, records, valid)] for one aspirant; auxiliaries as `auxiliary_label`."""
+def progress_by(store: Store, column: str, process_id: str,
+                aspirant_id: str) -> list[tuple[str, str, int, int]]:
+    """[(shown name, id, records, valid)] by auxiliary or device for one aspirant: an auxiliary
+    the server issued by its name, any other as `auxiliary_label`; a device by `display_name`."""
     assert column in ("auxiliary_id", "device_id")
     status = "r.auxiliary_status" if column == "auxiliary_id" else "NULL"
     rows = store.query(f"SELECT v.{column}, {status}, COUNT(*), "
@@ -109,8 +137,12 @@ def progress_by(store: Store, column: str, process_id: str, aspirant_id: str) ->
                        "LEFT JOIN records r ON r.record_id = v.record_id "
                        f"WHERE v.process_id = ? AND v.aspirant_id = ? GROUP BY v.{column}, {status} "
                        f"ORDER BY v.{column}", (verify.VALIDO, process_id, aspirant_id))
-    return [(auxiliary_label(r[0], r[1]) if column == "auxiliary_id" else r[0], int(r[2]), int(r[3] or 0))
-            for r in rows]
+    if column == "auxiliary_id":
+        aux = {a.aux_id: a.name for a in fleet.list_auxiliaries(store)}
+        return [(aux[r[0]] if r[1] == AUX_REGISTERED and r[0] in aux else auxiliary_label(r[0], r[1]),
+                 _shown(r[0]), int(r[2]), int(r[3] or 0)) for r in rows]
+    names = device_names(store)
+    return [(names.get(r[0], r[0]), r[0], int(r[2]), int(r[3] or 0)) for r in rows]
 
 
 SHOWN_MAX = 64  # characters of an unregistered auxiliary id shown (the store keeps all of it)
@@ -155,6 +187,7 @@ def _num(m: Mapping[str, Any], k: str) -> float | None:
 
 def devices(store: Store) -> list[DeviceRow]:
     hb = _heartbeats(store)
+    names = device_names(store)
     stats = {r[0]: (int(r[1]), int(r[2])) for r in
              store.query("SELECT device_id, COUNT(*), MAX(received_ms) FROM records GROUP BY device_id")}
     out = []
@@ -164,10 +197,34 @@ def devices(store: Store) -> list[DeviceRow]:
         q = _num(m, "queue_depth")
         ver = m.get("app_version")
         hb_ms = int(m["received_ms"]) if m.get("received_ms") else None
-        out.append(DeviceRow(d.device_id, d.state, n, last, hb_ms,
+        out.append(DeviceRow(d.device_id, d.state, names.get(d.device_id, d.device_id), d.added_ms,
+                             n, last, hb_ms,
                              None if q is None else int(q), _num(m, "oldest_unsent_age_s"),
                              _num(m, "battery_pct"), str(ver) if ver is not None else None,
                              m.get("online") if isinstance(m.get("online"), bool) else None))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A process's sending window, and the devices working for it (by their auxiliaries)."""
+
+    process_id: str
+    name: str
+    deadline_ms: int  # end of the period + 24 h
+    device_ids: frozenset[str]
+
+
+def sending_windows(store: Store) -> list[Window]:
+    """Each process's sending deadline and the devices working for it: those whose
+    auxiliaries (as enrolled) are assigned to the process."""
+    aux_procs = {a.aux_id: set(a.processes) for a in fleet.list_auxiliaries(store)}
+    assigned = fleet.assigned_auxiliaries(store, {d.device_id for d in store.list_devices()})
+    out = []
+    for p in list_processes(store):
+        devs = frozenset(dev for dev, auxes in assigned.items()
+                         if any(p.process_id in aux_procs.get(a, ()) for a in auxes))
+        out.append(Window(p.process_id, p.name, p.send_deadline_ms, devs))
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from html import escape
 from zoneinfo import ZoneInfo
 
@@ -32,8 +33,11 @@ def units_chart(p: Progress, *, max_units: int = 60) -> str:
     row, left, width = 16, 90, 420
     top = max((max(u.valid, u.required) for u in units), default=1) or 1
     h = row * len(units) + 24
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{left + width + 120}" '
-             f'height="{h}" role="img" aria-label="Apoyos válidos por {escape(p.rule.unit)}">']
+    w = left + width + 120
+    # Scales down to a phone's width (its labels with it) instead of widening the page.
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{w}" height="{h}" '
+             f'viewBox="0 0 {w} {h}" style="max-width:100%;height:auto" role="img" '
+             f'aria-label="Apoyos válidos por {escape(p.rule.unit)}">']
     for i, u in enumerate(units):
         y = 4 + i * row
         bw = width * u.valid / top
@@ -58,18 +62,35 @@ def units_chart(p: Progress, *, max_units: int = 60) -> str:
 
 def timeline_chart(series: list[tuple[int, dict[str, int]]], *, bucket_label: str = "hora",
                    tz: ZoneInfo | None = None) -> str:
-    """Stacked bars of records by verdict per time bucket (server receive time, UTC)."""
+    """Stacked bars of records by verdict per time bucket (server receive time), labelled in
+    local time (`tz`, default America/Mexico_City)."""
+    zone = tz or periods.zone(None)
+    return stacked_chart([(periods.local(t, zone).strftime("%d %H:%M"), c) for t, c in series],
+                         aria=f"Registros por dictamen y {bucket_label}")
+
+
+LABEL_PX = 5.6  # a 9 px DejaVu Sans character, about: what a label needs beside its bar
+
+
+def stacked_chart(series: list[tuple[str, dict[str, int]]], *, aria: str) -> str:
+    """Stacked bars of counts by verdict, one per labelled bucket (an hour, a day, an
+    auxiliary). Labels are spaced so they never overlap, and the drawing is as wide as its
+    last label, so a chart of one bar does not cut its label; it scales down to fit a phone."""
     if not series:
         return '<p class="muted">Sin registros todavía.</p>'
     bw, gap, height, left, bottom = 18, 4, 160, 40, 30
     top = max(sum(c.values()) for _, c in series) or 1
-    w = left + len(series) * (bw + gap) + 10
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{w}" '
-             f'height="{height + bottom + 10}" role="img" '
-             f'aria-label="Registros por dictamen y {escape(bucket_label)}">',
+    label_w = max(len(lb) for lb, _ in series) * LABEL_PX
+    step = max(1, math.ceil((label_w + 6) / (bw + gap)), len(series) // 8)
+    last = left + (len(series) - 1) * (bw + gap)
+    w = math.ceil(max(last + bw, last - (len(series) - 1) % step * (bw + gap) + label_w) + 10)
+    h = height + bottom + 10
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{w}" height="{h}" '
+             f'viewBox="0 0 {w} {h}" style="max-width:100%;height:auto" role="img" '
+             f'aria-label="{escape(aria)}">',
              f'<text x="4" y="12" font-size="10">{top}</text>',
              f'<line x1="{left - 2}" x2="{left - 2}" y1="5" y2="{height + 5}" stroke="#999"/>']
-    for i, (t, c) in enumerate(series):
+    for i, (label, c) in enumerate(series):
         x = left + i * (bw + gap)
         y: float = height + 5
         for v in verify.VERDICTS:
@@ -79,10 +100,9 @@ def timeline_chart(series: list[tuple[int, dict[str, int]]], *, bucket_label: st
             bh = height * n / top
             y -= bh
             parts.append(f'<rect x="{x}" y="{y:.1f}" width="{bw}" height="{bh:.1f}" fill="{COLORS[v]}">'
-                         f'<title>{escape(verify.LABELS[v])}: {n}</title></rect>')
-        if i % max(1, len(series) // 8) == 0:
-            stamp = periods.local(t, tz or periods.zone(None)).strftime("%d %H:%M")
-            parts.append(f'<text x="{x}" y="{height + 20}" font-size="9">{stamp}</text>')
+                         f'<title>{escape(label)} · {escape(verify.LABELS[v])}: {n}</title></rect>')
+        if i % step == 0:
+            parts.append(f'<text x="{x}" y="{height + 20}" font-size="9">{escape(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -120,6 +120,16 @@ def queue_config_update(store: Store, sign_key: ed25519.Ed25519PrivateKey, devic
     return queue_command(store, sign_key, device_id, "config", json.dumps(cfg, sort_keys=True).encode())
 
 
+def push_process_change(store: Store, sign_key: ed25519.Ed25519PrivateKey, process_id: str) -> list[str]:
+    """A process redefined (its period, its zone): a config update to every active device
+    whose auxiliaries work for it, so the kiosk offers it by the new dates. The devices."""
+    aux = {a.aux_id for a in fleet.list_auxiliaries(store) if process_id in a.processes}
+    devices = fleet.active_devices_with(store, aux)
+    for d in devices:
+        queue_config_update(store, sign_key, d)
+    return devices
+
+
 def for_device(store: Store, device_id: str, cfg: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """`cfg` cut to the config schema the device last reported (sync/wire/config_schema.py):
     a device that does not know a key yet would refuse the whole update."""

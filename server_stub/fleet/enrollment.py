@@ -58,6 +58,9 @@ class Refusal(Exception):
     message: str  # Spanish, shown to the person enrolling
 
 
+CANCELLED = "la coordinación canceló este código de inscripción; pida uno nuevo a su coordinador"
+
+
 class Enroller:
     def __init__(self, store: Store, cfg: ServerConfig, ca: pki.Issued,
                  sign_key: ed25519.Ed25519PrivateKey) -> None:
@@ -82,6 +85,8 @@ class Enroller:
             raise Refusal(400, "bad_request_mac", "la solicitud no corresponde al código")
         spki = _check_csr(csr_pem)
         binding = proto.key_binding(spki, sign_pub)
+        if state == "cancelled":
+            raise Refusal(410, "code_cancelled", CANCELLED)
         if state == "redeemed":
             if not hmac.compare_digest(binding, bound or ""):
                 raise Refusal(409, "code_used", "el código ya se usó en otro dispositivo")
@@ -99,6 +104,8 @@ class Enroller:
         with s.tx() as conn:
             row = conn.execute(s.sql("SELECT state, key_binding, device_id FROM enrollment_codes "
                                      "WHERE code_id = ?"), (code_id,)).fetchone()
+            if row[0] == "cancelled":  # cancelled from the dashboard meanwhile
+                raise Refusal(410, "code_cancelled", CANCELLED)
             if row[0] == "redeemed":  # lost a race with another redeemer
                 if row[1] != binding:
                     raise Refusal(409, "code_used", "el código ya se usó en otro dispositivo")

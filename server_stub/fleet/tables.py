@@ -9,6 +9,8 @@ Tables (created on first use; SQLite and PostgreSQL):
   status / LWT, or ``POST /v1/status`` for HTTPS-only devices). The dashboard
   reads this table (docs/server.md, "Fleet").
 - ``device_commands``: signed commands queued for a device (seq per device).
+- ``devices.label`` (a column of the store's registry table): the name a coordinator gave
+  a device on the dashboard, NULL until then (`set_device_label`).
 
 Processes and aspirants live in ``server_stub.verify.processes``.
 """
@@ -188,6 +190,15 @@ def assigned_auxiliaries(store: Store, device_ids: set[str]) -> dict[str, list[s
 # --- devices ----------------------------------------------------------------------------------
 
 
+def active_devices_with(store: Store, aux_ids: set[str]) -> list[str]:
+    """Active devices enrolled with any of `aux_ids` on board: those a change of these
+    auxiliaries (a PIN, their processes) must reach by a config update."""
+    ensure_schema(store)
+    active = {d.device_id for d in store.list_devices() if d.state == "active"}
+    rows = store.query("SELECT device_id, auxiliaries FROM fleet_devices ORDER BY device_id")
+    return [r[0] for r in rows if r[0] in active and aux_ids.intersection(json.loads(r[1]))]
+
+
 def device_auxiliaries(store: Store, device_id: str) -> list[str]:
     rows = store.query("SELECT auxiliaries FROM fleet_devices WHERE device_id = ?", (device_id,))
     if not rows:
@@ -202,6 +213,42 @@ def set_device_auxiliaries(store: Store, device_id: str, aux_ids: list[str]) -> 
                            (json.dumps(aux_ids), device_id))
         if not cur.rowcount:
             raise FleetError(f"el dispositivo {device_id!r} no se inscribió con un código")
+
+
+LABEL_MAX = 40
+LABEL_LOCK = 7711108  # the fleet schema's advisory lock (PostgreSQL)
+
+
+def ensure_label_column(store: Store) -> None:
+    """Add ``devices.label`` to an older store. Not part of `ensure_schema`, which runs on every
+    heartbeat: on PostgreSQL even `ADD COLUMN IF NOT EXISTS` locks the registry table that every
+    ingest reads, so this runs once where labels are used (the dashboard at start, a write)."""
+    store.add_column("devices", "label", "TEXT", LABEL_LOCK)
+
+
+def clean_label(text: str) -> str:
+    """A label as kept: trimmed, 1 to LABEL_MAX printable characters (letters with accents
+    are printable; tabs, line breaks and bidi controls are not)."""
+    label = text.strip()
+    if not 1 <= len(label) <= LABEL_MAX or not label.isprintable():
+        raise FleetError(f"El nombre debe tener de 1 a {LABEL_MAX} caracteres imprimibles.")
+    return label
+
+
+def set_device_label(store: Store, device_id: str, text: str) -> str:
+    """Name a registered device (the label as kept, see `clean_label`)."""
+    label = clean_label(text)
+    ensure_label_column(store)
+    with store.tx() as conn:
+        cur = conn.execute(store.sql("UPDATE devices SET label = ? WHERE device_id = ?"), (label, device_id))
+        if not cur.rowcount:
+            raise FleetError(f"No existe el dispositivo {device_id!r}.")
+    return label
+
+
+def device_labels(store: Store) -> dict[str, str]:
+    """{device_id: label} of the devices that have one (`ensure_label_column` has run)."""
+    return {r[0]: r[1] for r in store.query("SELECT device_id, label FROM devices WHERE label IS NOT NULL")}
 
 
 # --- heartbeats -------------------------------------------------------------------------------

@@ -76,6 +76,7 @@ MESSAGES = {
     "unknown": "El servidor no conoce este código. Revise que lo escribió bien.",
     "expired": "El código de inscripción venció (vale 24 horas). Pida uno nuevo a su coordinador.",
     "used": "Este código de inscripción ya se usó en otro dispositivo. Pida uno nuevo a su coordinador.",
+    "cancelled": "La coordinación canceló este código de inscripción. Pida uno nuevo a su coordinador.",
     "tampered": "La respuesta del servidor no es auténtica (sello o firma no válidos). No se guardó nada.",
     "refused": "El servidor rechazó la inscripción",
     "too_many": "Demasiados intentos fallidos. Espere unos minutos.",
@@ -92,12 +93,13 @@ STEPS = {
     "enroll.step.done": "Listo",
 }
 _SERVER_ERRORS = {"code_unknown": "unknown", "code_expired": "expired", "code_used": "used",
+                  "code_cancelled": "cancelled",
                   "too_many_attempts": "too_many"}
 
 
 class EnrollError(Exception):
     """`reason`: bad_code, no_server, already_enrolled, network, wrong_server, unknown, expired,
-    used, tampered, refused, too_many, storage. `message`: Spanish, for the command line (with
+    used, cancelled, tampered, refused, too_many, storage. `message`: Spanish, for the command line (with
     the server's or the file system's detail for refused and storage). `msg`: the screen's
     message code; `detail` (the server's words, an OS error) is for logs, never a screen."""
 

@@ -110,9 +110,13 @@ def test_browser_login_numbers_and_revoke(dash: Setup) -> None:
         assert processes.get_aspirant(store, PROC, "asp-1").notified_ms is not None  # type: ignore[union-attr]
         # Revoke dev-0002.
         b.get(dash.url + "/")
-        click_and_load(b, b.find_element(By.ID, "revoke-dev-0002"))
-        assert "dev-0002 revocado" in b.find_element(By.ID, "flash").text
-        assert b.find_element(By.ID, "dev-dev-0002").find_element(By.CLASS_NAME, "state").text == "revoked"
+        click_and_load(b, b.find_element(By.ID, "revoke-dev-0002"))  # asks first
+        assert store.get_device("dev-0002").state == "active"  # type: ignore[union-attr]
+        assert "dejará de poder enviar" in b.find_element(By.ID, "confirm").text
+        click_and_load(b, b.find_element(By.ID, "confirm-action"))
+        assert "Dispositivo revocado" in b.find_element(By.ID, "flash").text
+        b.get(dash.url + "/")
+        assert b.find_element(By.ID, "dev-dev-0002").find_element(By.CLASS_NAME, "state").text == "revocado"
     assert store.get_device("dev-0002").state == "revoked"  # type: ignore[union-attr]
     dev = dash.devs[1]
     sealed = dev.seal(seed=77)

@@ -126,8 +126,8 @@ def test_https_only_device_heartbeats_and_commands(fleet_env: Fleet) -> None:
     assert hb is not None and hb.status["config_schema"] == CONFIG_SCHEMA
     # New PIN for aux-0001 from the coordinator: a signed config update with an unlock.
     r = subprocess.run([str(BIN / "fieldkit-server"), "admin", "auxiliary-pin", "--config",
-                        str(fleet_env.server.config_path), "--id", "aux-0001", "--pin", "424242"],
-                       capture_output=True, text=True, timeout=60)
+                        str(fleet_env.server.config_path), "--id", "aux-0001", "--pin-stdin"],
+                       input="424242\n", capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["config_updates"] == [{"device_id": dev.id, "seq": 1}]
     assert wait_until(lambda: {a.id: a.pin_hash for a in dev.config.auxiliaries}["aux-0001"] != old_hash, 30)

@@ -156,3 +156,28 @@ def test_the_dashboard_shows_local_times_with_the_zone(tmp_path: Path) -> None:
         assert when(None) == "—"
     finally:
         store.close()
+
+
+def test_a_redefined_period_reaches_the_enrolled_devices(fleet_env) -> None:
+    """`process define --replace` (new end, new zone) queues a signed config update for every
+    device carrying the process, and the device applies it: its kiosk judges the new period."""
+    from server_stub.fleet import tables as fleet_tables
+    from server_stub.fleet.command_issue import pending_commands
+    from sync.device.command_exec import execute, verify
+    from tests.helpers.fleet import PROCESS
+
+    dev = fleet_env.enroll("d1")
+    assert dev.config.process(PROCESS).timezone == "America/Mexico_City"  # from enrollment
+    # Its heartbeat says which config keys it knows (schema 3: the zone); updates are cut to it.
+    fleet_tables.record_heartbeat(fleet_env.store, dev.id, {"online": True, "config_schema": 3}, "https")
+    r = cli("process", "define", "--config", str(fleet_env.server.config_path), "--id", PROCESS,
+            "--kind", "diputacion_federal", "--start", "2027-01-10", "--end", "2027-03-15",
+            "--timezone", "America/Tijuana", "--replace")
+    assert r.returncode == 0, r.stderr
+    assert "configuración nueva enviada a 1 dispositivo(s)" in r.stdout
+    [queued] = [q for q in pending_commands(fleet_env.store, dev.id) if q.kind == "config"]
+    cfg = dev.config
+    assert execute(cfg, verify(cfg, queued.command, 0)).applied  # what the agent does with it
+    p = dev.config.process(PROCESS)
+    assert (p.end, p.timezone) == ("2027-03-15", "America/Tijuana")
+    assert p.end_ms == int(dt.datetime(2027, 3, 15, 23, 59, 59, 999000, TIJ).timestamp() * 1000)

@@ -27,8 +27,9 @@ ROOT = "fieldkit/v1/devices"
 NOT_AUTHORIZED = 135
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    r = subprocess.run([str(BIN / args[0]), *args[1:]], capture_output=True, text=True, timeout=90)
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    r = subprocess.run([str(BIN / args[0]), *args[1:]], input=stdin, capture_output=True, text=True,
+                       timeout=90)
     assert r.returncode == 0, f"{args}: {r.stdout}{r.stderr}"
     return r
 
@@ -102,7 +103,7 @@ def test_fresh_init_serves_enrollment_and_revocation_reaches_the_broker(deployme
     run("fieldkit-server", "process", "add-aspirant", "--config", c, "--process", "df-01", "--id", "asp-1",
         "--name", "ASPIRANTE", "--entidad", "9", "--distrito", "1")
     run("fieldkit-server", "admin", "auxiliary-add", "--config", c, "--id", "aux-1", "--name", "AUX UNO",
-        "--pin", "123456", "--process", "df-01")
+        "--pin-stdin", "--process", "df-01", stdin="123456\n")
     issued = json.loads(run("fieldkit-server", "admin", "enroll-code", "--config", c, "--auxiliary", "aux-1",
                             "--json").stdout)
     assert f"127.0.0.1:{deployment.ports['enroll']}" in issued["uri"]  # the URL from [fleet], not typed

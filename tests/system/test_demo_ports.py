@@ -80,7 +80,7 @@ def test_a_server_that_cannot_bind_is_named_with_its_reason(two: Two) -> None:
         wait_port(spare, procs[0], timeout=60, name="server-again")
     msg = str(e.value)
     assert msg.startswith("server-again terminó con estado 1: "), msg
-    assert "address already in use" in msg, msg
+    assert f"el puerto {deps[0].https_port} (API HTTPS, 127.0.0.1) ya lo ocupa otro proceso" in msg, msg
     assert "server-again.log" in msg
 
 
