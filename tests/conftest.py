@@ -200,3 +200,24 @@ def fleet_env(tmp_path: Path, ingest_server_factory: Callable[..., IngestServer]
         yield f
     finally:
         f.close()
+
+
+DASH_PASSWORD = "contraseña-larga-1"  # the dashboard tests' coordinator `coord`
+
+
+@pytest.fixture
+def dash_fleet(tmp_path: Path, ingest_server_factory: Callable[..., IngestServer],
+               mosquitto: Broker) -> Iterator[tuple[Fleet, str]]:
+    """`fleet_env` whose server also serves the dashboard (acuses off), with the coordinator
+    account `coord` / DASH_PASSWORD; (fleet, dashboard URL)."""
+    from server_stub.dashboard import accounts
+    from server_stub.deploy.broker_process import free_port
+
+    port = free_port()
+    f = Fleet(tmp_path / "fleet", ingest_server_factory, mosquitto,
+              extra_config=f'[dashboard]\nenabled = true\nport = {port}\n[acuse]\nmode = "off"\n')
+    accounts.add_user(f.store, "coord", DASH_PASSWORD)
+    try:
+        yield f, f"https://127.0.0.1:{port}"
+    finally:
+        f.close()

@@ -192,10 +192,7 @@ class DeploymentSection:
     timezone: str = periods.DEFAULT_TZ
 
     def __post_init__(self) -> None:
-        try:
-            periods.zone(self.timezone)
-        except periods.PeriodError as e:
-            raise FieldError("timezone", str(e)) from None
+        periods.zone_field(self.timezone)
 
     def zone(self) -> ZoneInfo:
         return periods.zone(self.timezone)

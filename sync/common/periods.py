@@ -21,6 +21,8 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sync.common.typed_load import FieldError
+
 DEFAULT_TZ = "America/Mexico_City"
 SEND_WINDOW_MS = 24 * 3600 * 1000
 
@@ -37,6 +39,14 @@ def zone(name: str | None) -> ZoneInfo:
     except (ZoneInfoNotFoundError, ValueError):
         raise PeriodError(f"zona horaria desconocida {name!r} (p. ej. America/Mexico_City, "
                           "America/Tijuana, America/Hermosillo, America/Cancun)") from None
+
+
+def zone_field(name: str, field: str = "timezone") -> ZoneInfo:
+    """`zone(name)` for a config loader: an unknown zone is that field's one-line error."""
+    try:
+        return zone(name)
+    except PeriodError as e:
+        raise FieldError(field, str(e)) from None
 
 
 def _ms(t: dt.datetime) -> int:

@@ -145,10 +145,7 @@ class Process:
         _check(bool(_DATE.match(self.start)), "start", f"{self.start!r} no es una fecha AAAA-MM-DD")
         _check(bool(_DATE.match(self.end)), "end", f"{self.end!r} no es una fecha AAAA-MM-DD")
         _check(self.start <= self.end, "end", "el periodo termina antes de empezar")
-        try:
-            periods.zone(self.timezone)
-        except periods.PeriodError as e:
-            raise FieldError("timezone", str(e)) from None
+        periods.zone_field(self.timezone)
 
     def zone(self) -> ZoneInfo:
         return periods.zone(self.timezone)

@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +21,17 @@ import requests
 from server_stub.admin import admin as admin_pages
 from server_stub.core.store import open_store
 from server_stub.dashboard import accounts, audit
-from server_stub.deploy.broker_process import Broker, free_port
 from server_stub.fleet import command_issue as commands
 from server_stub.fleet import tables as fleet
 from server_stub.verify import processes as procmod
 from sync.common import periods
 from sync.common.pin import verify_pin
 from sync.wire.command import parse_command
+from tests.conftest import DASH_PASSWORD
 from tests.helpers.browser import chromium, click_and_load, have_chromium
 from tests.helpers.fleet import ASPIRANT, PROCESS, Fleet
-from tests.helpers.server import IngestServer
 
-PASSWORD = "contraseña-larga-1"
+PASSWORD = DASH_PASSWORD  # the coordinator `coord` of the `dash_fleet` fixture
 SCREENS = Path(__file__).resolve().parents[2] / "docs" / "screens"
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
 PIN_RE = re.compile(r'id="pin-value">(\d{6})<')
@@ -40,17 +39,10 @@ ONCE = "Anótelo ahora: no se vuelve a mostrar."
 
 
 @pytest.fixture
-def dash(tmp_path: Path, ingest_server_factory: Callable[..., IngestServer],
-         mosquitto: Broker) -> Iterator[tuple[Fleet, str]]:
-    port = free_port()
-    f = Fleet(tmp_path / "fleet", ingest_server_factory, mosquitto,
-              extra_config=f'[dashboard]\nenabled = true\nport = {port}\n[acuse]\nmode = "off"\n')
-    accounts.add_user(f.store, "coord", PASSWORD)
+def dash(dash_fleet: tuple[Fleet, str]) -> tuple[Fleet, str]:
+    f, _ = dash_fleet
     accounts.add_user(f.store, "asp", PASSWORD, "aspirante", process_id=PROCESS, aspirant_id=ASPIRANT)
-    try:
-        yield f, f"https://127.0.0.1:{port}"
-    finally:
-        f.close()
+    return dash_fleet
 
 
 class Client:

@@ -8,24 +8,20 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 import requests
 
-from server_stub.dashboard import accounts
 from server_stub.dashboard.alerts import HELD, HELD_MS, HOUR_MS, SILENT, SILENT_MS, alerts
 from server_stub.dashboard.data import DeviceRow
-from server_stub.deploy.broker_process import Broker, free_port
 from server_stub.fleet import tables as fleet
+from tests.conftest import DASH_PASSWORD
 from tests.helpers.browser import chromium, click_and_load, have_chromium
 from tests.helpers.fleet import Fleet, FleetDevice
-from tests.helpers.server import IngestServer
 
 NOW = 1_790_000_000_000
-PASSWORD = "contraseña-larga-1"
+PASSWORD = DASH_PASSWORD  # the coordinator `coord` of the `dash_fleet` fixture
 SCREENS = Path(__file__).resolve().parents[2] / "docs" / "screens"
 
 
@@ -75,17 +71,6 @@ def test_most_severe_first_then_oldest() -> None:
 # --- the page -----------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def dash_fleet(tmp_path: Path, ingest_server_factory: Callable[..., IngestServer],
-               mosquitto: Broker) -> Iterator[tuple[Fleet, str]]:
-    port = free_port()
-    f = Fleet(tmp_path / "fleet", ingest_server_factory, mosquitto,
-              extra_config=f'[dashboard]\nenabled = true\nport = {port}\n[acuse]\nmode = "off"\n')
-    accounts.add_user(f.store, "coord", PASSWORD)
-    try:
-        yield f, f"https://127.0.0.1:{port}"
-    finally:
-        f.close()
 
 
 def _post_status(fl: Fleet, dev: FleetDevice, status: dict[str, object]) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import get_args
 
@@ -16,35 +15,22 @@ import pytest
 import requests
 import zxingcpp
 
-from server_stub.dashboard import accounts
-from server_stub.deploy.broker_process import Broker, free_port
 from server_stub.fleet import tables as fleet
 from server_stub.verify import process_kinds
 from server_stub.verify import processes as procmod
 from sync.device.config import ProcessKind
 from sync.device.config import load_config as load_device_config
 from sync.device.enroll import enroll
+from tests.conftest import DASH_PASSWORD
 from tests.helpers.browser import chromium, click_and_load, have_chromium
 from tests.helpers.fleet import ASPIRANT, PROCESS, Fleet
 from tests.helpers.mqtt import Identity
-from tests.helpers.server import IngestServer
 
-PASSWORD = "contraseña-larga-1"
+PASSWORD = DASH_PASSWORD  # the coordinator `coord` of the `dash_fleet` fixture
 ROOT = "fieldkit/v1/devices"
 NOT_AUTHORIZED = 135
 
 
-@pytest.fixture
-def dash_fleet(tmp_path: Path, ingest_server_factory: Callable[..., IngestServer],
-               mosquitto: Broker) -> Iterator[tuple[Fleet, str]]:
-    port = free_port()
-    f = Fleet(tmp_path / "fleet", ingest_server_factory, mosquitto,
-              extra_config=f'[dashboard]\nenabled = true\nport = {port}\n[acuse]\nmode = "off"\n')
-    accounts.add_user(f.store, "coord", PASSWORD)
-    try:
-        yield f, f"https://127.0.0.1:{port}"
-    finally:
-        f.close()
 
 
 def _png_text(data_url: str) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,31 +20,22 @@ import requests
 
 from kiosk.testdata.roll import generate_roll, write_roll
 from server_stub.admin.fleet import RollJob
-from server_stub.dashboard import accounts, audit
-from server_stub.deploy.broker_process import Broker, free_port
+from server_stub.dashboard import audit
 from server_stub.fleet import command_issue, enrollment_codes
 from server_stub.verify import roll
 from sync.device.enroll import EnrollError, enroll
 from sync.wire.command import verify_command
+from tests.conftest import DASH_PASSWORD
 from tests.helpers.browser import chromium, click_and_load, have_chromium
 from tests.helpers.fleet import Fleet, wait_until
-from tests.helpers.server import IngestServer
 
-PASSWORD = "contraseña-larga-1"
+PASSWORD = DASH_PASSWORD  # the coordinator `coord` of the `dash_fleet` fixture
 SCREENS = Path(__file__).resolve().parents[2] / "docs" / "screens"
 
 
 @pytest.fixture
-def dash(tmp_path: Path, ingest_server_factory: Callable[..., IngestServer],
-         mosquitto: Broker) -> Iterator[tuple[Fleet, str]]:
-    port = free_port()
-    f = Fleet(tmp_path / "fleet", ingest_server_factory, mosquitto,
-              extra_config=f'[dashboard]\nenabled = true\nport = {port}\n[acuse]\nmode = "off"\n')
-    accounts.add_user(f.store, "coord", PASSWORD)
-    try:
-        yield f, f"https://127.0.0.1:{port}"
-    finally:
-        f.close()
+def dash(dash_fleet: tuple[Fleet, str]) -> tuple[Fleet, str]:
+    return dash_fleet
 
 
 def _login(fl: Fleet, url: str) -> requests.Session:
