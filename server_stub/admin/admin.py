@@ -27,6 +27,7 @@ from server_stub.dashboard.accounts import Session
 from server_stub.dashboard.forms import Form
 from server_stub.deploy import keys
 from server_stub.fleet import command_issue
+from server_stub.fleet import tables as fleet
 from server_stub.verify import processes as procmod
 from server_stub.verify import verify
 from server_stub.verify.process_kinds import KINDS, kind_label
@@ -127,7 +128,10 @@ class ProcessPages:
             sign = keys.load_sign_private(cfg.keys.sign_key)
         except (OSError, keys.KeyFileError) as e:
             return f"No se pudo firmar la configuración para los dispositivos: {e}"
-        n = len(command_issue.push_process_change(self.store, sign, process_id))
+        try:
+            n = len(command_issue.push_process_change(self.store, sign, process_id))
+        except fleet.FleetError as e:
+            return f"No se pudo enviar a los dispositivos: {e}"
         return f"Configuración nueva enviada a {n} dispositivo{'s' if n != 1 else ''}."
 
     def add_aspirant(self, sess: Session, form: Form) -> Response:

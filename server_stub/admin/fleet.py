@@ -111,6 +111,7 @@ def register(app: Any) -> None:
     enrollment_codes.ensure_schema(app.store)
     app.roll_jobs = {}
     app.roll_jobs_lock = threading.Lock()
+    _sweep_uploads(app.store)
     app.pages.update({"/padron": lambda s, q: _roll_page(app, s, q),
                       "/codigos": lambda s, q: _codes_page(app, s, q),
                       "/dispositivo": lambda s, q: _device_page(app, s, q.get("d", ""), q.get("msg")),
@@ -120,6 +121,17 @@ def register(app: Any) -> None:
                         "/dispositivo/revocar": lambda s, f: _device_revoke(app, s, f),
                         "/dispositivo/borrar": lambda s, f: _device_wipe(app, s, f)})
     app.uploads["/padron/importar"] = UPLOAD_MAX
+
+
+def _upload_dir(store: Any) -> Path | None:
+    return store.path.parent if store.kind == "sqlite" else None  # the store's private dir
+
+
+def _sweep_uploads(store: Any) -> None:
+    """Uploads a crash left behind (citizens' CICs): no import of this process is running yet."""
+    folder = _upload_dir(store) or Path(tempfile.gettempdir())
+    for p in folder.glob("fk-roll-*.csv"):
+        p.unlink(missing_ok=True)
 
 
 def _audit(app: Any, actor: str, action: str, target: str, detail: str) -> None:
@@ -138,7 +150,9 @@ def _roll_page(app: Any, sess: Any, query: dict[str, str], error: str | None = N
     if query.get("job") and job is None:
         error = error or "Esa importación no existe (el servidor se reinició o es de hace tiempo)."
     info = roll.roll_info(app.store) if app.store.has_table("roll_meta") else None
-    busy = next((j for j in app.roll_jobs.values() if j.running), None)
+    with app.roll_jobs_lock:  # an import may drop old jobs meanwhile
+        jobs = list(app.roll_jobs.values())
+    busy = next((j for j in jobs if j.running), None)
     return app._html("roll.html", session=sess, flash=error, job=job, info=info, busy=busy,
                      columns=roll.ROLL_COLUMNS, kept=roll.REJECTS_KEPT, max_mb=UPLOAD_MAX // 2**20)
 
@@ -156,8 +170,7 @@ def _roll_import(app: Any, sess: Any, form: Form) -> Response:
             del app.roll_jobs[old.id]
         app.roll_jobs[job.id] = job
     store = app.store
-    where = store.path.parent if store.kind == "sqlite" else None  # the store's private dir
-    fd, tmp = tempfile.mkstemp(prefix="fk-roll-", suffix=".csv", dir=where)  # mode 0600
+    fd, tmp = tempfile.mkstemp(prefix="fk-roll-", suffix=".csv", dir=_upload_dir(store))  # mode 0600
     with os.fdopen(fd, "wb") as fh:
         fh.write(up.data)
     log.warning("roll import %s (%s, %d bytes) started from the dashboard by %s", job.id, name,
@@ -175,18 +188,27 @@ def _run_import(app: Any, job: RollJob, path: Path) -> None:
 
     try:
         res = roll.import_roll(app.store, path, progress=progress, source=job.filename)
-        job.recompute = verify.invalidate(app.store)
-        job.read, job.result, job.state = max(job.read, res.rows + res.rejected), res, "terminado"
-        _audit(app, job.actor, audit.ROLL_IMPORT, job.filename,
-               f"{res.rows} filas, {res.secciones} secciones, {res.rejected} rechazadas")
-        log.warning("roll import %s: %d rows, %d rejected", job.id, res.rows, res.rejected)
     except roll.RollError as e:
         job.error, job.state = str(e).replace(str(path), job.filename), "error"
+        return
     except Exception as e:  # the page must say the job ended, whatever went wrong
         log.exception("roll import %s failed", job.id)
         job.error, job.state = f"error interno: {type(e).__name__}", "error"
+        return
     finally:
         path.unlink(missing_ok=True)
+    # The new roll is in place from here on: what fails now must not say the old one is.
+    job.read, job.result = max(job.read, res.rows + res.rejected), res
+    try:
+        _audit(app, job.actor, audit.ROLL_IMPORT, job.filename,
+               f"{res.rows} filas, {res.secciones} secciones, {res.rejected} rechazadas")
+        job.recompute = verify.invalidate(app.store)
+    except Exception as e:
+        log.exception("roll import %s: imported, but the verdicts were not recomputed", job.id)
+        job.error = (f"el padrón nuevo ya está vigente, pero no se pudieron recalcular los dictámenes "
+                     f"({type(e).__name__}); repita con «fieldkit-server verify --recompute»")
+    job.state = "terminado"
+    log.warning("roll import %s: %d rows, %d rejected", job.id, res.rows, res.rejected)
 
 
 # --- enrollment codes -------------------------------------------------------------------------

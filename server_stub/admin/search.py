@@ -1,8 +1,10 @@
 """Find and follow: a record by folio, CIC or e-mail, and the per-day / per-auxiliary trend.
 
-GET /buscar?q=...   coordinator only; every search is written to the audit log (who, what
-                    kind of key, how many found; a CIC or e-mail is logged masked, a folio
-                    whole: a folio alone names no citizen).
+GET /buscar         the search form.
+POST /buscar q=...  coordinator only, with the CSRF token: the key stays out of URLs, browser
+                    history and proxy logs, and a GET writes nothing. Every search is written
+                    to the audit log (who, what kind of key, how many found; a CIC or e-mail
+                    is logged masked, a folio whole: a folio alone names no citizen).
 GET /tendencia?p=&a= supports received per day (calendar days in the process's zone) and
                     per auxiliary, by verdict: a table and an SVG chart each.
 
@@ -27,7 +29,7 @@ from server_stub.dashboard import audit
 from server_stub.dashboard import svg as dashboard_svg
 from server_stub.dashboard.accounts import Session
 from server_stub.dashboard.data import auxiliary_label
-from server_stub.dashboard.forms import Response
+from server_stub.dashboard.forms import Form, Response
 from server_stub.fleet import tables as fleet
 from server_stub.verify import processes, verify
 from sync.common import periods
@@ -142,8 +144,12 @@ def register(app: Any) -> None:
     ensure_indexes(app.store)
     audit.ensure_schema(app.store)
 
-    def search_page(sess: Session, query: dict[str, str]) -> Response:
-        q = query.get("q", "")
+    def search_form(sess: Session, _query: dict[str, str]) -> Response:
+        return app._html("search.html", session=sess, q="", kind=None, found=[], error=None,
+                         labels=verify.LABELS, limit=MAX_RESULTS)
+
+    def search_page(sess: Session, form: Form) -> Response:
+        q = form.fields.get("q", "")
         kind, found, email_ok = search(app.store, q) if q.strip() else (None, [], True)
         if q.strip():
             audit.record(app.store, sess.user.username, "buscar",
@@ -174,5 +180,6 @@ def register(app: Any) -> None:
             aux_svg=Markup(dashboard_svg.stacked_chart(by_aux.rows, aria="Apoyos por auxiliar y dictamen")),
             legend=Markup(dashboard_svg.legend()))
 
-    app.pages["/buscar"] = search_page
+    app.pages["/buscar"] = search_form
+    app.actions["/buscar"] = search_page
     app.pages["/tendencia"] = trend_page

@@ -14,6 +14,7 @@ from server_stub.core.store import Store, open_store
 from server_stub.dashboard import accounts
 from server_stub.deploy import keys
 from server_stub.fleet import command_issue
+from server_stub.fleet import tables as fleet_tables
 from server_stub.ingest import acuse
 from server_stub.verify import processes, roll, verify
 from sync.common import periods
@@ -37,7 +38,8 @@ def _run(fn: Callable[[Store, argparse.Namespace], Any]) -> Callable[[argparse.N
         try:
             fn(store, args)
             return 0
-        except (roll.RollError, processes.ProcessError, accounts.AccountError) as e:
+        except (roll.RollError, processes.ProcessError, accounts.AccountError, keys.KeyFileError,
+                fleet_tables.FleetError) as e:
             print(f"fieldkit-server: {e}", file=sys.stderr)
             return 1
         except SecretError as e:
@@ -62,13 +64,14 @@ def cmd_process_define(store: Store, args: argparse.Namespace) -> None:
         start, end = periods.start_ms(args.start, tz), periods.end_ms(args.end, tz)
     except periods.PeriodError as e:
         raise processes.ProcessError(str(e)) from None
+    # The signing key before anything changes: a replaced period must reach the devices.
+    sign = keys.load_sign_private(config_from_args(args).keys.sign_key) if args.replace else None
     p = processes.define_process(store, args.id, args.kind, args.name or args.id, start, end,
                                  replace=args.replace, timezone=tz.key)
     verify.invalidate(store, p.process_id)
     print(f"proceso {p.process_id} ({p.kind}) definido: del {periods.show(start, tz)} "
           f"al {periods.show(end, tz, seconds=True)}")
-    if args.replace:  # devices already carrying it must learn the new period
-        sign = keys.load_sign_private(config_from_args(args).keys.sign_key)
+    if sign is not None:  # devices already carrying it must learn the new period
         sent = command_issue.push_process_change(store, sign, p.process_id)
         print(f"configuración nueva enviada a {len(sent)} dispositivo(s)")
 

@@ -24,6 +24,7 @@ from server_stub.ingest import acuse as acusemod
 from server_stub.ingest.https_api import RecordsApp
 from server_stub.ingest.ingest import Ingestor
 from server_stub.ingest.mqtt_worker import MqttWorker
+from server_stub.verify import processes
 from server_stub.verify.verify import Verifier
 
 log = logging.getLogger("fieldkit.server")
@@ -145,6 +146,8 @@ def build_server(
     except keys.KeyFileError as e:
         raise ServeError(str(e)) from None
     store = open_store(cfg.store_url())
+    if (n := processes.settle_zones(store, cfg.deployment.timezone)):
+        log.info("%d processes from before zones were stored now run on %s", n, cfg.deployment.timezone)
     ingestor = Ingestor(store, seal, sign, fault=fault)
     server = RunningServer(cfg, store, ingestor)
     if https and cfg.https.enabled:

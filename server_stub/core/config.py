@@ -232,6 +232,11 @@ class ServerConfig:
     alerts: AlertsSection = field(default_factory=AlertsSection)
     source: Path = Path()
 
+    def __post_init__(self) -> None:
+        if self.alerts.digest_to and self.acuse.mode == "off":
+            raise FieldError("alerts.digest_to", "el resumen de avisos sale por el correo de los acuses: "
+                                                 "ponga [acuse] mode = \"outbox\" o \"smtp\"")
+
     def store_url(self) -> str:
         """The store URL with a relative sqlite path made absolute."""
         url = self.store.url

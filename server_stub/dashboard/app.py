@@ -141,11 +141,15 @@ class DashboardApp:
             return
         body = b""
         if scope["method"] == "POST":
-            posted = await read_body(receive, self.uploads.get(scope["path"], MAX_FORM))
+            limit = MAX_FORM
+            if scope["path"] in self.uploads:  # a large body only from a coordinator's session
+                sess = await asyncio.to_thread(accounts.session, self.store, self._cookie(scope))
+                if sess is not None and sess.user.role == "coordinador":
+                    limit = self.uploads[scope["path"]]
+            posted = await read_body(receive, limit)
             if posted is None:
-                limit = self.uploads.get(scope["path"])
                 text = (f"El archivo pasa de {limit // 2**20} MB: para uno mayor use "
-                        "`fieldkit-server roll import`." if limit else "demasiado grande")
+                        "`fieldkit-server roll import`." if limit > MAX_FORM else "demasiado grande")
                 await self._send(send, 413, text.encode(), "text/plain; charset=utf-8")
                 return
             body = posted

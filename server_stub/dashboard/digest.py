@@ -2,10 +2,13 @@
 `[alerts] digest_every_hours`, only when there is something to say.
 
 It looks every `interval_s` (a minute): the first alert goes out at once, later ones wait
-for the period to pass since the last digest sent (the time is kept in the store, so a
-restart neither repeats nor forgets it). Delivery uses the acuse transport (`[acuse]`:
-outbox folder or SMTP relay); a relay that fails is retried at the next look, since
-nothing is recorded as sent. The clock is a parameter so tests move time at will.
+for the period to pass since the last digest (the time is kept in the store, so a restart
+neither repeats nor forgets it). The slot is claimed in the store before delivery, so two
+`serve` processes never both send. Delivery uses the acuse transport (`[acuse]`: outbox
+folder or SMTP relay), one recipient at a time: a refused address is logged and the others
+still get theirs, once. When every recipient failed (the relay is down) the claim is
+withdrawn and the next try waits, doubling from a minute up to an hour. The clock is a
+parameter so tests move time at will.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from server_stub.core.background import RoundThread
 from server_stub.core.store import Store
 from server_stub.dashboard import alerts as alertmod
 from server_stub.dashboard import data
-from server_stub.ingest.acuse import Transport
+from server_stub.fleet import tables as fleet
+from server_stub.ingest.acuse import Transport, redact_addresses
 from sync.common import periods
 
 log = logging.getLogger("fieldkit.server.digest")
@@ -63,6 +67,8 @@ class DigestWorker(RoundThread):
     _thread_name, _join_s, _log = "alert-digest", 10.0, log
     _paused, _failed = "alert digest paused", "alert digest round failed"
 
+    RETRY_MIN_MS, RETRY_MAX_MS = 60_000, 3_600_000
+
     def __init__(self, store: Store, transport: Transport, sender: str, recipients: Sequence[str], *,
                  every_s: float = 24 * 3600, thresholds: alertmod.Thresholds | None = None,
                  tz_name: str = periods.DEFAULT_TZ, clock: Callable[[], int] | None = None,
@@ -74,7 +80,10 @@ class DigestWorker(RoundThread):
         self.tz = periods.zone(tz_name)
         self.clock: Callable[[], int] = clock or (lambda: int(time.time() * 1000))
         super().__init__(interval_s)
+        self._retry_ms = 0  # after a delivery that reached nobody: wait this long
+        self._next_try_ms = 0
         ensure_schema(store)
+        fleet.ensure_label_column(store)  # device names, as the dashboard shows them
 
     def _round(self) -> bool:
         self.send_if_due()
@@ -83,21 +92,46 @@ class DigestWorker(RoundThread):
     def send_if_due(self) -> int:
         """Send the digest if it is due and there are alerts; returns how many were sent."""
         now = self.clock()
+        if now < self._next_try_ms or not self.recipients:
+            return 0
         last = last_sent_ms(self.store)
         if last is not None and now - last < self.every_ms:
             return 0
         found = alertmod.alerts(data.devices(self.store), now, self.thresholds,
                                 data.sending_windows(self.store))
-        if not found or not self.recipients:
+        if not found or not self._claim(now, len(found)):
             return 0
         msg = build_digest(found, now, self.sender, self.tz)
+        sent = 0
         for i, to in enumerate(self.recipients):
             del msg["To"]
             msg["To"] = to
-            self.transport.deliver(to, msg.as_bytes(), f"avisos-{now}-{i}")
-        with self.store.tx() as conn:
-            conn.execute(self.store.sql("INSERT INTO alert_digests (sent_ms, alerts, recipients) "
-                                        "VALUES (?, ?, ?) ON CONFLICT (sent_ms) DO NOTHING"),
-                         (now, len(found), len(self.recipients)))
-        log.info("alert digest sent: %d alerts to %d coordinators", len(found), len(self.recipients))
-        return len(self.recipients)
+            try:
+                self.transport.deliver(to, msg.as_bytes(), f"avisos-{now}-{i}")
+                sent += 1
+            except Exception as e:  # one refused address must not hold back the others
+                log.error("alert digest to recipient %d of %d not delivered: %s", i + 1,
+                          len(self.recipients), redact_addresses(str(e)))
+        if sent == 0:  # nobody got it: withdraw the claim, try again later
+            with self.store.tx() as conn:
+                conn.execute(self.store.sql("DELETE FROM alert_digests WHERE sent_ms = ?"), (now,))
+            self._retry_ms = min(max(self.RETRY_MIN_MS, 2 * self._retry_ms), self.RETRY_MAX_MS)
+            self._next_try_ms = now + self._retry_ms
+            return 0
+        self._retry_ms = 0
+        log.info("alert digest sent: %d alerts to %d of %d coordinators", len(found), sent,
+                 len(self.recipients))
+        return sent
+
+    def _claim(self, now: int, n_alerts: int) -> bool:
+        """Take the slot in the store: only if no other process took one within the period."""
+        s = self.store
+        with s.tx() as conn:
+            if s.kind == "postgresql":
+                conn.execute("SELECT pg_advisory_xact_lock(7711121)")
+            row = conn.execute("SELECT MAX(sent_ms) FROM alert_digests").fetchone()
+            if row and row[0] is not None and now - int(row[0]) < self.every_ms:
+                return False
+            conn.execute(s.sql("INSERT INTO alert_digests (sent_ms, alerts, recipients) VALUES (?, ?, ?) "
+                               "ON CONFLICT (sent_ms) DO NOTHING"), (now, n_alerts, len(self.recipients)))
+        return True

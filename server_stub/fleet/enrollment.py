@@ -102,8 +102,11 @@ class Enroller:
     def _claim(self, code_id: str, binding: str, aux_ids: list[str], now: int) -> str:
         s = self.store
         with s.tx() as conn:
+            # FOR UPDATE: a cancellation committed while this waited is seen (PostgreSQL reads
+            # each statement's snapshot); SQLite's write transaction already excludes it.
+            lock = " FOR UPDATE" if s.kind == "postgresql" else ""
             row = conn.execute(s.sql("SELECT state, key_binding, device_id FROM enrollment_codes "
-                                     "WHERE code_id = ?"), (code_id,)).fetchone()
+                                     f"WHERE code_id = ?{lock}"), (code_id,)).fetchone()
             if row[0] == "cancelled":  # cancelled from the dashboard meanwhile
                 raise Refusal(410, "code_cancelled", CANCELLED)
             if row[0] == "redeemed":  # lost a race with another redeemer

@@ -121,6 +121,16 @@ def define_process(store: Store, process_id: str, kind: str, name: str, starts_m
     return Process(process_id, kind, name, starts_ms, ends_ms, timezone)
 
 
+def settle_zones(store: Store, deployment_tz: str) -> int:
+    """Processes defined before zones were stored get the deployment's, once: the device's
+    config and the server's pages then agree on their days (rows changed)."""
+    ensure_schema(store)
+    with store.tx() as conn:
+        cur = conn.execute(store.sql("UPDATE processes SET timezone = ? WHERE timezone IS NULL"),
+                           (deployment_tz,))
+        return int(cur.rowcount or 0)
+
+
 def add_aspirant(store: Store, process_id: str, aspirant_id: str, name: str, *, entidad: int | None = None,
                  distrito_federal: int | None = None, municipio: int | None = None) -> Aspirant:
     proc = get_process(store, process_id)

@@ -2,7 +2,7 @@
 
 `fieldkit-server roll import FILE.csv` (and the dashboard's `/padron`) replaces the whole
 roll: readers keep seeing the old one until the new one is complete. On SQLite the rows go
-in batches, each its own short transaction, into a staging table (`roll_next`), so the
+in batches, each its own short transaction, into a staging table of its own (`roll_next_<random>`), so the
 dashboard and the verifier are not held off while a large file loads; one last transaction
 swaps it in, builds the unique look-up index on (CIC, identificador del ciudadano) and
 aggregates the per-sección counts (`roll_units`: lista nominal and padrón) the thresholds
@@ -36,6 +36,7 @@ from __future__ import annotations
 import csv
 import operator
 import re
+import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -260,10 +261,12 @@ def _no_good_row(path: Path, rows: _Rows) -> RollError:
 
 def _load_sqlite(store: Store, batches: Iterator[list[tuple[object, ...]]], rows: _Rows,
                  source: str) -> tuple[int, int]:
-    ins = f"INSERT INTO {STAGING} ({', '.join(ROLL_COLUMNS)}) VALUES ({', '.join('?' * len(ROLL_COLUMNS))})"
+    # Its own staging table: an import from the CLI while the dashboard runs one must not load
+    # into the other's (each swaps in its own whole file; the last one to finish stays).
+    staging = f"{STAGING}_{secrets.token_hex(6)}"
+    ins = f"INSERT INTO {staging} ({', '.join(ROLL_COLUMNS)}) VALUES ({', '.join('?' * len(ROLL_COLUMNS))})"
     with store.tx() as conn:
-        conn.execute(f"DROP TABLE IF EXISTS {STAGING}")
-        conn.execute(_ROLL_TABLE.format(name=STAGING, int="INTEGER"))
+        conn.execute(_ROLL_TABLE.format(name=staging, int="INTEGER"))
     count = 0
     try:
         for batch in batches:
@@ -274,7 +277,7 @@ def _load_sqlite(store: Store, batches: Iterator[list[tuple[object, ...]]], rows
             raise _no_good_row(rows.path, rows)
         with store.tx() as conn:
             conn.execute("DROP TABLE roll")
-            conn.execute(f"ALTER TABLE {STAGING} RENAME TO roll")
+            conn.execute(f"ALTER TABLE {staging} RENAME TO roll")
             try:
                 conn.execute(_INDEX)
             except sqlite3.IntegrityError as e:  # rolled back: the old roll is back
@@ -282,7 +285,7 @@ def _load_sqlite(store: Store, batches: Iterator[list[tuple[object, ...]]], rows
             return count, _units_and_meta(store, conn, count, source)
     finally:
         with store.tx() as conn:
-            conn.execute(f"DROP TABLE IF EXISTS {STAGING}")
+            conn.execute(f"DROP TABLE IF EXISTS {staging}")
 
 
 def _load_postgresql(store: Store, batches: Iterator[list[tuple[object, ...]]], rows: _Rows,

@@ -55,9 +55,11 @@ def _ms(t: dt.datetime) -> int:
 
 def _parse(text: str) -> dt.date | dt.datetime:
     text = text.strip()
+    try:  # a date first, in any form ("2027-02-28", "20270228"): it means the whole day
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        pass
     try:
-        if len(text) == 10:
-            return dt.date.fromisoformat(text)
         return dt.datetime.fromisoformat(text)
     except ValueError:
         raise PeriodError(f"{text!r} no es una fecha AAAA-MM-DD ni una fecha y hora ISO") from None

@@ -139,3 +139,75 @@ def test_serve_runs_the_digest_only_when_coordinators_are_named(tmp_path: Path) 
                 assert server.digest is not None and server.digest.recipients == ["coord@x.invalid"]
         finally:
             server.store.close()
+
+
+class _Relay:
+    """A real SMTP relay on loopback (aiosmtpd) that refuses one address, as Postfix does."""
+
+    def __init__(self, refuse: str) -> None:
+        self.refuse, self.got = refuse, []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        if address == self.refuse:
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        self.got.extend(envelope.rcpt_tos)
+        return "250 OK"
+
+
+def test_a_refused_address_does_not_make_the_others_get_it_every_minute(tmp_path: Path) -> None:
+    """Also on a store the dashboard never opened (no label column yet)."""
+    from aiosmtpd.controller import Controller
+
+    from server_stub.deploy.broker_process import free_port
+    from server_stub.ingest.acuse import SmtpTransport
+
+    store = open_store(f"sqlite:{tmp_path / 's.db'}")
+    port = free_port()
+    relay = _Relay("bad@x.invalid")
+    ctl = Controller(relay, hostname="127.0.0.1", port=port)
+    ctl.start()
+    now = [NOW]
+    try:
+        store.put_device(DeviceEntry("dev-1", b"\x01" * 32, None, "active", NOW, NOW))
+        fleet.record_heartbeat(store, "dev-1", {"pending": 0}, "https", received_ms=NOW - 7 * HOUR_MS)
+        w = DigestWorker(store, SmtpTransport("127.0.0.1", port, "avisos@x.invalid"), "avisos@x.invalid",
+                         ["ok@x.invalid", "bad@x.invalid"], every_s=6 * 3600, clock=lambda: now[0])
+        assert w.send_if_due() == 1 and relay.got == ["ok@x.invalid"]
+        for _ in range(3):  # the next minutes: nothing again
+            now[0] += 60_000
+            assert w.send_if_due() == 0
+        assert relay.got == ["ok@x.invalid"]
+        # Another serve process, same store, same moment: the slot is taken.
+        other = DigestWorker(store, SmtpTransport("127.0.0.1", port, "avisos@x.invalid"), "avisos@x.invalid",
+                             ["ok@x.invalid"], every_s=6 * 3600, clock=lambda: now[0])
+        assert other.send_if_due() == 0
+    finally:
+        ctl.stop()
+        store.close()
+
+
+def test_a_relay_that_is_down_is_retried_later_not_every_minute(tmp_path: Path) -> None:
+    from server_stub.deploy.broker_process import free_port
+    from server_stub.ingest.acuse import SmtpTransport
+
+    store = open_store(f"sqlite:{tmp_path / 's.db'}")
+    now = [NOW]
+    try:
+        store.put_device(DeviceEntry("dev-1", b"\x01" * 32, None, "active", NOW, NOW))
+        fleet.record_heartbeat(store, "dev-1", {"pending": 0}, "https", received_ms=NOW - 7 * HOUR_MS)
+        dead = SmtpTransport("127.0.0.1", free_port(), "avisos@x.invalid", timeout_s=2)  # nothing listens
+        w = DigestWorker(store, dead, "avisos@x.invalid", ["ok@x.invalid"], clock=lambda: now[0])
+        assert w.send_if_due() == 0
+        assert store.query("SELECT COUNT(*) FROM alert_digests")[0][0] == 0  # the claim withdrawn
+        now[0] += 30_000
+        assert w.send_if_due() == 0 and w._next_try_ms == NOW + 60_000  # waits a minute first
+        out = tmp_path / "mail"
+        w.transport = OutboxTransport(out)  # the relay is back
+        now[0] = NOW + 60_000
+        assert w.send_if_due() == 1 and len(list(out.glob("*.eml"))) == 1
+    finally:
+        store.close()

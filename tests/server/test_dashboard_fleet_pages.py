@@ -280,3 +280,20 @@ def test_roll_upload_in_chromium_waits_on_the_self_refreshing_page(dash: tuple[F
                 tall = b.execute_script("return document.documentElement.scrollHeight")
                 b.set_window_size(width, tall + 140)
                 b.save_screenshot(str(SCREENS / f"dashboard-roll-{width}.png"))
+
+
+def test_a_large_upload_is_read_only_for_a_logged_in_coordinator(dash: tuple[Fleet, str]) -> None:
+    """Without a coordinator's session the body limit stays the forms' 64 KB: nobody can make
+    the server read and parse megabytes before the login check."""
+    fl, url = dash
+    anon = requests.Session()
+    anon.verify, anon.trust_env = str(fl.server.ca_cert), False
+    big = b"--x\r\n" + b"a" * 2_000_000
+    r = anon.post(url + "/padron/importar", data=big, timeout=30,
+                  headers={"content-type": "multipart/form-data; boundary=x"})
+    assert r.status_code == 413 and "demasiado grande" in r.text
+    # A coordinator's upload of the same size is read, then refused: it carries no CSRF token.
+    s = _login(fl, url)
+    r = s.post(url + "/padron/importar", data=big, timeout=30,
+               headers={"content-type": "multipart/form-data; boundary=x"})
+    assert r.status_code == 403

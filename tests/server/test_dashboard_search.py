@@ -85,15 +85,21 @@ def _folios(page: str) -> list[str]:
 def test_search_by_folio_cic_and_email_is_logged_masked(world) -> None:
     server, url, c1 = world
     s = _login(server, url, "coord")
+    def find(q: str) -> requests.Response:
+        page = s.get(url + "/buscar", timeout=30).text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        return s.post(url + "/buscar", data={"q": q, "csrf": csrf}, timeout=30)
+
+    assert s.get(url + "/buscar", params={"q": c1.cic}, timeout=30).text.count(c1.cic) == 0  # GET: a form
     for q in ("F-00001", c1.cic, "ANA@example.org"):
-        r = s.get(url + "/buscar", params={"q": q}, timeout=30)
+        r = find(q)
         assert r.status_code == 200 and _folios(r.text) == ["F-00001"], (q, r.text)
         assert "En lista nominal" in r.text or "Válido" in html.unescape(r.text)
-    r = s.get(url + "/buscar", params={"q": "F-99999"}, timeout=30)
+    r = find("F-99999")
     assert "0 resultados" in r.text
     # Pages name the account by its display name, the account name on hover.
     assert '<span title="coord">Coordinación Norte (coordinador)' in r.text
-    r = s.get(url + "/buscar", params={"q": "<script>"}, timeout=30)
+    r = find("<script>")
     assert "Escriba un folio" in html.unescape(r.text) and "<script>" not in r.text
     from server_stub.dashboard import audit
     logged = [(e.actor, e.action, e.target) for e in audit.recent(server.store, action="buscar")]
@@ -106,7 +112,11 @@ def test_search_by_folio_cic_and_email_is_logged_masked(world) -> None:
 def test_an_aspirante_account_cannot_search(world) -> None:
     server, url, c1 = world
     s = _login(server, url, "asp")
-    r = s.get(url + "/buscar", params={"q": c1.cic}, timeout=30, allow_redirects=False)
+    r = s.get(url + "/buscar", timeout=30, allow_redirects=False)
+    assert r.status_code == 403
+    page = s.get(url + f"/aspirante?p={PROC}&a={ASP}", timeout=30).text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    r = s.post(url + "/buscar", data={"q": c1.cic, "csrf": csrf}, timeout=30, allow_redirects=False)
     assert r.status_code == 403 and c1.cic not in r.text
 
 

@@ -181,3 +181,31 @@ def test_a_redefined_period_reaches_the_enrolled_devices(fleet_env) -> None:
     p = dev.config.process(PROCESS)
     assert (p.end, p.timezone) == ("2027-03-15", "America/Tijuana")
     assert p.end_ms == int(dt.datetime(2027, 3, 15, 23, 59, 59, 999000, TIJ).timestamp() * 1000)
+
+
+def test_processes_from_before_zones_take_the_deployment_zone_at_start(tmp_path: Path) -> None:
+    """A NULL zone would be Mexico City on the device (config default) but the deployment's on
+    the server's pages: `serve` settles it once, so both agree."""
+    from server_stub.cli.serve import build_server
+    from server_stub.core.config import load_config
+
+    cfg_path = _deployment(tmp_path, "America/Tijuana")
+    cfg = load_config(cfg_path)
+    store = open_store(cfg.store_url())
+    processes.define_process(store, "old", "diputacion_federal", "Old", 0, 86_400_000)
+    with store.tx() as conn:
+        conn.execute("UPDATE processes SET timezone = NULL")  # as a store from before the column
+    store.close()
+    server = build_server(cfg, mqtt=False, dashboard=False)
+    try:
+        p = processes.get_process(server.store, "old")
+        assert p is not None and p.timezone == "America/Tijuana"
+    finally:
+        server.store.close()
+
+
+def test_digest_without_a_mail_transport_is_refused_in_one_line(tmp_path: Path) -> None:
+    cfg = _deployment(tmp_path)
+    cfg.write_text(cfg.read_text() + '[acuse]\nmode = "off"\n[alerts]\ndigest_to = ["c@x.invalid"]\n')
+    r = cli("check-config", "--config", str(cfg))
+    assert r.returncode == 2 and "alerts.digest_to" in r.stderr and r.stderr.count("\n") == 1, r.stderr
