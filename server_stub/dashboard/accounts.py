@@ -155,6 +155,12 @@ def session(store: Store, token: str | None) -> Session | None:
     return Session(User(r[0], r[1], r[2], r[3], r[6]), r[4])
 
 
+def display_names(store: Store) -> dict[str, str]:
+    """{username: display name} of the accounts that have one (pages show people by name)."""
+    return {r[0]: r[1] for r in store.query("SELECT username, display_name FROM dashboard_users "
+                                            "WHERE display_name IS NOT NULL AND display_name <> ''")}
+
+
 def logout(store: Store, token: str | None) -> None:
     if token:
         with store.tx() as conn:

@@ -377,6 +377,9 @@ class DashboardApp:
 
     def _html(self, name: str, **ctx: Any) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]]:
         ctx.setdefault("flash", None)
+        names = accounts.display_names(self.store)  # `person`: an account by its display name
+        ctx.setdefault("person", lambda username: Markup('<span title="{}">{}</span>').format(
+            username, names.get(username, username)) if username else "—")
         page = self.env.get_template(name).render(**ctx)
         return 200, page.encode(), "text/html; charset=utf-8", []
 

@@ -166,7 +166,7 @@ def test_auxiliaries_processes_and_audit(dash: tuple[Fleet, str], caplog: pytest
     assert page.status_code == 200
     actions = re.findall(r'class="entry" data-action="([^"]+)"', page.text)
     assert actions == [audit.AUX_PIN, audit.AUX_EDIT, audit.AUX_ADD, audit.ASPIRANT_ADD, audit.PROCESS_DEFINE]
-    assert page.text.count("<td>coord</td>") == 5
+    assert page.text.count('<td><span title="coord">coord</span></td>') == 5  # no display name: the account
     assert "aux-0100" in page.text and "ci-2027-bc/asp-bc" in page.text
     only = c.get(f"/auditoria?accion={audit.AUX_PIN}")
     assert re.findall(r'data-action="([^"]+)"', only.text) == [audit.AUX_PIN]

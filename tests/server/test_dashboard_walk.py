@@ -204,6 +204,7 @@ def test_a_coordinator_from_an_empty_deployment_to_verified_supports(
         assert not b.find_elements(By.ID, "alerts")
         b.get(url + "/auditoria")
         log = b.find_element(By.TAG_NAME, "main").text
+        assert "Coordinación BC" in log  # who: by name, the account on hover
         for what in ("Definición de proceso", "Alta de aspirante", "Alta de auxiliar",
                      "Importación del padrón", "Código de alta emitido", "Búsqueda"):
             assert what in log, what
