@@ -147,7 +147,7 @@ def build_server(
         raise ServeError(str(e)) from None
     store = open_store(cfg.store_url())
     if (n := processes.settle_zones(store, cfg.deployment.timezone)):
-        log.info("%d processes from before zones were stored now run on %s", n, cfg.deployment.timezone)
+        log.info("%d processes had no time zone: they take the deployment's, %s", n, cfg.deployment.timezone)
     ingestor = Ingestor(store, seal, sign, fault=fault)
     server = RunningServer(cfg, store, ingestor)
     if https and cfg.https.enabled:

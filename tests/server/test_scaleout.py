@@ -5,6 +5,7 @@ stored once, verified once, counted once, and each citizen gets one acuse."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -82,7 +83,9 @@ def test_two_worker_processes_on_postgresql_count_each_support_once(
         # Which process stores a record is the broker's round robin: with every record sent twice,
         # one may store all 20 and the other see only the copies. That both workers take deliveries
         # is asserted on their counters in test_server_faults (two in-process workers).
-        stored_by = [lg.read_text(errors="replace").count(" stored ") for lg in logs]
+        # The ingest's own line ("stored <record> from <device> via <transport>"), not any " stored ".
+        stored_by = [len(re.findall(r" stored [0-9a-f-]{36} from ", lg.read_text(errors="replace")))
+                     for lg in logs]
         assert sum(stored_by) == 20, stored_by
         _wait(lambda: sum(verify.counts(store).values()) == 20)
         _wait(lambda: acuse.queue_counts(store).get(acuse.SENT) == 20)
