@@ -6,8 +6,9 @@ Session cookie HttpOnly + Secure + SameSite=Strict; every POST carries the
 session's CSRF token and, when the browser sends one, an Origin equal to the
 Host (`_same_origin`). POST /login has no token but the same origin rule, checked
 before the try is counted: another site cannot spend a coordinator's tries from his
-address. Coordinators see everything and can revoke a device and open the
-garantía de audiencia; an `aspirante` account sees only its own page.
+address. Coordinators see everything and open the garantía de audiencia; the other
+coordinator pages (revoking and wiping a device among them) register their paths here from
+`server_stub.admin`; an `aspirante` account sees only its own page.
 The overview opens with the alerts banner (`alerts`: devices silent or holding old
 records); a coordinator names a device there (`fleet_forms`).
 
@@ -15,13 +16,11 @@ records); a coordinator names a device there (`fleet_forms`).
 multi-select of auxiliaries) posts to `server_stub.fleet.enrollment_codes`'s
 `dashboard_issue_code(store, form)`, and the dashboard answers with
 the page itself (never a redirect: the code must not land in a URL), showing the
-code and its QR as an inline PNG (data: URL). Revoking calls the fleet's
-`revocation.revoke` when the app has the server config (serve passes it), so the
-broker's ACL denies the device and Mosquitto reloads.
+code and its QR as an inline PNG (data: URL).
 
 Messages after an action come from fixed tables, never from the URL: a redirect carries
-`?msg=<code>` (and, after a revocation, `device=<id>`), and the page shows the code's text
-only when the store agrees (the device is revoked, the aspirant notified); an unknown code
+`?msg=<code>` (and, after naming a device, `device=<id>`), and the page shows the code's text
+only when the store agrees (the device has that name, the aspirant notified); an unknown code
 shows nothing. A failed action answers with the page itself and its error (no redirect).
 Login tries are limited per client address and per (account, address): `login_limits`.
 Every response carries the security headers of `SECURITY_HEADERS`.
@@ -54,9 +53,8 @@ from server_stub.dashboard import data as dashboard_data
 from server_stub.dashboard import svg as dashboard_svg
 from server_stub.dashboard.forms import Action, Page
 from server_stub.dashboard.login_limits import LoginLimits, wait_text
-from server_stub.fleet import enrollment_codes, revocation
+from server_stub.fleet import enrollment_codes
 from server_stub.fleet import tables as fleet
-from server_stub.fleet.registry import RegistryError, revoke_device
 from server_stub.verify import processes, verify
 from server_stub.verify.process_kinds import NO_RULE_LABEL, kind_label, rule_for
 from sync.common import periods
@@ -96,16 +94,6 @@ def _duration(ms: int) -> str:
     return f"{d} d {rem // 60} h {rem % 60} min" if d else f"{rem // 60} h {rem % 60} min"
 
 
-# Flash messages by code. Overview: after a revocation, by what the broker did
-# (`RevokeReport.broker`); `{device}` is the `device` parameter, shown only for a revoked device.
-OVERVIEW_FLASH = {
-    "revocado": "Dispositivo {device} revocado; el broker ya lo rechaza.",
-    "revocado-acl": "Dispositivo {device} revocado; ACL del broker escrita; falta recargarlo.",
-    "revocado-sin-broker": "Dispositivo {device} revocado; broker sin configurar ([fleet].broker_acl).",
-    "revocado-sin-config": "Dispositivo {device} revocado (sin configuración del broker).",
-}
-_REVOKED_CODE = {"reloaded": "revocado", "acl-written": "revocado-acl",
-                 "not-configured": "revocado-sin-broker"}
 ASPIRANT_FLASH = {"notificado": "Notificación registrada: la garantía de audiencia queda abierta 5 días."}
 
 
@@ -225,23 +213,6 @@ class DashboardApp:
             return self._redirect("/login", clear=True)
         if sess.user.role != "coordinador":
             return 403, b"no autorizado", "text/plain", []
-        if path == "/devices/revoke":
-            dev = form.get("device_id", "")
-            try:
-                if self.config is None:
-                    revoke_device(self.store, dev)
-                    code: str | None = "revocado-sin-config"
-                    broker = ""
-                else:
-                    broker = revocation.revoke(self.store, self.config, dev).broker
-                    code = _REVOKED_CODE.get(broker)
-                log.warning("device %s revoked from the dashboard by %s", dev, sess.user.username)
-                audit.record(self.store, sess.user.username, audit.DEVICE_REVOKE, dev, broker)
-            except RegistryError as e:
-                return self._overview_page(sess, f"No se pudo revocar: {e}")
-            if code is None:  # the broker failed: its error is shown here, not carried in a URL
-                return self._overview_page(sess, f"Dispositivo {dev} revocado; {broker}.")
-            return self._redirect(f"/?msg={code}&device={quote(dev)}")
         if path == "/devices/label":
             error, to = fleet_forms.post_label(self.store, form, sess.user.username)
             if not error:
@@ -297,18 +268,11 @@ class DashboardApp:
         return 303, b"", "text/plain", [(b"location", b"/"), (b"set-cookie", cookie.encode())]
 
     def _overview_flash(self, query: dict[str, str]) -> str | None:
-        """The text of `?msg=` from OVERVIEW_FLASH, only for a device the store has revoked
-        (or the saved name, only if the store holds it)."""
+        """The saved device name after `?msg=nombrado`, only if the store holds it. (Revoking
+        and wiping answer on the device's own page: server_stub.admin.fleet.)"""
         if query.get("msg") == fleet_forms.LABEL_SAVED:
             return fleet_forms.label_flash(self.store, query.get("device", ""))
-        text, dev_id = OVERVIEW_FLASH.get(query.get("msg", "")), query.get("device", "")
-        dev = self.store.get_device(dev_id) if text and dev_id else None
-        if text is None or dev is None or dev.state != "revoked":
-            return None
-        hb = fleet.get_heartbeat(self.store, dev_id)
-        if hb and hb.pending:
-            text += f" Tenía {hb.pending} registros sin enviar en su último latido."
-        return text.format(device=dev_id)
+        return None
 
     def _overview_page(self, sess: accounts.Session,
                        flash: str) -> tuple[int, bytes, str, list[tuple[bytes, bytes]]]:

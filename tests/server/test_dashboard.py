@@ -143,10 +143,10 @@ def test_cookie_flags_csrf_roles_and_csv(dash: Setup) -> None:
     assert all(f in cookie for f in ("HttpOnly", "Secure", "SameSite=Strict"))
     assert "default-src 'none'" in s.get(url + "/").headers["content-security-policy"]
     # An action without the session's CSRF token, or from another origin, is refused.
-    assert s.post(url + "/devices/revoke", data={"device_id": "dev-0001"}).status_code == 403
+    assert s.post(url + "/dispositivo/revocar", data={"device_id": "dev-0001"}).status_code == 403
     page = s.get(url + "/").text
     token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-    r = s.post(url + "/devices/revoke", data={"device_id": "dev-0001", "csrf": token},
+    r = s.post(url + "/dispositivo/revocar", data={"device_id": "dev-0001", "csrf": token},
                headers={"Origin": "https://evil.example"})
     assert r.status_code == 403
     assert dash.server.store.get_device("dev-0001").state == "active"  # type: ignore[union-attr]
@@ -159,7 +159,8 @@ def test_cookie_flags_csrf_roles_and_csv(dash: Setup) -> None:
     assert a.get(url + "/", allow_redirects=False).headers["location"].startswith("/aspirante?p=df-2027")
     assert a.get(url + "/aspirante?p=df-2027&a=otro").status_code == 403
     atok = re.search(r'name="csrf" value="([^"]+)"', a.get(url + "/").text).group(1)  # type: ignore[union-attr]
-    assert a.post(url + "/devices/revoke", data={"device_id": "dev-0001", "csrf": atok}).status_code == 403
+    r = a.post(url + "/dispositivo/revocar", data={"device_id": "dev-0001", "csrf": atok})
+    assert r.status_code == 403
     assert len(a.get(url + "/export.csv?p=other").text.strip().splitlines()) == 8
     # Logging out ends the session server-side.
     a.post(url + "/logout", data={"csrf": atok})

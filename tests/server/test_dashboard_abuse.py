@@ -210,16 +210,17 @@ def test_msg_in_the_url_is_never_shown(dash: Dash, pki: Any) -> None:
             assert 'id="flash"' not in page, (path, msg)
             assert "alert(1)" not in page and "555" not in page
     dev = TestDevice.create(pki.devices["dev-0001"], dash.server)
-    page = s.get(dash.url + "/", params={"msg": "revocado", "device": dev.id}, timeout=30).text
+    page = s.get(dash.url + "/dispositivo", params={"msg": "revocado", "d": dev.id}, timeout=30).text
     assert 'id="flash"' not in page, "a revocation message for a device that is not revoked"
     # The real flows still show their messages; their redirects carry only a code.
     csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-    r = s.post(dash.url + "/devices/revoke", data={"device_id": dev.id, "csrf": csrf}, allow_redirects=False)
+    r = s.post(dash.url + "/dispositivo/revocar", data={"device_id": dev.id, "csrf": csrf},
+               allow_redirects=False)
     assert r.status_code == 303
     q = parse_qs(urlsplit(r.headers["location"]).query)
-    assert re.fullmatch(r"[a-z0-9-]+", q["msg"][0]) and q.get("device") == [dev.id], r.headers["location"]
+    assert re.fullmatch(r"[a-z0-9-]+", q["msg"][0]) and q.get("d") == [dev.id], r.headers["location"]
     flash = re.search(r'id="flash">([^<]*)<', s.get(dash.url + r.headers["location"], timeout=30).text)
-    assert flash and f"{dev.id} revocado" in flash.group(1)
+    assert flash and "Dispositivo revocado" in flash.group(1)
     r = s.post(dash.url + "/aspirante/notificar", data={"p": PROC, "a": ASP, "csrf": csrf},
                allow_redirects=False)
     q = parse_qs(urlsplit(r.headers["location"]).query)
