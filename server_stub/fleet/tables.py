@@ -87,6 +87,18 @@ def now_ms() -> int:
 def ensure_schema(store: Store) -> None:
     procmod.ensure_schema(store)
     store.ensure_schema(SCHEMA, 7711108)
+    # 1 = provisioned for self-service (docs/self-service.md); older rows are auxiliaries' kiosks.
+    store.add_column("fleet_devices", "self_service", "INTEGER NOT NULL DEFAULT 0", 7711108)
+
+
+def is_self_service(store: Store, device_id: str) -> bool:
+    """Whether `device_id` was provisioned for self-service (False for unknown devices)."""
+    rows = store.query("SELECT self_service FROM fleet_devices WHERE device_id = ?", (device_id,))
+    return bool(rows and rows[0][0])
+
+
+def self_service_devices(store: Store) -> set[str]:
+    return {str(r[0]) for r in store.query("SELECT device_id FROM fleet_devices WHERE self_service = 1")}
 
 
 # --- auxiliaries ------------------------------------------------------------------------------

@@ -50,7 +50,8 @@ class CommandResult:
 # checked by the config's own loader. Other top-level keys are ignored (``unlock`` is an action).
 # The keys are those of sync/wire/config_schema.py (a test keeps them equal).
 CONFIG_UPDATE_SHAPES: dict[str, type] = {
-    "processes": list, "auxiliaries": list, "secciones": list, "freeze": dict, "warnings": dict}
+    "processes": list, "auxiliaries": list, "secciones": list, "freeze": dict, "warnings": dict,
+    "self_service": dict}
 
 
 def last_applied_seq(cfg: DeviceConfig) -> int:

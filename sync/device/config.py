@@ -205,6 +205,23 @@ class WarningsSection:
 
 
 @dataclass(frozen=True)
+class SelfServiceSection:
+    """A device provisioned for self-service (docs/self-service.md): it starts at "Dar mi
+    apoyo" with no auxiliary PIN, and a half-done capture left alone is discarded.
+
+    Every key has a default, so a config without the table (or from an older server) loads."""
+
+    enabled: bool = False
+    idle_seconds: int = 90     # no touch for this long discards the capture and returns to the start
+    warning_seconds: int = 15  # how long before that the screen warns
+
+    def __post_init__(self) -> None:
+        _check(self.idle_seconds >= 20, "idle_seconds", "debe ser al menos 20")
+        _check(0 < self.warning_seconds < self.idle_seconds, "warning_seconds",
+               "debe ser mayor que 0 y menor que idle_seconds")
+
+
+@dataclass(frozen=True)
 class DeviceConfig:
     device: DeviceSection
     server: ServerSection
@@ -216,6 +233,7 @@ class DeviceConfig:
     idle_lock_minutes: int = 5
     freeze: FreezeSection = field(default_factory=FreezeSection)
     warnings: WarningsSection = field(default_factory=WarningsSection)
+    self_service: SelfServiceSection = field(default_factory=SelfServiceSection)
     source: Path = Path()
 
     def __post_init__(self) -> None:
@@ -229,6 +247,9 @@ class DeviceConfig:
             _check(len(aspirants) <= 1, f"auxiliaries[{i}].processes",
                    "un auxiliar sólo puede trabajar para un aspirante")
         _check(self.idle_lock_minutes > 0, "idle_lock_minutes", "debe ser mayor que 0")
+        # The activation request goes over HTTPS whatever transport carries the records.
+        _check(not self.self_service.enabled or bool(self.server.https_url), "self_service.enabled",
+               "un dispositivo de autoservicio necesita server.https_url (las activaciones van por HTTPS)")
 
     def process(self, process_id: str) -> Process:
         for p in self.processes:

@@ -45,6 +45,9 @@ KEYS_BY_SCHEMA[2] = {**KEYS_BY_SCHEMA[1],
 # 3: each process's time zone (its dates are calendar days there; sync/common/periods.py).
 KEYS_BY_SCHEMA[3] = {**KEYS_BY_SCHEMA[2],
                      "processes": {**_PROCESS_1, "timezone": None}}
+# 4: self-service devices (docs/self-service.md).
+KEYS_BY_SCHEMA[4] = {**KEYS_BY_SCHEMA[3],
+                     "self_service": dict.fromkeys(("enabled", "idle_seconds", "warning_seconds"))}
 CONFIG_SCHEMA = max(KEYS_BY_SCHEMA)
 BASELINE_SCHEMA = 1  # devices from before the rule report nothing
 

@@ -129,6 +129,12 @@ class Record:
     checks: tuple[Check, ...] = ()
     email: str | None = None  # for the acuse de recibo, optional
     folio: str = ""  # assigned by the outbox in the same transaction as the save
+    # Self-service (docs/self-service.md): `captured_by` "ciudadano" when the citizen captured
+    # it on a self-service device (`auxiliary_id` then empty), "" for an auxiliary's capture;
+    # `activation` the activation code as the citizen typed it (12 characters, normalised),
+    # which only the server can check. Both written only when set.
+    captured_by: str = ""
+    activation: str = ""
     version: int = field(default=FORMAT_VERSION)
 
     def image(self, kind: ImageKind) -> EncodedImage:
@@ -178,7 +184,7 @@ def record_to_cbor_obj(r: Record) -> dict[str, Any]:
     cred["mrz"] = list(c.mrz)
     cred["qr"] = [bytes(q) for q in c.qr]
     s = r.signature
-    return {
+    out: dict[str, Any] = {
         "v": r.version,
         "id": r.record_id.bytes,
         "dev": r.device_id,
@@ -199,6 +205,11 @@ def record_to_cbor_obj(r: Record) -> dict[str, Any]:
         "chk": [[k.name, k.passed, k.score, k.detail] for k in r.checks],
         "email": r.email,
     }
+    if r.captured_by:  # absent for an auxiliary's capture: its bytes are as before
+        out["by"] = r.captured_by
+    if r.activation:
+        out["act"] = r.activation
+    return out
 
 
 def encode_record(r: Record) -> bytes:
@@ -241,6 +252,9 @@ def _decode_v1(m: dict[str, Any]) -> Record:
     if len(rid) != 16:
         raise RecordFormatError("record id must be 16 bytes")
     email = m.get("email")
+    by, act = m.get("by", ""), m.get("act", "")
+    if not isinstance(by, str) or not isinstance(act, str):
+        raise RecordFormatError("record fields 'by' and 'act' must be text")
     return Record(
         record_id=uuid.UUID(bytes=rid),
         device_id=_req(m, "dev", str),
@@ -255,6 +269,8 @@ def _decode_v1(m: dict[str, Any]) -> Record:
         checks=checks,
         email=None if email is None else str(email),
         folio=str(m.get("folio", "")),
+        captured_by=by,
+        activation=act,
         version=1,
     )
 

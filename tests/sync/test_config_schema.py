@@ -55,6 +55,7 @@ def test_the_current_schema_is_what_the_device_loader_accepts() -> None:
     assert keys["auxiliaries"] == _tree(device_config.Auxiliary)
     assert keys["secciones"] == _tree(device_config.Seccion)
     assert keys["freeze"] == _tree(device_config.FreezeSection)
+    assert keys["self_service"] == _tree(device_config.SelfServiceSection)
     # A config update replaces exactly these top-level keys (command_exec's shapes), no more.
     assert set(CONFIG_UPDATE_SHAPES) == set(keys) - {"unlock"}
 

@@ -138,3 +138,19 @@ def test_a_name_the_mrz_may_have_cut_round_trips_and_older_records_read_as_whole
         obj["cred"]["nombre_truncado"] = bad
         with pytest.raises(RecordFormatError, match="nombre_truncado"):
             decode_record(cbor2.dumps(obj))
+
+
+def test_a_self_service_record_round_trips_and_an_auxiliarys_bytes_are_unchanged() -> None:
+    rec = tiny_record(seed=9)
+    plain = cbor2.loads(encode_record(rec))
+    assert "by" not in plain and "act" not in plain          # written only when set
+    citizen = replace(rec, auxiliary_id="", captured_by="ciudadano", activation="K7Q2M9XBT4RC")
+    obj = cbor2.loads(encode_record(citizen))
+    assert obj["by"] == "ciudadano" and obj["act"] == "K7Q2M9XBT4RC" and obj["aux"] == ""
+    back = decode_record(encode_record(citizen))
+    assert back == citizen and back.captured_by == "ciudadano" and back.activation == "K7Q2M9XBT4RC"
+    # A record of an older device (neither key) reads as an auxiliary's; a wrong type is malformed.
+    assert decode_record(encode_record(rec)).captured_by == ""
+    obj["by"] = 1
+    with pytest.raises(RecordFormatError, match="'by' and 'act'"):
+        decode_record(cbor2.dumps(obj))
