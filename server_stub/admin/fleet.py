@@ -232,7 +232,7 @@ def _code_cancel(app: Any, sess: Any, form: Form) -> Response:
     except fleet.FleetError as e:
         return _codes_page(app, sess, {}, f"No se canceló: {e}")
     _audit(app, sess.user.username, audit.CODE_CANCEL, row.code_id_prefix,
-           f"auxiliares: {', '.join(row.auxiliaries)}")
+           "autoservicio" if row.self_service else f"auxiliares: {', '.join(row.auxiliaries)}")
     log.warning("enrollment code %s cancelled from the dashboard by %s", row.code_id_prefix,
                 sess.user.username)
     return app._redirect(f"/codigos?msg=cancelado&c={row.code_id_prefix}")

@@ -4,6 +4,7 @@
     admin auxiliary-pin   --id [--pin-stdin]   (new PIN; pushed to its devices as a config update)
     admin auxiliary-list
     admin enroll-code     --auxiliary A [--auxiliary ...] [--qr FILE.png] [--server-url URL] [--json]
+    admin enroll-code     --self-service --aspirant ASP [--process P ...] [...]   (no auxiliaries)
     admin enroll-codes    (no secrets: state of each code)
     admin device-config   --id DEV [--auxiliary ...] [--unlock AUX ...]
     admin device-wipe     --id DEV [--ttl-hours H]
@@ -124,16 +125,28 @@ def cmd_aux_list(_args: argparse.Namespace, _cfg: ServerConfig, store: Store) ->
 
 
 def cmd_enroll_code(args: argparse.Namespace, cfg: ServerConfig, store: Store) -> Any:
-    code = issue_enrollment_code(store, cfg, args.auxiliary, server_url=args.server_url)
+    if args.self_service:
+        if args.auxiliary:
+            raise fleet.FleetError("un código de autoservicio no lleva auxiliares: quite --auxiliary")
+        if not args.aspirant:
+            raise fleet.FleetError("indique con --aspirant para qué aspirante capta el dispositivo "
+                                   "de autoservicio")
+    elif not args.auxiliary:
+        raise fleet.FleetError("indique los auxiliares del dispositivo (--auxiliary) o --self-service")
+    code = issue_enrollment_code(store, cfg, args.auxiliary or [], server_url=args.server_url,
+                                 self_service=args.self_service, aspirant=args.aspirant,
+                                 processes=args.process)
     qr = code.qr_png(args.qr) if args.qr else None
     out = {"code": code.code, "uri": code.uri, "expires_ms": code.expires_ms,
-           "auxiliaries": code.auxiliaries, "qr_png": str(qr) if qr else None}
+           "auxiliaries": code.auxiliaries, "self_service": code.self_service, "aspirant": code.aspirant,
+           "processes": code.processes, "qr_png": str(qr) if qr else None}
     if args.json:
         return out
     print(code.qr_text())
     print(f"Código de inscripción: {code.code}")
     print(f"Servidor: {code.uri.split('server=')[-1] if 'server=' in code.uri else '-'}")
-    print(f"Vale hasta (Unix ms): {code.expires_ms}; un solo uso. Auxiliares: {', '.join(code.auxiliaries)}")
+    who = code.for_text if code.self_service else f"Auxiliares: {code.for_text}"
+    print(f"Vale hasta (Unix ms): {code.expires_ms}; un solo uso. {who[:1].upper()}{who[1:]}")
     if qr:
         print(f"QR: {qr}")
     return None
@@ -207,8 +220,14 @@ def add_admin_commands(asub: Any, with_config: ConfigArg) -> None:
         fn=_with_store(cmd_aux_list))
     e = with_config(asub.add_parser("enroll-code",
                                     help="un código de inscripción de un solo uso (24 h) y su QR"))
-    e.add_argument("--auxiliary", action="append", required=True,
-                   help="id de un auxiliar del dispositivo (se repite)")
+    e.add_argument("--auxiliary", action="append",
+                   help="id de un auxiliar del dispositivo (se repite; no con --self-service)")
+    e.add_argument("--self-service", action="store_true",
+                   help="código para un dispositivo de autoservicio: el ciudadano captura solo, sin "
+                        "auxiliar (requiere --aspirant y la dirección HTTPS de los dispositivos)")
+    e.add_argument("--aspirant", help="con --self-service: id del aspirante para el que capta")
+    e.add_argument("--process", action="append",
+                   help="con --self-service: id de proceso (se repite; por omisión, todos los del aspirante)")
     e.add_argument("--qr", type=Path, metavar="ARCHIVO.png", help="guardar el QR como PNG aquí")
     e.add_argument("--server-url", help="URL de inscripción del QR (por omisión, la de [fleet])")
     e.add_argument("--json", action="store_true", help="salida en JSON")

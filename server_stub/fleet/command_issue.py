@@ -57,31 +57,67 @@ def _scope(a: procmod.Aspirant) -> dict[str, Any]:
     return out
 
 
-def device_config(store: Store, aux_ids: list[str]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SelfServiceFor:
+    """What a self-service device captures for (docs/self-service.md): one aspirant, in these
+    processes, as its enrollment code said (``enrollment_codes.aspirant``/``processes``). No
+    auxiliary is on board: the citizen captures alone."""
+
+    aspirant_id: str = ""
+    processes: tuple[str, ...] = ()
+
+
+def device_config(store: Store, aux_ids: list[str],
+                  self_service: SelfServiceFor | None = None) -> dict[str, Any]:
     """The `[[processes]]`, `[[auxiliaries]]`, `[freeze]` and `[warnings]` a device with these auxiliaries
-    gets, in the device config's own shape (sync/device/config.py)."""
+    gets, in the device config's own shape (sync/device/config.py). A self-service device (no
+    auxiliaries) gets its aspirant's processes and `[self_service] enabled = true`."""
     auxes = fleet.list_auxiliaries(store, aux_ids)
-    aspirants = {a.aspirant_id for a in auxes}
-    if len(aspirants) > 1:
-        raise fleet.FleetError("los auxiliares de un dispositivo deben trabajar para el mismo aspirante "
-                               f"(aquí: {', '.join(sorted(aspirants))})")
-    procs: list[dict[str, Any]] = []
-    for pid in sorted({p for a in auxes for p in a.processes}):
-        p = procmod.get_process(store, pid)
-        asp = procmod.get_aspirant(store, pid, next(iter(aspirants)))
-        if p is None or asp is None:
-            raise fleet.FleetError(f"el proceso {pid!r} ya no existe")
-        rule = rule_for(p.kind)
-        tz = p.zone()  # a process from before zones were stored: America/Mexico_City
-        procs.append({"id": p.process_id, "kind": device_kind(p.kind),  # process_kinds.KINDS
-                      "name": p.name, "aspirant_id": asp.aspirant_id, "aspirant_name": asp.name,
-                      "scope": _scope(asp), "start": _date(p.starts_ms, tz), "end": _date(p.ends_ms, tz),
-                      "start_ms": p.starts_ms, "end_ms": p.ends_ms, "timezone": tz.key,
-                      "threshold_percent": rule.total_bp / 100 if rule else 0.0})
-    return {"processes": procs,
-            "auxiliaries": [{"id": a.aux_id, "name": a.name, "pin_hash": a.pin_hash, "role": a.role,
-                             "processes": a.processes} for a in auxes],
-            "freeze": dict(DEFAULT_FREEZE), "warnings": dict(DEFAULT_WARNINGS)}
+    if self_service is not None:
+        if auxes:
+            raise fleet.FleetError("un dispositivo de autoservicio no lleva auxiliares")
+        pairs = [(pid, self_service.aspirant_id) for pid in sorted(set(self_service.processes))]
+    else:
+        aspirants = {a.aspirant_id for a in auxes}
+        if len(aspirants) > 1:
+            raise fleet.FleetError("los auxiliares de un dispositivo deben trabajar para el mismo aspirante "
+                                   f"(aquí: {', '.join(sorted(aspirants))})")
+        pairs = [(pid, a) for a in aspirants for pid in sorted({p for x in auxes for p in x.processes})]
+    out: dict[str, Any] = {
+        "processes": [_process(store, pid, aspirant_id) for pid, aspirant_id in pairs],
+        "auxiliaries": [{"id": a.aux_id, "name": a.name, "pin_hash": a.pin_hash, "role": a.role,
+                         "processes": a.processes} for a in auxes],
+        "freeze": dict(DEFAULT_FREEZE), "warnings": dict(DEFAULT_WARNINGS)}
+    if self_service is not None:
+        out["self_service"] = {"enabled": True}  # cut for devices before schema 4 (for_device)
+    return out
+
+
+def _process(store: Store, process_id: str, aspirant_id: str) -> dict[str, Any]:
+    p = procmod.get_process(store, process_id)
+    asp = procmod.get_aspirant(store, process_id, aspirant_id)
+    if p is None or asp is None:
+        raise fleet.FleetError(f"el proceso {process_id!r} ya no existe")
+    rule = rule_for(p.kind)
+    tz = p.zone()  # a process from before zones were stored: America/Mexico_City
+    return {"id": p.process_id, "kind": device_kind(p.kind),  # process_kinds.KINDS
+            "name": p.name, "aspirant_id": asp.aspirant_id, "aspirant_name": asp.name,
+            "scope": _scope(asp), "start": _date(p.starts_ms, tz), "end": _date(p.ends_ms, tz),
+            "start_ms": p.starts_ms, "end_ms": p.ends_ms, "timezone": tz.key,
+            "threshold_percent": rule.total_bp / 100 if rule else 0.0}
+
+
+def self_service_for(store: Store, device_id: str) -> SelfServiceFor | None:
+    """None for an auxiliaries' device; for a self-service one, what its enrollment code named
+    (read from ``enrollment_codes``, which server_stub.fleet.enrollment_codes owns)."""
+    fleet.ensure_schema(store)
+    if not fleet.is_self_service(store, device_id):
+        return None
+    rows = store.query("SELECT c.aspirant, c.processes FROM fleet_devices d JOIN enrollment_codes c "
+                       "ON c.code_id = d.code_id WHERE d.device_id = ?", (device_id,))
+    if not rows or not rows[0][0]:
+        return SelfServiceFor()
+    return SelfServiceFor(str(rows[0][0]), tuple(json.loads(rows[0][1] or "[]")))
 
 
 def queue_command(store: Store, sign_key: ed25519.Ed25519PrivateKey, device_id: str, kind: str,
@@ -111,10 +147,13 @@ def queue_config_update(store: Store, sign_key: ed25519.Ed25519PrivateKey, devic
                         aux_ids: list[str] | None = None, unlock: list[str] | None = None) -> QueuedCommand:
     """Push the device's current processes/auxiliaries (new PINs included); `unlock` lists
     auxiliaries whose PIN lockout the device should clear (coordinator unlock)."""
+    serves = self_service_for(store, device_id)
+    if serves is not None and aux_ids:
+        raise fleet.FleetError(f"{device_id} es un dispositivo de autoservicio: no lleva auxiliares")
     ids = aux_ids if aux_ids is not None else fleet.device_auxiliaries(store, device_id)
     if aux_ids is not None:
         fleet.set_device_auxiliaries(store, device_id, ids)
-    cfg = device_config(store, ids)
+    cfg = device_config(store, ids, serves)  # a self-service device keeps its [self_service]
     cfg["unlock"] = list(unlock or [])
     cfg, _ = for_device(store, device_id, cfg)
     return queue_command(store, sign_key, device_id, "config", json.dumps(cfg, sort_keys=True).encode())
@@ -125,6 +164,9 @@ def push_process_change(store: Store, sign_key: ed25519.Ed25519PrivateKey, proce
     whose auxiliaries work for it, so the kiosk offers it by the new dates. The devices."""
     aux = {a.aux_id for a in fleet.list_auxiliaries(store) if process_id in a.processes}
     devices = fleet.active_devices_with(store, aux)
+    active = {d.device_id for d in store.list_devices() if d.state == "active"}
+    devices += sorted(d for d in fleet.self_service_devices(store) & active
+                      if process_id in (self_service_for(store, d) or SelfServiceFor()).processes)
     for d in devices:
         queue_config_update(store, sign_key, d)
     return devices

@@ -8,7 +8,9 @@ The server claims the code atomically, registers the device with
 bundle, signed with the server key and MACed with the code's key.
 
 A retry with the same device keys (a lost response) gets the same bundle: it is
-the same enrollment, not a second use. Protocol: docs/enrollment.md.
+the same enrollment, not a second use. A self-service code makes a self-service device
+(``fleet_devices.self_service = 1``, no auxiliaries; the bundle says ``"self_service": true`` and
+its config carries ``[self_service]``). Protocol: docs/enrollment.md.
 """
 
 from __future__ import annotations
@@ -40,15 +42,18 @@ from server_stub.core.config import ServerConfig
 from server_stub.core.store import Store
 from server_stub.deploy import keys, pki
 from server_stub.fleet import tables as fleet
-from server_stub.fleet.command_issue import cut_to_schema, device_config
+from server_stub.fleet.command_issue import cut_to_schema, device_config, self_service_for
 from server_stub.fleet.enrollment_codes import ensure_schema
 from server_stub.fleet.registry import RegistryError, add_device
 from sync.wire import enrollment as proto
-from sync.wire.config_schema import reported_schema
+from sync.wire.config_schema import KEYS_BY_SCHEMA, reported_schema
 from sync.wire.folio import ALPHABET as FOLIO_ALPHABET
 
 MAX_REQUEST = 64 * 1024
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+# The first device-config schema with [self_service]: an older device would enroll as a kiosk
+# with no auxiliaries, which nobody could unlock.
+SELF_SERVICE_SCHEMA = min(v for v, keys in KEYS_BY_SCHEMA.items() if "self_service" in keys)
 
 
 @dataclass(frozen=True)
@@ -76,10 +81,10 @@ class Enroller:
         now = fleet.now_ms() if now_ms is None else now_ms
         code_id, csr_pem, sign_pub, mac = _fields(req)
         rows = self.store.query("SELECT mac_key, auxiliaries, expires_ms, state, device_id, key_binding, "
-                                "bundle FROM enrollment_codes WHERE code_id = ?", (code_id,))
+                                "bundle, self_service FROM enrollment_codes WHERE code_id = ?", (code_id,))
         if not rows:
             raise Refusal(404, "code_unknown", "código de inscripción desconocido")
-        mac_key, aux_json, expires, state, device_id, bound, bundle = rows[0]
+        mac_key, aux_json, expires, state, device_id, bound, bundle, self_service = rows[0]
         mac_key = bytes(mac_key)
         if not hmac.compare_digest(proto.request_mac(mac_key, csr_pem, sign_pub), mac):
             raise Refusal(400, "bad_request_mac", "la solicitud no corresponde al código")
@@ -95,11 +100,17 @@ class Enroller:
         else:
             if int(expires) <= now:
                 raise Refusal(410, "code_expired", "el código de inscripción venció")
-            device_id = self._claim(code_id, binding, json.loads(aux_json), now)
+            if self_service and reported_schema(req) < SELF_SERVICE_SCHEMA:  # before the code is spent
+                raise Refusal(400, "self_service_unsupported", "este dispositivo no tiene el modo de "
+                                                               "autoservicio; actualice su programa")
+            if self_service and not self.cfg.device_https_url():
+                raise Refusal(503, "no_https", "el servidor no da una dirección HTTPS a los dispositivos "
+                                               "de autoservicio; avise a la coordinación")
+            device_id = self._claim(code_id, binding, json.loads(aux_json), now, bool(self_service))
         return self._finish(code_id, str(device_id), csr_pem, sign_pub, mac_key, binding, now,
                             reported_schema(req))
 
-    def _claim(self, code_id: str, binding: str, aux_ids: list[str], now: int) -> str:
+    def _claim(self, code_id: str, binding: str, aux_ids: list[str], now: int, self_service: bool) -> str:
         s = self.store
         with s.tx() as conn:
             # FOR UPDATE: a cancellation committed while this waited is seen (PostgreSQL reads
@@ -120,8 +131,9 @@ class Enroller:
                                     (prefix,)).fetchone():
                     break
             conn.execute(s.sql("INSERT INTO fleet_devices (device_id, folio_prefix, auxiliaries, code_id, "
-                               "enrolled_ms) VALUES (?, ?, ?, ?, ?)"),
-                         (device_id, prefix, json.dumps(aux_ids), code_id, now))
+                               "enrolled_ms, self_service) VALUES (?, ?, ?, ?, ?, ?)"),
+                         (device_id, prefix, json.dumps([] if self_service else aux_ids), code_id, now,
+                          1 if self_service else 0))
             conn.execute(s.sql("UPDATE enrollment_codes SET state = 'redeemed', device_id = ?, "
                                "key_binding = ?, redeemed_ms = ? WHERE code_id = ?"),
                          (device_id, binding, now, code_id))
@@ -137,6 +149,11 @@ class Enroller:
         except RegistryError as e:
             raise Refusal(400, "bad_csr", f"solicitud de certificado no válida: {e}") from None
         assert reg.cert is not None
+        serves = self_service_for(self.store, device_id)
+        # Only config keys the device's schema knows: its strict loader checks the bundle.
+        config = cut_to_schema(device_config(self.store, json.loads(aux_json), serves), config_schema,
+                               device_id)[0]
+        extra = {"self_service": True} if serves is not None else {}
         body = proto.canonical_json({
             "v": proto.PROTOCOL_VERSION, "device_id": device_id, "folio_prefix": prefix,
             "issued_ms": now, "code_id": code_id, "key_binding": binding,
@@ -144,9 +161,7 @@ class Enroller:
             "ca_cert": self.ca_pem.decode(), "server_seal_public": self.seal_line,
             "server_sign_public": self.sign_pub_pem.decode(), "seal_suite": self.seal_suite,
             "https_url": self.cfg.device_https_url(), "mqtt_url": self.cfg.device_mqtt_url(),
-            # Only config keys the device's schema knows: its strict loader checks the bundle.
-            "config": cut_to_schema(device_config(self.store, json.loads(aux_json)), config_schema,
-                                    device_id)[0],
+            "config": config, **extra,
         })
         bundle = proto.pack_bundle(body, self.sign_key.sign(proto.BUNDLE_CONTEXT + body),
                                    proto.bundle_mac(mac_key, body))

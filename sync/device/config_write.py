@@ -16,7 +16,7 @@ from typing import Any
 from sync.device.config import DeviceConfig, parse_config
 
 _TOP = ("locale", "idle_lock_minutes")
-_TABLES = ("device", "server", "keys", "freeze", "warnings")
+_TABLES = ("device", "server", "keys", "freeze", "warnings", "self_service")
 _ARRAYS = ("processes", "auxiliaries", "secciones")
 
 
@@ -38,6 +38,9 @@ def render_toml(data: dict[str, Any]) -> str:
     """Only the device config's shape: a few top-level keys, tables, arrays of tables."""
     lines = ["# Written by fieldkit enrollment / config update. Paths are relative to this file."]
     lines += [f"{k} = {_value(data[k])}" for k in _TOP if k in data]
+    # An empty array has no [[table]] to write: said at the top (a self-service device has
+    # no auxiliaries, and the loader wants the key).
+    lines += [f"{a} = []" for a in _ARRAYS if a in data and not data[a]]
     for t in _TABLES:
         if t in data:
             lines += ["", f"[{t}]"] + [f"{k} = {_value(v)}" for k, v in data[t].items() if v is not None]

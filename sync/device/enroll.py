@@ -127,6 +127,7 @@ class EnrollResult:
     config_path: Path
     processes: list[str]
     auxiliaries: list[str]
+    self_service: bool = False  # provisioned for self-service: the config has [self_service] enabled
 
 
 @dataclass
@@ -237,9 +238,14 @@ def _verify(data: bytes, code: proto.EnrollCode, keys: _Keys) -> dict[str, Any]:
 
 
 def config_data(b: dict[str, Any], data_dir: str) -> dict[str, Any]:
-    """The device TOML as data (paths relative to the config file)."""
+    """The device TOML as data (paths relative to the config file). A self-service bundle's
+    config carries its ``[self_service]`` table (checked with the rest by the config's loader)."""
     k = f"{STATE_DIR}/keys"
     c = b.get("config") or {}
+    ss = dict(c.get("self_service") or {})
+    if b.get("self_service") is True:  # the bundle's own flag says the same as its config table
+        ss["enabled"] = True
+    extra = {"self_service": ss} if ss else {}
     return {
         "locale": "es",
         "device": {"id": b["device_id"], "folio_prefix": b["folio_prefix"], "data_dir": data_dir},
@@ -250,7 +256,7 @@ def config_data(b: dict[str, Any], data_dir: str) -> dict[str, Any]:
                  "server_seal_public": f"{k}/server-seal.pub", "server_sign_public": f"{k}/server-sign.pub"},
         "freeze": c.get("freeze") or {},
         "processes": c.get("processes") or [], "auxiliaries": c.get("auxiliaries") or [],
-        "secciones": c.get("secciones") or [],
+        "secciones": c.get("secciones") or [], **extra,
     }
 
 
@@ -344,7 +350,8 @@ def enroll(code: str, server_url: str | None = None, config_path: Path | str = D
     say(Msg("enroll.step.done"), 1.0)
     return EnrollResult(b["device_id"], b["folio_prefix"], cfg_path,
                         [p["id"] for p in b["config"].get("processes", [])],
-                        [a["id"] for a in b["config"].get("auxiliaries", [])])
+                        [a["id"] for a in b["config"].get("auxiliaries", [])],
+                        bool(config_data(b, "").get("self_service", {}).get("enabled")))
 
 
 def ca_fingerprint(pem: bytes) -> str:

@@ -37,9 +37,28 @@ def server_time_ms(resp: requests.Response) -> int | None:
     return None
 
 
-def _retry_after(resp: requests.Response) -> float | None:
+def retry_after(resp: requests.Response) -> float | None:
+    """The Retry-After header in seconds (the delta form; a date is not understood), or None."""
     v = resp.headers.get("Retry-After", "")
     return float(v) if v.isdigit() else None
+
+
+def pinned_session() -> requests.Session:
+    """A session for `mtls_request`: no proxies or CA bundles from the environment (the CA is
+    pinned). Shared with the activation request (sync/device/activation.py)."""
+    s = requests.Session()
+    s.trust_env = False
+    return s
+
+
+def mtls_request(session: requests.Session, method: str, url: str, tls: TLSFiles,
+                 timeout: float | tuple[float, float], **kw: Any) -> requests.Response:
+    """One request over mutual TLS: only the deployment CA trusted, the device certificate sent.
+    Raises what requests raises."""
+    # verify/cert per request: a Session-level verify loses to $REQUESTS_CA_BUNDLE
+    # (requests issue #3829), which would silently unpin the CA.
+    return session.request(method, url, timeout=timeout, verify=str(tls.ca),
+                           cert=(str(tls.cert), str(tls.key)), **kw)
 
 
 class DeviceRevoked(TransportDown):
@@ -77,10 +96,7 @@ class HttpsTransport:
             raise TransportDown("sin sesión HTTPS")
         t0 = time.time()
         try:
-            # verify/cert per request: a Session-level verify loses to $REQUESTS_CA_BUNDLE
-            # (requests issue #3829), which would silently unpin the CA.
-            resp = s.request(method, self.base + path, timeout=self._timeout,
-                             verify=str(self.tls.ca), cert=(str(self.tls.cert), str(self.tls.key)), **kw)
+            resp = mtls_request(s, method, self.base + path, self.tls, self._timeout, **kw)
         except requests.RequestException as e:
             raise TransportDown(f"sin conexión con {self.base}: {_short(e)}") from None
         t1 = time.time()
@@ -96,9 +112,7 @@ class HttpsTransport:
         u = urlsplit(self.base)
         if u.hostname:  # a bounded lookup first: getaddrinfo itself has no timeout
             getaddrinfo_within(u.hostname, u.port or 443, self._dns_timeout)
-        s = requests.Session()
-        s.trust_env = False  # no proxies or CA bundles from the environment: the CA is pinned
-        self._session = s
+        self._session = pinned_session()
         try:
             self._health()
         except TransportDown:
@@ -109,7 +123,7 @@ class HttpsTransport:
         resp = self._request("GET", "/v1/health")
         if resp.status_code != 200:
             raise TransportDown(f"el servidor respondió {resp.status_code} a /v1/health",
-                                _retry_after(resp))
+                                retry_after(resp))
 
     def send(self, item: OutboxItem) -> None:
         resp = self._request("POST", "/v1/records", data=item.envelope,
@@ -122,7 +136,7 @@ class HttpsTransport:
         elif code == 403:
             raise Unauthorized(f"HTTP 403: el certificado no corresponde al dispositivo ({resp.text[:200]})")
         else:
-            raise TransportDown(f"HTTP {code} del servidor", _retry_after(resp))
+            raise TransportDown(f"HTTP {code} del servidor", retry_after(resp))
 
     def query(self, data: bytes) -> None:
         resp = self._request("POST", QUERY_PATH, data=data, headers={"Content-Type": CONTENT_TYPE})
@@ -132,7 +146,7 @@ class HttpsTransport:
         elif resp.status_code == 403:
             raise Unauthorized(f"HTTP 403 a {QUERY_PATH} ({resp.text[:200]})")
         elif resp.status_code >= 500:
-            raise TransportDown(f"HTTP {resp.status_code} a {QUERY_PATH}", _retry_after(resp))
+            raise TransportDown(f"HTTP {resp.status_code} a {QUERY_PATH}", retry_after(resp))
         else:  # an older server (404), or one that will not take it: the bodies go, as before
             self.queries_ok = False
 
@@ -148,7 +162,7 @@ class HttpsTransport:
         # Fleet: the status goes to the server, and pending commands come back (HTTPS-only devices).
         resp = self._request("POST", "/v1/status", json=status)
         if resp.status_code >= 500:
-            raise TransportDown(f"HTTP {resp.status_code} a /v1/status", _retry_after(resp))
+            raise TransportDown(f"HTTP {resp.status_code} a /v1/status", retry_after(resp))
         after = status.get("last_command_seq") or 0
         resp = self._request("GET", f"/v1/commands?after={after}")
         if resp.status_code == 200:

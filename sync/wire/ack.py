@@ -28,7 +28,7 @@ import cbor2
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from sync.wire import signed_pair
+from sync.wire.envelope import split_signed
 from sync.wire.errors import AckReason, AckRejected
 
 ACK_VERSION = 1
@@ -73,7 +73,7 @@ def parse_ack(data: bytes) -> tuple[Ack, bytes, bytes]:
     if len(data) > MAX_ACK_BYTES:
         raise bad
     try:
-        body, sig = signed_pair.split(data)
+        body, sig = split_signed(data)
         b = cbor2.loads(body)
     except AckRejected:
         raise

@@ -27,8 +27,8 @@ import cbor2
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from sync.wire import signed_pair
 from sync.wire.ack import server_key_id
+from sync.wire.envelope import split_signed
 
 COMMAND_VERSION = 1
 COMMAND_CONTEXT = b"fieldkit/v1/command\x00"
@@ -75,7 +75,7 @@ def parse_command(data: bytes) -> tuple[Command, bytes, bytes]:
     if len(data) > MAX_COMMAND_BYTES:
         raise bad
     try:
-        body, sig = signed_pair.split(data, canonical=False)
+        body, sig = split_signed(data, canonical=False)
         b = cbor2.loads(body)
     except CommandRejected:
         raise

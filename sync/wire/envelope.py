@@ -25,8 +25,34 @@ from dataclasses import dataclass
 
 import cbor2
 
-from sync.wire import signed_pair
 from sync.wire.errors import EnvelopeFormatError
+
+# --- the outer layer shared by envelopes, acks and commands: CBOR `[body bstr, signature bstr(64)]`.
+# One parser for all three, so they refuse the same malformed inputs the same way.
+SIG_LEN = 64  # Ed25519
+
+
+class SignedPairError(ValueError):
+    pass
+
+
+def join_signed(body: bytes, signature: bytes) -> bytes:
+    return cbor2.dumps([body, signature])
+
+
+def split_signed(data: bytes, *, canonical: bool = True) -> tuple[bytes, bytes]:
+    """(body, signature); with `canonical`, also refuses trailing or non-canonical bytes."""
+    try:
+        outer = cbor2.loads(data)
+    except Exception as e:
+        raise SignedPairError(f"not CBOR: {e}") from e
+    if (not isinstance(outer, list) or len(outer) != 2 or not isinstance(outer[0], bytes)
+            or not isinstance(outer[1], bytes) or len(outer[1]) != SIG_LEN):
+        raise SignedPairError("must be [body bstr, signature bstr(64)]")
+    if canonical and cbor2.dumps(outer) != data:
+        raise SignedPairError("trailing or non-canonical bytes")
+    return outer[0], outer[1]
+
 
 ENVELOPE_VERSION = 1
 SIGN_CONTEXT = b"fieldkit/v1/envelope\x00"
@@ -97,7 +123,7 @@ def encode_body(h: EnvelopeHeader) -> bytes:
 
 
 def join(body: bytes, signature: bytes) -> bytes:
-    return signed_pair.join(body, signature)
+    return join_signed(body, signature)
 
 
 def envelope_hash(envelope: bytes) -> bytes:
@@ -110,8 +136,8 @@ def split(envelope: bytes) -> tuple[bytes, bytes]:
     if len(envelope) > MAX_ENVELOPE_BYTES:
         raise EnvelopeFormatError("envelope too large")
     try:
-        return signed_pair.split(envelope)
-    except signed_pair.SignedPairError as e:
+        return split_signed(envelope)
+    except SignedPairError as e:
         raise EnvelopeFormatError(f"envelope: {e}") from e
 
 
