@@ -4,7 +4,7 @@
     admin auxiliary-pin   --id [--pin-stdin]   (new PIN; pushed to its devices as a config update)
     admin auxiliary-list
     admin enroll-code     --auxiliary A [--auxiliary ...] [--qr FILE.png] [--server-url URL] [--json]
-    admin enroll-code     --self-service --aspirant ASP [--process P ...] [...]   (no auxiliaries)
+    admin enroll-code     --self-service --aspirant ASP [--process P ...] [--auxiliary COORD ...]   (coordinators only)
     admin enroll-codes    (no secrets: state of each code)
     admin device-config   --id DEV [--auxiliary ...] [--unlock AUX ...]
     admin device-wipe     --id DEV [--ttl-hours H]
@@ -126,8 +126,6 @@ def cmd_aux_list(_args: argparse.Namespace, _cfg: ServerConfig, store: Store) ->
 
 def cmd_enroll_code(args: argparse.Namespace, cfg: ServerConfig, store: Store) -> Any:
     if args.self_service:
-        if args.auxiliary:
-            raise fleet.FleetError("un código de autoservicio no lleva auxiliares: quite --auxiliary")
         if not args.aspirant:
             raise fleet.FleetError("indique con --aspirant para qué aspirante capta el dispositivo "
                                    "de autoservicio")
@@ -221,7 +219,7 @@ def add_admin_commands(asub: Any, with_config: ConfigArg) -> None:
     e = with_config(asub.add_parser("enroll-code",
                                     help="un código de inscripción de un solo uso (24 h) y su QR"))
     e.add_argument("--auxiliary", action="append",
-                   help="id de un auxiliar del dispositivo (se repite; no con --self-service)")
+                   help="id de un auxiliar del dispositivo (se repite; con --self-service, sólo coordinadores)")
     e.add_argument("--self-service", action="store_true",
                    help="código para un dispositivo de autoservicio: el ciudadano captura solo, sin "
                         "auxiliar (requiere --aspirant y la dirección HTTPS de los dispositivos)")

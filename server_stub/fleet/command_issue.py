@@ -74,8 +74,9 @@ def device_config(store: Store, aux_ids: list[str],
     auxiliaries) gets its aspirant's processes and `[self_service] enabled = true`."""
     auxes = fleet.list_auxiliaries(store, aux_ids)
     if self_service is not None:
-        if auxes:
-            raise fleet.FleetError("un dispositivo de autoservicio no lleva auxiliares")
+        if others := [a.aux_id for a in auxes if a.role != "coordinador"]:
+            raise fleet.FleetError("un dispositivo de autoservicio sólo lleva coordinadores, no auxiliares "
+                                   f"({', '.join(others)})")
         pairs = [(pid, self_service.aspirant_id) for pid in sorted(set(self_service.processes))]
     else:
         aspirants = {a.aspirant_id for a in auxes}
@@ -148,12 +149,10 @@ def queue_config_update(store: Store, sign_key: ed25519.Ed25519PrivateKey, devic
     """Push the device's current processes/auxiliaries (new PINs included); `unlock` lists
     auxiliaries whose PIN lockout the device should clear (coordinator unlock)."""
     serves = self_service_for(store, device_id)
-    if serves is not None and aux_ids:
-        raise fleet.FleetError(f"{device_id} es un dispositivo de autoservicio: no lleva auxiliares")
     ids = aux_ids if aux_ids is not None else fleet.device_auxiliaries(store, device_id)
-    if aux_ids is not None:
-        fleet.set_device_auxiliaries(store, device_id, ids)
     cfg = device_config(store, ids, serves)  # a self-service device keeps its [self_service]
+    if aux_ids is not None:  # checked above: a self-service device takes coordinators only
+        fleet.set_device_auxiliaries(store, device_id, ids)
     cfg["unlock"] = list(unlock or [])
     cfg, _ = for_device(store, device_id, cfg)
     return queue_command(store, sign_key, device_id, "config", json.dumps(cfg, sort_keys=True).encode())

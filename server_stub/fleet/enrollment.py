@@ -9,7 +9,7 @@ bundle, signed with the server key and MACed with the code's key.
 
 A retry with the same device keys (a lost response) gets the same bundle: it is
 the same enrollment, not a second use. A self-service code makes a self-service device
-(``fleet_devices.self_service = 1``, no auxiliaries; the bundle says ``"self_service": true`` and
+(``fleet_devices.self_service = 1``, coordinators at most; the bundle says ``"self_service": true`` and
 its config carries ``[self_service]``). Protocol: docs/enrollment.md.
 """
 
@@ -132,7 +132,7 @@ class Enroller:
                     break
             conn.execute(s.sql("INSERT INTO fleet_devices (device_id, folio_prefix, auxiliaries, code_id, "
                                "enrolled_ms, self_service) VALUES (?, ?, ?, ?, ?, ?)"),
-                         (device_id, prefix, json.dumps([] if self_service else aux_ids), code_id, now,
+                         (device_id, prefix, json.dumps(aux_ids), code_id, now,
                           1 if self_service else 0))
             conn.execute(s.sql("UPDATE enrollment_codes SET state = 'redeemed', device_id = ?, "
                                "key_binding = ?, redeemed_ms = ? WHERE code_id = ?"),

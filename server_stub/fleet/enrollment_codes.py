@@ -164,7 +164,7 @@ def issue_enrollment_code(store: Store, cfg: ServerConfig, auxiliaries: list[str
         raise fleet.FleetError("el aspirante y los procesos se indican sólo con un código de autoservicio; "
                                "los de un dispositivo con auxiliares son los de sus auxiliares")
     # Same checks as the bundle will make: fail now, not at redeem.
-    device_config(store, [] if serves else auxiliaries, serves)
+    device_config(store, auxiliaries, serves)
     ca_der = pki.load_cert(cfg.tls.ca_cert).public_bytes(serialization.Encoding.DER)
     code: EnrollCode = new_code(ca_der, server_url or cfg.enroll_url())
     now = fleet.now_ms() if now_ms is None else now_ms
@@ -174,18 +174,20 @@ def issue_enrollment_code(store: Store, cfg: ServerConfig, auxiliaries: list[str
         conn.execute(store.sql("INSERT INTO enrollment_codes (code_id, mac_key, auxiliaries, created_ms, "
                                "expires_ms, state, issued_by, self_service, aspirant, processes) "
                                "VALUES (?, ?, ?, ?, ?, 'issued', ?, ?, ?, ?)"),
-                     (code.code_id(), code.mac_key(), json.dumps([] if serves else auxiliaries), now, expires,
+                     (code.code_id(), code.mac_key(), json.dumps(auxiliaries), now, expires,
                       issued_by, 1 if serves else 0, (serves.aspirant_id or None) if serves else None,
                       json.dumps(procs) if serves else None))
-    return IssuedCode(code.display, qr_uri(code), expires, [] if serves else list(auxiliaries),
+    return IssuedCode(code.display, qr_uri(code), expires, list(auxiliaries),
                       serves is not None, serves.aspirant_id if serves else "", procs)
 
 
 def self_service_target(store: Store, cfg: ServerConfig, auxiliaries: list[str], aspirant: str | None,
                         processes: list[str] | None) -> SelfServiceFor:
     """What a self-service code captures for, checked; FleetError (Spanish) when it cannot be issued."""
-    if auxiliaries:
-        raise fleet.FleetError("un código de autoservicio no lleva auxiliares (quite --auxiliary)")
+    # Only coordinators may ride along: their PIN opens the device's coordinator menu.
+    if others := [a.aux_id for a in fleet.list_auxiliaries(store, auxiliaries) if a.role != "coordinador"]:
+        raise fleet.FleetError("un código de autoservicio sólo lleva coordinadores, no auxiliares "
+                               f"({', '.join(others)})")
     if not cfg.device_https_url():
         raise fleet.FleetError("un dispositivo de autoservicio pide sus códigos de activación por HTTPS: "
                                "active [https] o indique [fleet].device_https_url")
@@ -277,16 +279,16 @@ def dashboard_issue_code(store: Store, form: dict[str, str],
     if _CONFIG.fleet.enroll_port is None and not _CONFIG.fleet.enroll_public_url:
         return ("No se pueden emitir códigos: falta [fleet].enroll_port (el servicio de inscripción "
                 "no está activo)."), None
+    aux = [a.strip() for a in form.get("auxiliary", "").replace(";", ",").split(",") if a.strip()]
     if form.get("self_service", "").strip():
         aspirant = form.get("aspirant", "").strip()
         if not aspirant:
             return "Elija el aspirante para el que capta el dispositivo de autoservicio.", None
-        try:
-            c = issue_enrollment_code(store, _CONFIG, [], issued_by=by, self_service=True, aspirant=aspirant)
+        try:  # coordinators chosen alongside ride along (their PIN opens the coordinator menu)
+            c = issue_enrollment_code(store, _CONFIG, aux, issued_by=by, self_service=True, aspirant=aspirant)
         except fleet.FleetError as e:
             return f"No se emitió el código: {e}", None
     else:
-        aux = [a.strip() for a in form.get("auxiliary", "").replace(";", ",").split(",") if a.strip()]
         if not aux:
             return ("Elija los auxiliares del dispositivo (campo «auxiliary»), marque «Autoservicio» "
                     "o use «fieldkit-server admin enroll-code --auxiliary …»."), None

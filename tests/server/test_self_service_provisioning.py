@@ -103,7 +103,7 @@ def test_an_auxiliaries_device_is_not_self_service(fleet_env: Fleet) -> None:
 def test_a_self_service_code_is_refused_with_auxiliaries_or_without_what_it_needs(fleet_env: Fleet) -> None:
     s, cfg = fleet_env.store, fleet_env.cfg
     before = _codes(fleet_env)
-    with pytest.raises(fleet.FleetError, match="no lleva auxiliares"):
+    with pytest.raises(fleet.FleetError, match="sólo lleva coordinadores"):
         enrollment_codes.issue_enrollment_code(s, cfg, ["aux-0001"], self_service=True, aspirant=ASPIRANT)
     with pytest.raises(fleet.FleetError, match="no está registrado"):
         enrollment_codes.issue_enrollment_code(s, cfg, [], self_service=True, aspirant="asp-nadie")
@@ -122,7 +122,7 @@ def test_a_self_service_code_is_refused_with_auxiliaries_or_without_what_it_need
 
     # The command line: one Spanish line each, no traceback, nothing issued.
     for args, words in ((["--self-service", "--auxiliary", "aux-0001", "--aspirant", ASPIRANT],
-                         "no lleva auxiliares"),
+                         "sólo lleva coordinadores"),
                         (["--self-service"], "--aspirant"),
                         ([], "--self-service")):
         r = _server(fleet_env, *args, "--json")
@@ -192,9 +192,13 @@ def test_the_dashboard_issues_a_self_service_code(dash_fleet: tuple[Fleet, str],
     assert "Elija el aspirante" in page and 'id="enroll-code-value"' not in page
     assert enrollment_codes.list_codes(fl.store) == []
 
-    # Auxiliaries chosen as well are ignored: the code is for a device without them.
+    # An auxiliary chosen as well is refused (a self-service device carries coordinators only).
     page = s.post(url + "/devices/enroll-code", data={"csrf": token.group(1), "self_service": "1",
                                                       "aspirant": ASPIRANT, "auxiliary": "aux-0001"}).text
+    assert "sólo lleva coordinadores" in page and 'id="enroll-code-value"' not in page
+    assert enrollment_codes.list_codes(fl.store) == []
+    page = s.post(url + "/devices/enroll-code", data={"csrf": token.group(1), "self_service": "1",
+                                                      "aspirant": ASPIRANT}).text
     shown = re.search(r'id="enroll-code-value" class="code">([0-9A-Z-]+)<', page)
     assert shown and 'id="issued-self-service"' in page
     [row] = enrollment_codes.list_codes(fl.store)
@@ -239,3 +243,19 @@ def test_a_self_service_device_on_postgresql(tmp_path: Path, pg_database: str,
         assert _payload(q)["self_service"] == {"enabled": True}
     finally:
         fl.close()
+
+
+def test_a_coordinator_may_ride_along_to_open_the_coordinator_menu(fleet_env: Fleet) -> None:
+    code = fleet_env.code(["coord-01"], self_service=True, aspirant=ASPIRANT)
+    assert code.self_service and code.auxiliaries == ["coord-01"]
+    dev = fleet_env.enroll("kiosk-coord", code)
+    cfg = dev.config
+    assert cfg.self_service.enabled
+    assert [(a.id, a.role) for a in cfg.auxiliaries] == [("coord-01", "coordinador")]
+    assert fleet.is_self_service(fleet_env.store, dev.id)
+    # Its config updates keep the coordinator, and refuse to put an auxiliary on it.
+    payload = _payload(command_issue.queue_config_update(fleet_env.store, fleet_env.sign_key, dev.id))
+    assert [a["id"] for a in payload["auxiliaries"]] == ["coord-01"]
+    with pytest.raises(fleet.FleetError, match="sólo lleva coordinadores"):
+        command_issue.queue_config_update(fleet_env.store, fleet_env.sign_key, dev.id, aux_ids=["aux-0001"])
+    assert fleet.device_auxiliaries(fleet_env.store, dev.id) == ["coord-01"]
