@@ -10,6 +10,7 @@ import datetime as _dt
 import json
 import os
 import shutil
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -160,6 +161,39 @@ processes = ["{PROCESS_ID}"]
 
     SaveContext.from_config(load_config(cfg)).close()
     return cfg
+
+
+def provision_self_service(dep: Deployment, transport: str) -> Path:
+    """A self-service device (docs/self-service.md) the way a coordinator makes one: the process
+    and its aspirant defined on the server, a self-service enrollment code, and the kiosk's own
+    `fieldkit-kiosk enroll` against the enrollment listener. Returns the config path."""
+    from kiosk.capture.save import SaveContext
+    from sync.device.config import load_config
+    from sync.device.config_write import write_config
+
+    server = ["--config", str(dep.server_toml)]
+    today = _dt.date.today()
+    run_cmd(dep.logs, "process", tool("fieldkit-server"), "process", "define", *server, "--id", PROCESS_ID,
+            "--kind", "presidencia", "--name", "Candidatura independiente (DEMO, MUESTRA)",
+            "--start", str(today - _dt.timedelta(days=10)), "--end", str(today + _dt.timedelta(days=30)))
+    run_cmd(dep.logs, "process", tool("fieldkit-server"), "process", "add-aspirant", *server,
+            "--process", PROCESS_ID, "--id", ASPIRANT_ID, "--name", "ASPIRANTE DEMO")
+    code = json.loads(run_cmd(dep.logs, "enroll-code", tool("fieldkit-server"), "admin", "enroll-code",
+                              *server, "--self-service", "--aspirant", ASPIRANT_ID, "--server-url",
+                              f"https://127.0.0.1:{dep.enroll_port}", "--json"))
+    cfg = dep.root / "device" / "device.toml"
+    run_cmd(dep.logs, "enroll", tool("fieldkit-kiosk"), "--config", str(cfg), "enroll", code["uri"], "--json",
+            private=(code["uri"], code["code"]))
+    data = tomllib.loads(cfg.read_text())
+    data["server"]["transport"] = transport
+    write_config(cfg, data)
+    SaveContext.from_config(load_config(cfg)).close()
+    return cfg
+
+
+def mail_folder(dep: Deployment) -> Path:
+    """Where the demo server's e-mails land (`[acuse] mode = "outbox"`): acuses and activation codes."""
+    return dep.root / "server" / "data" / "acuses"
 
 
 def make_cards(dep: Deployment, n: int) -> list[Path]:

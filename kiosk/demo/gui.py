@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kiosk.demo.deployment import DEMO_PIN, Deployment, device_counts, make_cards, server_records
+from kiosk.demo.deployment import DEMO_PIN, Deployment, device_counts, mail_folder, make_cards, server_records
 from kiosk.demo.procs import Procs, tool
 
 
@@ -47,7 +47,10 @@ def gui(ns: argparse.Namespace, root: Path, procs: Procs, dep: Deployment, cfg: 
     camera = ns.camera or f"replay:{replay_folder(root, cards[0])}@15"
     procs.start("sync-agent", [tool("fieldkit-sync"), "--config", str(cfg), "run",
                                *(["--verbose"] if ns.verbose else [])])
-    print(f"Kiosco: auxiliar «AUXILIAR DEMO», PIN {DEMO_PIN}. Credenciales de prueba en {root / 'cards'}.\n"
+    who = f"Kiosco: auxiliar «AUXILIAR DEMO», PIN {DEMO_PIN}."
+    if getattr(ns, "self_service", False):
+        who = f"Kiosco de autoservicio: los códigos de activación llegan como correos a {mail_folder(dep)}."
+    print(f"{who} Credenciales de prueba en {root / 'cards'}.\n"
           f"Servidor: https://127.0.0.1:{dep.https_port} · registros del demo en {procs.logs}", flush=True)
     kiosk = subprocess.Popen([tool("fieldkit-kiosk"), "--config", str(cfg), "--camera", camera, "--windowed"])
     try:

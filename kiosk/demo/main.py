@@ -2,13 +2,16 @@
 
     fieldkit-demo [--data-dir DIR] [--camera SPEC] [--transport mqtt|https] [--verbose]
     fieldkit-demo --headless --records N [--offline] [--transport mqtt|https] [--data-dir DIR] [--json]
+    fieldkit-demo --self-service [--data-dir DIR] [--transport mqtt|https]
 
 A throwaway deployment under DIR (default: a new temporary folder): the server
 (`fieldkit-server init` + `serve`, with a synthetic roll imported), Mosquitto
 when installed (else HTTPS only), a demo device provisioned with
 `fieldkit-server admin add-device` (its keys and CSR made here, the private
 keys never leave DIR/device), generated cards in DIR/cards, then either the
-kiosk on the replay camera, or (`--headless`) N records captured through
+kiosk on the replay camera (`--self-service`: a self-service device enrolled with a
+self-service code, the kiosk at "Dar mi apoyo"; the codes e-mailed land in
+DIR/server/data/acuses), or (`--headless`) N records captured through
 `fieldkit-kiosk capture` (the same code path as "Guardar") and synced by
 `fieldkit-sync run`, ending with one JSON summary. Nothing of the server is
 imported: it is driven through its command line only. Every port is chosen
@@ -31,7 +34,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from kiosk.demo.deployment import provision_device, start_server
+from kiosk.demo.deployment import provision_device, provision_self_service, start_server
 from kiosk.demo.gui import gui
 from kiosk.demo.headless import headless
 from kiosk.demo.procs import DemoError, Procs
@@ -54,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=60.0, help="espera máxima de la sincronización (s)")
     p.add_argument("--keep", action="store_true", help="no borrar la carpeta temporal al terminar")
     p.add_argument("--json", action="store_true", help="con --headless: un objeto JSON (docs/cli.md)")
+    p.add_argument("--self-service", action="store_true",
+                   help="un dispositivo de autoservicio: el ciudadano da su apoyo sin auxiliar "
+                        "(docs/self-service.md); los códigos de activación llegan como correos a "
+                        "DIR/server/data/acuses")
     p.add_argument("--verbose", action="store_true",
                    help="registros detallados (depuración) del servidor y del agente en DIR/logs")
     return p
@@ -72,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
     if ns.records < 1:
         print(f"{PROG}: --records debe ser al menos 1", file=sys.stderr)
+        return 2
+    if ns.self_service and ns.headless:
+        print(f"{PROG}: --self-service abre el kiosco (sin --headless): el ciudadano escribe su código",
+              file=sys.stderr)
         return 2
     has_broker = shutil.which("mosquitto") is not None
     if ns.transport == "mqtt" and not has_broker:
@@ -95,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         dep = start_server(root, procs, want_mqtt=ns.transport == "mqtt" or (not ns.headless and has_broker),
                            roll_rows=max(60, 4 * ns.records), log_level="DEBUG" if ns.verbose else "INFO")
-        cfg = provision_device(dep, ns.transport)
+        provision = provision_self_service if ns.self_service else provision_device
+        cfg = provision(dep, ns.transport)
         if ns.headless:
             summary = headless(ns, root, procs, dep, cfg)
             print(json.dumps(summary) if ns.json else "\n".join(f"{k}: {v}" for k, v in summary.items()))
