@@ -4,7 +4,7 @@
     admin auxiliary-pin   --id [--pin-stdin]   (new PIN; pushed to its devices as a config update)
     admin auxiliary-list
     admin enroll-code     --auxiliary A [--auxiliary ...] [--qr FILE.png] [--server-url URL] [--json]
-    admin enroll-code     --self-service --aspirant ASP [--process P ...] [--auxiliary COORD ...]   (coordinators only)
+    admin enroll-code     --self-service --aspirant ASP [--process P ...] [--auxiliary COORDINATOR ...]
     admin enroll-codes    (no secrets: state of each code)
     admin device-config   --id DEV [--auxiliary ...] [--unlock AUX ...]
     admin device-wipe     --id DEV [--ttl-hours H]
@@ -219,7 +219,7 @@ def add_admin_commands(asub: Any, with_config: ConfigArg) -> None:
     e = with_config(asub.add_parser("enroll-code",
                                     help="un código de inscripción de un solo uso (24 h) y su QR"))
     e.add_argument("--auxiliary", action="append",
-                   help="id de un auxiliar del dispositivo (se repite; con --self-service, sólo coordinadores)")
+                   help="id de un auxiliar (se repite; con --self-service, sólo coordinadores)")
     e.add_argument("--self-service", action="store_true",
                    help="código para un dispositivo de autoservicio: el ciudadano captura solo, sin "
                         "auxiliar (requiere --aspirant y la dirección HTTPS de los dispositivos)")

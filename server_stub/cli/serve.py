@@ -148,10 +148,10 @@ def build_server(
     store = open_store(cfg.store_url())
     if (n := processes.settle_zones(store, cfg.deployment.timezone)):
         log.info("%d processes had no time zone: they take the deployment's, %s", n, cfg.deployment.timezone)
-    ingestor = Ingestor(store, seal, sign, fault=fault)
+    ingestor = Ingestor(store, seal, sign, fault=fault, max_wrong=cfg.self_service.max_wrong)
     server = RunningServer(cfg, store, ingestor)
     if https and cfg.https.enabled:
-        server.https = HttpsServer(RecordsApp(ingestor, fleet=FleetEndpoints(store)),
+        server.https = HttpsServer(RecordsApp(ingestor, fleet=FleetEndpoints(store, cfg)),
                                    host=cfg.https.host, port=cfg.https.port,
                                    certfile=cfg.tls.server_cert, keyfile=cfg.tls.server_key,
                                    ca_cert=cfg.tls.ca_cert)

@@ -218,6 +218,23 @@ class AlertsSection:
 
 
 @dataclass(frozen=True)
+class SelfServiceSection:
+    """Activation codes for self-service devices (server_stub/fleet/activations.py)."""
+
+    code_ttl_hours: int = 24        # a code is good for this long after it was asked for
+    max_per_email_day: int = 3      # codes per e-mail address in 24 h
+    max_per_cic_day: int = 3        # codes per credential (CIC) in 24 h
+    max_per_device_hour: int = 30   # requests per device in an hour
+    max_wrong: int = 5              # wrong codes typed on a device before its pending code dies
+    check_roll: bool = False        # refuse a CIC not in the loaded roll
+
+    def __post_init__(self) -> None:
+        _check(1 <= self.code_ttl_hours <= 24 * 7, "code_ttl_hours", "entre 1 y 168")
+        for name in ("max_per_email_day", "max_per_cic_day", "max_per_device_hour", "max_wrong"):
+            _check(getattr(self, name) >= 1, name, "debe ser 1 o más")
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     tls: TLSSection
     keys: KeysSection
@@ -230,6 +247,7 @@ class ServerConfig:
     dashboard: DashboardSection = field(default_factory=DashboardSection)
     fleet: FleetSection = field(default_factory=FleetSection)  # enrollment, revocation
     alerts: AlertsSection = field(default_factory=AlertsSection)
+    self_service: SelfServiceSection = field(default_factory=SelfServiceSection)
     source: Path = Path()
 
     def __post_init__(self) -> None:

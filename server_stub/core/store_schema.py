@@ -16,6 +16,53 @@ AUX_UNKNOWN = "no_registrado"  # any other id: kept, flagged, never shown unmark
 AUX_SELF_SERVICE = "autoservicio"  # empty id from a device provisioned for self-service
 AUX_MISSING = "sin_auxiliar"  # empty id from any other device: flagged
 AUX_STATUSES = (AUX_REGISTERED, AUX_UNKNOWN, AUX_SELF_SERVICE, AUX_MISSING)
+# A citizen's record (captured_by "ciudadano") is stored with auxiliary_status NULL and gets
+# both statuses in the one transaction that checks its activation code (ingest): so NULL there
+# also means "activation not checked yet", and verification and the acuse wait for it.
+
+# records.activation_status: what ingest found the activation code of a citizen's record to be
+# (server_stub.fleet.activations.check_record); NULL for an auxiliary's record.
+ACT_VALID = "valida"
+ACT_NOT_VALID = "no_valida"  # not a code, or not one the server issued (a wrong code)
+ACT_INVALIDATED = "invalidada"  # the code died: too many wrong codes typed on its device
+ACT_OTHER_DEVICE = "otro_dispositivo"
+ACT_OTHER_CARD = "otra_credencial"
+ACT_EXPIRED = "caducada"
+ACT_USED = "usada"  # the code already gave another support
+# The status in words, for the verdict's reason and the citizen's acuse (Spanish).
+ACTIVATION_WORDS = {
+    ACT_VALID: "válida",
+    ACT_NOT_VALID: "el código no es uno de los emitidos",
+    ACT_INVALIDATED: "el código se anuló tras varios códigos equivocados",
+    ACT_OTHER_DEVICE: "el código se pidió en otro dispositivo",
+    ACT_OTHER_CARD: "el código se pidió para otra credencial",
+    ACT_EXPIRED: "el código había vencido al capturar el apoyo",
+    ACT_USED: "el código ya se había usado para otro apoyo",
+}
+
+# The outgoing mail queue: acuses (key: the record id) and activation codes (key: the
+# activation id), both sent by server_stub.ingest.acuse.AcuseWorker with retries.
+MAIL_QUEUE_LOCK = 7711104
+MAIL_PENDING = "pendiente"
+MAIL_QUEUE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS mail_queue (
+    record_id         {blob} PRIMARY KEY,
+    to_addr           TEXT NOT NULL,
+    message           {blob} NOT NULL,
+    state             TEXT NOT NULL,
+    attempts          {int} NOT NULL,
+    next_try_ms       {int} NOT NULL,
+    claimed_until_ms  {int} NOT NULL,
+    created_ms        {int} NOT NULL,
+    sent_ms           {int},
+    last_error        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS mail_queue_due ON mail_queue (state, next_try_ms)
+"""
+# (key, to_addr, message, state, next_try_ms, created_ms): a message queued once per key.
+MAIL_QUEUE_INSERT = ("INSERT INTO mail_queue (record_id, to_addr, message, state, attempts, next_try_ms, "
+                     "claimed_until_ms, created_ms, sent_ms, last_error) "
+                     "VALUES (?, ?, ?, ?, 0, ?, 0, ?, NULL, '') ON CONFLICT (record_id) DO NOTHING")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
@@ -58,8 +105,9 @@ CREATE TABLE IF NOT EXISTS refusals (
 
 
 def migrate_records(kind: str, conn: Any) -> None:
-    """Add the verification key columns to an older records table (NULL for old rows), and
-    the auxiliary status column, classifying the rows already there once."""
+    """Add the verification key columns to an older records table (NULL for old rows), the
+    auxiliary status column, classifying the rows already there once, and the activation
+    status column (NULL for old rows: no citizen's record came before it)."""
     if kind == "sqlite":
         have = {r[1] for r in conn.execute("PRAGMA table_info(records)").fetchall()}
         for col in KEY_COLUMNS:
@@ -74,6 +122,12 @@ def migrate_records(kind: str, conn: Any) -> None:
     if "auxiliary_status" not in have:
         conn.execute("ALTER TABLE records ADD COLUMN auxiliary_status TEXT")
         _backfill_auxiliary_status(kind, conn)
+    if "activation_status" not in have:
+        conn.execute("ALTER TABLE records ADD COLUMN activation_status TEXT")
+    # Citizens' records whose activation is not checked yet (a crash between storing and
+    # checking): ingest looks them up after a restart (server_stub.ingest.ingest).
+    conn.execute("CREATE INDEX IF NOT EXISTS records_unsettled ON records (received_ms) "
+                 "WHERE auxiliary_status IS NULL")
     # The verifier reads records without a verdict in receive order.
     conn.execute("CREATE INDEX IF NOT EXISTS records_received ON records (received_ms, record_id)")
 

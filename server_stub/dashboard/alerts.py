@@ -18,11 +18,15 @@ away by itself when its condition does (a fresh heartbeat, a drained queue).
   closes within WINDOW_MS while devices working for it still report unsent records: after
   that the server takes nothing more for it, so those supports would not count.
 
+- ACTIVATIONS, "muchos códigos de activación": an active self-service device that issued more
+  than SURGE_FACTOR times the median of the self-service devices' activation codes in the last
+  24 h, and at least SURGE_MIN: someone may be asking codes in bulk (`activation_surges`).
+
 Revoked devices raise neither: they are meant to be silent, and the server refuses what
 they hold, so such an alert could never clear (the revocation message tells the count).
 
 Most severe first: WINDOW (supports about to be lost for good), HELD (supports that exist
-and are not on the server), SILENT, BATTERY; within each, the oldest first.
+and are not on the server), ACTIVATIONS, SILENT, BATTERY; within each, the oldest first.
 
 The thresholds are `Thresholds`, from `[alerts]` in server.toml (the defaults below); the
 same alerts go out by e-mail as a digest (`digest.py`) when `[alerts] digest_to` is set.
@@ -30,6 +34,7 @@ same alerts go out by e-mail as a digest (`digest.py`) when `[alerts] digest_to`
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -42,8 +47,11 @@ HELD_MS = 24 * HOUR_MS  # an unsent record this old: the device is not getting i
 BATTERY_PCT = 15.0
 WINDOW_MS = 24 * HOUR_MS  # a sending window closing this soon, with records still on devices
 
-HELD, SILENT, BATTERY, WINDOW = "held", "silent", "battery", "window"
-_RANK = {WINDOW: 0, HELD: 1, SILENT: 2, BATTERY: 3}
+SURGE_FACTOR = 3  # activation codes of a device in 24 h above this many times the median...
+SURGE_MIN = 20  # ...and at least this many
+
+HELD, SILENT, BATTERY, WINDOW, ACTIVATIONS = "held", "silent", "battery", "window", "activations"
+_RANK = {WINDOW: 0, HELD: 1, ACTIVATIONS: 2, SILENT: 3, BATTERY: 4}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +83,8 @@ class Alert:
     battery_pct: float | None = None
     process_id: str = ""
     devices: tuple[str, ...] = ()  # WINDOW: the display names of the devices holding records
+    activations: int = 0  # ACTIVATIONS: codes the device issued in 24 h
+    median: float = 0.0  # ACTIVATIONS: the median of the self-service devices
 
     @property
     def text(self) -> str:
@@ -82,6 +92,9 @@ class Alert:
         if self.kind == WINDOW:
             return (f"el plazo de envío cierra en {age_text(self.age_ms)} y quedan {self.held} "
                     f"registros sin enviar en {', '.join(self.devices)}.")
+        if self.kind == ACTIVATIONS:
+            return (f"{self.activations} códigos de activación pedidos en 24 h (la mediana de los "
+                    f"dispositivos de autoservicio es {self.median:g}); revise quién lo usa.")
         if self.kind == BATTERY:
             return f"batería al {self.battery_pct:.0f} %."
         if self.kind == HELD:
@@ -134,9 +147,21 @@ def _window(w: Window, by_id: Mapping[str, DeviceRow], now_ms: int, t: Threshold
                  process_id=w.process_id, devices=tuple(d.name for d in holding))
 
 
+def activation_surges(counts: Mapping[str, int], names: Mapping[str, str], now_ms: int) -> list[Alert]:
+    """ACTIVATIONS alerts from {self-service device: activation codes in the last 24 h}, one
+    entry per active self-service device (0 included: the median is over all of them)."""
+    if not counts:
+        return []
+    median = float(statistics.median(counts.values()))
+    return [Alert(ACTIVATIONS, dev, names.get(dev, dev), now_ms - 24 * HOUR_MS, 24 * HOUR_MS, None, None,
+                  activations=n, median=median)
+            for dev, n in counts.items() if n >= SURGE_MIN and n > SURGE_FACTOR * median]
+
+
 def alerts(rows: Iterable[DeviceRow], now_ms: int, thresholds: Thresholds | None = None,
-           windows: Sequence[Window] = ()) -> list[Alert]:
-    """The problems of `rows` (and of the processes' sending windows) at `now_ms`, most
+           windows: Sequence[Window] = (), activations: Mapping[str, int] | None = None) -> list[Alert]:
+    """The problems of `rows` (and of the processes' sending windows, and of the self-service
+    devices' activation codes in the last 24 h: `data.activation_counts`) at `now_ms`, most
     severe first."""
     t = thresholds or Thresholds()
     rows = list(rows)
@@ -144,6 +169,7 @@ def alerts(rows: Iterable[DeviceRow], now_ms: int, thresholds: Thresholds | None
              for a in (_held(d, now_ms, t), _silent(d, now_ms, t), _battery(d, now_ms, t)) if a is not None]
     by_id = {d.device_id: d for d in rows}
     found += [a for w in windows if (a := _window(w, by_id, now_ms, t)) is not None]
+    found += activation_surges(activations or {}, {d.device_id: d.name for d in rows}, now_ms)
     # WINDOW: the least time left first; the others: the oldest problem first.
     return sorted(found, key=lambda a: (_RANK[a.kind], a.age_ms if a.kind == WINDOW else -a.age_ms,
                                         a.name, a.device_id))

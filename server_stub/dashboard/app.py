@@ -286,6 +286,7 @@ class DashboardApp:
         for proc in processes.list_processes(s):
             rule = rule_for(proc.kind)
             left, send_left = dashboard_data.time_left(proc, now)
+            selfserv = dashboard_data.self_service_counts(s, proc.process_id)
             procs.append({
                 "proc": proc, "rule": rule, "unit_label": UNIT_LABELS[rule.unit] if rule else "",
                 "kind_label": kind_label(proc.kind), "no_rule": NO_RULE_LABEL,
@@ -294,13 +295,15 @@ class DashboardApp:
                 "send_left": _duration(send_left),
                 "aspirants": [{"asp": a, "pr": dashboard_data.progress(s, proc, a) if rule else None,
                                "valid": dashboard_data.verdict_counts(s, proc.process_id, a.aspirant_id)
-                               .get(verify.VALIDO, 0)}
+                               .get(verify.VALIDO, 0),
+                               "self_service": selfserv.get(a.aspirant_id, (0, 0))}
                               for a in processes.list_aspirants(s, proc.process_id)]})
         totals = verify.counts(s)
         auxs = fleet.list_auxiliaries(s)
         return {"procs": procs, "devices": devs, "holding": dashboard_data.devices_holding(devs),
                 "alerts": dashboard_alerts.alerts(devs, now, self.thresholds,
-                                                  dashboard_data.sending_windows(s)),
+                                                  dashboard_data.sending_windows(s),
+                                                  dashboard_data.activation_counts(s, now)),
                 "label_max": fleet.LABEL_MAX,
                 "timeline_svg": Markup(dashboard_svg.timeline_chart(dashboard_data.timeline(s), tz=self.tz)),
                 "legend": Markup(dashboard_svg.legend()), "labels": verify.LABELS,

@@ -12,6 +12,10 @@ Auxiliary ids are chosen by the device; ingest stores each with its status
 (`server_stub.ingest.ingest.auxiliary_status`). Only an id the server issued is shown as
 it is: `auxiliary_label` marks the others ("(no registrado) …", "(autoservicio)").
 The CSV export writes every cell through `csv_line` (docs/server.md, "CSV export").
+
+Self-service supports (a citizen's record: records.activation_status set) are counted apart
+(`self_service_counts`), and each self-service device's activation codes of the last 24 h
+feed the alerts banner (`activation_counts`).
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ from typing import Any
 
 from server_stub.core.store import Store
 from server_stub.core.store_schema import AUX_MISSING, AUX_REGISTERED, AUX_SELF_SERVICE, AUX_UNKNOWN
+from server_stub.fleet import activations as activationsmod
 from server_stub.fleet import tables as fleet
 from server_stub.verify import verify
 from server_stub.verify.processes import Aspirant, Process, list_processes
 from server_stub.verify.thresholds import RULES, Progress, Unit, evaluate
 from sync.common import periods
+from sync.wire.activation import CAPTURED_BY_CITIZEN
 
 HOUR_MS = 3600 * 1000
 # The registry's device states (server_stub.core.store.DEVICE_STATES) as the page says them.
@@ -124,6 +130,23 @@ def timeline(store: Store, process_id: str | None = None,
     for b, v, n in store.query(sql + f" GROUP BY received_ms / {bucket_ms}, verdict", params):
         out.setdefault(int(b) * bucket_ms, {})[v] = int(n)
     return sorted(out.items())
+
+
+def self_service_counts(store: Store, process_id: str) -> dict[str, tuple[int, int]]:
+    """{aspirant_id: (self-service records with a verdict, of them valid)} of one process."""
+    rows = store.query("SELECT v.aspirant_id, COUNT(*), SUM(CASE WHEN v.verdict = ? THEN 1 ELSE 0 END) "
+                       "FROM verdicts v JOIN records r ON r.record_id = v.record_id "
+                       "WHERE v.process_id = ? AND r.activation_status IS NOT NULL GROUP BY v.aspirant_id",
+                       (verify.VALIDO, process_id))
+    return {str(a): (int(n), int(ok or 0)) for a, n, ok in rows}
+
+
+def activation_counts(store: Store, now_ms: int) -> dict[str, int]:
+    """{device_id: activation codes issued in the last 24 h} of every active self-service
+    device (0 for one that issued none: the median is over all of them)."""
+    active = {d.device_id for d in store.list_devices() if d.state == "active"}
+    issued = activationsmod.activations_since(store, now_ms - 24 * HOUR_MS)
+    return {d: issued.get(d, 0) for d in sorted(fleet.self_service_devices(store) & active)}
 
 
 def progress_by(store: Store, column: str, process_id: str,
@@ -274,14 +297,16 @@ def csv_line(cells: Sequence[object]) -> str:
 
 CSV_COLUMNS = ("folio", "record_id", "process_id", "aspirant_id", "verdict", "verdict_label", "reason",
                "device_id", "auxiliary_id", "received_ms", "entidad", "distrito_federal", "seccion",
-               "auxiliary_status", "received_local")
+               "auxiliary_status", "received_local", "captured_by", "activation_status")
 
 
 def verdicts_csv(store: Store, process_id: str | None, aspirant_id: str | None = None,
                  default_tz: str = periods.DEFAULT_TZ) -> str:
     """Every cell through `csv_field`; `auxiliary_id` is the `auxiliary_label`, `auxiliary_status`
     what ingest found (registrado, no_registrado, autoservicio; sin_validar if never checked);
-    `received_local` the receive time in the process's zone with its offset (ISO 8601)."""
+    `received_local` the receive time in the process's zone with its offset (ISO 8601);
+    `captured_by` "ciudadano" for a self-service support (else empty) and `activation_status`
+    its activation code's status (store_schema.ACT_*; empty for an auxiliary's record)."""
     zones = {p.process_id: p.zone(default_tz) for p in list_processes(store)}
     fallback = periods.zone(default_tz)
     lines = [csv_line(CSV_COLUMNS)]
@@ -291,5 +316,6 @@ def verdicts_csv(store: Store, process_id: str | None, aspirant_id: str | None =
             verify.LABELS.get(v.verdict, ""), v.reason, v.device_id,
             auxiliary_label(v.auxiliary_id, v.auxiliary_status), v.received_ms,
             v.entidad, v.distrito_federal, v.seccion, v.auxiliary_status or "sin_validar",
-            periods.show_iso(v.received_ms, zones.get(v.process_id, fallback))]))
+            periods.show_iso(v.received_ms, zones.get(v.process_id, fallback)),
+            CAPTURED_BY_CITIZEN if v.activation_status is not None else "", v.activation_status]))
     return "".join(lines)

@@ -9,6 +9,9 @@ Delivery is at-least-once: a crash between the relay's "250 OK" and the
 `enviado` mark sends the message again, with the same Message-ID (derived
 from the record id) so mail clients can fold it.
 
+The same queue carries self-service activation codes (server_stub/fleet/activations.py puts
+them there, keyed by the activation id); this worker delivers them like acuses.
+
 Transports: `outbox` (default for the demo: one `.eml` file per message in a
 folder, written atomically) and `smtp` (a configured relay; STARTTLS and
 login optional). Several workers may run: a message is claimed for a minute
@@ -33,6 +36,14 @@ from zoneinfo import ZoneInfo
 
 from server_stub.core.background import RoundThread
 from server_stub.core.store import Store
+from server_stub.core.store_schema import (
+    ACT_VALID,
+    ACTIVATION_WORDS,
+    MAIL_PENDING,
+    MAIL_QUEUE_INSERT,
+    MAIL_QUEUE_LOCK,
+    MAIL_QUEUE_SCHEMA,
+)
 from server_stub.verify import processes
 from sync.common import periods
 from sync.wire.errors import RecordFormatError
@@ -48,24 +59,10 @@ _ADDRESS = re.compile(r"[^\s'\"<>(),;:]+@[^\s'\"<>(),;:]+")
 def redact_addresses(text: str) -> str:
     return _ADDRESS.sub("<correo>", text)
 
-PENDING, SENT, NO_EMAIL = "pendiente", "enviado", "sin_correo"
+PENDING, SENT, NO_EMAIL = MAIL_PENDING, "enviado", "sin_correo"
 CLAIM_MS = 60_000
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS mail_queue (
-    record_id         {blob} PRIMARY KEY,
-    to_addr           TEXT NOT NULL,
-    message           {blob} NOT NULL,
-    state             TEXT NOT NULL,
-    attempts          {int} NOT NULL,
-    next_try_ms       {int} NOT NULL,
-    claimed_until_ms  {int} NOT NULL,
-    created_ms        {int} NOT NULL,
-    sent_ms           {int},
-    last_error        TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS mail_queue_due ON mail_queue (state, next_try_ms)
-"""
+SCHEMA = MAIL_QUEUE_SCHEMA  # the table lives with the store's (activation codes use it too)
 
 
 class Transport(Protocol):
@@ -110,26 +107,39 @@ class SmtpTransport:
 
 def ensure_schema(store: Store) -> None:
     processes.ensure_schema(store)
-    store.ensure_schema(SCHEMA, 7711104)
+    store.ensure_schema(SCHEMA, MAIL_QUEUE_LOCK)
 
 
 def build_message(rec: Record, received_ms: int, sender: str, process_name: str,
-                  aspirant_name: str, tz: ZoneInfo | None = None) -> EmailMessage:
-    """`tz`: the process's zone (default: the deployment default, America/Mexico_City)."""
+                  aspirant_name: str, tz: ZoneInfo | None = None,
+                  activation_status: str | None = None) -> EmailMessage:
+    """`tz`: the process's zone (default: the deployment default, America/Mexico_City).
+    `activation_status`: a citizen's record's (records.activation_status); when it is not
+    "valida" the acuse says the support arrived but will not count, and why."""
     tz = tz or periods.zone(None)
     when = periods.local(rec.captured_at_ms, tz)
+    refused = activation_status is not None and activation_status != ACT_VALID
     msg = EmailMessage()
     msg["From"] = formataddr(("Apoyo ciudadano", sender))
     msg["To"] = rec.email or ""
-    msg["Subject"] = f"Acuse de recibo de su apoyo ciudadano, folio {rec.folio}"
+    msg["Subject"] = (f"Acuse de recibo: su apoyo ciudadano no se podrá contar, folio {rec.folio}" if refused
+                      else f"Acuse de recibo de su apoyo ciudadano, folio {rec.folio}")
     msg["Date"] = format_datetime(periods.local(received_ms, tz))
     msg["Message-ID"] = f"<{rec.record_id}@acuse.fieldkit>"
+    facts = (f"Folio: {rec.folio}\n"
+             f"Proceso: {process_name}\n"
+             f"Aspirante: {aspirant_name}\n"
+             f"Fecha de captura: {when:%Y-%m-%d %H:%M} ({when.tzname()})\n\n")
+    if refused:
+        why = ACTIVATION_WORDS.get(activation_status or "", activation_status or "")
+        msg.set_content(
+            "Recibimos su apoyo ciudadano, pero el código de activación no es válido\n"
+            f"({why}), así que este apoyo no se contará.\n\n" + facts +
+            "Si quiere dar su apoyo, pida un código nuevo en el dispositivo de autoservicio y\n"
+            "escríbalo en ese mismo dispositivo. Conserve el folio para cualquier aclaración.\n")
+        return msg
     msg.set_content(
-        "Recibimos su apoyo ciudadano.\n\n"
-        f"Folio: {rec.folio}\n"
-        f"Proceso: {process_name}\n"
-        f"Aspirante: {aspirant_name}\n"
-        f"Fecha de captura: {when:%Y-%m-%d %H:%M} ({when.tzname()})\n\n"
+        "Recibimos su apoyo ciudadano.\n\n" + facts +
         "Este acuse confirma que el registro llegó al servidor; la verificación contra la lista\n"
         "nominal se hace después. Conserve el folio para cualquier aclaración.\n")
     return msg
@@ -156,20 +166,18 @@ class AcuseWorker(RoundThread):
     def enqueue_new(self, limit: int = 200) -> int:
         """Queue an acuse for each stored record not looked at yet; returns rows added."""
         s = self.store
-        rows = s.query("SELECT r.record_id, r.received_ms, r.record FROM records r LEFT JOIN mail_queue m "
-                       "ON m.record_id = r.record_id WHERE m.record_id IS NULL "
-                       "ORDER BY r.received_ms LIMIT ?", (limit,))
+        # A citizen's record waits until ingest has checked its activation (auxiliary_status set).
+        rows = s.query("SELECT r.record_id, r.received_ms, r.record, r.activation_status FROM records r "
+                       "LEFT JOIN mail_queue m ON m.record_id = r.record_id WHERE m.record_id IS NULL "
+                       "AND r.auxiliary_status IS NOT NULL ORDER BY r.received_ms LIMIT ?", (limit,))
         if not rows:
             return 0
         procs = {p.process_id: p for p in processes.list_processes(s)}
         asp = {(a.process_id, a.aspirant_id): a.name for a in processes.list_aspirants(s)}
         now = int(time.time() * 1000)
-        ins = s.sql("INSERT INTO mail_queue (record_id, to_addr, message, state, attempts, next_try_ms, "
-                    "claimed_until_ms, created_ms, sent_ms, last_error) "
-                    "VALUES (?, ?, ?, ?, 0, ?, 0, ?, NULL, '') "
-                    "ON CONFLICT (record_id) DO NOTHING")
+        ins = s.sql(MAIL_QUEUE_INSERT)
         with s.tx() as conn:
-            for rid, received, blob in rows:
+            for rid, received, blob, activation in rows:
                 try:
                     rec = decode_record(bytes(blob))
                 except RecordFormatError as e:
@@ -183,7 +191,8 @@ class AcuseWorker(RoundThread):
                 msg = build_message(rec, int(received), self.sender,
                                     proc.name if proc else rec.process_id,
                                     asp.get((rec.process_id, rec.aspirant_id), rec.aspirant_id),
-                                    proc.zone(self.default_tz) if proc else periods.zone(self.default_tz))
+                                    proc.zone(self.default_tz) if proc else periods.zone(self.default_tz),
+                                    activation)
                 conn.execute(ins, (bytes(rid), rec.email, msg.as_bytes(), PENDING, now, now))
         return len(rows)
 

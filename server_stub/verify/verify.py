@@ -10,6 +10,9 @@ Two stages, both deterministic:
    nominal, credencial no vigente (vigencia year before the capture year),
    fuera del ámbito geográfico (the aspirant's scope vs the roll's entidad /
    distrito / municipio). What survives is a *candidate*.
+   A citizen's self-service record (records.activation_status set at ingest) whose
+   activation is not "valida" never counts: `inconsistencia`, "activación no válida (...)",
+   before any other check; one whose activation ingest has not checked yet waits.
 2. *Per citizen and process* (`_regroup`): candidates ordered by server receive
    time (then record id) — the first counts (`valido`), a later one for the
    same aspirant is `duplicado`, for another aspirant `otro_aspirante`.
@@ -32,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 from server_stub.core.background import RoundThread
 from server_stub.core.store import Store
+from server_stub.core.store_schema import ACT_VALID, ACTIVATION_WORDS
 from server_stub.verify import processes, roll
 from server_stub.verify.lookup_keys import (
     PENDING_COLS,
@@ -172,11 +176,20 @@ def classify(rec: Record, entry: RollEntry | None, aspirant: Aspirant | None) ->
     return classify_pending(Pending.of(rec), entry, aspirant)
 
 
+def activation_reason(status: str) -> str:
+    return f"activación no válida ({ACTIVATION_WORDS.get(status, status)})"
+
+
 def classify_pending(p: Pending, entry: RollEntry | None, aspirant: Aspirant | None,
-                     tz: ZoneInfo | None = None) -> Stage1:
+                     tz: ZoneInfo | None = None, activation: str | None = None) -> Stage1:
     """Stage 1 from a record's keys (pure). The reason of a record that does not count says
     when its back was read without the card's outline (`back_read_note`). `tz`: the process's
-    zone, whose calendar year the capture falls in (default America/Mexico_City)."""
+    zone, whose calendar year the capture falls in (default America/Mexico_City).
+    `activation`: records.activation_status (None: an auxiliary's record)."""
+    if activation is not None and activation != ACT_VALID:
+        key = p.citizen
+        return Stage1(INCONSISTENCIA, activation_reason(activation), f"{key[0]}:{key[1]}" if key else "",
+                      entry)
     st = _stage1(p, entry, aspirant, tz or periods.zone(None))
     note = back_read_note(p.facts)
     if note and st.verdict not in (CANDIDATE, PENDIENTE):
@@ -235,13 +248,15 @@ class Verifier(RoundThread):
                 got = conn.execute("SELECT pg_try_advisory_xact_lock(7711199)").fetchone()[0]
                 if not got:
                     return 0
+            # A row with no auxiliary status is a citizen's whose activation is not checked yet.
             rows = conn.execute(s.sql(
                 f"SELECT {PENDING_COLS} FROM records r LEFT JOIN verdicts v "
-                "ON v.record_id = r.record_id WHERE v.record_id IS NULL "
+                "ON v.record_id = r.record_id WHERE v.record_id IS NULL AND r.auxiliary_status IS NOT NULL "
                 "ORDER BY r.received_ms, r.record_id LIMIT ?"), (self.batch,)).fetchall()
             if not rows:
                 return 0
             pend = load_pending(s, conn, rows)
+            acts = _activation_statuses(s, conn, [p.record_id for p in pend])
             entries = roll_many(s, conn, {p.citizen for p in pend if p.citizen})
             ins = s.sql(f"INSERT INTO verdicts ({_COLS}) VALUES ({', '.join('?' * 17)}) "
                         "ON CONFLICT (record_id) DO NOTHING")
@@ -251,7 +266,7 @@ class Verifier(RoundThread):
             for p in pend:
                 entry = entries.get(p.citizen) if p.citizen else None
                 st = classify_pending(p, entry, asp.get((p.process_id, p.aspirant_id)),
-                                      zones.get(p.process_id))
+                                      zones.get(p.process_id), acts.get(p.record_id))
                 e = st.entry
                 out.append((p.record_id, p.process_id, p.aspirant_id, st.citizen, st.verdict,
                             VALIDO if st.verdict == CANDIDATE else st.verdict,
@@ -276,6 +291,18 @@ class Verifier(RoundThread):
 
     def _round(self) -> bool:
         return self.run_once() >= self.batch
+
+
+def _activation_statuses(s: Store, conn: Any, record_ids: list[bytes]) -> dict[bytes, str]:
+    """{record id: activation_status} of the citizens' records among `record_ids`."""
+    out: dict[bytes, str] = {}
+    for i in range(0, len(record_ids), 500):
+        part = record_ids[i:i + 500]
+        for rid, status in conn.execute(s.sql(
+                "SELECT record_id, activation_status FROM records WHERE activation_status IS NOT NULL "
+                f"AND record_id IN ({', '.join('?' * len(part))})"), tuple(part)).fetchall():
+            out[bytes(rid)] = str(status)
+    return out
 
 
 def _regroup(s: Store, conn: Any, groups: set[tuple[str, str]], now: int, chunk: int = 500) -> None:
@@ -339,6 +366,8 @@ class VerdictRow:
     seccion: int | None
     # The records row's auxiliary status from ingest (store_schema.AUX_STATUSES); None = not checked.
     auxiliary_status: str | None = None
+    # The records row's activation status (store_schema.ACT_*); None for an auxiliary's record.
+    activation_status: str | None = None
 
 
 def verdicts(store: Store, process_id: str | None = None, aspirant_id: str | None = None) -> list[VerdictRow]:
@@ -350,7 +379,8 @@ def verdicts(store: Store, process_id: str | None = None, aspirant_id: str | Non
         where.append("v.aspirant_id = ?")
         params.append(aspirant_id)
     sql = ("SELECT v.record_id, v.process_id, v.aspirant_id, v.verdict, v.reason, v.folio, v.device_id, "
-           "v.auxiliary_id, v.received_ms, v.entidad, v.distrito_federal, v.seccion, r.auxiliary_status "
+           "v.auxiliary_id, v.received_ms, v.entidad, v.distrito_federal, v.seccion, r.auxiliary_status, "
+           "r.activation_status "
            "FROM verdicts v LEFT JOIN records r ON r.record_id = v.record_id"
            + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY v.received_ms, v.record_id")
     return [VerdictRow(uuid.UUID(bytes=bytes(r[0])), *r[1:]) for r in store.query(sql, tuple(params))]
