@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
@@ -16,6 +17,7 @@ from hardware.camera import CameraError, CameraState
 from kiosk.app.services import camera_status_msg
 from kiosk.app.shell import CaptureView, Shell
 from kiosk.capture.analysis import Captured, CardAnalyser, Guidance, Refused, RetakeBudget
+from kiosk.capture.citizen import CitizenFlow
 from kiosk.capture.flow import Step
 from kiosk.capture.save import SaveError, save_draft
 from kiosk.capture.selfie import SelfieAnalyser
@@ -26,7 +28,7 @@ from sync.agent import freeze
 from sync.common.msg import Msg
 
 _log = logging.getLogger("fieldkit.kiosk")
-CAPTURE = (Step.FRONT, Step.BACK, Step.SELFIE)
+CAPTURE = (Step.FRONT, Step.BACK, Step.SELFIE, Step.ACT_BACK)  # ACT_BACK: a self-service activation's
 
 
 class CaptureController:
@@ -50,6 +52,7 @@ class CaptureController:
     def on_step(self, step: Step) -> None:
         if step not in CAPTURE:
             self.frame_timer.stop()
+            self.analyser = None  # nothing of the last look (a face, a card) outlives its step
         if step in CAPTURE:
             self._begin(step)
         if step == Step.FOLIO:
@@ -83,7 +86,7 @@ class CaptureController:
         if step == Step.SELFIE:
             self.analyser = SelfieAnalyser()
         else:
-            side = "front" if step == Step.FRONT else "back"
+            side = "front" if step == Step.FRONT else "back"  # ACT_BACK reads a back too
             # One guided retake per capture for a support judged not original: the draft keeps
             # the budget, so the back (or a front taken again) gets what the front left.
             budget = RetakeBudget()
@@ -157,6 +160,9 @@ class CaptureController:
             return
         self._analysing = False
         self.analysed_frames += 1
+        if isinstance(r, Captured) or (isinstance(r, Guidance) and (r.good or r.quad is not None)):
+            # Someone is showing a card or a face: not idle, though nobody touched the screen.
+            flow.touch(time.monotonic())
         step, view = flow.step, self.view
         if isinstance(r, Guidance):
             if view is not None:
@@ -173,6 +179,10 @@ class CaptureController:
             flow.front_captured(r.image, r.reading, r.reading.model)
         elif step == Step.BACK:
             flow.back_captured(r.image, r.reading, integrity=r.measured)
+        elif step == Step.ACT_BACK:
+            # Only what the request needs is kept (CIC, sección, model), never the picture.
+            assert isinstance(flow, CitizenFlow)  # the step exists only in a self-service flow
+            flow.activation_back(r.reading, self.shell.server_now_ms())
         else:
             flow.selfie_captured(r.image, r.reading, quality=r.measured)
 

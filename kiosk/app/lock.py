@@ -12,7 +12,6 @@ import time
 
 from kiosk.app.services import auxiliaries, coordinators
 from kiosk.app.shell import LockView, Shell
-from kiosk.capture.flow import Step
 from sync.common.pin import verify_pin
 
 
@@ -38,7 +37,7 @@ class LockController:
         stored = next((h for i, _n, h in self.people(coordinator) if i == aux_id), "")
 
         def done(ok: bool) -> None:
-            if sh.flow.step not in (Step.LOCKED, Step.HOME):
+            if sh.flow.step not in sh.flow.unlock_from:  # LOCKED, HOME; a self-service start
                 return
             self._verdict = ok
             unlocked = sh.flow.unlock(aux_id, name, pin, time.monotonic(), coordinator=coordinator)

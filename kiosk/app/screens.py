@@ -13,6 +13,9 @@ from PySide6.QtCore import QTimer
 
 from kiosk.app.capture import CaptureController
 from kiosk.app.card_pictures import card_pictures
+from kiosk.app.citizen import CitizenController
+from kiosk.app.citizen_screens import STEPS as CITIZEN_STEPS
+from kiosk.app.citizen_screens import CitizenScreens
 from kiosk.app.enroll import EnrollController
 from kiosk.app.home import HomeController
 from kiosk.app.lock import LockController
@@ -29,7 +32,8 @@ from kiosk.ui.home import HomeScreen, HomeStatus
 from kiosk.ui.lock import LockScreen
 from kiosk.ui.review import ReviewData, ReviewScreen
 from kiosk.ui.sign import EmailScreen, SignatureScreen
-from kiosk.ui.theme import N_, tr
+from kiosk.ui.texts import CITIZEN_TITLES
+from kiosk.ui.theme import N_, citizen_style, tr
 
 
 class Composed(Shell, Protocol):
@@ -39,6 +43,7 @@ class Composed(Shell, Protocol):
     home: HomeController
     lock: LockController
     enrollment: EnrollController
+    citizen: CitizenController | None  # a self-service device's
 
 
 def _ago(seconds: float | None) -> str:
@@ -105,10 +110,17 @@ class ScreenFactory:
     def __init__(self, win: Composed) -> None:
         self.win = win
         self.pictures: dict[str, np.ndarray] = {}
+        self.citizen_screens = CitizenScreens(win)
 
     def build(self, step: Step) -> Built:
         """The step's screen; the window detached the controllers' views before."""
+        if step in CITIZEN_STEPS:
+            return self.citizen_screens.build(step)
         built: Built = getattr(self, f"_{step.value}")()
+        # The citizen's larger text on the shared screens too; not on the staff's, nor on the
+        # review, whose notice scrolls (it zooms its body only).
+        if self.win.flow.citizen and step not in (Step.LOCKED, Step.COORDINATOR, Step.REVIEW):
+            citizen_style(built.widget)
         return built
 
     def _first_run(self) -> Built:
@@ -176,7 +188,8 @@ class ScreenFactory:
 
     def _capture(self, kind: str) -> Built:
         w, cap = self.win, self.win.capture
-        s = CaptureScreen(kind)
+        citizen = w.flow.citizen
+        s = CaptureScreen(kind, CITIZEN_TITLES[kind] if citizen else None, citizen=citizen)
         s.shutter.connect(cap.shutter)
         s.cancel.connect(w.flow.cancel)
         s.retry_challenge.connect(cap.retry_challenge)
@@ -195,7 +208,7 @@ class ScreenFactory:
     def _card_photo(self) -> Built:
         w = self.win
         d = w.flow.draft
-        s = CardPhotoScreen()
+        s = CardPhotoScreen(citizen=w.flow.citizen)
         photo = getattr(getattr(d.front_reading, "photo", None), "crop", None) if d else None
         s.set_images(photo, d.front if d else None)
         s.same.connect(w.flow.confirm_card_photo)
@@ -205,7 +218,7 @@ class ScreenFactory:
 
     def _signature(self) -> Built:
         w = self.win
-        s = SignatureScreen(w.capture.citizen_name())
+        s = SignatureScreen(w.capture.citizen_name(), citizen=w.flow.citizen)
         s.done.connect(w.capture.signature_done)
         s.cancel.connect(w.flow.cancel)
         s.retake_selfie.connect(w.flow.retake_selfie)
@@ -256,7 +269,7 @@ class ScreenFactory:
             [Msg(n.msg_code) for n in getattr(r, "flags", [])],  # kiosk.cardread's reasons
             liveness=live,
         )
-        s = ReviewScreen(data)
+        s = ReviewScreen(data, citizen=w.flow.citizen)
         s.save.connect(w.capture.save)
         s.redo.connect(lambda k: w.flow.back_to(Step(k)))
         s.cancel.connect(w.flow.cancel)
@@ -267,7 +280,7 @@ class ScreenFactory:
 
     def _folio(self) -> Built:
         w = self.win
-        s = FolioScreen(w.flow.folio or "")
+        s = FolioScreen(w.flow.folio or "", citizen=w.flow.citizen)
         s.finish.connect(w.flow.finish)
 
         def status_changed(data: dict[str, Any]) -> None:
@@ -279,7 +292,7 @@ class ScreenFactory:
 
     def _refused(self) -> Built:
         n = self.win.flow.notice
-        s = RefusedScreen(n.text if n else "")
+        s = RefusedScreen(n.text if n else "", citizen=self.win.flow.citizen)
         s.finish.connect(self.win.flow.finish)
         return Built(s)
 

@@ -41,6 +41,10 @@ class Services:
     device_text: Msg | str | None = None  # the first run's line: where the config is expected
     config_path: str = ""  # where enrollment writes the config (first run)
     enroll: Callable[..., Any] | None = None  # sync.device.enroll.enroll on a device; None: no enrollment
+    # Self-service: asks the server for an activation code (sync.device.activation's
+    # request_activation(config, cic, email, seccion, model) -> .ref, .expires_ms, .sent_to, or
+    # raises with a `msg`); called on a worker. None: the device cannot ask (not self-service).
+    request_activation: Callable[..., Any] | None = None
 
 
 def camera_msg(code: str) -> Msg:
@@ -163,6 +167,16 @@ def camera_spec(spec: str) -> str:
     return ("pi" + sep + arg) if kind.lower() == "picamera" else spec
 
 
+def activation_requester(cfg: DeviceConfig) -> Callable[..., Any] | None:
+    """What asks the server for a self-service activation code: on a self-service device,
+    `sync.device.activation.request_activation` (HTTPS, mutual TLS); otherwise nothing."""
+    if not cfg.self_service.enabled:
+        return None
+    from sync.device.activation import request_activation
+
+    return request_activation
+
+
 def services_for(cfg: DeviceConfig | None, cam: Camera | None, config_path: str = "") -> Services:
     """Outbox and the local channel client from the config, around an open camera (no Qt).
     With no config: the first run, which enrolls with `sync.device.enroll.enroll`."""
@@ -187,6 +201,7 @@ def services_for(cfg: DeviceConfig | None, cam: Camera | None, config_path: str 
         send_now,
         device_text=Msg("diag.device", {"id": cfg.device.id}),
         config_path=str(cfg.source),
+        request_activation=activation_requester(cfg),
     )
 
 

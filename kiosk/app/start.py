@@ -133,9 +133,11 @@ def run(
         return failed(e, services)
     undo = quit_on_sigterm(app, win.close_services)
     _show(win, size, windowed)
+    # The first screen: the lock, or on a self-service device the citizen's start.
+    first = "lock" if str(win.flow.step) == "locked" else str(win.flow.step)
     QTimer.singleShot(
-        0, lambda: _log.info("lock screen shown %.0f ms after start (pid %d)",
-                             (time.perf_counter() - t0) * 1000, os.getpid())
+        0, lambda: _log.info("%s screen shown %.0f ms after start (pid %d)",
+                             first, (time.perf_counter() - t0) * 1000, os.getpid())
     )
     app.aboutToQuit.connect(win.close_services)
     try:

@@ -4,10 +4,13 @@ The window is the composition root. It owns the flow, the worker pools (`kiosk.u
 the services, switches screens, and composes four controllers, each with its own state and the
 narrow `kiosk.app.shell.Shell` back into the window: `capture` (camera polling, analysis, save,
 folio), `home` (status, warnings, new support, coordinator menu), `lock` (PINs, lockouts) and
-`enrollment` (first run). Camera frames are polled from a QTimer (latest-frame, never queued);
-vision, PIN checks, saving, enrollment and status run on workers; the UI thread only shows and
-forwards. Screens are rebuilt on every step (a language change is a rebuild); before a screen is
-built every controller's view is detached, and the builder attaches the one that drives it.
+`enrollment` (first run); on a self-service device (``[self_service] enabled``) the flow is a
+`kiosk.capture.citizen.CitizenFlow` and a fifth, `citizen` (activation code, aspirant, idle
+warning), asks the server through `Services.request_activation`. Camera frames are polled
+from a QTimer (latest-frame, never queued); vision, PIN checks, saving, enrollment and status
+run on workers; the UI thread only shows and forwards. Screens are rebuilt on every step (a
+language change is a rebuild); before a screen is built every controller's view is detached,
+and the builder attaches the one that drives it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from PySide6.QtWidgets import QApplication, QStackedWidget, QVBoxLayout, QWidget
 from kiosk import i18n
 from kiosk.app.capture import CaptureController
 from kiosk.app.card_pictures import card_pictures
+from kiosk.app.citizen import CitizenController
 from kiosk.app.enroll import EnrollController
 from kiosk.app.home import HomeController
 from kiosk.app.lock import LockController
@@ -31,9 +35,12 @@ from kiosk.app.lockout import FileLockouts
 from kiosk.app.screens import ScreenFactory
 from kiosk.app.services import Services, build_services
 from kiosk.app.shell import NoticeView
+from kiosk.capture.citizen import CitizenFlow
 from kiosk.capture.flow import Flow, Notice, Step
 from kiosk.capture.lockouts import MemoryLockouts
+from kiosk.ui.citizen import IdleOverlay
 from kiosk.ui.jobs import Jobs
+from sync.device.config import DeviceConfig
 
 __all__ = ["KioskWindow", "Services", "build_services"]
 _log = logging.getLogger("fieldkit.kiosk")
@@ -83,15 +90,13 @@ class KioskWindow(QWidget):
         i18n.set_language(lang or (cfg.locale if cfg else "es"))
         self.jobs, self.cam_jobs = Jobs(2, self), Jobs(1, self)  # children: Qt owns them
         self.lock = LockController(self)
-        self.flow = Flow(
-            verify_pin=self.lock.verify,
-            enrolled=cfg is not None,
-            idle_lock_seconds=(cfg.idle_lock_minutes * 60.0) if cfg else 300.0,
-            lockouts=FileLockouts(cfg) if cfg else MemoryLockouts(),
-        )
+        self.flow = self._new_flow(cfg)
         self.capture = CaptureController(self, self)
         self.home = HomeController(self, self._coordinator_pin_screen)
         self.enrollment = EnrollController(self, self)
+        self.citizen: CitizenController | None = None
+        if self.flow.citizen:
+            self._self_service()
         self.flow.listeners.append(self._on_step)
         self.screens = ScreenFactory(self)
         self.stack = QStackedWidget()
@@ -102,11 +107,36 @@ class KioskWindow(QWidget):
         self.screen: QWidget | None = None  # type: ignore[assignment]
         self._notice: NoticeView | None = None
         self._tick_timer = QTimer(self, interval=1000)
-        self._tick_timer.timeout.connect(self.lock.tick)
+        self._tick_timer.timeout.connect(self._tick)
         self.status_timer = QTimer(self, interval=5000)
         self.status_timer.timeout.connect(self.home.refresh_status)
         self._activity = _Activity(lambda: self.flow.touch(time.monotonic()))
         self._on_step(self.flow.step)  # the first screen: the step most likely to fail
+
+    def _new_flow(self, cfg: DeviceConfig | None) -> Flow:
+        lockouts = FileLockouts(cfg) if cfg else MemoryLockouts()
+        if cfg is not None and cfg.self_service.enabled:
+            ss = cfg.self_service
+            return CitizenFlow(verify_pin=self.lock.verify, lockouts=lockouts, config=cfg,
+                               idle_seconds=float(ss.idle_seconds), warning_seconds=float(ss.warning_seconds))
+        return Flow(
+            verify_pin=self.lock.verify,
+            enrolled=cfg is not None,
+            idle_lock_seconds=(cfg.idle_lock_minutes * 60.0) if cfg else 300.0,
+            lockouts=lockouts,
+        )
+
+    def _self_service(self) -> None:
+        """The citizen's controller and the idle warning laid over every screen."""
+        self.citizen = CitizenController(self, self.lock, self.home.capture_gate)
+        overlay = IdleOverlay(self)
+        overlay.touched.connect(lambda: self.flow.touch(time.monotonic()))
+        self.citizen.idle_view = overlay
+
+    def _tick(self) -> None:
+        self.lock.tick()        # the flow's idle lock (a citizen's: the discard)
+        if self.citizen is not None:
+            self.citizen.tick()  # the idle warning's countdown
 
     def _start(self) -> None:
         """The timers, the input filter and the first status snapshot, once all is built."""
@@ -144,7 +174,15 @@ class KioskWindow(QWidget):
     def _on_step(self, step: Step) -> None:
         if step != Step.FIRST_RUN:
             self.enrollment.stop_qr_scan()
-        if step in (Step.LOCKED, Step.FIRST_RUN):
+        cfg = self.sv.config
+        if step == Step.LOCKED and not self.flow.citizen and cfg is not None and cfg.self_service.enabled:
+            # Enrolled just now as a self-service device: its own flow from here on.
+            old, self.flow = self.flow, self._new_flow(cfg)
+            self.flow.notice = old.notice
+            self._self_service()
+            self.flow.listeners.append(self._on_step)
+            step = self.flow.step
+        if step in (Step.LOCKED, Step.FIRST_RUN, Step.CITIZEN_START):
             self.camera(False)
         self._present(step)
         self.capture.on_step(step)
@@ -152,8 +190,9 @@ class KioskWindow(QWidget):
             self.home.refresh_status()
 
     def _coordinator_pin_screen(self) -> None:
-        """Home's «Coordinador»: the lock screen asking for a coordinator's PIN."""
-        if self.flow.step == Step.HOME:
+        """Home's (or the self-service start's) «Coordinador»: the lock screen asking for a
+        coordinator's PIN."""
+        if self.flow.step in (Step.HOME, Step.CITIZEN_START):
             self.lock.coordinator_pin = True
             self.flow.notice = None  # home's notice is not about the coordinator's PIN screen
             self._present(Step.LOCKED)

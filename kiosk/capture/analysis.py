@@ -209,6 +209,8 @@ class CardAnalyser:
     def _scope(self) -> tuple[Any, Any]:
         if self.cfg is None:
             return None, None
+        if not self.process_id:  # a self-service activation: no process chosen yet
+            return None, self.cfg.seccion_table()
         return self.cfg.process(self.process_id).scope, self.cfg.seccion_table()
 
     def _band(self, image: np.ndarray, force: bool) -> Guidance | Captured | Refused | None:

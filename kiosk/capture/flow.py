@@ -11,6 +11,10 @@ passed in (`now` in seconds, monotonic) so lockout and idle lock are testable.
     HOME -> COORDINATOR (coordinator PIN) -> HOME
     cancel() from any capture step -> HOME, the draft dropped from memory
     REFUSED: the capture ended with a reason (no QR, old model, expired...)
+
+A self-service device runs `kiosk.capture.citizen.CitizenFlow` instead: it rests at
+CITIZEN_START and adds the activation steps (ACT_*, CODE_ENTRY, CITIZEN_PROCESS) before the same
+capture steps.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from kiosk.capture.lockouts import LockoutStore, MemoryLockouts
 from kiosk.i18n import render
@@ -42,6 +46,14 @@ class Step(enum.StrEnum):
     FOLIO = "folio"
     REFUSED = "refused"
     COORDINATOR = "coordinator"
+    # Self-service (kiosk.capture.citizen): the start, asking for a code, typing it, the process.
+    CITIZEN_START = "citizen_start"
+    ACT_BACK = "act_back"
+    ACT_EMAIL = "act_email"
+    ACT_SENDING = "act_sending"
+    ACT_SENT = "act_sent"
+    CODE_ENTRY = "code_entry"
+    CITIZEN_PROCESS = "citizen_process"
 
 
 CAPTURE_STEPS = frozenset({Step.CARD_MODEL, Step.FRONT, Step.CARD_PHOTO, Step.BACK, Step.SELFIE,
@@ -82,6 +94,8 @@ class Draft:
     email: str | None = None
     consent: bool = False
     retakes: Any = None          # the capture's guided-retake budget (capture.analysis.RetakeBudget)
+    captured_by: str = ""        # "ciudadano" on a self-service device (auxiliary_id then "")
+    activation: str = ""         # the activation code the citizen typed, normalised
 
 
 @dataclass
@@ -93,10 +107,11 @@ class Notice:
 
     msg: Msg | str
     error: bool = False
+    register: str = "auxiliar"   # whom it speaks to: "ciudadano" on a self-service device
 
     @property
     def text(self) -> str:
-        return self.msg if isinstance(self.msg, str) else render(self.msg)
+        return self.msg if isinstance(self.msg, str) else render(self.msg, self.register)
 
     @property
     def code(self) -> str:
@@ -113,6 +128,9 @@ class Operator:
 @dataclass
 class Flow:
     """Drive it from the UI; read `step`, `draft`, `notice`, `operator`."""
+
+    citizen: ClassVar[bool] = False              # a self-service flow (kiosk.capture.citizen)
+    unlock_from: ClassVar[tuple[Step, ...]] = (Step.LOCKED, Step.HOME)
 
     verify_pin: Callable[[str, str], bool]          # (auxiliary_id, pin) -> ok
     enrolled: bool = True
@@ -152,7 +170,7 @@ class Flow:
 
     def unlock(self, auxiliary_id: str, name: str, pin: str, now: float, *, coordinator: bool = False
                ) -> bool:
-        self._expect(Step.LOCKED, Step.HOME)
+        self._expect(*self.unlock_from)
         remaining = self.lockouts.remaining(auxiliary_id, now)
         if remaining > 0:
             self.notice = Notice(Msg("pin.locked", {"seconds": int(remaining) + 1}), error=True)

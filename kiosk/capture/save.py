@@ -50,6 +50,7 @@ from sync.common.version import package_version
 from sync.device.config import DeviceConfig
 from sync.outbox.errors import OutboxError
 from sync.outbox.outbox import Outbox, OutboxCounts
+from sync.wire.activation import CAPTURED_BY_CITIZEN
 from sync.wire.envelope import MAX_RECORD_BYTES
 from sync.wire.errors import SyncError
 from sync.wire.ids import uuid7
@@ -225,7 +226,11 @@ def _rgb(img: Any, part: str) -> np.ndarray:
 
 
 def _check_people(draft: Draft, cfg: DeviceConfig | None) -> None:
-    if not draft.process_id or not draft.aspirant_id or not draft.auxiliary_id:
+    citizen = draft.captured_by == CAPTURED_BY_CITIZEN
+    if citizen and (draft.auxiliary_id or not draft.activation):
+        raise _fail("save.ids_missing", f"a citizen's capture with auxiliary {draft.auxiliary_id!r} "
+                    f"and {'an' if draft.activation else 'no'} activation code")
+    if not draft.process_id or not draft.aspirant_id or not (draft.auxiliary_id or citizen):
         raise _fail("save.ids_missing")
     if cfg is None:
         return
@@ -235,6 +240,10 @@ def _check_people(draft: Draft, cfg: DeviceConfig | None) -> None:
         raise _fail("save.process_unknown", process=draft.process_id) from None
     if proc.aspirant_id != draft.aspirant_id:
         raise _fail("save.aspirant_mismatch", aspirant=draft.aspirant_id, process=proc.id)
+    if citizen:
+        if not cfg.self_service.enabled:
+            raise _fail("save.not_self_service", "captured_by ciudadano on a device not self-service")
+        return
     aux = next((a for a in cfg.auxiliaries if a.id == draft.auxiliary_id), None)
     if aux is None:
         raise _fail("save.auxiliary_unknown", auxiliary=draft.auxiliary_id)
@@ -311,7 +320,8 @@ def build_record(draft: Draft, ctx: SaveContext, now_ms: int | None = None) -> R
     checks = [
         Check("consent_biometric", True, None, f"{CONSENT_TEXT_VERSION}: rostro y firma"),
         Check("card_photo_confirmed", bool(draft.card_photo_confirmed), None,
-              "" if draft.card_photo_confirmed else "no confirmada por el auxiliar"),
+              "" if draft.card_photo_confirmed else "no confirmada por el " + (
+                  "ciudadano" if draft.captured_by == CAPTURED_BY_CITIZEN else "auxiliar")),
         Check("card_photo_found", fr.photo is not None, None if fr.photo is None
               else float(fr.photo.edges_found), "" if fr.photo else "no se encontró el retrato"),
     ]
@@ -345,7 +355,8 @@ def build_record(draft: Draft, ctx: SaveContext, now_ms: int | None = None) -> R
         process_id=draft.process_id, aspirant_id=draft.aspirant_id,
         captured_at_ms=int(time.time() * 1000) if now_ms is None else now_ms,
         app_version=ctx.app_version, credential=credential_of(reading, model),
-        images=tuple(images), signature=draft.signature, checks=tuple(checks), email=email)
+        images=tuple(images), signature=draft.signature, checks=tuple(checks), email=email,
+        captured_by=draft.captured_by, activation=draft.activation)
 
 
 def save_draft(draft: Draft, ctx: SaveContext) -> SaveResult:

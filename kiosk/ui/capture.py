@@ -21,16 +21,18 @@ class CaptureScreen(QWidget):
     cancel = Signal()
     retry_challenge = Signal()
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, texts: tuple[str, str, str] | None = None, citizen: bool = False) -> None:
+        """`kind`: "front", "back" or "selfie"; `texts`: (title, step, help) in place of
+        TITLES[kind]; `citizen`: the self-service screen (every message in the citizen's words)."""
         super().__init__()
         self.kind = kind
-        # The selfie screen speaks to the person in front of the camera.
-        self.register = "ciudadano" if kind == "selfie" else "auxiliar"
-        title, step, help_text = TITLES[kind]
+        # The selfie screen speaks to the person in front of the camera; a self-service one, all.
+        self.register = "ciudadano" if kind == "selfie" or citizen else "auxiliar"
+        title, step, help_text = texts or TITLES[kind]
         col = QVBoxLayout(self)
         col.setContentsMargins(8, 4, 8, 6)
         col.setSpacing(4)
-        col.addWidget(Header(title, self.cancel.emit, tr(step)))
+        col.addWidget(Header(title, self.cancel.emit, tr(step) if step else ""))
         self.help = label(tr(help_text))
         col.addWidget(self.help)
         self.notice = NoticeLabel(errors_only=True)

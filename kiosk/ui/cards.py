@@ -52,21 +52,19 @@ class CardPhotoScreen(QWidget):
     retake = Signal()
     cancel = Signal()
 
-    def __init__(self) -> None:
+    def __init__(self, citizen: bool = False) -> None:
+        """`citizen`: the self-service screen, which asks the one in front of it."""
         super().__init__()
         col = QVBoxLayout(self)
         col.setContentsMargins(8, 4, 8, 6)
-        col.addWidget(Header("Fotografía de la credencial", self.cancel.emit, tr("Paso 1 de 6")))
-        col.addWidget(
-            label(
-                tr(
-                    "Compare la fotografía de la credencial con la persona que tiene enfrente. "
-                    "¿Es la misma persona?"
-                ),
-                "title",
-            )
-        )
-        self.notice = NoticeLabel()
+        col.addWidget(Header("Fotografía de la credencial", self.cancel.emit,
+                             tr("Paso 1 de 5") if citizen else tr("Paso 1 de 6")))
+        col.addWidget(label(
+            tr("¿Es usted la persona de la fotografía?") if citizen
+            else tr("Compare la fotografía de la credencial con la persona que tiene enfrente. "
+                    "¿Es la misma persona?"),
+            "title"))
+        self.notice = NoticeLabel(errors_only=citizen)  # the citizen's question is the line above
         col.addWidget(self.notice)
         row = QHBoxLayout()
         self.photo = ImageBox(160, 200)
@@ -76,16 +74,11 @@ class CardPhotoScreen(QWidget):
         row.addWidget(self.front, 3)
         col.addLayout(row, 1)
         buttons = QHBoxLayout()
+        no, yes = (tr("No soy yo"), tr("Sí, soy yo")) if citizen else \
+            (tr("No es la persona"), tr("Sí, es la misma persona"))
         buttons.addWidget(button(tr("Repetir frente"), None, self.retake.emit, name="retake_front"))
-        buttons.addWidget(
-            button(tr("No es la persona"), "danger", lambda: self.same.emit(False), name="not_same")
-        )
-        buttons.addWidget(
-            button(
-                tr("Sí, es la misma persona"), "primary", lambda: self.same.emit(True), name="same_person"
-            ),
-            1,
-        )
+        buttons.addWidget(button(no, "danger", lambda: self.same.emit(False), name="not_same"))
+        buttons.addWidget(button(yes, "primary", lambda: self.same.emit(True), name="same_person"), 1)
         col.addLayout(buttons)
 
     def set_images(self, photo: np.ndarray | None, front: np.ndarray | None) -> None:

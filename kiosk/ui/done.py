@@ -24,18 +24,22 @@ SENDING_COLOURS = {"sent": OK, "pending_online": PRIMARY, "offline": WARN, "unkn
 class FolioScreen(QWidget):
     finish = Signal()
 
-    def __init__(self, folio: str, sending: str = "unknown") -> None:
+    def __init__(self, folio: str, sending: str = "unknown", citizen: bool = False) -> None:
+        """`citizen`: the self-service screen, which tells the citizen their own folio."""
         super().__init__()
         col = QVBoxLayout(self)
         col.addStretch(1)
-        col.addWidget(label(tr("Apoyo guardado con folio"), "title", align=CENTER))
+        col.addWidget(label(tr("Su apoyo quedó guardado con el folio") if citizen
+                            else tr("Apoyo guardado con folio"), "title", align=CENTER))
         self.folio = label(folio, "big", align=CENTER)
         self.folio.setObjectName("folio")
         self.folio.setStyleSheet(f"font-size: {Scale.px(64)}px; font-weight: 800; color: {PRIMARY};")
         self.folio.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         col.addWidget(self.folio)
-        col.addWidget(label(tr("Dígale el folio a la persona o pídale que lo anote: con él puede "
-                               "consultar su apoyo."), align=CENTER))
+        col.addWidget(label(tr("Anote su folio: con él puede consultar su apoyo. El acuse le llegará "
+                               "a su correo.") if citizen
+                            else tr("Dígale el folio a la persona o pídale que lo anote: con él puede "
+                                    "consultar su apoyo."), align=CENTER))
         self.sending = label("", align=CENTER)
         self.sending.setObjectName("sending")
         col.addWidget(self.sending)
@@ -56,17 +60,20 @@ class FolioScreen(QWidget):
 class RefusedScreen(QWidget):
     finish = Signal()
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, citizen: bool = False) -> None:
+        """`reason` arrives in the chosen language; `citizen`: the self-service screen."""
         super().__init__()
         col = QVBoxLayout(self)
         col.addStretch(1)
-        col.addWidget(label(tr("No se puede captar este apoyo"), "title", align=CENTER))
+        col.addWidget(label(tr("No se puede continuar") if citizen else tr("No se puede captar este apoyo"),
+                            "title", align=CENTER))
         self.reason = label(tr(reason), "notice", align=CENTER)
         self.reason.setObjectName("refusal")
         self.reason.setStyleSheet(f"font-size: {Scale.px(24)}px; font-weight: 800; color: {PAPER}; "
                                   f"background: {DANGER}; padding: {Scale.px(10)}px;")
         col.addWidget(self.reason)
-        col.addWidget(label(tr("No se guardó nada. Devuelva la credencial a la persona."), align=CENTER))
+        col.addWidget(label(tr("No se guardó nada. Puede volver a empezar cuando quiera.") if citizen
+                            else tr("No se guardó nada. Devuelva la credencial a la persona."), align=CENTER))
         col.addStretch(1)
         col.addWidget(button(tr("Volver al inicio"), "huge", self.finish.emit, name="finish"))
 

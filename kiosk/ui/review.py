@@ -22,12 +22,15 @@ from PySide6.QtWidgets import (
 
 from kiosk.i18n import Msg, render
 from kiosk.ui.texts import AVISO
-from kiosk.ui.theme import DANGER, N_, OK, PAPER, Scale, tr
+from kiosk.ui.theme import DANGER, N_, OK, PAPER, Scale, citizen_style, tr
 from kiosk.ui.widgets import Header, HelpOrNotice, ImageBox, TickBox, button, label, touch_scroll
 
 LIVENESS_STATES = ("passed", "failed", "not_done")
 LIVENESS_FAILED = N_("Prueba de vida no superada: este apoyo no contará. Repita la selfie.")
 CONSENT_MISSING = N_("Marque las dos casillas de consentimiento para guardar")
+# The self-service review speaks to the citizen, who consents for themselves.
+CITIZEN_LIVENESS_FAILED = N_("Prueba de vida no superada: su apoyo no contaría. Repita la foto de su rostro.")
+CITIZEN_CONSENT_MISSING = N_("Marque las dos casillas para guardar su apoyo")
 
 
 @dataclass
@@ -53,18 +56,25 @@ class ReviewScreen(QWidget):
     redo = Signal(str)  # "front", "back", "selfie", "signature", "email"
     cancel = Signal()
 
-    def __init__(self, data: ReviewData) -> None:
+    def __init__(self, data: ReviewData, citizen: bool = False) -> None:
+        """`citizen`: the self-service review (the citizen reads the notice and consents; the
+        e-mail is the activation's, not changed here)."""
         super().__init__()
         self.live = data.liveness == "passed"
+        self.citizen = citizen
         col = QVBoxLayout(self)
         col.setContentsMargins(8, 4, 8, 6)
         col.setSpacing(4)
-        col.addWidget(Header("Revisar y guardar", self.cancel.emit, tr("Paso 6 de 6")))
+        col.addWidget(Header("Revisar y guardar", self.cancel.emit,
+                             tr("Paso 5 de 5") if citizen else tr("Paso 6 de 6")))
         self.body_scroll = QScrollArea()
         self.body_scroll.setObjectName("review_scroll")
         self.body_scroll.setWidgetResizable(True)
         self.body_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.body_scroll.setWidget(self._body(data))
+        body = self._body(data)
+        if citizen:  # the citizen reads it: larger text; the consent bar below keeps its size
+            citizen_style(body)
+        self.body_scroll.setWidget(body)
         touch_scroll(self.body_scroll)
         col.addWidget(self.body_scroll, 1)
         col.addWidget(self._bar())
@@ -100,12 +110,15 @@ class ReviewScreen(QWidget):
             val.setStyleSheet("font-weight: 700;")
             grid.addWidget(val, i // 2, (i % 2) * 2 + 1)
         body.addLayout(grid)
-        email = QHBoxLayout()
-        email.addWidget(button(tr("Cambiar correo"), None, partial(self.redo.emit, "email"),
-                               name="redo_email"))
-        email.addStretch(1)
-        body.addLayout(email)
-        body.addWidget(label(tr("Lea el aviso a la persona y marque sólo lo que ella acepte:"), "title"))
+        if not self.citizen:
+            email = QHBoxLayout()
+            email.addWidget(button(tr("Cambiar correo"), None, partial(self.redo.emit, "email"),
+                                   name="redo_email"))
+            email.addStretch(1)
+            body.addLayout(email)
+        read = tr("Lea el aviso de privacidad y marque sólo lo que usted acepte:") if self.citizen \
+            else tr("Lea el aviso a la persona y marque sólo lo que ella acepte:")
+        body.addWidget(label(read, "title"))
         # A label, not a text browser: one scroll area, never a scroll box inside it.
         aviso = label(tr(AVISO, aspirant=data.aspirant, process=data.process), "aviso")
         aviso.setTextFormat(Qt.TextFormat.RichText)
@@ -139,9 +152,13 @@ class ReviewScreen(QWidget):
         rows = QVBoxLayout(bar)
         rows.setContentsMargins(0, 0, 0, 0)
         rows.setSpacing(Scale.px(2))
-        self.support = TickBox(tr("La persona da su apoyo a este aspirante."))
+        if self.citizen:
+            self.support = TickBox(tr("Doy mi apoyo a este aspirante."))
+            self.biometric = TickBox(tr("Acepto el uso de mi rostro y mi firma."))
+        else:
+            self.support = TickBox(tr("La persona da su apoyo a este aspirante."))
+            self.biometric = TickBox(tr("Consiente el uso de su rostro y su firma."))
         self.support.setObjectName("consent_support")
-        self.biometric = TickBox(tr("Consiente el uso de su rostro y su firma."))
         self.biometric.setObjectName("consent_biometric")
         for cb in (self.support, self.biometric):
             cb.setStyleSheet(f"QCheckBox {{ padding: {Scale.px(2)}px; }}")
@@ -167,9 +184,9 @@ class ReviewScreen(QWidget):
     def _blocker(self) -> str | None:
         """Why "Guardar" is refused now (Spanish), or None."""
         if not self.live:
-            return LIVENESS_FAILED
+            return CITIZEN_LIVENESS_FAILED if self.citizen else LIVENESS_FAILED
         if not (self.support.isChecked() and self.biometric.isChecked()):
-            return CONSENT_MISSING
+            return CITIZEN_CONSENT_MISSING if self.citizen else CONSENT_MISSING
         return None
 
     def _toggled(self) -> None:
@@ -180,7 +197,7 @@ class ReviewScreen(QWidget):
         why = self._blocker()
         self.save_button.setEnabled(why is None)
         self.reason.setText(tr(why) if why else "")
-        error = why == LIVENESS_FAILED
+        error = why in (LIVENESS_FAILED, CITIZEN_LIVENESS_FAILED)
         self.reason.setStyleSheet(
             f"color: {PAPER}; background: {DANGER}; font-weight: 800; padding: {Scale.px(4)}px;"
             if error else "font-weight: 700;"

@@ -16,25 +16,22 @@ class SignatureScreen(QWidget):
     cancel = Signal()
     retake_selfie = Signal()
 
-    def __init__(self, citizen_name: str) -> None:
+    def __init__(self, citizen_name: str, citizen: bool = False) -> None:
+        """`citizen`: the self-service screen, which speaks to the one who signs ("usted")."""
         super().__init__()
         col = QVBoxLayout(self)
         col.setContentsMargins(8, 4, 8, 6)
         col.setSpacing(4)
-        col.addWidget(Header("Firma", self.cancel.emit, tr("Paso 4 de 6")))
+        col.addWidget(Header("Firma", self.cancel.emit, tr("Paso 4 de 5") if citizen else tr("Paso 4 de 6")))
         who = citizen_name or tr("(nombre no leído)")
         firma_de = tr("Firma de")  # a literal Babel can extract (not inside an f-string)
         self.name = label(f"{firma_de}: {who}", "title")
         self.name.setObjectName("citizen_name")
         col.addWidget(self.name)
-        col.addWidget(
-            label(
-                tr(
-                    "Pida a la persona que firme dentro del recuadro, con el lápiz o con el dedo, "
-                    "como en su credencial."
-                )
-            )
-        )
+        col.addWidget(label(
+            tr("Firme dentro del recuadro, con el lápiz o con el dedo, como en su credencial.") if citizen
+            else tr("Pida a la persona que firme dentro del recuadro, con el lápiz o con el dedo, "
+                    "como en su credencial.")))
         self.notice = NoticeLabel()
         col.addWidget(self.notice)
         self.pad = SignaturePad()
@@ -57,18 +54,23 @@ class EmailScreen(QWidget):
     done = Signal(str)
     cancel = Signal()
 
-    def __init__(self) -> None:
+    def __init__(self, citizen: bool = False) -> None:
+        """`citizen`: the self-service activation's address, not optional: the code goes there."""
         super().__init__()
         col = QVBoxLayout(self)
         col.setContentsMargins(8, 4, 8, 6)
         col.setSpacing(4)
-        col.addWidget(Header("Correo electrónico (opcional)", self.cancel.emit, tr("Paso 5 de 6")))
-        self.help = label(
-            tr(
-                "Si la persona quiere recibir el acuse de su apoyo, escriba su correo. "
-                "Si no, toque «Omitir»."
+        if citizen:
+            col.addWidget(Header("Su correo electrónico", self.cancel.emit))
+            self.help = label(tr("Escriba su correo: ahí le enviaremos su código de activación."))
+        else:
+            col.addWidget(Header("Correo electrónico (opcional)", self.cancel.emit, tr("Paso 5 de 6")))
+            self.help = label(
+                tr(
+                    "Si la persona quiere recibir el acuse de su apoyo, escriba su correo. "
+                    "Si no, toque «Omitir»."
+                )
             )
-        )
         col.addWidget(self.help)
         # An error covers the help line: at 800x480 a line more pushes the keyboard's bottom
         # row off the screen.
@@ -78,7 +80,8 @@ class EmailScreen(QWidget):
         self.email.setObjectName("email")
         self.email.setPlaceholderText("nombre@ejemplo.com")
         row.addWidget(self.email, 1)
-        row.addWidget(button(tr("Omitir"), None, lambda: self.done.emit(""), name="skip_email"))
+        if not citizen:
+            row.addWidget(button(tr("Omitir"), None, lambda: self.done.emit(""), name="skip_email"))
         row.addWidget(
             button(tr("Continuar"), "primary", lambda: self.done.emit(self.email.text()), name="email_done")
         )

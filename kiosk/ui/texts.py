@@ -45,3 +45,35 @@ AVISO = (
     "Puede ejercer sus derechos de acceso, rectificación, cancelación y oposición (ARCO) ante la "
     "Unidad de Transparencia del INE; el aviso de privacidad integral está en el portal del INE.")
 )
+
+# Self-service capture screens (the citizen's own words, "usted"): title, step, help line.
+CITIZEN_TITLES = {
+    "act_back": (
+        N_("Reverso de su credencial"),
+        "",
+        N_("Sostenga el REVERSO de su credencial (el lado con el código QR) dentro del recuadro. "
+        "La foto se toma sola cuando se ve bien."),
+    ),
+    "front": (
+        N_("Frente de su credencial"),
+        N_("Paso 1 de 5"),
+        N_("Sostenga el FRENTE de su credencial (el lado con su fotografía) dentro del recuadro. "
+        "La foto se toma sola cuando se ve bien."),
+    ),
+    "back": (
+        N_("Reverso de su credencial"),
+        N_("Paso 2 de 5"),
+        N_("Voltee su credencial: sostenga el REVERSO (el lado con el código QR) dentro del recuadro. "
+        "Debe ser la misma credencial con la que pidió el código."),
+    ),
+    "selfie": (
+        N_("Foto de su rostro"),
+        N_("Paso 3 de 5"),
+        N_("Mire a la cámara con el rostro dentro del óvalo y haga lo que se le pide."),
+    ),
+}
+
+# Self-service start screen.
+CITIZEN_START_TEXT = N_(
+    "Con su credencial para votar y su correo electrónico puede dar su apoyo usted mismo, en este "
+    "dispositivo. Primero pida un código de activación: le llegará por correo.")

@@ -7,9 +7,12 @@ a 7" 800x480 panel has ~5.2 px/mm, so 9 mm is 47 px; buttons are 56 px high.
 
 from __future__ import annotations
 
+from PySide6.QtWidgets import QWidget
+
 from kiosk.i18n import N_, tr
 
-__all__ = ["DANGER", "INK", "MUTED", "N_", "OK", "PAPER", "PRIMARY", "WARN", "Scale", "style_sheet", "tr"]
+__all__ = ["CITIZEN_ZOOM", "DANGER", "INK", "MUTED", "N_", "OK", "PAPER", "PRIMARY", "WARN", "Scale",
+           "citizen_style", "style_sheet", "tr"]
 
 INK = "#000000"
 PAPER = "#ffffff"
@@ -34,8 +37,17 @@ class Scale:
         return max(1, round(design * cls.factor))
 
 
-def style_sheet() -> str:
-    p = Scale.px
+# Self-service screens speak to citizens, not to a trained auxiliary: larger text and targets.
+CITIZEN_ZOOM = 1.15
+
+
+def style_sheet(zoom: float = 1.0) -> str:
+    """The application's style; `zoom` > 1 for a screen of its own (the citizen's), set on
+    that screen, whose rules then win over the application's."""
+
+    def p(design: float) -> int:
+        return Scale.px(design * zoom)
+
     return f"""
     QWidget {{ background: {PAPER}; color: {INK}; font-size: {p(19)}px; }}
     QLabel#title {{ font-size: {p(26)}px; font-weight: 700; }}
@@ -75,3 +87,9 @@ def style_sheet() -> str:
     QScrollBar:vertical {{ width: {p(30)}px; }}
     QTextBrowser {{ border: {p(2)}px solid {INK}; font-size: {p(16)}px; }}
     """
+
+
+def citizen_style(w: QWidget) -> None:
+    """The citizen's larger text and targets on a screen (or a part of one): its own style
+    sheet, whose rules win over the application's."""
+    w.setStyleSheet(style_sheet(CITIZEN_ZOOM))

@@ -100,3 +100,32 @@ def test_the_gui_demo_opens_the_kiosk_on_x(x_display: str, tmp_path: Path) -> No
         rc = p.wait(60)
     assert rc == 130, err.read_text(errors="replace")[-3000:]
     assert _no_children_left(data)
+
+
+def test_the_self_service_demo_opens_the_citizens_start_on_x(x_display: str, tmp_path: Path) -> None:
+    """`fieldkit-demo --self-service`: a device enrolled with a self-service code; the kiosk opens
+    at "Dar mi apoyo" with no PIN; SIGTERM then stops every part."""
+    from tests.system.test_demo import BIN, _no_children_left
+
+    data = tmp_path / "demo"
+    err = tmp_path / "stderr.txt"
+    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY")}
+    env["DISPLAY"] = x_display
+    with err.open("wb") as f:
+        p = subprocess.Popen([str(BIN / "fieldkit-demo"), "--self-service", "--transport", "https",
+                              "--data-dir", str(data)], env=env, stdout=subprocess.PIPE, stderr=f)
+    try:
+        deadline = time.monotonic() + 120
+        while "citizen_start screen shown" not in err.read_text(errors="replace"):
+            assert p.poll() is None, err.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, err.read_text(errors="replace")[-3000:]
+            time.sleep(0.2)
+    finally:
+        p.terminate()
+        rc = p.wait(60)
+    out = p.stdout.read().decode() if p.stdout else ""
+    assert rc == 130, err.read_text(errors="replace")[-3000:]
+    assert "Kiosco de autoservicio" in out and str(data / "server" / "data" / "acuses") in out
+    assert _no_children_left(data)
+    # The device is the one the self-service code enrolled.
+    assert "[self_service]\nenabled = true" in (data / "device" / "device.toml").read_text()
