@@ -47,17 +47,19 @@ class Pending:
 
 class CodeRefused(Exception):
     """The typed code cannot start a capture here. `msg`: what the screen says (a `citizen.*`
-    message, or the code parser's own Spanish sentence for a typo)."""
+    message)."""
 
-    def __init__(self, msg: Msg | str) -> None:
-        super().__init__(msg if isinstance(msg, str) else msg.code)
+    def __init__(self, msg: Msg) -> None:
+        super().__init__(msg.code)
         self.msg = msg
 
 
-def typo_text(e: ActivationCodeError) -> str:
-    """The parser's sentence, as a screen line (it starts in lower case: it is a reason)."""
-    text = str(e)
-    return text[:1].upper() + text[1:] + "."
+TYPOS = {"length": Msg("citizen.code_length"), "check": Msg("citizen.code_check")}
+
+
+def typo_msg(e: ActivationCodeError) -> Msg:
+    """The parser's problem as a catalogued message (the parser's own sentence is Spanish only)."""
+    return TYPOS.get(e.kind, TYPOS["check"])
 
 
 @dataclass
@@ -84,7 +86,7 @@ class Activations:
         try:
             code = parse_code(typed)
         except ActivationCodeError as e:
-            raise CodeRefused(typo_text(e)) from None
+            raise CodeRefused(typo_msg(e)) from None
         p = self.pending.get(code.ref)
         if p is None:
             raise CodeRefused(CODE_UNKNOWN)

@@ -252,16 +252,9 @@ class CitizenFlow(Flow):
             return
         super().back_captured(crop, reading, refusal, integrity)
 
-    def signature_done(self, signature: Any, problem: Msg | str | None = None) -> bool:
+    def _after_signature(self) -> None:
         """No e-mail step: the activation's address is the record's."""
-        self._expect(Step.SIGNATURE)
-        assert self.draft is not None
-        if problem:
-            self.notice = Notice(problem, error=True)
-            return False
-        self.draft.signature = signature
         self._go(Step.REVIEW, Notice(Msg("capture.review")))
-        return True
 
     def email_done(self, email: str | None) -> bool:
         raise FlowError("en autoservicio el correo es el de la activación")

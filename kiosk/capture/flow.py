@@ -315,8 +315,11 @@ class Flow:
             self.notice = Notice(problem, error=True)
             return False
         self.draft.signature = signature
-        self._go(Step.EMAIL, Notice(Msg("capture.email")))
+        self._after_signature()
         return True
+
+    def _after_signature(self) -> None:
+        self._go(Step.EMAIL, Notice(Msg("capture.email")))
 
     def email_done(self, email: str | None) -> bool:
         self._expect(Step.EMAIL)

@@ -224,9 +224,9 @@ class DashboardApp:
             if issued is None:
                 return self._overview_page(sess, text)
             # The code itself is a secret shown once: the log keeps whom it is for, not it.
-            audit.record(self.store, sess.user.username, audit.CODE_ISSUE, ", ".join(issued.auxiliaries))
+            audit.record(self.store, sess.user.username, audit.CODE_ISSUE, issued.for_text)
             log.warning("enrollment code issued from the dashboard by %s for %s", sess.user.username,
-                        ", ".join(issued.auxiliaries))
+                        issued.for_text)
             return self._html("overview.html", session=sess, **self._overview(text), issued=issued,
                               issued_qr=issued.qr_png_data_url())
         if path == "/aspirante/notificar":

@@ -98,7 +98,7 @@ class DigestWorker(RoundThread):
         if last is not None and now - last < self.every_ms:
             return 0
         found = alertmod.alerts(data.devices(self.store), now, self.thresholds,
-                                data.sending_windows(self.store))
+                                data.sending_windows(self.store), data.activation_counts(self.store, now))
         if not found or not self._claim(now, len(found)):
             return 0
         msg = build_digest(found, now, self.sender, self.tz)

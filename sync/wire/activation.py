@@ -48,7 +48,12 @@ _CIC = re.compile(r"^\d{9,10}$")
 
 
 class ActivationCodeError(ValueError):
-    """Not a well-formed activation code (its str() is a Spanish sentence for the citizen)."""
+    """Not a well-formed activation code: its str() is a Spanish sentence, `kind` says which
+    problem ("length": not 12 characters of the alphabet; "check": the typo check fails)."""
+
+    def __init__(self, text: str, kind: str) -> None:
+        super().__init__(text)
+        self.kind = kind
 
 
 def check_char(body: str) -> str:
@@ -111,9 +116,9 @@ def parse_code(text: str) -> ActivationCode:
     """A typed code (any case, dashes and spaces ignored, I/L/O taken as 1/1/0)."""
     s = normalise(text)
     if len(s) != CODE_CHARS or any(c not in ALPHABET for c in s):
-        raise ActivationCodeError("el código de activación tiene 12 caracteres (3 grupos de 4)")
+        raise ActivationCodeError("el código de activación tiene 12 caracteres (3 grupos de 4)", "length")
     if check_char(s[:-1]) != s[-1]:
-        raise ActivationCodeError("el código no es correcto: revise cada carácter")
+        raise ActivationCodeError("el código no es correcto: revise cada carácter", "check")
     return ActivationCode(s[:REF_CHARS], s[REF_CHARS:-1])
 
 

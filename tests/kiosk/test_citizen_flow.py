@@ -191,12 +191,17 @@ def test_a_typo_an_unknown_ref_an_expired_and_a_used_code_are_refused(cfg: Devic
     f = flow_for(cfg)
     code = ask_code(f)
     f.have_code()
-    # A typo: the check character catches one wrong character; the parser's own sentence.
+    # A typo: the check character catches one wrong character; a catalogued message, so it reads
+    # in the screen's language.
     wrong = code[:-1] + ("0" if code[-1] != "0" else "1")
     assert not f.enter_code(wrong, NOW_MS) and f.step == Step.CODE_ENTRY
-    assert f.notice is not None and f.notice.error and f.notice.text.startswith("El código no es correcto")
+    assert f.notice is not None and f.notice.error and f.notice.code == "citizen.code_check"
+    assert f.notice.text.startswith("El código no es correcto")
+    assert isinstance(f.notice.msg, Msg)
+    assert render(f.notice.msg, lang="en") == "The code is not right: check each character."
     assert not f.enter_code("K7Q2-M9", NOW_MS)
-    assert f.notice is not None and "12 caracteres" in f.notice.text
+    assert f.notice is not None and f.notice.code == "citizen.code_length"
+    assert "12 caracteres" in f.notice.text
     # Well formed, but its ref was never asked for on this device.
     other = new_code("ZZ").display
     assert not f.enter_code(other, NOW_MS)

@@ -26,6 +26,7 @@ from server_stub.dashboard import accounts
 from server_stub.dashboard import alerts as alertmod
 from server_stub.dashboard import data as dashboard_data
 from server_stub.dashboard.data import DeviceRow
+from server_stub.dashboard.digest import DigestWorker
 from server_stub.deploy.broker_process import free_port
 from server_stub.fleet import activations
 from server_stub.ingest.acuse import AcuseWorker, OutboxTransport
@@ -222,7 +223,7 @@ def test_activation_surge_alert_rule() -> None:
 
 
 def test_overview_counts_self_service_apart_and_alerts_on_a_device_asking_in_bulk(
-        site: Site, pki: PKIPaths) -> None:
+        site: Site, pki: PKIPaths, tmp_path: Path) -> None:
     busy = site.device(pki.device(0))
     quiet = site.device(pki.device(1))
     for n in range(2):  # a third self-service device, registered by id only
@@ -270,3 +271,11 @@ def test_overview_counts_self_service_apart_and_alerts_on_a_device_asking_in_bul
     alert = re.search(r'<li class="alert alert-activations" data-device="([^"]+)">.*?</li>', page, re.S)
     assert alert is not None and alert.group(1) == busy.id
     assert "21 códigos de activación pedidos en 24 h" in alert.group(0)
+    # The coordinators' e-mail digest says it too.
+    out = tmp_path / "digest"
+    digest = DigestWorker(site.store, OutboxTransport(out), "avisos@x.invalid", ["coord@x.invalid"],
+                          clock=lambda: int(time.time() * 1000))
+    assert digest.send_if_due() == 1
+    [mail] = out.glob("*.eml")
+    body = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default).get_content()
+    assert f"({busy.id}): 21 códigos de activación pedidos en 24 h" in body

@@ -56,8 +56,13 @@ def test_the_typo_check_catches_one_wrong_character_and_a_swap_of_neighbours() -
 
 
 def test_wrong_lengths_and_an_enrollment_code_are_not_activation_codes_and_the_reverse() -> None:
-    with pytest.raises(ActivationCodeError, match="12 caracteres"):
+    with pytest.raises(ActivationCodeError, match="12 caracteres") as e:
         parse_code("ABCD-EFGH")
+    assert e.value.kind == "length"
+    good = new_code("K7").text
+    with pytest.raises(ActivationCodeError, match="no es correcto") as e:
+        parse_code(good[:-1] + ("0" if good[-1] != "0" else "1"))
+    assert e.value.kind == "check"
     with pytest.raises(ActivationCodeError, match="12 caracteres"):
         parse_code("7KQ2-M9XB-T4RP-3HDA-0ZCW")            # an enrollment code's shape
     with pytest.raises(CodeFormatError):

@@ -77,6 +77,15 @@ def test_a_window_opens_on_x(x_display: str) -> None:
     assert p.stdout.split() == ["xcb", "True", "True"]    # an X window of its own
 
 
+def _wait_for_line(p: subprocess.Popen[bytes], err: Path, line: str, timeout: float = 120) -> None:
+    """Until the demo's stderr (the kiosk's log) says `line`; fails with its tail if it exits."""
+    deadline = time.monotonic() + timeout
+    while line not in err.read_text(errors="replace"):
+        assert p.poll() is None, err.read_text(errors="replace")[-3000:]
+        assert time.monotonic() < deadline, err.read_text(errors="replace")[-3000:]
+        time.sleep(0.2)
+
+
 def test_the_gui_demo_opens_the_kiosk_on_x(x_display: str, tmp_path: Path) -> None:
     """`fieldkit-demo` as the README runs it, on an X display: the kiosk's lock screen shows;
     SIGTERM then stops every part."""
@@ -90,11 +99,7 @@ def test_the_gui_demo_opens_the_kiosk_on_x(x_display: str, tmp_path: Path) -> No
         p = subprocess.Popen([str(BIN / "fieldkit-demo"), "--data-dir", str(data)], env=env,
                              stdout=subprocess.DEVNULL, stderr=f)
     try:
-        deadline = time.monotonic() + 120
-        while "lock screen shown" not in err.read_text(errors="replace"):
-            assert p.poll() is None, err.read_text(errors="replace")[-3000:]
-            assert time.monotonic() < deadline, err.read_text(errors="replace")[-3000:]
-            time.sleep(0.2)
+        _wait_for_line(p, err, "lock screen shown")
     finally:
         p.terminate()
         rc = p.wait(60)
@@ -115,11 +120,7 @@ def test_the_self_service_demo_opens_the_citizens_start_on_x(x_display: str, tmp
         p = subprocess.Popen([str(BIN / "fieldkit-demo"), "--self-service", "--transport", "https",
                               "--data-dir", str(data)], env=env, stdout=subprocess.PIPE, stderr=f)
     try:
-        deadline = time.monotonic() + 120
-        while "citizen_start screen shown" not in err.read_text(errors="replace"):
-            assert p.poll() is None, err.read_text(errors="replace")[-3000:]
-            assert time.monotonic() < deadline, err.read_text(errors="replace")[-3000:]
-            time.sleep(0.2)
+        _wait_for_line(p, err, "citizen_start screen shown")
     finally:
         p.terminate()
         rc = p.wait(60)
