@@ -194,8 +194,11 @@ class CaptureController:
 
     def save(self, consent: bool) -> None:
         flow = self.shell.flow
-        if not flow.save(consent):
-            self.shell.show_notice()
+        # A citizen's code may have expired during the capture: checked on the server's clock.
+        ok = flow.save(consent, self.shell.server_now_ms()) if isinstance(flow, CitizenFlow) \
+            else flow.save(consent)
+        if not ok:
+            self.shell.show_notice()   # on review; an expired code ends on the refusal screen
             return
         ctx, draft = self.shell.sv.save_ctx, flow.draft
         assert draft is not None  # flow.save accepted it

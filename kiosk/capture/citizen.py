@@ -8,6 +8,7 @@ on the server-corrected clock for expiries and collection periods.
     CITIZEN_START -> ACT_BACK -> ACT_EMAIL -> ACT_SENDING -> ACT_SENT      (ask for a code)
     CITIZEN_START | ACT_SENT -> CODE_ENTRY -> CITIZEN_PROCESS -> FRONT -> [CARD_MODEL]
         -> CARD_PHOTO -> BACK (the same card) -> SELFIE -> SIGNATURE -> REVIEW -> SAVING -> FOLIO
+    REVIEW -> REFUSED ("Guardar" after the code expired: no folio for a support that won't count)
     CITIZEN_START -> COORDINATOR (coordinator PIN) -> CITIZEN_START
     cancel(), finish(), idle: -> CITIZEN_START, everything of that citizen dropped
 
@@ -36,6 +37,8 @@ ACTIVATION_STEPS = frozenset({Step.ACT_BACK, Step.ACT_EMAIL, Step.ACT_SENT, Step
 # No idle discard while the device itself is busy (a save, the server's answer).
 NO_IDLE = frozenset({Step.FIRST_RUN, Step.CITIZEN_START, Step.SAVING, Step.ACT_SENDING})
 MODELS = ("E", "F", "G", "H")
+CODE_EXPIRED_AT_SAVE = Msg("citizen.code_expired_at_save")
+OUT_OF_SCOPE = "fuera_de_ambito"  # check_scope's flag for a sección the table places elsewhere
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,10 @@ class ActivationRequest:
 
 def processes_for(cfg: DeviceConfig | None, seccion: str, server_ms: int) -> list[Process]:
     """The processes a citizen of `seccion` may support now: in their collection period (home's
-    rule, `sync.agent.freeze.in_period`) and with the sección inside their scope
-    (`kiosk.cardread.credential.check_scope` on the device's sección table)."""
+    rule, `sync.agent.freeze.in_period`) and not placed outside their scope by the device's
+    sección table (`kiosk.cardread.credential.check_scope`). A sección the table does not know,
+    or no table at all (a device enrolled through the server gets none), keeps the process: the
+    server checks the scope of every record, so only a known sección out of scope is left out."""
     if cfg is None:
         return []
     try:
@@ -60,7 +65,7 @@ def processes_for(cfg: DeviceConfig | None, seccion: str, server_ms: int) -> lis
         return []
     table = cfg.seccion_table()
     return [p for p in cfg.processes
-            if freeze.in_period(p, server_ms) and check_scope(number, table, p.scope) is None]
+            if freeze.in_period(p, server_ms) and check_scope(number, table, p.scope) != OUT_OF_SCOPE]
 
 
 def _model(reading: Any) -> str:
@@ -263,6 +268,17 @@ class CitizenFlow(Flow):
         if step == Step.EMAIL:
             raise FlowError("en autoservicio el correo es el de la activación")
         super().back_to(step)
+
+    def save(self, consent: bool, server_ms: int | None = None) -> bool:
+        """"Guardar", with the code's expiry checked again on the server-corrected clock
+        (`server_ms`): the server would judge a support captured after it `caducada` and not count
+        it, so the capture ends here with the reason rather than with a folio."""
+        self._expect(Step.REVIEW)
+        if server_ms is not None and self.activation is not None and server_ms > self.activation.expires_ms:
+            self.activation, self.code_text, self.offered = None, "", []
+            self._refuse(CODE_EXPIRED_AT_SAVE)
+            return False
+        return super().save(consent)
 
     def saved(self, folio: str) -> None:
         super().saved(folio)

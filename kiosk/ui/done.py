@@ -36,10 +36,16 @@ class FolioScreen(QWidget):
         self.folio.setStyleSheet(f"font-size: {Scale.px(64)}px; font-weight: 800; color: {PRIMARY};")
         self.folio.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         col.addWidget(self.folio)
-        col.addWidget(label(tr("Anote su folio: con él puede consultar su apoyo. El acuse le llegará "
-                               "a su correo.") if citizen
+        col.addWidget(label(tr("Anote su folio: con él puede consultar su apoyo.") if citizen
                             else tr("Dígale el folio a la persona o pídale que lo anote: con él puede "
                                     "consultar su apoyo."), align=CENTER))
+        if citizen:
+            # The device only checks the code for typos: a wrong code with a right check character
+            # is caught by the server, and the acuse is what tells the citizen.
+            checked = label(tr("El servidor revisará su código y le enviará el acuse por correo."),
+                            align=CENTER)
+            checked.setObjectName("code_check")
+            col.addWidget(checked)
         self.sending = label("", align=CENTER)
         self.sending.setObjectName("sending")
         col.addWidget(self.sending)

@@ -7,9 +7,11 @@ and replay (seq strictly above the last applied one, persisted).
 - wipe: overwrite then delete every key file, the config file and the data dir
   (outbox, its WAL, agent state), and the enrollment folder; the device is
   blank and must be enrolled again.
-- config: JSON payload {processes, auxiliaries, freeze, secciones?, unlock?};
-  the config file is replaced atomically after validation; `unlock` clears the
-  PIN lockout of those auxiliaries (coordinator unlock).
+- config: JSON payload {processes, auxiliaries, freeze, secciones?, warnings?,
+  self_service?, unlock?}; each table sent replaces the device's, except
+  `self_service`, which is merged key by key; the config file is replaced
+  atomically after validation; `unlock` clears the PIN lockout of those auxiliaries
+  (coordinator unlock).
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ class CommandResult:
 CONFIG_UPDATE_SHAPES: dict[str, type] = {
     "processes": list, "auxiliaries": list, "secciones": list, "freeze": dict, "warnings": dict,
     "self_service": dict}
+# Tables merged key by key rather than replaced: the server sends only `enabled`, and the
+# device's own timings (idle_seconds, warning_seconds) must survive it.
+MERGED_TABLES = frozenset({"self_service"})
 
 
 def last_applied_seq(cfg: DeviceConfig) -> int:
@@ -119,7 +124,11 @@ def _apply_config(cfg: DeviceConfig, cmd: Command) -> None:
         v = payload[k]
         if not isinstance(v, shape) or (isinstance(v, list) and not all(isinstance(x, dict) for x in v)):
             raise ValueError(f"{k}: se esperaba {'una lista de tablas' if shape is list else 'una tabla'}")
-        data[k] = v
+        mine = data.get(k)
+        if k in MERGED_TABLES and isinstance(mine, dict) and isinstance(v, dict):
+            data[k] = {**mine, **v}
+        else:
+            data[k] = v
     write_config(cfg.source, data)
     for aux in payload.get("unlock") or []:
         clear_lockout(cfg, str(aux))

@@ -45,6 +45,7 @@ from tests.helpers.ui import (
     replay_camera,
     replay_folder,
     tablet_stroke,
+    unlock,
     wave,
 )
 from tests.kiosk.test_citizen_flow import as_self_service
@@ -304,8 +305,9 @@ def type_into_email(qtbot: Any, w: Any, user: str) -> None:
     tap(qtbot, w, "kb_@gmail.com")
 
 
-def drive_to_review(w: Any, code: ActivationCode) -> None:
-    """The capture's steps given what the camera would have given (the same card, seed 3)."""
+def drive_to_review(w: Any) -> None:
+    """The capture's steps given what the camera would have given (the same card, seed 3); an
+    auxiliary's flow then asks for the e-mail."""
     front, _back, _truth = card(3)
     reading = back_reading(3)
     w.flow.front_captured(front, read_front(front, "G"), "G")
@@ -314,6 +316,72 @@ def drive_to_review(w: Any, code: ActivationCode) -> None:
     passed = LivenessState(Verdict.PASSED, "liveness.passed", 1.0, Challenge.BLINK)
     w.flow.selfie_captured(make_selfie(3), passed)
     assert w.flow.signature_done(make_signature(3))
+
+
+CODE_CHECKED = "El servidor revisará su código y le enviará el acuse por correo."
+
+
+def code_to_review(qtbot: Any, w: Any, issuer: Issuer) -> ActivationCode:
+    """A code asked for (the back as the camera would read it) and typed, the aspirant chosen,
+    the capture given, consent ticked: "Guardar" is next."""
+    w.flow.request_code()
+    w.flow.activation_back(back_reading(3), IN_PERIOD_MS)
+    type_into_email(qtbot, w, "ana")
+    tap(qtbot, w, "email_done")
+    qtbot.waitUntil(lambda: w.flow.step == Step.ACT_SENT, timeout=10000)
+    code = issuer.mailed[-1]
+    tap(qtbot, w, "have_code")
+    code_to_capture(qtbot, w, code)
+    drive_to_review(w)
+    assert w.flow.step == Step.REVIEW
+    find(w.screen, "consent_support").setChecked(True)
+    find(w.screen, "consent_biometric").setChecked(True)
+    return code
+
+
+def test_the_folio_says_the_server_checks_the_code_and_an_expired_code_gets_none(  # type: ignore[no-untyped-def]
+        qtbot, tmp_path: Path) -> None:
+    issuer = Issuer()
+    w = citizen_window(qtbot, tmp_path, None, issuer)
+    code_to_review(qtbot, w, issuer)
+    tap(qtbot, w, "save")
+    qtbot.waitUntil(lambda: w.flow.step == Step.FOLIO, timeout=20000)
+    # The device only caught typos: the citizen is told the server checks the code, and where
+    # its verdict arrives.
+    said = find(w.screen, "code_check")
+    assert said.isVisible() and said.text() == CODE_CHECKED
+    tap(qtbot, w, "finish")
+    # Another code, whose expiry passes during the capture (the server-corrected clock): "Guardar"
+    # ends on the reason, with no folio and nothing stored.
+    code = code_to_review(qtbot, w, issuer)
+    expires = IN_PERIOD_MS + CODE_TTL_MS
+    assert w.flow.activation.expires_ms == expires
+    w.sv = dataclasses.replace(w.sv, now_ms=lambda: expires + 1)
+    tap(qtbot, w, "save")
+    assert w.flow.step == Step.REFUSED and w.flow.folio is None and w.flow.draft is None
+    assert find(w.screen, "refusal").text() == "Su código venció mientras capturaba: pida uno nuevo."
+    assert w.screen.findChild(QWidget, "folio") is None and CODE_CHECKED not in texts(w)
+    assert w.sv.save_ctx.counts().put_total == 1 and code.ref not in w.flow.activations.used
+    tap(qtbot, w, "finish")
+    assert w.flow.step == Step.CITIZEN_START
+    w.close_services()
+
+
+def test_the_auxiliarys_folio_says_nothing_of_a_code(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    w: Any = make_window(qtbot, offline_device(tmp_path / "dev"), None)
+    unlock(qtbot, w)
+    assert w.flow.start_capture("ci-2027-df-0901", "asp-0001")
+    drive_to_review(w)
+    assert w.flow.email_done(EMAIL) and w.flow.step == Step.REVIEW
+    find(w.screen, "consent_support").setChecked(True)
+    find(w.screen, "consent_biometric").setChecked(True)
+    tap(qtbot, w, "save")
+    qtbot.waitUntil(lambda: w.flow.step == Step.FOLIO, timeout=20000)
+    assert find(w.screen, "folio").text() == w.flow.folio
+    assert w.screen.findChild(QWidget, "code_check") is None
+    shown = texts(w)
+    assert "Dígale el folio a la persona" in shown and CODE_CHECKED not in shown
+    w.close_services()
 
 
 @pytest.mark.parametrize("size", [(800, 480), (1280, 800)], ids=["800x480", "1280x800"])
@@ -348,7 +416,7 @@ def test_citizen_screens_fit(qtbot, tmp_path: Path, frames, size: tuple[int, int
     tap(qtbot, w, "code_done")
     shot(w, "process")
     w.flow.choose_process("ci-2027-df-0901")
-    drive_to_review(w, code)
+    drive_to_review(w)
     assert w.flow.step == Step.REVIEW
     shot(w, "review")
     w.flow.last_activity = time.monotonic() - (w.flow.idle_seconds - w.flow.warning_seconds) - 1
