@@ -192,8 +192,10 @@ def _add_verification(server: RunningServer, cfg: ServerConfig, *, background: b
     """Verification and acuse workers (idempotent, safe in every process), and the dashboard."""
     store = server.store
     if background and cfg.verify.enabled:
+        # Its rounds also settle records a crash or a failed check left unchecked.
         server.verifier = Verifier(store, batch=cfg.verify.batch, interval_s=cfg.verify.interval_s,
-                                   default_tz=cfg.deployment.timezone)
+                                   default_tz=cfg.deployment.timezone,
+                                   settle=server.ingestor.settle_unsettled)
     a = cfg.acuse
     transport = acusemod.make_transport(a.mode, folder=a.outbox_dir, host=a.smtp_host, port=a.smtp_port,
                                         sender=a.sender, starttls=a.smtp_starttls, username=a.smtp_user,

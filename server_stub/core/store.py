@@ -89,7 +89,7 @@ _RECORD_COLS = ("record_id, device_id, folio, created_ms, received_ms, transport
                 "aspirant_id, auxiliary_id, captured_ms, envelope_sha256, envelope, record, ack")
 # Added later (additive migration in init_schema): what verification looks up, so it never decodes.
 # Added later too: the auxiliary id checked at ingest against the fleet's auxiliaries
-# (server_stub.ingest.ingest.auxiliary_status). The id itself is kept as the device sent it.
+# (server_stub.ingest.settle.auxiliary_status). The id itself is kept as the device sent it.
 _REFUSAL_COLS = "envelope_sha256, record_id, device_id, reason, detail, received_ms, transport, envelope, ack"
 
 

@@ -13,15 +13,19 @@ KEY_COLUMNS = ("key_cic", "key_ident", "key_seccion", "key_model", "key_checks")
 
 AUX_REGISTERED = "registrado"  # an auxiliary the server assigned to the sending device
 AUX_UNKNOWN = "no_registrado"  # any other id: kept, flagged, never shown unmarked
-AUX_SELF_SERVICE = "autoservicio"  # empty id from a device provisioned for self-service
-AUX_MISSING = "sin_auxiliar"  # empty id from any other device: flagged
+AUX_SELF_SERVICE = "autoservicio"  # a citizen's record from a device provisioned for self-service
+# Flagged: an empty id from any other device; on a self-service device, a record not the
+# citizen's (no captured_by, or a riding coordinator's id).
+AUX_MISSING = "sin_auxiliar"
 AUX_STATUSES = (AUX_REGISTERED, AUX_UNKNOWN, AUX_SELF_SERVICE, AUX_MISSING)
-# A citizen's record (captured_by "ciudadano") is stored with auxiliary_status NULL and gets
-# both statuses in the one transaction that checks its activation code (ingest): so NULL there
-# also means "activation not checked yet", and verification and the acuse wait for it.
+# A citizen's record (captured_by "ciudadano") and any record from a self-service device are
+# stored with auxiliary_status NULL and get both statuses in the one transaction that checks
+# their activation code (ingest): so NULL there also means "activation not checked yet", and
+# verification and the acuse wait for it.
 
 # records.activation_status: what ingest found the activation code of a citizen's record to be
-# (server_stub.fleet.activations.check_record); NULL for an auxiliary's record.
+# (server_stub.fleet.activations.check_record), and of any record from a self-service device;
+# NULL for an auxiliary's record.
 ACT_VALID = "valida"
 ACT_NOT_VALID = "no_valida"  # not a code, or not one the server issued (a wrong code)
 ACT_INVALIDATED = "invalidada"  # the code died: too many wrong codes typed on its device
@@ -41,7 +45,8 @@ ACTIVATION_WORDS = {
 }
 
 # The outgoing mail queue: acuses (key: the record id) and activation codes (key: the
-# activation id), both sent by server_stub.ingest.acuse.AcuseWorker with retries.
+# activation id), both sent by server_stub.ingest.acuse.AcuseWorker with retries. A code's
+# message is blanked once delivered, so the store keeps no copy of the code.
 MAIL_QUEUE_LOCK = 7711104
 MAIL_PENDING = "pendiente"
 MAIL_QUEUE_SCHEMA = """
@@ -59,10 +64,23 @@ CREATE TABLE IF NOT EXISTS mail_queue (
 );
 CREATE INDEX IF NOT EXISTS mail_queue_due ON mail_queue (state, next_try_ms)
 """
+# Columns added to the queue after its first release (Store.add_column, nullable): `kind` marks
+# an activation code's message (MAIL_ACTIVATION; NULL: an acuse), `expires_ms` the time after
+# which it is dropped undelivered (its activation's expiry; NULL: retried until delivered).
+MAIL_QUEUE_COLUMNS = (("kind", "TEXT"), ("expires_ms", "BIGINT"))
+MAIL_ACTIVATION = "activacion"
+MAIL_SENT = "enviado"
+MAIL_EXPIRED = "caducado"  # an activation code not delivered before it expired: never sent
 # (key, to_addr, message, state, next_try_ms, created_ms): a message queued once per key.
 MAIL_QUEUE_INSERT = ("INSERT INTO mail_queue (record_id, to_addr, message, state, attempts, next_try_ms, "
                      "claimed_until_ms, created_ms, sent_ms, last_error) "
                      "VALUES (?, ?, ?, ?, 0, ?, 0, ?, NULL, '') ON CONFLICT (record_id) DO NOTHING")
+# The same for an activation code: (key, to_addr, message, state, next_try_ms, created_ms, kind,
+# expires_ms).
+MAIL_QUEUE_INSERT_CODE = ("INSERT INTO mail_queue (record_id, to_addr, message, state, attempts, "
+                          "next_try_ms, claimed_until_ms, created_ms, sent_ms, last_error, kind, expires_ms) "
+                          "VALUES (?, ?, ?, ?, 0, ?, 0, ?, NULL, '', ?, ?) "
+                          "ON CONFLICT (record_id) DO NOTHING")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
@@ -134,7 +152,7 @@ def migrate_records(kind: str, conn: Any) -> None:
 
 def _backfill_auxiliary_status(kind: str, conn: Any) -> None:
     """Rows stored before ingest checked auxiliary ids: the rule of
-    `server_stub.ingest.ingest.auxiliary_status`, once, in SQL. The fleet's tables may not
+    `server_stub.ingest.settle.auxiliary_status`, once, in SQL. The fleet's tables may not
     exist yet (then no id was ever issued). A device's list is JSON text: an id is looked
     for with its quotes, and an id holding a quote or backslash is never matched."""
     def table(name: str) -> bool:

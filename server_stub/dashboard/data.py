@@ -9,13 +9,13 @@ auxiliaries' names, else its id) and an auxiliary the server issued by its name;
 keeps the id in a `title=` and the CSV keeps ids.
 
 Auxiliary ids are chosen by the device; ingest stores each with its status
-(`server_stub.ingest.ingest.auxiliary_status`). Only an id the server issued is shown as
+(`server_stub.ingest.settle.auxiliary_status`). Only an id the server issued is shown as
 it is: `auxiliary_label` marks the others ("(no registrado) …", "(autoservicio)").
 The CSV export writes every cell through `csv_line` (docs/server.md, "CSV export").
 
-Self-service supports (a citizen's record: records.activation_status set) are counted apart
-(`self_service_counts`), and each self-service device's activation codes of the last 24 h
-feed the alerts banner (`activation_counts`).
+Self-service supports (auxiliary_status `autoservicio`: a citizen's record from a self-service
+device) are counted apart (`self_service_counts`), and each self-service device's activation
+codes of the last 24 h feed the alerts banner (`activation_counts`).
 """
 
 from __future__ import annotations
@@ -136,8 +136,8 @@ def self_service_counts(store: Store, process_id: str) -> dict[str, tuple[int, i
     """{aspirant_id: (self-service records with a verdict, of them valid)} of one process."""
     rows = store.query("SELECT v.aspirant_id, COUNT(*), SUM(CASE WHEN v.verdict = ? THEN 1 ELSE 0 END) "
                        "FROM verdicts v JOIN records r ON r.record_id = v.record_id "
-                       "WHERE v.process_id = ? AND r.activation_status IS NOT NULL GROUP BY v.aspirant_id",
-                       (verify.VALIDO, process_id))
+                       "WHERE v.process_id = ? AND r.auxiliary_status = ? GROUP BY v.aspirant_id",
+                       (verify.VALIDO, process_id, AUX_SELF_SERVICE))
     return {str(a): (int(n), int(ok or 0)) for a, n, ok in rows}
 
 
@@ -317,5 +317,5 @@ def verdicts_csv(store: Store, process_id: str | None, aspirant_id: str | None =
             auxiliary_label(v.auxiliary_id, v.auxiliary_status), v.received_ms,
             v.entidad, v.distrito_federal, v.seccion, v.auxiliary_status or "sin_validar",
             periods.show_iso(v.received_ms, zones.get(v.process_id, fallback)),
-            CAPTURED_BY_CITIZEN if v.activation_status is not None else "", v.activation_status]))
+            CAPTURED_BY_CITIZEN if v.auxiliary_status == AUX_SELF_SERVICE else "", v.activation_status]))
     return "".join(lines)

@@ -5,13 +5,15 @@ server_stub/fleet/endpoints.py): `request_activation` checks the request, its li
 per hour, per e-mail and per CIC per 24 h) and, with `[self_service] check_roll`, the roll; it
 picks a `ref` free among the device's live activations, makes the code, and keeps only what
 finds and checks it (`code_id`, `binding_mac`). The code goes into the outgoing mail queue in
-the same transaction (key: the activation id), and the acuse worker delivers it with retries;
-the server keeps no other copy.
+the same transaction (key: the activation id, marked as a code with its expiry), and the acuse
+worker delivers it with retries until the code expires, then blanks the queued message: the
+server keeps no other copy.
 
 A citizen's record carries the code as typed; ingest asks `check_record` what it is worth
 (records.activation_status, server_stub.core.store_schema.ACT_*): the first record with a good
-code uses it; a wrong code counts against the device's pending activation with the same `ref`,
-which dies after `max_wrong` of them, so a held tablet cannot try codes until one fits.
+code uses it; a wrong code counts against the device's pending activation with the same `ref`
+(live when the record was captured, or when it arrived), which dies after `max_wrong` of them,
+so a held tablet cannot try codes until one fits, not even offline.
 """
 
 from __future__ import annotations
@@ -38,8 +40,10 @@ from server_stub.core.store_schema import (
     ACT_OTHER_DEVICE,
     ACT_USED,
     ACT_VALID,
+    MAIL_ACTIVATION,
     MAIL_PENDING,
-    MAIL_QUEUE_INSERT,
+    MAIL_QUEUE_COLUMNS,
+    MAIL_QUEUE_INSERT_CODE,
     MAIL_QUEUE_LOCK,
     MAIL_QUEUE_SCHEMA,
 )
@@ -145,6 +149,8 @@ def email_hash(address: str) -> str:
 def ensure_schema(store: Store) -> None:
     store.ensure_schema(SCHEMA, LOCK)
     store.ensure_schema(MAIL_QUEUE_SCHEMA, MAIL_QUEUE_LOCK)
+    for column, sql_type in MAIL_QUEUE_COLUMNS:
+        store.add_column("mail_queue", column, sql_type, MAIL_QUEUE_LOCK)
 
 
 def _retry_after(created: list[int], limit: int, window_ms: int, now_ms: int) -> int | None:
@@ -246,8 +252,9 @@ def request_activation(store: Store, cfg: ServerConfig, device_id: str, body: di
                 (activation_id, code.code_id(), code.binding_mac(device_id, req.cic), device_id, ref,
                  req.cic, email_hash(req.email), now_ms, expires, ISSUED))
             msg = build_code_message(code, activation_id, req.email, expires, cfg, now_ms)
-            conn.execute(store.sql(MAIL_QUEUE_INSERT), (bytes.fromhex(activation_id), req.email,
-                                                        msg.as_bytes(), MAIL_PENDING, now_ms, now_ms))
+            conn.execute(store.sql(MAIL_QUEUE_INSERT_CODE), (bytes.fromhex(activation_id), req.email,
+                                                             msg.as_bytes(), MAIL_PENDING, now_ms, now_ms,
+                                                             MAIL_ACTIVATION, expires))
     if refused:
         raise ActivationError(422, {"error": "not_in_roll",
                                     "message": "la credencial no está en la lista nominal cargada"})
@@ -258,21 +265,23 @@ def request_activation(store: Store, cfg: ServerConfig, device_id: str, body: di
 # --- checking a citizen's record ---------------------------------------------------------------
 
 
-def _count_wrong(store: Store, conn: Any, device_id: str, ref: str, max_wrong: int, now_ms: int) -> None:
-    """A wrong code typed on `device_id` answering `ref`: its live activation, if any, counts it
-    and dies at `max_wrong`."""
+def _count_wrong(store: Store, conn: Any, record: Record, ref: str, max_wrong: int, now_ms: int) -> None:
+    """A wrong code typed on the record's device answering `ref`: its pending activation counts
+    it and dies at `max_wrong`. Pending when the record was captured (an offline tablet sends
+    its guesses after the expiry) or when it arrives (a capture time set past the expiry must
+    not make guesses free)."""
     conn.execute(store.sql(
         "UPDATE activations SET wrong = wrong + 1, "
         "state = CASE WHEN wrong + 1 >= ? THEN ? ELSE state END "
-        "WHERE device_id = ? AND ref = ? AND state = ? AND expires_ms > ?"),
-        (max_wrong, INVALIDATED, device_id, ref, ISSUED, now_ms))
+        "WHERE device_id = ? AND ref = ? AND state = ? AND (expires_ms >= ? OR expires_ms > ?)"),
+        (max_wrong, INVALIDATED, record.device_id, ref, ISSUED, record.captured_at_ms, now_ms))
 
 
 def check_record(store: Store, conn: Any, record: Record, max_wrong: int, now_ms: int) -> str:
-    """What the activation code of a citizen's record is worth (store_schema.ACT_*), inside the
-    caller's transaction `conn`. A good code is marked used by this record; the same record
-    checked again is still "valida". A wrong code is counted each call: call it once per stored
-    record (ingest does)."""
+    """What the activation code of a citizen's record, or of any record from a self-service
+    device, is worth (store_schema.ACT_*), inside the caller's transaction `conn`. A good code is
+    marked used by this record; the same record checked again is still "valida". A wrong code
+    is counted each call: call it once per stored record (ingest does)."""
     try:
         code = parse_code(record.activation)
     except ActivationCodeError:
@@ -281,7 +290,7 @@ def check_record(store: Store, conn: Any, record: Record, max_wrong: int, now_ms
         "SELECT activation_id, device_id, binding_mac, expires_ms, state, used_record_id "
         "FROM activations WHERE code_id = ?"), (code.code_id(),)).fetchone()
     if row is None:
-        _count_wrong(store, conn, record.device_id, code.ref, max_wrong, now_ms)
+        _count_wrong(store, conn, record, code.ref, max_wrong, now_ms)
         return ACT_NOT_VALID
     activation_id, device_id, mac, expires_ms, state, used_by = row
     if device_id != record.device_id:
@@ -304,10 +313,10 @@ def check_record(store: Store, conn: Any, record: Record, max_wrong: int, now_ms
 def settle_records(store: Store, items: Sequence[tuple[uuid.UUID, str, Record | None]], max_wrong: int,
                    now_ms: int) -> None:
     """Settle stored records in one transaction: each item is (record id, its auxiliary status,
-    the record if it is a citizen's). A row is claimed by its NULL auxiliary_status, so a row
-    another worker settled is skipped and an activation is used or counted once per record;
-    a citizen's record gets `check_record`'s answer in records.activation_status. Raises
-    StoreError (nothing settled)."""
+    the record if its activation is checked: a citizen's, or any from a self-service device).
+    A row is claimed by its NULL auxiliary_status, so a row another worker settled is skipped
+    and an activation is used or counted once per record; a checked record gets
+    `check_record`'s answer in records.activation_status. Raises StoreError (nothing settled)."""
     claim = store.sql("UPDATE records SET auxiliary_status = ? WHERE record_id = ? "
                       "AND auxiliary_status IS NULL")
     put = store.sql("UPDATE records SET activation_status = ? WHERE record_id = ?")

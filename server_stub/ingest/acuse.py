@@ -10,7 +10,9 @@ Delivery is at-least-once: a crash between the relay's "250 OK" and the
 from the record id) so mail clients can fold it.
 
 The same queue carries self-service activation codes (server_stub/fleet/activations.py puts
-them there, keyed by the activation id); this worker delivers them like acuses.
+them there, keyed by the activation id, `kind` = "activacion", `expires_ms` its expiry); this
+worker delivers them like acuses, then blanks the stored message (the store keeps no copy of
+a code), and drops one not delivered by its expiry (`caducado`) instead of retrying it.
 
 Transports: `outbox` (default for the demo: one `.eml` file per message in a
 folder, written atomically) and `smtp` (a configured relay; STARTTLS and
@@ -27,6 +29,7 @@ import smtplib
 import ssl
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
@@ -39,10 +42,14 @@ from server_stub.core.store import Store
 from server_stub.core.store_schema import (
     ACT_VALID,
     ACTIVATION_WORDS,
+    MAIL_ACTIVATION,
+    MAIL_EXPIRED,
     MAIL_PENDING,
+    MAIL_QUEUE_COLUMNS,
     MAIL_QUEUE_INSERT,
     MAIL_QUEUE_LOCK,
     MAIL_QUEUE_SCHEMA,
+    MAIL_SENT,
 )
 from server_stub.verify import processes
 from sync.common import periods
@@ -59,7 +66,7 @@ _ADDRESS = re.compile(r"[^\s'\"<>(),;:]+@[^\s'\"<>(),;:]+")
 def redact_addresses(text: str) -> str:
     return _ADDRESS.sub("<correo>", text)
 
-PENDING, SENT, NO_EMAIL = MAIL_PENDING, "enviado", "sin_correo"
+PENDING, SENT, NO_EMAIL, EXPIRED = MAIL_PENDING, MAIL_SENT, "sin_correo", MAIL_EXPIRED
 CLAIM_MS = 60_000
 
 SCHEMA = MAIL_QUEUE_SCHEMA  # the table lives with the store's (activation codes use it too)
@@ -108,6 +115,8 @@ class SmtpTransport:
 def ensure_schema(store: Store) -> None:
     processes.ensure_schema(store)
     store.ensure_schema(SCHEMA, MAIL_QUEUE_LOCK)
+    for column, sql_type in MAIL_QUEUE_COLUMNS:
+        store.add_column("mail_queue", column, sql_type, MAIL_QUEUE_LOCK)
 
 
 def build_message(rec: Record, received_ms: int, sender: str, process_name: str,
@@ -151,8 +160,9 @@ class AcuseWorker(RoundThread):
 
     def __init__(self, store: Store, transport: Transport, sender: str, *, interval_s: float = 1.0,
                  retry_min_s: float = 30.0, retry_max_s: float = 3600.0,
-                 default_tz: str = periods.DEFAULT_TZ) -> None:
+                 default_tz: str = periods.DEFAULT_TZ, clock: Callable[[], float] = time.time) -> None:
         self.store = store
+        self.clock = clock
         self.default_tz = default_tz
         self.transport = transport
         self.sender = sender
@@ -174,7 +184,7 @@ class AcuseWorker(RoundThread):
             return 0
         procs = {p.process_id: p for p in processes.list_processes(s)}
         asp = {(a.process_id, a.aspirant_id): a.name for a in processes.list_aspirants(s)}
-        now = int(time.time() * 1000)
+        now = self._now_ms()
         ins = s.sql(MAIL_QUEUE_INSERT)
         with s.tx() as conn:
             for rid, received, blob, activation in rows:
@@ -198,17 +208,36 @@ class AcuseWorker(RoundThread):
 
     # --- delivery -------------------------------------------------------------------------
 
+    def _now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
     def _claim(self, rid: bytes, now: int) -> bool:
         with self.store.tx() as conn:
             cur = conn.execute(self.store.sql(
                 "UPDATE mail_queue SET claimed_until_ms = ? WHERE record_id = ? AND state = ? "
-                "AND claimed_until_ms < ?"), (now + CLAIM_MS, rid, PENDING, now))
+                "AND claimed_until_ms < ? AND (expires_ms IS NULL OR expires_ms > ?)"),
+                (now + CLAIM_MS, rid, PENDING, now, now))
             return bool(cur.rowcount)
+
+    def drop_expired(self) -> int:
+        """Drop the messages not delivered by their `expires_ms` (activation codes past their
+        expiry: the code is useless, and its text must not stay); returns how many."""
+        s = self.store
+        now = self._now_ms()
+        with s.tx() as conn:
+            n = int(conn.execute(s.sql(
+                "UPDATE mail_queue SET state = ?, message = ?, claimed_until_ms = 0 WHERE state = ? "
+                "AND expires_ms IS NOT NULL AND expires_ms <= ? AND claimed_until_ms < ?"),
+                (EXPIRED, b"", PENDING, now, now)).rowcount)
+        if n:
+            log.warning("%d activation e-mails not delivered before their code expired: dropped", n)
+        return n
 
     def deliver_due(self, limit: int = 50) -> int:
         """Try each due message once; returns how many were delivered."""
         s = self.store
-        now = int(time.time() * 1000)
+        self.drop_expired()
+        now = self._now_ms()
         due = s.query("SELECT record_id, to_addr, message, attempts FROM mail_queue WHERE state = ? "
                       "AND next_try_ms <= ? AND claimed_until_ms < ? ORDER BY next_try_ms LIMIT ?",
                       (PENDING, now, now, limit))
@@ -226,14 +255,16 @@ class AcuseWorker(RoundThread):
                 with s.tx() as conn:
                     conn.execute(s.sql("UPDATE mail_queue SET attempts = attempts + 1, next_try_ms = ?, "
                                        "claimed_until_ms = 0, last_error = ? WHERE record_id = ?"),
-                                 (int(time.time() * 1000) + delay, why, rid))
+                                 (self._now_ms() + delay, why, rid))
                 log.warning("acuse %s not delivered (attempt %d), retry in %.0f s: %s", name,
                             int(attempts) + 1, delay / 1000, why)
                 continue
             with s.tx() as conn:
-                conn.execute(s.sql("UPDATE mail_queue SET state = ?, sent_ms = ?, "
-                                   "attempts = attempts + 1, last_error = '' WHERE record_id = ?"),
-                             (SENT, int(time.time() * 1000), rid))
+                # An activation code's text is blanked once delivered: the store keeps no copy.
+                conn.execute(s.sql("UPDATE mail_queue SET state = ?, sent_ms = ?, attempts = attempts + 1, "
+                                   "last_error = '', message = CASE WHEN kind = ? THEN ? ELSE message END "
+                                   "WHERE record_id = ?"),
+                             (SENT, self._now_ms(), MAIL_ACTIVATION, b"", rid))
             sent += 1
         return sent
 

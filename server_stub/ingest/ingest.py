@@ -18,17 +18,16 @@ The auxiliary id is the one identifier in a record the device chooses (the devic
 the certificate's CN, checked in 2 and 4; process and aspirant ids are matched against
 the defined processes by the verifier). Before storing, each batch's auxiliary ids are
 checked once against the auxiliaries the server assigned to the sending device
-(`auxiliary_status`): any other id is stored as sent but flagged `no_registrado`, and the
+(`settle.auxiliary_status`): any other id is stored as sent but flagged `no_registrado`, and the
 dashboard never shows it unmarked. A citizen's record (`captured_by` "ciudadano", empty
 auxiliary id) is `autoservicio` only from a device provisioned for self-service, flagged
 `sin_auxiliar` from any other; an empty id without it is `sin_auxiliar` from a self-service
-device (its supports must carry an activation code) and `autoservicio` only from an older
-device enrolled with no auxiliaries.
+device, and so is a riding coordinator's id there (no auxiliary captures on it), and
+`autoservicio` only from an older device enrolled with no auxiliaries.
 
-A citizen's record is stored with auxiliary_status NULL; right after the commit one transaction
-checks its activation code and sets both statuses (server_stub.fleet.activations.settle_records).
-A crash between the two leaves the NULL, which verification and the acuse wait on; the first
-stored batch after a restart or a failed check settles such rows (`_sweep`).
+A citizen's record, and any record from a self-service device (whatever its `captured_by`: no
+record from such a device skips the code), is stored with auxiliary_status NULL and checked
+right after the commit: `server_stub.ingest.settle` (which also holds the auxiliary-status rule).
 """
 
 from __future__ import annotations
@@ -46,10 +45,9 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from server_stub.core.config import SelfServiceSection
 from server_stub.core.store import RecordRow, RefusalRow, Store, StoredAck, StoreError
-from server_stub.core.store_schema import AUX_MISSING, AUX_REGISTERED, AUX_SELF_SERVICE, AUX_UNKNOWN
-from server_stub.fleet import activations
-from server_stub.fleet import tables as fleet
+from server_stub.core.store_schema import AUX_MISSING, AUX_UNKNOWN
 from server_stub.fleet.registry import device_key
+from server_stub.ingest.settle import Settler
 from server_stub.verify.lookup_keys import record_keys
 from sync.wire import envelope as env
 from sync.wire.ack import Ack, sign_ack
@@ -59,9 +57,8 @@ from sync.wire.errors import (
     EnvelopeDecryptError,
     EnvelopeFormatError,
     EnvelopeSignatureError,
-    RecordFormatError,
 )
-from sync.wire.record import Record, decode_record
+from sync.wire.record import Record
 
 log = logging.getLogger("fieldkit.server.ingest")
 
@@ -111,25 +108,6 @@ def validate_record(record: Record) -> None:
         raise EnvelopeFormatError("a record the citizen captured has no auxiliary id")
 
 
-def auxiliary_status(auxiliary_id: str, own: list[str] | None, known: set[str], *,
-                     citizen: bool = False, self_service: bool = False) -> str:
-    """The one rule. `own`: the auxiliaries the server assigned to the sending device (None for
-    a device registered by hand, outside enrollment: then any id the server issued, `known`);
-    `citizen`: captured_by is "ciudadano"; `self_service`: fleet_devices.self_service.
-    A citizen's record is `autoservicio` only from a self-service device. An empty id without
-    `citizen` is flagged, so an auxiliary cannot pass off a support as self-service, nor a
-    self-service device skip the activation code; only an older device enrolled with no
-    auxiliaries (and no self-service flag) keeps that marker. A colleague's id from another
-    device is flagged too."""
-    if citizen:
-        return AUX_SELF_SERVICE if self_service else AUX_MISSING
-    if auxiliary_id == "":
-        return AUX_SELF_SERVICE if own == [] and not self_service else AUX_MISSING
-    if own is not None:
-        return AUX_REGISTERED if auxiliary_id in own else AUX_UNKNOWN
-    return AUX_REGISTERED if auxiliary_id in known else AUX_UNKNOWN
-
-
 _INT64 = 2**63
 
 
@@ -162,11 +140,8 @@ class Ingestor:
         self.sign_key = sign_key
         self.fault = fault
         self.clock = clock
-        self._fleet_schema = False  # fleet_auxiliaries made sure of (on first use: no store I/O here)
         self.max_wrong = max_wrong  # [self_service] max_wrong: wrong codes before an activation dies
-        # Citizens' records stored but not checked may exist: after a start (a crash may have
-        # left some) and after a failed check. Looked for after the next stored batch.
-        self._sweep_due = True
+        self.settler = Settler(store, max_wrong, self._now_ms)
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -195,30 +170,31 @@ class Ingestor:
         One commit (one fsync) per batch instead of per record; each ack is only returned
         after the commit that holds its record. Results are in the order of ``items``."""
         results: list[IngestResult | RecordRow] = []
-        citizens: dict[bytes, Record] = {}  # envelope SHA-256 -> a citizen's opened record
+        opened: dict[bytes, Record] = {}  # envelope SHA-256 -> the opened record of a row to store
         for data, peer in items:
             try:
-                results.append(self._prepare(data, transport, peer, citizens))
+                results.append(self._prepare(data, transport, peer, opened))
             except StoreError as e:
                 results.append(self._store_down(e))
             except Exception as e:  # a bug must cost this envelope, not its batch
                 log.exception("ingest of a %d-byte envelope from %s failed", len(data), peer)
                 results.append(IngestResult(Outcome.RETRY, detail=f"internal error: {type(e).__name__}"))
-        results = self._check_auxiliaries(results, citizens)
-        # A citizen's row is stored unsettled (NULL); its status is set with the activation check.
+        results, checked = self._check_auxiliaries(results, opened)
+        # A row whose activation is checked is stored unsettled (NULL); the check sets its status.
         final = {r.envelope_sha256: r.auxiliary_status for r in results
-                 if isinstance(r, RecordRow) and r.envelope_sha256 in citizens}
+                 if isinstance(r, RecordRow) and r.envelope_sha256 in checked}
         results = [replace(r, auxiliary_status=None)
                    if isinstance(r, RecordRow) and r.envelope_sha256 in final else r for r in results]
         rows = [r for r in results if isinstance(r, RecordRow)]
         stored = self._insert(rows)
-        new = [(r.record_id, final[r.envelope_sha256] or AUX_MISSING, citizens[r.envelope_sha256])
-               for r in rows if r.envelope_sha256 in final and isinstance(w := stored.get(id(r)), StoredAck)
-               and w.ack == r.ack]
-        if new:
-            self._settle(new)
-        if self._sweep_due and any(isinstance(w, StoredAck) for w in stored.values()):
-            self._sweep()
+        try:  # the batch is committed: whatever fails now must not cost its acks
+            new = [(r.record_id, final[r.envelope_sha256] or AUX_MISSING, opened[r.envelope_sha256])
+                   for r in rows if r.envelope_sha256 in final
+                   and isinstance(w := stored.get(id(r)), StoredAck) and w.ack == r.ack]
+            self.settler.after_batch(new, any(isinstance(w, StoredAck) for w in stored.values()))
+        except Exception:
+            log.exception("settling stored records failed; left for the sweep")
+            self.settler.sweep_due = True
         out: list[IngestResult] = []
         for r in results:
             if not isinstance(r, RecordRow):
@@ -232,41 +208,9 @@ class Ingestor:
                 out.append(self._store_down(e))
         return out
 
-    def _settle(self, items: Sequence[tuple[uuid.UUID, str, Record | None]]) -> None:
-        """`activations.settle_records`; a failure leaves the rows for `_sweep`."""
-        try:
-            activations.settle_records(self.store, items, self.max_wrong, self._now_ms())
-        except StoreError as e:
-            log.error("activation check of %d records failed, retried later: %s", len(items), e)
-            self._sweep_due = True
-
-    def _sweep(self, limit: int = 200) -> None:
-        """Settle rows stored unsettled and left so (a crash, a failed check)."""
-        self._sweep_due = False
-        try:
-            rows = self.store.query("SELECT record_id, device_id, auxiliary_id, record FROM records "
-                                    "WHERE auxiliary_status IS NULL ORDER BY received_ms LIMIT ?", (limit,))
-            if not rows:
-                return
-            recs: list[Record | None] = []
-            for rid, dev, _aux, blob in rows:
-                try:
-                    rec: Record | None = decode_record(bytes(blob))
-                except RecordFormatError:
-                    log.error("stored record %s from %s does not decode", uuid.UUID(bytes=bytes(rid)), dev)
-                    rec = None
-                recs.append(rec if rec is not None and rec.captured_by == CAPTURED_BY_CITIZEN else None)
-            statuses = self._statuses([(str(d), str(a), rec is not None)
-                                       for (_r, d, a, _b), rec in zip(rows, recs, strict=True)])
-        except StoreError as e:
-            log.error("unsettled records not looked up: %s", e)
-            self._sweep_due = True
-            return
-        log.warning("settling %d records stored without their activation check", len(rows))
-        self._settle([(uuid.UUID(bytes=bytes(r[0])), st, rec) for r, st, rec in zip(rows, statuses, recs,
-                                                                                     strict=True)])
-        if len(rows) == limit:
-            self._sweep_due = True
+    def settle_unsettled(self, min_age_ms: int = 10_000, every_ms: int = 5_000) -> int:
+        """Rows left unsettled, settled with no new batch (the verifier's round; `Settler`)."""
+        return self.settler.settle_unsettled(min_age_ms, every_ms)
 
     def held_acks(self, device_id: str, items: Sequence[tuple[uuid.UUID, bytes]]) -> list[bytes | None]:
         """For a device's resend query (sync/wire/ack_query.py): the stored ack of each record
@@ -289,42 +233,32 @@ class Ingestor:
                 out.append(None)
         return out
 
-    def _statuses(self, items: list[tuple[str, str, bool]]) -> list[str]:
-        """`auxiliary_status` of each (device id, auxiliary id, citizen's record): one look-up
-        of the devices' assignments for all, one of the ids issued, one of the self-service
-        devices when an id is empty. Raises StoreError."""
-        if not self._fleet_schema:
-            fleet.ensure_schema(self.store)
-            activations.ensure_schema(self.store)
-            self._fleet_schema = True
-        own = fleet.assigned_auxiliaries(self.store, {d for d, _a, _c in items})
-        # Only devices registered by hand (no assignment) are checked fleet-wide.
-        known = fleet.known_auxiliaries(self.store, {a for d, a, _c in items if d not in own})
-        selfserv = fleet.self_service_devices(self.store) if any(a == "" for _d, a, _c in items) else set()
-        return [auxiliary_status(a, own.get(d), known, citizen=c, self_service=d in selfserv)
-                for d, a, c in items]
-
-    def _check_auxiliaries(self, results: list[IngestResult | RecordRow],
-                           citizens: dict[bytes, Record]) -> list[IngestResult | RecordRow]:
-        """Set each row's auxiliary status: one look-up for the batch's ids."""
+    def _check_auxiliaries(self, results: list[IngestResult | RecordRow], opened: dict[bytes, Record],
+                           ) -> tuple[list[IngestResult | RecordRow], set[bytes]]:
+        """Set each row's auxiliary status (one look-up for the batch's ids); and the envelope
+        hashes of the rows whose activation is to be checked."""
         rows = [r for r in results if isinstance(r, RecordRow)]
         if not rows:
-            return results
+            return results, set()
         try:
-            statuses = iter(self._statuses([(r.device_id, r.auxiliary_id, r.envelope_sha256 in citizens)
-                                            for r in rows]))
+            statuses = iter(self.settler.statuses([
+                (r.device_id, r.auxiliary_id, opened[r.envelope_sha256].captured_by == CAPTURED_BY_CITIZEN)
+                for r in rows]))
         except StoreError as e:
-            return [self._store_down(e) if isinstance(r, RecordRow) else r for r in results]
+            return [self._store_down(e) if isinstance(r, RecordRow) else r for r in results], set()
         out: list[IngestResult | RecordRow] = []
+        checked: set[bytes] = set()
         for r in results:
             if isinstance(r, RecordRow):
-                status = next(statuses)
+                status, check = next(statuses)
                 if status in (AUX_UNKNOWN, AUX_MISSING):
                     log.warning("record %s from %s: auxiliary id not assigned to the device (%d chars), "
                                 "flagged %s", r.record_id, r.device_id, len(r.auxiliary_id), status)
                 r = replace(r, auxiliary_status=status)
+                if check:
+                    checked.add(r.envelope_sha256)
             out.append(r)
-        return out
+        return out, checked
 
     def _insert(self, rows: list[RecordRow]) -> dict[int, StoredAck | StoreError]:
         """One transaction for all; if it fails, each row on its own, so that one row the
@@ -350,9 +284,9 @@ class Ingestor:
         return IngestResult(Outcome.RETRY, detail=f"store unavailable: {e}")
 
     def _prepare(self, data: bytes, transport: str, peer: str,
-                 citizens: dict[bytes, Record]) -> IngestResult | RecordRow:
-        """Every check up to the insert: a final result, or the row to store (a citizen's
-        record also goes into `citizens`, by envelope hash, for its activation check)."""
+                 records: dict[bytes, Record]) -> IngestResult | RecordRow:
+        """Every check up to the insert: a final result, or the row to store (its record also
+        goes into `records`, by envelope hash, for the activation check)."""
         try:
             h, _body, _sig = env.parse(data)
         except EnvelopeFormatError as e:
@@ -399,8 +333,7 @@ class Ingestor:
                         opened.plaintext, ack, record_keys(rec).as_row())
         if (why := unstorable(row)) is not None:
             return self._refuse(data, h, sha, REFUSED_MALFORMED, why, transport)
-        if rec.captured_by == CAPTURED_BY_CITIZEN:
-            citizens[sha] = rec
+        records[sha] = rec
         return row
 
     def _finish(self, row: RecordRow, winner: StoredAck, transport: str) -> IngestResult:

@@ -12,7 +12,8 @@ Two stages, both deterministic:
    distrito / municipio). What survives is a *candidate*.
    A citizen's self-service record (records.activation_status set at ingest) whose
    activation is not "valida" never counts: `inconsistencia`, "activación no válida (...)",
-   before any other check; one whose activation ingest has not checked yet waits.
+   before any other check; one whose activation ingest has not checked yet waits (the
+   `settle` hook, ingest's, checks those a crash left before each round).
 2. *Per citizen and process* (`_regroup`): candidates ordered by server receive
    time (then record id) — the first counts (`valido`), a later one for the
    same aspirant is `duplicado`, for another aspirant `otro_aspirante`.
@@ -29,6 +30,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -231,15 +233,20 @@ class Verifier(RoundThread):
     _paused, _failed = "verification paused", "verification round failed"
 
     def __init__(self, store: Store, *, batch: int = 200, interval_s: float = 0.5,
-                 default_tz: str = periods.DEFAULT_TZ) -> None:
+                 default_tz: str = periods.DEFAULT_TZ, settle: Callable[[], object] | None = None) -> None:
         self.store = store
         self.default_tz = default_tz
+        # Called before each round: ingest's `settle_unsettled` in `serve`, so records a crash
+        # or a failed check left without their activation check do not wait for new traffic.
+        self.settle = settle
         super().__init__(interval_s)
         self.batch = batch
         ensure_schema(store)
 
     def run_once(self) -> int:
         """Verify up to `batch` pending records; returns how many (0: nothing to do or busy)."""
+        if self.settle is not None:
+            self.settle()
         s = self.store
         asp = {(a.process_id, a.aspirant_id): a for a in processes.list_aspirants(s)}
         zones = {p.process_id: p.zone(self.default_tz) for p in processes.list_processes(s)}

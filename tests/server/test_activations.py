@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import re
 import time
 import uuid
@@ -64,16 +65,19 @@ class Site:
     def url(self) -> str:
         return self.server.https_url
 
-    def device(self, identity: Identity, *, self_service: bool = True) -> TestDevice:
+    def device(self, identity: Identity, *, self_service: bool = True,
+               coordinators: tuple[str, ...] = ()) -> TestDevice:
         """Register the device (its signing key and certificate); provision it for self-service
-        (a fleet_devices row with no auxiliaries and self_service = 1) or for auxiliaries."""
+        (a fleet_devices row with only `coordinators` on board and self_service = 1) or for
+        auxiliaries."""
         dev = TestDevice.create(identity, self.server)
         fleet.ensure_schema(self.store)
+        riders = json.dumps(list(coordinators) if self_service else ["aux-0001"])
         with self.store.tx() as conn:
             conn.execute(self.store.sql("INSERT INTO fleet_devices (device_id, folio_prefix, auxiliaries, "
                                         "code_id, enrolled_ms, self_service) VALUES (?, ?, ?, ?, ?, ?)"),
-                         (dev.id, dev.id.upper(), "[]" if self_service else '["aux-0001"]', "c-" + dev.id,
-                          int(time.time() * 1000), int(self_service)))
+                         (dev.id, dev.id.upper(), riders, "c-" + dev.id, int(time.time() * 1000),
+                          int(self_service)))
         return dev
 
     def ask(self, identity: Identity, body: dict[str, Any] | None = None, *, raw: bytes | None = None,
@@ -193,13 +197,7 @@ def test_a_self_service_device_gets_a_ref_and_the_citizen_an_email_with_the_code
     assert code.code_id() == row["code_id"]
     assert code.binding_mac(dev.id, "123456789") == row["binding_mac"]
     # The store never holds the code outside the e-mail waiting in the mail queue.
-    for (table,) in site.store.query("SELECT name FROM sqlite_master WHERE type = 'table'"):
-        if table == "mail_queue":
-            continue
-        for values in site.store.query(f"SELECT * FROM {table}"):
-            flat = " ".join(bytes(v).decode("latin-1") if isinstance(v, bytes | memoryview) else str(v)
-                            for v in values)
-            assert code.text not in flat and code.display not in flat and code.secret not in flat, table
+    assert_code_nowhere(site.store, code, but="mail_queue")
     # The acuse worker's delivery sends it like any queued message.
     worker = AcuseWorker(site.store, OutboxTransport(tmp_path / "mail"), "acuses@example.org")
     assert worker.deliver_due() == 1
@@ -207,6 +205,22 @@ def test_a_self_service_device_gets_a_ref_and_the_citizen_an_email_with_the_code
                                    .read_bytes(), policy=email.policy.default)
     sent = eml.get_body(("plain",))
     assert sent is not None and code.display in sent.get_content() and eml["To"] == to
+    # Delivered: the queue keeps the row and its state, not the text; no table holds the code now.
+    assert site.store.query("SELECT state, attempts, message FROM mail_queue WHERE record_id = ?",
+                            (bytes.fromhex(row["activation_id"]),)) == [("enviado", 1, b"")]
+    assert_code_nowhere(site.store, code)
+    assert worker.deliver_due() == 0
+
+
+def assert_code_nowhere(store: Store, code: ActivationCode, but: str = "") -> None:
+    """No table of the store (but `but`) holds the code, its display form or its secret."""
+    for (table,) in store.query("SELECT name FROM sqlite_master WHERE type = 'table'"):
+        if table == but:
+            continue
+        for values in store.query(f"SELECT * FROM {table}"):
+            flat = " ".join(bytes(v).decode("latin-1") if isinstance(v, bytes | memoryview) else str(v)
+                            for v in values)
+            assert code.text not in flat and code.display not in flat and code.secret not in flat, table
 
 
 def test_refs_differ_among_a_devices_live_activations(site: Site, pki: PKIPaths) -> None:
@@ -361,7 +375,7 @@ def test_wrong_codes_count_against_the_pending_activation_until_it_dies(site: Si
 
 
 def test_on_postgresql_limits_hold_and_a_code_is_used_once(site_factory: Callable[..., Site], pki: PKIPaths,
-                                                           pg_database: str) -> None:
+                                                           pg_database: str, tmp_path: Path) -> None:
     s = site_factory("[self_service]\nmax_per_email_day = 1\nmax_wrong = 1\n", store_url=pg_database)
     dev = s.device(pki.device(0))
     assert s.ask(dev.identity).status_code == 201
@@ -371,6 +385,10 @@ def test_on_postgresql_limits_hold_and_a_code_is_used_once(site_factory: Callabl
     found = CODE_RE.search(mailed_code(s.store, row["activation_id"])[1])
     assert found is not None
     code = parse_code(found.group(1))
+    # Delivered: the queued text is blanked.
+    assert AcuseWorker(s.store, OutboxTransport(tmp_path / "mail"), "acuses@example.org").deliver_due() == 1
+    assert s.store.query("SELECT state, message FROM mail_queue WHERE record_id = %s",
+                         (bytes.fromhex(row["activation_id"]),)) == [("enviado", b"")]
     rec = citizen_record(dev.id, code.text)
     sealed = dev.sealer.seal(rec)
     assert dev.post(s.server, sealed.data).status_code == 200
@@ -381,6 +399,13 @@ def test_on_postgresql_limits_hold_and_a_code_is_used_once(site_factory: Callabl
     wrong = ActivationCode(code2.ref, "000000000" if code2.secret != "000000000" else "111111111")
     assert _check(s.store, citizen_record(dev.id, wrong.text, seed=3), 1) == "no_valida"
     assert last_activation(s.store, dev.id)["state"] == "invalidada"
+    # Its e-mail, never delivered, is dropped once the code has expired.
+    late = time.time() + 25 * 3600
+    assert AcuseWorker(s.store, OutboxTransport(tmp_path / "late"), "acuses@example.org",
+                       clock=lambda: late).deliver_due() == 0
+    second = bytes.fromhex(last_activation(s.store, dev.id)["activation_id"])
+    assert s.store.query("SELECT state, message FROM mail_queue WHERE record_id = %s", (second,)) == \
+        [("caducado", b"")]
 
 
 def test_the_self_service_table_is_optional_and_strict(site: Site) -> None:

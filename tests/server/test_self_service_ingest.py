@@ -21,6 +21,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from server_stub.admin.site import dashboard_app
+from server_stub.cli.serve import build_server
 from server_stub.core.asgi import HttpsServer
 from server_stub.dashboard import accounts
 from server_stub.dashboard import alerts as alertmod
@@ -142,18 +143,23 @@ def test_a_citizens_record_counts_once_and_a_second_with_the_same_code_does_not(
 
 
 def test_flags_and_refusals_around_self_service(site: Site, pki: PKIPaths) -> None:
-    kiosk = site.device(pki.device(0))
+    kiosk = site.device(pki.device(0), coordinators=("coord-01",))
     aux_kiosk = site.device(pki.device(1), self_service=False)
     code = code_over_https(site, kiosk)
     # The self-service device's code typed on an auxiliaries' device: flagged, and not valid there.
     stolen = citizen_record(aux_kiosk.id, code, cic=CIC, seed=1)
     assert send(site, aux_kiosk, stolen) == "recibido"
     assert statuses(site, stolen) == ("sin_auxiliar", "otro_dispositivo")
-    # A self-service device sending a support with no activation at all: flagged, no status.
+    # A self-service device sending a support with no `by` and no code: flagged, and checked as
+    # any record of such a device (no code: not valid); so is one under its riding coordinator's id.
     bare = replace(make_support_record(kiosk.id, None, process_id=PROCESS, aspirant_id=ASPIRANT, seed=2,
                                        cic=CIC), auxiliary_id="")
     assert send(site, kiosk, bare) == "recibido"
-    assert statuses(site, bare) == ("sin_auxiliar", None)
+    assert statuses(site, bare) == ("sin_auxiliar", "no_valida")
+    coord = replace(make_support_record(kiosk.id, None, process_id=PROCESS, aspirant_id=ASPIRANT, seed=6,
+                                        cic="111111111"), auxiliary_id="coord-01", activation="NO-ES-CODIGO")
+    assert send(site, kiosk, coord) == "recibido"
+    assert statuses(site, coord) == ("sin_auxiliar", "no_valida")
     auxs = replace(make_support_record(aux_kiosk.id, None, process_id=PROCESS, aspirant_id=ASPIRANT, seed=3,
                                        cic=CIC), auxiliary_id="aux-0001")
     assert send(site, aux_kiosk, auxs) == "recibido"
@@ -166,6 +172,15 @@ def test_flags_and_refusals_around_self_service(site: Site, pki: PKIPaths) -> No
     verify.Verifier(site.store).run_until_idle()
     assert verdict(site, stolen) == ("inconsistencia",
                                      "activación no válida (el código se pidió en otro dispositivo)")
+    for rec in (bare, coord):  # neither counts
+        assert verdict(site, rec) == ("inconsistencia",
+                                      "activación no válida (el código no es uno de los emitidos)")
+    # Nor are they self-service supports: the CSV does not say "ciudadano", the counts leave them out.
+    table = csv.DictReader(io.StringIO(dashboard_data.verdicts_csv(site.store, PROCESS)))
+    rows = {r["record_id"]: r for r in table}
+    assert rows[str(bare.record_id)]["captured_by"] == rows[str(coord.record_id)]["captured_by"] == ""
+    assert rows[str(bare.record_id)]["activation_status"] == "no_valida"
+    assert dashboard_data.self_service_counts(site.store, PROCESS) == {}
 
 
 def test_a_record_stored_but_not_checked_waits_and_is_settled_by_the_next_batch(
@@ -193,6 +208,46 @@ def test_a_record_stored_but_not_checked_waits_and_is_settled_by_the_next_batch(
     assert statuses(site, rec) == ("autoservicio", "valida")
     assert bytes(last_activation(site.store, dev.id)["used_record_id"]) == rec.record_id.bytes
     assert verify.Verifier(site.store).run_until_idle() == 2
+    assert verdict(site, rec)[0] == "valido"
+
+
+def test_a_record_left_unchecked_is_settled_by_the_verifiers_round_with_no_new_batch(
+        site: Site, pki: PKIPaths) -> None:
+    dev = site.device(pki.device(0))
+    aux_kiosk = site.device(pki.device(1), self_service=False)
+    code = code_over_https(site, dev)
+    rec = citizen_record(dev.id, code, cic=CIC, seed=1)
+    with site.store.tx() as conn:  # the check fails after the record's commit
+        conn.execute("CREATE TRIGGER check_down BEFORE UPDATE ON records BEGIN "
+                     "SELECT RAISE(ABORT, 'check down'); END")
+    first = site.ingestor.ingest(dev.sealer.seal(rec).data, transport="https", peer_device_id=dev.id)
+    assert first.stored_new
+    with site.store.tx() as conn:
+        conn.execute("DROP TRIGGER check_down")
+        # The device's fleet row unreadable: the next batch's sweep fails on it, and not with a
+        # store error; that batch's record is stored all the same and its ack goes out.
+        conn.execute("UPDATE fleet_devices SET auxiliaries = '{' WHERE device_id = ?", (dev.id,))
+    other = replace(make_support_record(aux_kiosk.id, None, process_id=PROCESS, aspirant_id=ASPIRANT, seed=2,
+                                        cic="111111111"), auxiliary_id="aux-0001")
+    sealed = aux_kiosk.sealer.seal(other)
+    got = site.ingestor.ingest(sealed.data, transport="https", peer_device_id=aux_kiosk.id)
+    assert got.outcome is Outcome.ACK and got.stored_new and got.ack is not None
+    assert check_ack(site.server, aux_kiosk.id, got.ack, sealed).verdict == "recibido"
+    assert statuses(site, rec) == (None, None)
+    with site.store.tx() as conn:
+        conn.execute("UPDATE fleet_devices SET auxiliaries = '[]' WHERE device_id = ?", (dev.id,))
+        # Left a minute ago (the timed path leaves a batch's own fresh rows to it).
+        conn.execute("UPDATE records SET received_ms = received_ms - 60000 WHERE record_id = ?",
+                     (rec.record_id.bytes,))
+    # No new batch: the verifier `serve` builds settles it in its round, then verifies it.
+    server = build_server(site.cfg, mqtt=False, dashboard=False)
+    try:
+        assert server.verifier is not None
+        assert server.verifier.run_until_idle() == 2
+    finally:
+        server.store.close()
+    assert statuses(site, rec) == ("autoservicio", "valida")
+    assert bytes(last_activation(site.store, dev.id)["used_record_id"]) == rec.record_id.bytes
     assert verdict(site, rec)[0] == "valido"
 
 
