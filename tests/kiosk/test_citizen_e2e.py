@@ -26,9 +26,9 @@ from sync.agent.local_channel import LocalChannelClient, LocalChannelServer, soc
 from sync.device.config import load_config
 from sync.wire.activation import parse_code
 from tests.helpers.agent import FAST, make_device
+from tests.helpers.citizen import as_self_service
 from tests.helpers.server import IngestServer
 from tests.helpers.ui import find, replay_camera, replay_folder
-from tests.kiosk.test_citizen_flow import as_self_service
 from tests.kiosk.test_citizen_gui import capture_to_review, tap, type_code
 from tests.server.test_acuse import Inbox, relay, smtp_port  # noqa: F401  (fixtures)
 

@@ -5,97 +5,30 @@ draft into a real outbox."""
 
 from __future__ import annotations
 
-import dataclasses
-import re
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from kiosk.capture.activations import CODE_EXPIRED, CODE_UNKNOWN, CODE_USED, Activations, Pending
-from kiosk.capture.citizen import CODE_EXPIRED_AT_SAVE, CitizenFlow, processes_for
 from kiosk.capture.flow import NO_LIVENESS, Flow, FlowError, Step
 from kiosk.capture.save import SaveContext, SaveError, save_draft
 from kiosk.i18n import render
 from sync.common.msg import Msg
-from sync.device.config import DeviceConfig, load_config
+from sync.device.config import DeviceConfig
 from sync.wire.activation import CAPTURED_BY_CITIZEN, CODE_TTL_MS, new_code, parse_code
+from tests.helpers.citizen import (
+    CIC,
+    EMAIL,
+    NOW_MS,
+    Fields,
+    Live,
+    Reading,
+    ask_code,
+    flow_for,
+    self_service,
+    to_review,
+)
 from tests.helpers.kiosk import SaveDevice, make_draft, provision
-
-# 2027-01-20, noon in Mexico City: inside the example process's collection period.
-NOW_MS = int(datetime(2027, 1, 20, 18, 0, tzinfo=UTC).timestamp() * 1000)
-CIC = "261274866"
-EMAIL = "ciudadana@example.org"
-SELF_SERVICE = """
-[self_service]
-enabled = true
-idle_seconds = 90
-warning_seconds = 15
-"""
-EXTRA = """
-[[secciones]]
-seccion = 164
-entidad = 9
-distrito_federal = 1
-distrito_local = 1
-municipio = 2
-
-[[secciones]]
-seccion = 201
-entidad = 9
-distrito_federal = 2
-distrito_local = 3
-municipio = 4
-
-[[secciones]]
-seccion = 301
-entidad = 9
-distrito_federal = 3
-distrito_local = 5
-municipio = 6
-
-[[processes]]
-id = "ci-2027-df-0902"
-kind = "candidatura_independiente"
-name = "Candidatura independiente, diputación federal 02 (MUESTRA)"
-aspirant_id = "asp-0002"
-aspirant_name = "ASPIRANTE MUESTRA DOS"
-start = "2027-01-03"
-end = "2027-02-11"
-threshold_percent = 2.0
-scope = { level = "distrito_federal", entidad = 9, distrito_federal = 2 }
-
-[[processes]]
-id = "ci-2026-df-0901"
-kind = "candidatura_independiente"
-name = "Proceso ya cerrado (MUESTRA)"
-aspirant_id = "asp-0003"
-aspirant_name = "ASPIRANTE MUESTRA TRES"
-start = "2026-01-03"
-end = "2026-02-11"
-threshold_percent = 2.0
-scope = { level = "distrito_federal", entidad = 9, distrito_federal = 1 }
-"""
-
-
-def as_self_service(config_text: str) -> str:
-    """A device config made self-service, with three processes: district 01 open, district 02
-    open, district 01 closed (and a sección of each district, and one of district 03, which no
-    process takes)."""
-    if "[self_service]" in config_text:
-        text = re.sub(r"(?m)^(\[self_service\]\s*\nenabled\s*=\s*)false", r"\1true", config_text)
-        assert text != config_text
-    else:
-        text = config_text + SELF_SERVICE
-    return text + EXTRA
-
-
-def self_service(root: Path) -> SaveDevice:
-    """A provisioned device (keys, outbox key) whose config is self-service."""
-    dev = provision(root)
-    dev.config_path.write_text(as_self_service(dev.config_path.read_text()))
-    return dataclasses.replace(dev, config=load_config(dev.config_path))
 
 
 @pytest.fixture
@@ -106,70 +39,6 @@ def device(tmp_path: Path) -> SaveDevice:
 @pytest.fixture
 def cfg(device: SaveDevice) -> DeviceConfig:
     return device.config
-
-
-@dataclass
-class Fields:
-    cic: str = CIC
-    seccion: str = "0164"
-
-
-@dataclass
-class Reading:
-    """What the flow reads of a back: its fields and model family."""
-
-    fields: Fields = field(default_factory=Fields)
-    model: str = "G/H"
-
-
-@dataclass
-class Live:
-    verdict: str = "passed"
-
-
-def flow_for(cfg: DeviceConfig) -> CitizenFlow:
-    return CitizenFlow(verify_pin=lambda aux, pin: pin == "9999", config=cfg,
-                       idle_seconds=cfg.self_service.idle_seconds,
-                       warning_seconds=cfg.self_service.warning_seconds)
-
-
-def ask_code(f: CitizenFlow, reading: Reading | None = None, email: str = EMAIL) -> str:
-    """From the start to the code sent; the server's answer as the device gets it. Returns the
-    code the server e-mailed (its ref is what the device keeps)."""
-    f.request_code()
-    assert f.step == Step.ACT_BACK
-    f.activation_back(reading or Reading(), NOW_MS)
-    assert f.step == Step.ACT_EMAIL and f.request is not None and f.request.cic == CIC
-    assert f.request.seccion == "0164" and f.request.model == ""   # a family is not a letter
-    assert not f.activation_email("sin-arroba") and f.step == Step.ACT_EMAIL
-    assert f.notice is not None and f.notice.error and f.notice.register == "ciudadano"
-    assert f.activation_email(email)
-    assert f.step == Step.ACT_SENDING and f.request.email == email
-    code = new_code("K7")
-    f.activation_requested(code.ref, NOW_MS + CODE_TTL_MS, "c•••@e•••.org", NOW_MS)
-    assert f.step == Step.ACT_SENT and f.request is None
-    assert f.notice is not None and "c•••@e•••.org" in f.notice.text and "24 horas" in f.notice.text
-    return code.display
-
-
-def to_review(f: CitizenFlow, code: str, process: str = "ci-2027-df-0901") -> None:
-    f.have_code()
-    assert f.step == Step.CODE_ENTRY
-    assert f.enter_code(code.lower(), NOW_MS)            # any case, with its dashes
-    assert f.step == Step.CITIZEN_PROCESS
-    assert f.choose_process(process)
-    d = f.draft
-    assert d is not None and f.step == Step.FRONT
-    assert (d.auxiliary_id, d.captured_by, d.email) == ("", CAPTURED_BY_CITIZEN, EMAIL)
-    assert d.activation == parse_code(code).text and len(d.activation) == 12
-    f.front_captured("front", {"face": 1}, "G")
-    assert f.step == Step.CARD_PHOTO
-    f.confirm_card_photo(True)
-    f.back_captured("back", Reading())
-    assert f.step == Step.SELFIE
-    f.selfie_captured("selfie", Live())
-    assert f.signature_done("sig")
-    assert f.step == Step.REVIEW                         # no e-mail step: the activation's address
 
 
 def test_the_whole_citizen_path_to_the_folio_and_back_to_the_start(cfg: DeviceConfig) -> None:
@@ -256,115 +125,6 @@ def test_the_back_must_be_the_card_the_code_was_asked_for(cfg: DeviceConfig) -> 
     assert parse_code(code).ref not in f.activations.used   # nothing saved: the code still works
     f.finish()
     assert f.step == Step.CITIZEN_START
-
-
-def test_only_processes_open_whose_scope_holds_the_seccion_are_offered(cfg: DeviceConfig) -> None:
-    # District 01's sección: the open district-01 process only (not district 02, not the closed one).
-    assert [p.id for p in processes_for(cfg, "0164", NOW_MS)] == ["ci-2027-df-0901"]
-    assert [p.id for p in processes_for(cfg, "0201", NOW_MS)] == ["ci-2027-df-0902"]
-    assert processes_for(cfg, "0301", NOW_MS) == []         # district 03: no process takes it
-    # Not in the device's table: the server checks the scope, the device offers what is open.
-    assert [p.id for p in processes_for(cfg, "0999", NOW_MS)] == ["ci-2027-df-0901", "ci-2027-df-0902"]
-    assert processes_for(cfg, "", NOW_MS) == []
-    f = flow_for(cfg)
-    code = ask_code(f)
-    f.have_code()
-    assert f.enter_code(code, NOW_MS)
-    assert [p.id for p in f.offered] == ["ci-2027-df-0901"]
-    with pytest.raises(FlowError):                           # not offered: never started
-        f.choose_process("ci-2027-df-0902")
-    # Home's gate refusing (a revoked device, the freeze, the period, the disk): the reason shows.
-    assert not f.choose_process("ci-2027-df-0901", refusal=Msg("freeze.revoked"))
-    assert f.step == Step.CITIZEN_PROCESS and f.notice is not None and f.notice.error
-    # Once the process closed, a code for that sección starts nothing.
-    f.cancel()
-    f.have_code()
-    after = int(datetime(2027, 2, 13, 18, 0, tzinfo=UTC).timestamp() * 1000)
-    f.activations.add(Pending("Q3", CIC, "0164", "", EMAIL, after + 1000))
-    assert not f.enter_code(new_code("Q3").text, after)
-    assert f.step == Step.REFUSED and f.notice is not None and f.notice.msg == Msg("citizen.no_process")
-
-
-def test_a_seccion_no_open_process_takes_is_refused_before_any_code_is_asked(cfg: DeviceConfig) -> None:
-    f = flow_for(cfg)
-    f.request_code()
-    f.activation_back(Reading(Fields(seccion="0301")), NOW_MS)
-    assert f.step == Step.REFUSED and f.request is None
-    assert f.notice is not None and f.notice.msg == Msg("citizen.no_process")
-
-
-def no_seccion_table(root: Path) -> DeviceConfig:
-    """A self-service device as the server enrolls it: the example's process (district 01 of
-    entidad 9) and no [[secciones]] table at all."""
-    dev = provision(root)
-    text = dev.config_path.read_text()
-    dev.config_path.write_text(text[:text.index("[[secciones]]")] + SELF_SERVICE)
-    cfg = load_config(dev.config_path)
-    assert cfg.secciones == [] and cfg.self_service.enabled
-    assert [(p.id, p.scope.level if p.scope else "") for p in cfg.processes] == [
-        ("ci-2027-df-0901", "distrito_federal")]
-    return cfg
-
-
-def test_with_no_seccion_table_the_open_processes_are_offered(tmp_path: Path) -> None:
-    cfg = no_seccion_table(tmp_path / "dev")
-    for seccion in ("0164", "0101", "4321"):                 # any sección: the server checks scope
-        assert [p.id for p in processes_for(cfg, seccion, NOW_MS)] == ["ci-2027-df-0901"]
-    assert processes_for(cfg, "", NOW_MS) == []             # no sección read: nothing
-    # The whole way to the aspirant's choice.
-    f = flow_for(cfg)
-    code = ask_code(f)
-    f.have_code()
-    assert f.enter_code(code, NOW_MS) and [p.id for p in f.offered] == ["ci-2027-df-0901"]
-    assert f.choose_process("ci-2027-df-0901") and f.step == Step.FRONT
-
-
-def test_a_table_that_places_the_seccion_in_another_district_leaves_the_process_out(
-        cfg: DeviceConfig) -> None:
-    district_01 = cfg.process("ci-2027-df-0901")
-    assert district_01.scope is not None and district_01.scope.distrito_federal == 1
-    assert cfg.seccion_table()[201].distrito_federal == 2
-    assert district_01 not in processes_for(cfg, "0201", NOW_MS)
-    f = flow_for(cfg)
-    f.request_code()
-    f.activation_back(Reading(Fields(seccion="0201")), NOW_MS)
-    assert f.step == Step.ACT_EMAIL and f.request is not None    # district 02's process takes it
-    assert f.activation_email(EMAIL)
-    f.activation_requested("M4", NOW_MS + CODE_TTL_MS, "c•••@e•••.org", NOW_MS)
-    f.have_code()
-    assert f.enter_code(new_code("M4").text, NOW_MS)
-    assert [p.id for p in f.offered] == ["ci-2027-df-0902"]
-    with pytest.raises(FlowError):
-        f.choose_process("ci-2027-df-0901")
-
-
-def test_a_code_that_expired_during_the_capture_is_refused_at_save(cfg: DeviceConfig) -> None:
-    f = flow_for(cfg)
-    code = ask_code(f)
-    to_review(f, code)
-    expires = NOW_MS + CODE_TTL_MS
-    assert f.activation is not None and f.activation.expires_ms == expires
-    # Saved at the last millisecond of the code's life: the server would count it.
-    assert f.save(consent=True, server_ms=expires) and f.step == Step.SAVING
-    f.saved("T1-00001-X")
-    f.finish()
-    # Another code, whose expiry passes while the citizen captures: no folio, the reason instead.
-    code = ask_code(f)
-    to_review(f, code)
-    assert not f.save(consent=True, server_ms=expires + 1)
-    assert f.step == Step.REFUSED and f.folio is None and f.draft is None
-    assert (f.activation, f.code_text, f.offered) == (None, "", [])
-    assert f.notice is not None and f.notice.error and f.notice.msg == CODE_EXPIRED_AT_SAVE
-    assert f.notice.text == "Su código venció mientras capturaba: pida uno nuevo."
-    assert render(CODE_EXPIRED_AT_SAVE, "ciudadano", "en") == \
-        "Your code expired while you were capturing: ask for a new one."
-    assert parse_code(code).ref not in f.activations.used    # nothing saved
-    f.finish()
-    assert f.step == Step.CITIZEN_START
-    # Typed again, the code is refused as expired.
-    f.have_code()
-    assert not f.enter_code(code, expires + 1)
-    assert f.notice is not None and f.notice.msg == CODE_EXPIRED
 
 
 def test_the_servers_refusals(cfg: DeviceConfig) -> None:

@@ -36,6 +36,7 @@ from sync.device.config import load_config
 from sync.wire.activation import CODE_TTL_MS, ActivationCode, mask_email, new_code, new_ref, valid_cic
 from sync.wire.envelope_open import open_envelope
 from sync.wire.record import Record, valid_email
+from tests.helpers.citizen import as_self_service
 from tests.helpers.kiosk import back_reading, card
 from tests.helpers.ui import (
     IN_PERIOD_MS,
@@ -48,7 +49,6 @@ from tests.helpers.ui import (
     unlock,
     wave,
 )
-from tests.kiosk.test_citizen_flow import as_self_service
 
 REPO = Path(__file__).resolve().parents[2]
 EMAIL = "ana@gmail.com"
