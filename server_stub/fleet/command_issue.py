@@ -173,8 +173,11 @@ def push_process_change(store: Store, sign_key: ed25519.Ed25519PrivateKey, proce
 
 def for_device(store: Store, device_id: str, cfg: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """`cfg` cut to the config schema the device last reported (sync/wire/config_schema.py):
-    a device that does not know a key yet would refuse the whole update."""
+    a device that does not know a key yet would refuse the whole update. Its last heartbeat
+    says; before the first one, what its enrollment request said."""
     hb = fleet.get_heartbeat(store, device_id)
+    if hb is None and (enrolled := fleet.enrolled_schema(store, device_id)) is not None:
+        return cut_to_schema(cfg, enrolled, device_id)
     return cut_to_schema(cfg, reported_schema(hb.status if hb is not None else None), device_id)
 
 

@@ -106,11 +106,13 @@ class Enroller:
             if self_service and not self.cfg.device_https_url():
                 raise Refusal(503, "no_https", "el servidor no da una dirección HTTPS a los dispositivos "
                                                "de autoservicio; avise a la coordinación")
-            device_id = self._claim(code_id, binding, json.loads(aux_json), now, bool(self_service))
+            device_id = self._claim(code_id, binding, json.loads(aux_json), now, bool(self_service),
+                                    reported_schema(req))
         return self._finish(code_id, str(device_id), csr_pem, sign_pub, mac_key, binding, now,
                             reported_schema(req))
 
-    def _claim(self, code_id: str, binding: str, aux_ids: list[str], now: int, self_service: bool) -> str:
+    def _claim(self, code_id: str, binding: str, aux_ids: list[str], now: int, self_service: bool,
+               config_schema: int) -> str:
         s = self.store
         with s.tx() as conn:
             # FOR UPDATE: a cancellation committed while this waited is seen (PostgreSQL reads
@@ -130,10 +132,11 @@ class Enroller:
                 if not conn.execute(s.sql("SELECT 1 FROM fleet_devices WHERE folio_prefix = ?"),
                                     (prefix,)).fetchone():
                     break
+            # The schema its request reported: config updates before its first heartbeat use it.
             conn.execute(s.sql("INSERT INTO fleet_devices (device_id, folio_prefix, auxiliaries, code_id, "
-                               "enrolled_ms, self_service) VALUES (?, ?, ?, ?, ?, ?)"),
+                               "enrolled_ms, self_service, config_schema) VALUES (?, ?, ?, ?, ?, ?, ?)"),
                          (device_id, prefix, json.dumps(aux_ids), code_id, now,
-                          1 if self_service else 0))
+                          1 if self_service else 0, config_schema))
             conn.execute(s.sql("UPDATE enrollment_codes SET state = 'redeemed', device_id = ?, "
                                "key_binding = ?, redeemed_ms = ? WHERE code_id = ?"),
                          (device_id, binding, now, code_id))

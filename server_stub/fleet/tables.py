@@ -89,12 +89,20 @@ def ensure_schema(store: Store) -> None:
     store.ensure_schema(SCHEMA, 7711108)
     # 1 = provisioned for self-service (docs/self-service.md); older rows are auxiliaries' kiosks.
     store.add_column("fleet_devices", "self_service", "INTEGER NOT NULL DEFAULT 0", 7711108)
+    # The config schema the enrollment request reported (NULL: enrolled before it was kept).
+    store.add_column("fleet_devices", "config_schema", "INTEGER", 7711108)
 
 
 def is_self_service(store: Store, device_id: str) -> bool:
     """Whether `device_id` was provisioned for self-service (False for unknown devices)."""
     rows = store.query("SELECT self_service FROM fleet_devices WHERE device_id = ?", (device_id,))
     return bool(rows and rows[0][0])
+
+
+def enrolled_schema(store: Store, device_id: str) -> int | None:
+    """The config schema `device_id` reported when it enrolled, if known."""
+    rows = store.query("SELECT config_schema FROM fleet_devices WHERE device_id = ?", (device_id,))
+    return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
 
 def self_service_devices(store: Store) -> set[str]:

@@ -11,9 +11,10 @@ compatibility"):
 2. The device reports the schema it understands: in every heartbeat and in its
    enrollment request (``config_schema``).
 3. The server builds a config for the schema the device reported (``for_schema``): keys
-   that version does not know are left out, and the server logs what it left out. A
-   device that never reported one is taken to be at 1, the schema of devices from
-   before this rule.
+   that version does not know are left out, and the server logs what it left out. Until
+   a device's first heartbeat, the schema of its enrollment request counts; a device
+   that never reported one is taken to be at 1, the schema of devices from before this
+   rule.
 
 A test checks that the current version's tree is exactly what the device's loader
 accepts, so the table cannot drift from the config dataclasses.

@@ -253,9 +253,13 @@ def test_a_coordinator_may_ride_along_to_open_the_coordinator_menu(fleet_env: Fl
     assert cfg.self_service.enabled
     assert [(a.id, a.role) for a in cfg.auxiliaries] == [("coord-01", "coordinador")]
     assert fleet.is_self_service(fleet_env.store, dev.id)
-    # Its config updates keep the coordinator, and refuse to put an auxiliary on it.
+    # Its config updates keep the coordinator, and refuse to put an auxiliary on it. Before its
+    # first heartbeat the schema its enrollment request reported decides what the update carries.
+    assert fleet_env.heartbeat(dev.id) is None
     payload = _payload(command_issue.queue_config_update(fleet_env.store, fleet_env.sign_key, dev.id))
     assert [a["id"] for a in payload["auxiliaries"]] == ["coord-01"]
+    assert payload["self_service"] == {"enabled": True}
+    assert all("timezone" in p for p in payload["processes"])
     with pytest.raises(fleet.FleetError, match="sólo lleva coordinadores"):
         command_issue.queue_config_update(fleet_env.store, fleet_env.sign_key, dev.id, aux_ids=["aux-0001"])
     assert fleet.device_auxiliaries(fleet_env.store, dev.id) == ["coord-01"]
