@@ -96,8 +96,13 @@ def cmd_check(ns: argparse.Namespace) -> int:
 
 def cmd_scan(ns: argparse.Namespace) -> int:
     from kiosk.cli.scan import run
+    from kiosk.cli.scan_frames import run_frames
 
-    return run(ns.images, ns.json, ns.year)
+    if not ns.images and not ns.frames:
+        print(f"{PROG}: scan: indique imágenes o --frames CARPETA", file=sys.stderr)
+        return EXIT_USAGE
+    rc = run(ns.images, ns.json, ns.year) if ns.images else 0
+    return max(rc, run_frames(ns.frames, ns.json))
 
 
 def _add_run_arguments(p: argparse.ArgumentParser, sub: bool = False) -> None:
@@ -193,7 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_argument(c, sub=True)
     c.set_defaults(func=cmd_check)
     s = sub.add_parser("scan", help="lee el reverso de credenciales en archivos de imagen (diagnóstico)")
-    s.add_argument("images", nargs="+", metavar="IMAGE")
+    s.add_argument("images", nargs="*", metavar="IMAGE")
+    s.add_argument("--frames", action="append", default=[], metavar="CARPETA",
+                   help="una secuencia de la credencial inclinada (CARPETA/sequence.json): integridad "
+                        "con la prueba de inclinación; se puede repetir")
     s.add_argument("--json", action="store_true", help="un objeto JSON por imagen, uno por línea")
     s.add_argument("--year", type=int, default=None, help="año actual para la vigencia (por omisión, hoy)")
     s.set_defaults(func=cmd_scan)

@@ -1,5 +1,7 @@
 """`fieldkit-kiosk scan IMAGE... [--json]`: run the card vision on image files.
 
+(`scan --frames DIR`, the integrity check with the tilt evidence on a clip: kiosk/cli/scan_frames.py.)
+
 The testers' tool for "why won't this card read": for each file it prints the
 card's corners, the reading path that read it (the kiosk's and `capture`'s own:
 `kiosk.cardread.reading`), the side shown, the frame-quality verdict, the QR codes,

@@ -367,10 +367,12 @@ def _with_glare(scene: Scene) -> Scene:
 
 
 def tilt_sequence(kind: str, seed: int, side: str = "front", n_frames: int = 12, fps: float = 15.0,
-                  resolution: Resolution = "preview", glare: bool | None = None) -> list[Shot]:
+                  resolution: Resolution = "preview", glare: bool | None = None,
+                  lock_exposure: bool = True) -> list[Shot]:
     """The same sheet held and tilted by a few degrees (a hand's slow wobble) over `n_frames`.
 
-    Auto-exposure is locked on the first frame; white balance runs per frame. `glare=True`
+    Auto-exposure is locked on the first frame (`lock_exposure=False`: it meters every frame
+    anew, as a free-running camera does); white balance runs per frame. `glare=True`
     puts the key lamp where the sheet mirrors it (so a specular is in view), `False` moves
     it far to the side, None keeps the drawn room."""
     scene = make_scene(kind, seed, side)
@@ -389,6 +391,7 @@ def tilt_sequence(kind: str, seed: int, side: str = "front", n_frames: int = 12,
         a = amp * math.sin(2 * math.pi * freq * t + phase)
         pose = tilted(scene.pose, centre, a * math.cos(axis), a * math.sin(axis))
         shot = shoot(scene, kind, seed, side, resolution, i, pose, exposure, t)
-        exposure = shot.params["render"]["exposure"] if exposure is None else exposure
+        if lock_exposure and exposure is None:
+            exposure = shot.params["render"]["exposure"]
         shots.append(shot)
     return shots
