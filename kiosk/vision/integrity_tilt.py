@@ -43,7 +43,7 @@ import numpy as np
 from kiosk.vision.integrity import OK, REASONS, SCREEN, IntegrityResult
 
 TILT_MIN_DEG = 4.0         # less tilt than this: not judged (ask to tilt more)
-RESPONSE_MIN = 1.0e-3      # ln-brightness change per degree of tilt below this: no answer to light
+RESPONSE_MIN = 0.65e-3     # ln-brightness change per degree of tilt below this: no answer to light
 SPECULAR_STEP = 0.3        # ln units above the pixel's median: a highlight (x1.35)
 FOCAL_PER_WIDTH = 0.83     # focal length / frame width: a 62-degree horizontal field
 MIN_FRAMES = 3
