@@ -99,7 +99,7 @@ def cmd_scan(ns: argparse.Namespace) -> int:
     from kiosk.cli.scan_frames import run_frames
 
     if not ns.images and not ns.frames:
-        print(f"{PROG}: scan: indique imágenes o --frames CARPETA", file=sys.stderr)
+        print(f"{PROG}: scan: indique imágenes o --frames CARPETA (vea «{PROG} --help»)", file=sys.stderr)
         return EXIT_USAGE
     rc = run(ns.images, ns.json, ns.year) if ns.images else 0
     return max(rc, run_frames(ns.frames, ns.json))

@@ -36,7 +36,10 @@ def load_rgb(path: str | Path) -> np.ndarray:
     if not p.is_file():
         raise ValueError("no existe el archivo")
     data = np.fromfile(p, np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    except cv2.error:  # e.g. a header claiming more pixels than OpenCV decodes
+        img = None
     if img is None:
         raise ValueError("no es una imagen que se pueda leer")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)

@@ -7,20 +7,22 @@ no camera, no file I/O (`fieldkit-kiosk scan --frames DIR` reads the files).
 What is measured, in the card's own plane (each frame straightened to 5 px/mm):
 
 * **Tilt** — the plane's normal in each frame, from the outline's homography with
-  the camera's focal length (a 62-degree field by default, the Pi camera module's;
-  webcams are 60-78 degrees); the largest angle between two frames. Below
-  ``TILT_MIN_DEG`` nothing is judged: the card did not move enough to say.
+  the camera's focal length (a 62-degree field by default, the Pi camera module's);
+  the largest angle between two frames. Below ``TILT_MIN_DEG`` nothing is judged: the
+  card did not move enough to say; above ``TILT_MAX_DEG`` an outline is wrong. The
+  reading scales with assumed over true focal length (a 78-degree webcam read as 62
+  degrees: x1.3), and so does the response below by its inverse: pass the camera's.
 * **Response to light** — how the card's smooth shading changes as it tilts: its
   overall level (``gain_change``: the lamps' angle to the surface changes, so a
   reflecting surface brightens or darkens) and its shape (``shading_change``: the
   level removed, a sheen sliding across the laminate), each the largest change
-  from the first frame, in natural-log units, per degree of tilt. A backlit screen
-  emits its picture whatever its angle to the room: both stay near zero. Measured
-  with the exposure held (the kiosk locks it for the tilt; a free-running
-  auto-exposure undoes part of ``gain_change``, never ``shading_change``).
+  between two frames, in natural-log units, per degree of tilt. A backlit screen
+  emits its picture whatever its angle to the room: both stay near zero. The clip
+  must be taken with the exposure held: an auto-exposure re-metering as glare comes
+  and goes adds a response of its own (docs/integrity.md, "Tilt").
 * **Highlights and colour play** (reported, not judged): the share of the card that
-  flashes above its own median brightness by a third or more in some frame
-  (``specular_area``: the laminate mirroring a lamp or window), and the largest
+  flashes a third or more above its median brightness and that frame's smooth
+  shading (``specular_area``: the laminate mirroring a lamp or window), and the largest
   local change of colour over the frames (``chroma_move``: a diffractive patch).
   Glossy photo paper and a screen's glass give highlights too, and a genuine card
   in a room without a bright source in its mirror direction gives none, so
@@ -34,6 +36,7 @@ simulator only (bench/bench_integrity_tilt.py).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -43,7 +46,8 @@ import numpy as np
 from kiosk.vision.integrity import OK, REASONS, SCREEN, IntegrityResult
 
 TILT_MIN_DEG = 4.0         # less tilt than this: not judged (ask to tilt more)
-RESPONSE_MIN = 0.65e-3     # ln-brightness change per degree of tilt below this: no answer to light
+TILT_MAX_DEG = 30.0        # more than this between two outlines: a wrong outline, not judged
+RESPONSE_MIN = 0.8e-3      # ln-brightness change per degree of tilt below this: no answer to light
 SPECULAR_STEP = 0.3        # ln units above the pixel's median: a highlight (x1.35)
 FOCAL_PER_WIDTH = 0.83     # focal length / frame width: a 62-degree horizontal field
 MIN_FRAMES = 3
@@ -98,13 +102,13 @@ _BASIS = _basis()
 
 
 def _smooth_field(diff: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """A quadratic surface fitted to `diff` at the `mask` pixels, robust to highlights (IRLS,
-    Huber)."""
+    """A quadratic surface fitted to `diff` at the `mask` pixels, robust to highlights (IRLS
+    with Huber weights: rows scaled by their square root)."""
     a, b = _BASIS[mask.ravel()], diff.ravel()[mask.ravel()]
     w = np.ones_like(b)
-    coef = np.zeros(6, np.float32)
     for _ in range(3):
-        coef = np.linalg.lstsq(a * w[:, None], b * w, rcond=None)[0]
+        sw = np.sqrt(w)
+        coef = np.linalg.lstsq(a * sw[:, None], b * sw, rcond=None)[0]
         r = b - a @ coef
         s = 1.4826 * float(np.median(np.abs(r))) + 1e-6
         w = 1.0 / np.maximum(1.0, np.abs(r) / (2.5 * s))
@@ -129,11 +133,16 @@ def tilt_evidence(frames: Sequence[np.ndarray], quads: Sequence[np.ndarray],
     if not frames:
         return TiltEvidence(False, False, {"frames": 0.0})
     h, w = frames[0].shape[:2]
-    if any(f.shape[:2] != (h, w) or f.ndim != 3 for f in frames):
-        raise ValueError("los cuadros deben ser imágenes RGB del mismo tamaño")
+    if any(f.shape != (h, w, 3) or f.dtype != np.uint8 for f in frames):
+        raise ValueError("los cuadros deben ser imágenes RGB de 8 bits del mismo tamaño")
+    if any(np.shape(q) != (4, 2) or not np.isfinite(q).all() for q in quads):
+        raise ValueError("cada contorno debe tener 4 esquinas [x, y]")
+    if focal is not None and not (math.isfinite(focal) and focal > 0):
+        raise ValueError("la distancia focal debe ser un número positivo")
     tilt = tilt_range_deg(plane_normals(quads, (w, h), focal))
     scores = {"frames": float(len(frames)), "tilt_deg": tilt}
-    if len(frames) < MIN_FRAMES:
+    # Tilted by hand means a few degrees; tens of degrees is a wrong outline, not a tilt.
+    if len(frames) < MIN_FRAMES or not tilt <= TILT_MAX_DEG:
         return TiltEvidence(False, False, scores)
     crops = [_straighten(f, q) for f, q in zip(frames, quads, strict=True)]
     lin = np.stack([_linear(c) for c in crops])
@@ -152,8 +161,12 @@ def tilt_evidence(frames: Sequence[np.ndarray], quads: Sequence[np.ndarray],
     fs = np.stack(fields)
     level = fs.mean(axis=1)
     shape = fs - level[:, None]
-    gain_change = float(np.abs(level - level[0]).max())
-    shading_change = float(np.sqrt(((shape - shape[0]) ** 2).mean(axis=1)).max())
+    # The largest change between any two frames, as the tilt is the largest angle between two
+    # (measured from the first frame, a clip starting mid-wobble would read less).
+    gain_change = float(level.max() - level.min())
+    sq = (shape ** 2).sum(axis=1)
+    dist2 = (sq[:, None] + sq[None, :] - 2 * shape @ shape.T) / shape.shape[1]
+    shading_change = float(np.sqrt(max(float(dist2.max()), 0.0)))
     lab = np.stack([cv2.cvtColor(c, cv2.COLOR_RGB2LAB)[..., 1:].astype(np.float32) - 128.0 for c in crops])
     lab = np.stack([cv2.GaussianBlur(x, (0, 0), 3) for x in lab])
     lab -= np.median(lab.reshape(len(lab), -1, 2), axis=1)[:, None, None, :]  # per-frame white balance

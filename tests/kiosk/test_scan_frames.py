@@ -4,8 +4,6 @@ integrity verdict with the tilt evidence; every bad folder a one-line error, the
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -28,7 +26,7 @@ def _write(folder: Path, frames: list[np.ndarray], corners: list[np.ndarray] | N
         cv2.imwrite(str(folder / names[-1]), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
     spec: dict[str, object] = {"frames": names, "fps": 15, **extra}
     if corners is not None:
-        spec["corners"] = [c.tolist() for c in corners]
+        spec["corners"] = [np.asarray(c).tolist() for c in corners]
     (folder / "sequence.json").write_text(json.dumps(spec))
     return folder
 
@@ -40,8 +38,11 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     lit, lit_q = card_clip(card, ANGLES, shading=0.012)
     screen, screen_q = card_clip(card, ANGLES, shading=0.0)
     still, still_q = card_clip(card, [0.0] * 6, shading=0.0)
+    mixed = [q[[2, 0, 3, 1]] for q in lit_q]  # the corners in any order: put back as TL TR BR BL
+    blank = np.full_like(lit[0], 90)          # frames with no card in them
     return {"lit": _write(d / "lit", lit), "screen": _write(d / "screen", screen, screen_q),
-            "still": _write(d / "still", still, still_q), "lit_given": _write(d / "lit_given", lit, lit_q)}
+            "still": _write(d / "still", still, still_q), "lit_given": _write(d / "lit_given", lit, mixed),
+            "two_found": _write(d / "two_found", [lit[0], blank, blank, lit[5]])}
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[dict]]:
@@ -61,7 +62,7 @@ def test_a_card_answering_the_light_passes_and_a_flat_one_is_a_screen(clips, cap
     assert screen["tilt"]["flat"] and screen["integrity"]["verdict"] == "screen"
     assert screen["integrity"]["still_verdict"] == "ok" and not screen["integrity"]["passed"]
     assert "pantalla" in screen["integrity"]["reason"]
-    assert given["integrity"]["verdict"] == "ok"
+    assert given["integrity"]["verdict"] == "ok" and given["tilt"]["judged"]
     assert given["tilt"]["scores"]["tilt_deg"] == pytest.approx(lit["tilt"]["scores"]["tilt_deg"], abs=0.5)
 
 
@@ -72,6 +73,14 @@ def test_a_card_not_tilted_is_not_judged_and_not_refused(clips, capsys) -> None:
     main(["scan", "--frames", str(clips["still"])])
     text = capsys.readouterr().out
     assert "no basta para juzgar" in text and "integridad: original" in text
+
+
+def test_a_card_found_in_fewer_than_three_frames_is_not_judged(clips, capsys) -> None:  # type: ignore[no-untyped-def]
+    rc, (d,) = _run(capsys, "--frames", str(clips["two_found"]))
+    assert rc == 0 and d["frames"] == 4 and d["found"] == 2
+    assert not d["tilt"]["judged"] and d["integrity"]["verdict"] == "ok"
+    main(["scan", "--frames", str(clips["two_found"])])
+    assert "se encontró en menos de 3 cuadros" in capsys.readouterr().out
 
 
 def test_bad_folders_are_one_line_each_and_the_others_still_run(tmp_path: Path, clips, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -100,6 +109,36 @@ def test_bad_folders_are_one_line_each_and_the_others_still_run(tmp_path: Path, 
     def mixed_sizes(f: Path) -> None:
         _write(f, [frames[0], frames[1][:-10], frames[2]])
     case("mixed_sizes", mixed_sizes, "no tienen todos el mismo tamaño")
+    case("missing_frame", lambda f: (_write(f, frames), (f / "002.png").unlink()),
+         "002.png: no existe el archivo")
+    case("not_object", lambda f: (f.mkdir(), (f / "sequence.json").write_text("[1, 2]")),
+         "se esperaba un objeto JSON")
+    case("nested", lambda f: (f.mkdir(), (f / "sequence.json").write_text("[" * 100000 + "]" * 100000)),
+         "no es JSON válido")
+    case("json_dir", lambda f: (f.mkdir(), (f / "sequence.json").mkdir()), "no se puede leer sequence.json")
+    case("focal_inf", lambda f: _write(f, frames, focal_px=float("inf")),
+         "«focal_px» debe ser un número positivo")
+    case("focal_absurd", lambda f: _write(f, frames, focal_px=1e9), "«focal_px» fuera de lo posible")
+    case("corners_outside", lambda f: _write(f, frames, [q + 5000 for q in quads]),
+         "no es el de una credencial dentro de la imagen")
+    in_a_line = np.float32([[10, 10], [400, 10], [800, 10], [900, 10]])
+    case("corners_flat", lambda f: _write(f, frames, [in_a_line] * 3),
+         "no es el de una credencial dentro de la imagen")
+    case("corners_text", lambda f: _write(f, frames, [[["1", "2"]] * 4] * 3), "«corners» debe dar 4 esquinas")
+
+    def escaping(f: Path) -> None:
+        _write(f, frames)
+        spec = json.loads((f / "sequence.json").read_text())
+        spec["frames"][1] = "../fuera.png"
+        (f / "sequence.json").write_text(json.dumps(spec))
+    case("escaping", escaping, "«../fuera.png» no está dentro de la carpeta")
+
+    def absolute(f: Path) -> None:
+        _write(f, frames)
+        spec = json.loads((f / "sequence.json").read_text())
+        spec["frames"][0] = str((f / "000.png").resolve())
+        (f / "sequence.json").write_text(json.dumps(spec))
+    case("absolute", absolute, "no está dentro de la carpeta")
     args = [a for name in bad for a in ("--frames", str(bad[name][0]))]
     rc, out = _run(capsys, *args, "--frames", str(clips["screen"]))
     assert rc == 1 and len(out) == len(bad) + 1
@@ -111,8 +150,17 @@ def test_bad_folders_are_one_line_each_and_the_others_still_run(tmp_path: Path, 
     assert capsys.readouterr().out.strip() == f"{bad['no_json'][0]}: ERROR: falta sequence.json en la carpeta"
 
 
-def test_scan_with_nothing_to_scan_is_a_usage_error() -> None:
-    exe = Path(sys.executable).with_name("fieldkit-kiosk")
-    r = subprocess.run([str(exe), "scan"], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 2 and r.stdout == ""
-    assert r.stderr.strip() == "fieldkit-kiosk: scan: indique imágenes o --frames CARPETA"
+def test_a_sequence_json_written_with_a_bom_is_read(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    frames, quads = card_clip(sample_card(11)[0], ANGLES, shading=0.0)
+    folder = _write(tmp_path / "bom", frames, quads)
+    (folder / "sequence.json").write_bytes(b"\xef\xbb\xbf" + (folder / "sequence.json").read_bytes())
+    rc, (d,) = _run(capsys, "--frames", str(folder))
+    assert rc == 0 and d["integrity"]["verdict"] == "screen"
+
+
+def test_scan_with_nothing_to_scan_is_a_usage_error(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["scan"]) == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert out.err.strip() == ("fieldkit-kiosk: scan: indique imágenes o --frames CARPETA "
+                               "(vea «fieldkit-kiosk --help»)")

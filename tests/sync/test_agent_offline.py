@@ -9,8 +9,9 @@ only the network-change probe runs every 2 s. Default suite: a 12 s window; FIEL
 The process clock of an idle process is at the mercy of the machine: in a few whole-suite runs
 a window read 150-170 ms where alone it reads 0-40 ms, with the agent's log unchanged. So up to
 three consecutive windows are measured and one under the limit passes (an agent that really
-spins fails all three), and each window also reads a control process that only sleeps in 2 s
-steps, as the agent does between tries, to tell the machine's cost from the agent's.
+spins fails all three). Beside each window a control process that only sleeps in 2 s steps, as
+the agent does between tries, is read and printed, so a failure report shows whether the
+machine itself was costly then. The windows measured must also stay under 1.5 % together.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from tests.helpers.server import IngestServer
 
 FULL = os.environ.get("FIELDKIT_FULL") == "1"
 WINDOW_S = 60.0 if FULL else 12.0
-WINDOWS = 3
+WINDOWS = 1 if FULL else 3
 CONTROL = "import time\nwhile True:\n    time.sleep(2)\n"
 BURST_S = 15.0  # 1 + 2 + 4 + 8: the quick first tries are over by then
 CLK = os.sysconf("SC_CLK_TCK")
@@ -57,11 +58,13 @@ def test_offline_agent_uses_near_zero_cpu_and_log(tmp_path: Path, ingest_server_
         try:
             time.sleep(BURST_S)  # backing off is itself the thing waited for; no condition to poll
             readings = []
+            total_cpu = total_wall = 0.0
             log0 = len(dev.log_text())
             for _ in range(WINDOWS):
                 cpu0, ctl0, t0 = cpu_seconds(proc.pid), cpu_seconds(control.pid), time.monotonic()
                 time.sleep(WINDOW_S)  # the thing measured is idle time itself; no condition to wait on
                 cpu, wall = cpu_seconds(proc.pid) - cpu0, time.monotonic() - t0
+                total_cpu, total_wall = total_cpu + cpu, total_wall + wall
                 readings.append(f"agent {cpu * 1000:.0f} ms ({100 * cpu / wall:.2f} %), control "
                                 f"{(cpu_seconds(control.pid) - ctl0) * 1000:.0f} ms over {wall:.1f} s")
                 if cpu / wall < 0.01:
@@ -73,6 +76,7 @@ def test_offline_agent_uses_near_zero_cpu_and_log(tmp_path: Path, ingest_server_
         assert proc.poll() is None, dev.log_text()
         print(f"offline: {'; '.join(readings)}; log +{log_growth} bytes")
         assert cpu / wall < 0.01, "CPU in every window: " + "; ".join(readings)
+        assert total_cpu / total_wall < 0.015, "CPU over the windows: " + "; ".join(readings)
         assert log_growth < 600 * len(readings), dev.log_text()
         st = load_state(dev.settings.state_path)
         assert st is not None and st.connection == "offline" and st.last_error
