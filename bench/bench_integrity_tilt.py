@@ -24,10 +24,12 @@ Even seeds show the front, odd the back. Each clip is judged by:
             straightened with its truth corners to 1024x646: the baseline;
     tilt    `tilt_evidence` on the 12 frames with their truth corners;
     both    the still's verdict, or "screen" when it passed and the tilt found the
-            card flat (`with_tilt`): what `scan --frames` reports.
+            card flat (`with_tilt`): what `scan --frames` reports (there with the
+            outlines given or the card finder's, here the truth corners).
 
 FAR: an attack judged ok. FRR: a genuine card not judged ok. Wilson 95 % intervals.
-Clips are cached as .npz under --cache (rendering is ~0.4 s a frame).
+Clips are cached as .npz under --cache by kind and seed (rendering is ~0.4 s a frame):
+empty the cache when the simulator, N_FRAMES or FPS change.
 """
 
 from __future__ import annotations

@@ -197,12 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="¿está inscrito el dispositivo y es válida su configuración?")
     add_config_argument(c, sub=True)
     c.set_defaults(func=cmd_check)
-    s = sub.add_parser("scan", help="lee el reverso de credenciales en archivos de imagen (diagnóstico)")
+    s = sub.add_parser("scan", help="lee credenciales en archivos de imagen, o juzga una secuencia "
+                                    "inclinada (--frames) (diagnóstico)")
     s.add_argument("images", nargs="*", metavar="IMAGE")
     s.add_argument("--frames", action="append", default=[], metavar="CARPETA",
                    help="una secuencia de la credencial inclinada (CARPETA/sequence.json): integridad "
                         "con la prueba de inclinación; se puede repetir")
-    s.add_argument("--json", action="store_true", help="un objeto JSON por imagen, uno por línea")
+    s.add_argument("--json", action="store_true", help="un objeto JSON por imagen o carpeta, uno por línea")
     s.add_argument("--year", type=int, default=None, help="año actual para la vigencia (por omisión, hoy)")
     s.set_defaults(func=cmd_scan)
     e = sub.add_parser("enroll", help="inscribe este dispositivo con el código (o el QR) del coordinador")

@@ -33,9 +33,14 @@ from sync.common.msg import Msg
 def load_rgb(path: str | Path) -> np.ndarray:
     """An image file as RGB uint8; ValueError if it cannot be read as an image."""
     p = Path(path)
-    if not p.is_file():
-        raise ValueError("no existe el archivo")
-    data = np.fromfile(p, np.uint8)
+    try:
+        if not p.exists():
+            raise ValueError("no existe el archivo")
+        if not p.is_file():
+            raise ValueError("no es un archivo")
+        data = np.fromfile(p, np.uint8)
+    except OSError:  # permissions, a name too long
+        raise ValueError("no se puede leer el archivo") from None
     try:
         img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     except cv2.error:  # e.g. a header claiming more pixels than OpenCV decodes

@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-import cv2
 import numpy as np
+from PIL import Image
 
 from kiosk.cli.scan import load_rgb
 from kiosk.vision.card import CardFind, find_card, straighten
-from kiosk.vision.card_verify import order_corners
+from kiosk.vision.card_verify import aspect_batch, inside_frame, order_corners, plausible_batch
 from kiosk.vision.integrity import check_integrity
 from kiosk.vision.integrity_tilt import MIN_FRAMES, TILT_MAX_DEG, tilt_evidence, with_tilt
 
@@ -37,7 +37,9 @@ SEQUENCE = "sequence.json"
 
 
 MAX_FRAMES = 240           # 16 s at 15 fps: a tilt takes one or two
-MAX_PIXELS = 4096 * 3072   # per frame (the Pi HQ sensor is 4056 x 3040)
+MAX_PIXELS = 4096 * 3072   # per frame, 12.6 Mpx (the Pi HQ sensor is 4056 x 3040)
+MAX_TOTAL_PIXELS = 400_000_000  # the whole clip in memory: ~1.2 GB of RGB
+ASPECT_MIN = 0.5           # a given outline's agreement with ID-1 (card_verify.aspect_batch): ~15 %
 
 
 class SequenceError(ValueError):
@@ -52,37 +54,58 @@ class Clip:
     focal: float | None
 
 
+def _shown(name: str) -> str:
+    """A frame name as it can be printed: escaped when it holds what a terminal cannot show."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return ascii(name)[1:-1]
+    return name if name.isprintable() else ascii(name)[1:-1]
+
+
+def _finite(v: object) -> float | None:
+    """A JSON number as a finite float, or None (booleans, text, 1e400, a 400-digit integer)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    try:
+        f = float(v)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) else None
+
+
 def _number(v: object, what: str) -> float | None:
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, int | float) or not (math.isfinite(v) and v > 0):
+    f = _finite(v)
+    if f is None or f <= 0:
         raise SequenceError(f"{SEQUENCE}: «{what}» debe ser un número positivo")
-    return float(v)
+    return f
 
 
-def _quads(corners: object, n: int, size: tuple[int, int]) -> list[np.ndarray | None]:
-    """The given outlines, in TL, TR, BR, BL order, each a convex quadrilateral of some size
-    inside the frame (a wrong outline would straighten the table and read as a flat card)."""
+def _quads(corners: object, n: int, shape: tuple[int, ...]) -> list[np.ndarray | None]:
+    """The given outlines, in TL, TR, BR, BL order, each a card-shaped quadrilateral inside the
+    frame (a wrong outline would straighten the table and read as a flat card)."""
     what = f"{SEQUENCE}: «corners» debe dar 4 esquinas [x, y] por cuadro"
     if corners is None:
         return [None] * n
     if not isinstance(corners, list) or len(corners) != n:
         raise SequenceError(what)
-    w, h = size
     out: list[np.ndarray | None] = []
     for i, quad in enumerate(corners):
-        if not (isinstance(quad, list) and len(quad) == 4 and all(
-                isinstance(p, list) and len(p) == 2 and all(
-                    isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in p)
-                for p in quad)):
+        if not (isinstance(quad, list) and len(quad) == 4
+                and all(isinstance(p, list) and len(p) == 2 for p in quad)):
             raise SequenceError(what)
-        q = order_corners(np.array(quad, np.float32))
-        margin = 0.02 * w
-        inside = (q[:, 0] >= -margin).all() and (q[:, 0] <= w + margin).all() \
-            and (q[:, 1] >= -margin).all() and (q[:, 1] <= h + margin).all()
-        if not inside or not cv2.isContourConvex(q) or cv2.contourArea(q) < 0.01 * w * h:
+        values = [_finite(v) for p in quad for v in p]
+        if any(v is None for v in values):
+            raise SequenceError(what)
+        q = order_corners(np.array(values, np.float32).reshape(4, 2))
+        # The finder's own tests for an outline: in the frame and not running out of it, a
+        # convex quadrilateral of some size, and ID-1's proportions.
+        if not (inside_frame(q, shape, 0.02 * shape[1]) and plausible_batch(q[None], shape, 0.01)[0]
+                and aspect_batch(q[None], shape)[0] >= ASPECT_MIN):
             raise SequenceError(f"{SEQUENCE}: el contorno del cuadro {i + 1} no es el de una credencial "
-                                "dentro de la imagen")
+                                "entera dentro de la imagen")
         out.append(q)
     return out
 
@@ -98,11 +121,20 @@ def _read_spec(folder: Path) -> dict[str, Any]:
         spec = json.loads(text)
     except json.JSONDecodeError as e:
         raise SequenceError(f"{SEQUENCE} no es JSON válido (línea {e.lineno}, columna {e.colno})") from None
-    except RecursionError:
-        raise SequenceError(f"{SEQUENCE} no es JSON válido (anidado en exceso)") from None
+    except (RecursionError, ValueError):  # nested too deep; an integer past Python's digit limit
+        raise SequenceError(f"{SEQUENCE} no es JSON válido") from None
     if not isinstance(spec, dict):
         raise SequenceError(f"{SEQUENCE}: se esperaba un objeto JSON")
     return spec
+
+
+def _frame_size(path: Path) -> tuple[int, int] | None:
+    """(w, h) from the file's header, before anything is decoded; None if Pillow cannot tell."""
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
 
 
 def read_sequence(folder: Path) -> Clip:
@@ -116,25 +148,40 @@ def read_sequence(folder: Path) -> Clip:
     if len(names) > MAX_FRAMES:
         raise SequenceError(f"{SEQUENCE}: más de {MAX_FRAMES} cuadros")
     root = folder.resolve()
+    paths = []
     for n in names:  # the frames are the folder's: no absolute paths, no way out of it
-        if Path(n).is_absolute() or not (folder / n).resolve().is_relative_to(root):
-            raise SequenceError(f"{SEQUENCE}: «{n}» no está dentro de la carpeta")
+        try:
+            inside = not Path(n).is_absolute() and (folder / n).resolve().is_relative_to(root)
+        except (OSError, ValueError, RuntimeError):  # a NUL in the name, a symlink loop
+            raise SequenceError(f"{SEQUENCE}: «{_shown(n)}» no es un nombre de archivo válido") from None
+        if not inside:
+            raise SequenceError(f"{SEQUENCE}: «{_shown(n)}» no está dentro de la carpeta")
+        paths.append(folder / n)
     fps, focal = _number(spec.get("fps"), "fps"), _number(spec.get("focal_px"), "focal_px")
     frames: list[np.ndarray] = []
-    for n in names:
+    total = 0
+    for n, path in zip(names, paths, strict=True):
+        size = _frame_size(path)
+        if size is not None and size[0] * size[1] > MAX_PIXELS:
+            raise SequenceError(f"{_shown(n)}: imagen demasiado grande ({size[0]}x{size[1]}; "
+                                "a lo más 12,6 Mpx)")
         try:
-            f = load_rgb(folder / n)
+            f = load_rgb(path)
         except ValueError as e:
-            raise SequenceError(f"{n}: {e}") from None
+            raise SequenceError(f"{_shown(n)}: {e}") from None
         if f.shape[0] * f.shape[1] > MAX_PIXELS:
-            raise SequenceError(f"{n}: imagen demasiado grande ({f.shape[1]}x{f.shape[0]})")
+            raise SequenceError(f"{_shown(n)}: imagen demasiado grande ({f.shape[1]}x{f.shape[0]}; "
+                                "a lo más 12,6 Mpx)")
         if frames and f.shape != frames[0].shape:
             raise SequenceError("los cuadros no tienen todos el mismo tamaño")
+        total += f.shape[0] * f.shape[1]
+        if total > MAX_TOTAL_PIXELS:
+            raise SequenceError("demasiados píxeles en la secuencia (a lo más 400 Mpx en total)")
         frames.append(f)
-    h, w = frames[0].shape[:2]
-    if focal is not None and not 0.2 * w <= focal <= 10 * w:  # a 3-160 degree field
+    w = frames[0].shape[1]
+    if focal is not None and not 0.2 * w <= focal <= 10 * w:  # a 6-136 degree field
         raise SequenceError(f"{SEQUENCE}: «focal_px» fuera de lo posible para cuadros de {w} px de ancho")
-    return Clip(frames, _quads(spec.get("corners"), len(names), (w, h)), fps, focal)
+    return Clip(frames, _quads(spec.get("corners"), len(names), frames[0].shape), fps, focal)
 
 
 def _scores(scores: dict[str, float], digits: int) -> dict[str, float | None]:
@@ -154,7 +201,8 @@ def scan_frames(folder: str) -> dict[str, Any]:
     for f, q in zip(frames, clip.given, strict=True):
         if q is None:
             hint = find_card(f, hint=hint, layout=False)
-            q = None if hint is None else np.asarray(hint.corners, np.float32)
+            # A card running out of the frame is not a whole outline (nor for the kiosk).
+            q = None if hint is None or hint.touches_border else np.asarray(hint.corners, np.float32)
         quads.append(q)
     found = [i for i, q in enumerate(quads) if q is not None]
     out: dict[str, Any] = {"frames_dir": folder, "error": None, "frames": len(frames), "found": len(found),
@@ -183,7 +231,9 @@ def format_frames_text(d: dict[str, Any]) -> str:
         lines.append("  integridad: no se encontró la credencial")
         return "\n".join(lines)
     s = t["scores"]
-    if s["frames"] < MIN_FRAMES:
+    if s["tilt_deg"] is None:
+        lines.append("  inclinación: no medible con estos contornos")
+    elif s["frames"] < MIN_FRAMES:
         lines.append(f"  inclinación: la credencial se encontró en menos de {MIN_FRAMES} cuadros; "
                      "no se puede juzgar")
     elif not t["judged"] and s["tilt_deg"] > TILT_MAX_DEG:

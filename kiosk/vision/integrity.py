@@ -105,7 +105,8 @@ def chroma_spread(rgb: np.ndarray) -> float:
     return float(np.percentile(c, 90) / bright)
 
 
-def _linear(x: np.ndarray) -> np.ndarray:
+def linear_rgb(x: np.ndarray) -> np.ndarray:
+    """sRGB values 0-255 to linear light 0-1 (float32 in, float32 out)."""
     x = x / 255.0
     return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
 
@@ -121,7 +122,7 @@ def own_chroma(rgb: np.ndarray) -> float:
     w = 256
     small = cv2.resize(rgb, (w, max(1, round(w * rgb.shape[0] / rgb.shape[1]))),
                        interpolation=cv2.INTER_AREA).astype(np.float32)
-    lin = _linear(small) + 1e-4
+    lin = linear_rgb(small) + 1e-4
     around = cv2.GaussianBlur(lin, (0, 0), w / 6)
     balanced = lin / (around / around.mean(axis=2, keepdims=True))
     balanced = cv2.GaussianBlur(balanced, (0, 0), 1.5)  # demosaic and JPEG chroma noise

@@ -11,7 +11,7 @@ What is measured, in the card's own plane (each frame straightened to 5 px/mm):
   the largest angle between two frames. Below ``TILT_MIN_DEG`` nothing is judged: the
   card did not move enough to say; above ``TILT_MAX_DEG`` an outline is wrong. The
   reading scales with assumed over true focal length (a 78-degree webcam read as 62
-  degrees: x1.3), and so does the response below by its inverse: pass the camera's.
+  degrees: x1.34), and so does the response below by its inverse: pass the camera's.
 * **Response to light** — how the card's smooth shading changes as it tilts: its
   overall level (``gain_change``: the lamps' angle to the surface changes, so a
   reflecting surface brightens or darkens) and its shape (``shading_change``: the
@@ -21,9 +21,10 @@ What is measured, in the card's own plane (each frame straightened to 5 px/mm):
   must be taken with the exposure held: an auto-exposure re-metering as glare comes
   and goes adds a response of its own (docs/integrity.md, "Tilt").
 * **Highlights and colour play** (reported, not judged): the share of the card that
-  flashes a third or more above its median brightness and that frame's smooth
-  shading (``specular_area``: the laminate mirroring a lamp or window), and the largest
-  local change of colour over the frames (``chroma_move``: a diffractive patch).
+  flashes 35 % or more above its median brightness and that frame's smooth
+  shading (``specular_area``: the laminate mirroring a lamp or window), and the 99th
+  percentile over the card of the local change of colour (``chroma_move``: a
+  diffractive patch).
   Glossy photo paper and a screen's glass give highlights too, and a genuine card
   in a room without a bright source in its mirror direction gives none, so
   neither refuses on its own.
@@ -43,7 +44,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from kiosk.vision.integrity import OK, REASONS, SCREEN, IntegrityResult
+from kiosk.vision.card_verify import ID1_H_MM, ID1_W_MM, straighten
+from kiosk.vision.integrity import OK, REASONS, SCREEN, IntegrityResult, linear_rgb
 
 TILT_MIN_DEG = 4.0         # less tilt than this: not judged (ask to tilt more)
 TILT_MAX_DEG = 30.0        # more than this between two outlines: a wrong outline, not judged
@@ -54,7 +56,7 @@ MIN_FRAMES = 3
 
 _W, _H = 428, 270          # 5 px per mm of an ID-1 card
 _BORDER = 15               # 3 mm: the outline's error and the rounded corners
-_CARD_MM = np.array([[0, 0], [85.6, 0], [85.6, 53.98], [0, 53.98]], np.float32)
+_CARD_MM = np.array([[0, 0], [ID1_W_MM, 0], [ID1_W_MM, ID1_H_MM], [0, ID1_H_MM]], np.float32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +64,6 @@ class TiltEvidence:
     judged: bool                        # tilted enough (and enough frames) to say anything
     flat: bool                          # judged, and the card did not answer the light
     scores: dict[str, float] = field(default_factory=dict)
-
-
-def _linear(rgb: np.ndarray) -> np.ndarray:
-    x = rgb.astype(np.float32) / 255.0
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
 
 
 def plane_normals(quads: Sequence[np.ndarray], frame_size: tuple[int, int],
@@ -115,12 +112,6 @@ def _smooth_field(diff: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return (_BASIS @ coef).reshape(_H, _W)
 
 
-def _straighten(frame: np.ndarray, quad: np.ndarray) -> np.ndarray:
-    dst = np.array([[0, 0], [_W, 0], [_W, _H], [0, _H]], np.float32)
-    m = cv2.getPerspectiveTransform(np.asarray(quad, np.float32), dst)
-    return cv2.warpPerspective(frame, m, (_W, _H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-
 def tilt_evidence(frames: Sequence[np.ndarray], quads: Sequence[np.ndarray],
                   focal: float | None = None) -> TiltEvidence:
     """Judge a short clip of the card being tilted (see the module's docstring).
@@ -144,8 +135,8 @@ def tilt_evidence(frames: Sequence[np.ndarray], quads: Sequence[np.ndarray],
     # Tilted by hand means a few degrees; tens of degrees is a wrong outline, not a tilt.
     if len(frames) < MIN_FRAMES or not tilt <= TILT_MAX_DEG:
         return TiltEvidence(False, False, scores)
-    crops = [_straighten(f, q) for f, q in zip(frames, quads, strict=True)]
-    lin = np.stack([_linear(c) for c in crops])
+    crops = [straighten(f, q, (_W, _H)) for f, q in zip(frames, quads, strict=True)]
+    lin = np.stack([linear_rgb(c.astype(np.float32)) for c in crops])
     logy = np.log(lin @ np.array([0.2126, 0.7152, 0.0722], np.float32) + 0.01)
     median = np.median(logy, axis=0)
     inner = np.zeros((_H, _W), bool)

@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from kiosk.cli.main import main
 from kiosk.testdata.cards import sample_card
@@ -43,6 +44,12 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"lit": _write(d / "lit", lit), "screen": _write(d / "screen", screen, screen_q),
             "still": _write(d / "still", still, still_q), "lit_given": _write(d / "lit_given", lit, mixed),
             "two_found": _write(d / "two_found", [lit[0], blank, blank, lit[5]])}
+
+
+def _set(folder: Path, key: str, value: object) -> None:
+    spec = json.loads((folder / "sequence.json").read_text())
+    spec[key] = value
+    (folder / "sequence.json").write_text(json.dumps(spec))
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[dict]]:
@@ -120,11 +127,31 @@ def test_bad_folders_are_one_line_each_and_the_others_still_run(tmp_path: Path, 
          "«focal_px» debe ser un número positivo")
     case("focal_absurd", lambda f: _write(f, frames, focal_px=1e9), "«focal_px» fuera de lo posible")
     case("corners_outside", lambda f: _write(f, frames, [q + 5000 for q in quads]),
-         "no es el de una credencial dentro de la imagen")
+         "no es el de una credencial entera dentro de la imagen")
     in_a_line = np.float32([[10, 10], [400, 10], [800, 10], [900, 10]])
     case("corners_flat", lambda f: _write(f, frames, [in_a_line] * 3),
-         "no es el de una credencial dentro de la imagen")
+         "no es el de una credencial entera dentro de la imagen")
     case("corners_text", lambda f: _write(f, frames, [[["1", "2"]] * 4] * 3), "«corners» debe dar 4 esquinas")
+    tall = np.float32([[300, 100], [500, 100], [500, 500], [300, 500]])  # a card's size, not its shape
+    case("corners_portrait_box", lambda f: _write(f, frames, [tall] * 3),
+         "no es el de una credencial entera dentro de la imagen")
+    case("corners_huge_int", lambda f: (_write(f, frames), _set(f, "corners", [[[10 ** 400, 1]] * 4] * 3)),
+         "«corners» debe dar 4 esquinas")
+    case("fps_huge_int", lambda f: (_write(f, frames), _set(f, "fps", 10 ** 400)),
+         "«fps» debe ser un número positivo")
+    many_digits = '{"fps": ' + "9" * 5000 + "}"  # past Python's limit for reading an integer
+    case("digits", lambda f: (_write(f, frames), (f / "sequence.json").write_text(many_digits)),
+         "no es JSON válido")
+    case("nul_name", lambda f: (_write(f, frames), _set(f, "frames", ["000.png", "a\u0000.png", "002.png"])),
+         "no es un nombre de archivo válido")
+    case("dir_frame", lambda f: (_write(f, frames), (f / "003.png").mkdir(),
+                                 _set(f, "frames", ["000.png", "003.png", "002.png"])),
+         "003.png: no es un archivo")
+
+    def huge_header(f: Path) -> None:
+        _write(f, frames)
+        Image.new("L", (5000, 3000)).save(f / "001.png")  # 15 Mpx: refused from its header
+    case("huge_header", huge_header, "001.png: imagen demasiado grande (5000x3000")
 
     def escaping(f: Path) -> None:
         _write(f, frames)
