@@ -48,7 +48,7 @@ from kiosk.vision.liveness import LivenessState, SelfieQuality, Verdict, assess_
 from sync.common.msg import Msg
 from sync.common.version import package_version
 from sync.device.config import DeviceConfig
-from sync.outbox.errors import OutboxError
+from sync.outbox.errors import OutboxError, OutboxStateError
 from sync.outbox.outbox import Outbox, OutboxCounts
 from sync.wire.activation import CAPTURED_BY_CITIZEN
 from sync.wire.envelope import MAX_RECORD_BYTES
@@ -179,8 +179,11 @@ class SaveContext:
                 from sync.outbox.keyfile import load_key
 
                 path.parent.mkdir(parents=True, exist_ok=True)
-                outbox = Outbox.create(path, load_key(k.outbox_key), cfg.device.id,
-                                       cfg.device.folio_prefix)
+                try:
+                    outbox = Outbox.create(path, load_key(k.outbox_key), cfg.device.id,
+                                           cfg.device.folio_prefix)
+                except OutboxStateError:  # another creator (the capture CLI) made it since exists()
+                    outbox = Outbox.open_with_key_file(path, k.outbox_key)
         except (SyncError, OSError, ValueError) as e:  # ValueError: a bad folio prefix
             raise _fail("save.outbox", f"cannot open {path}: {e}") from e
         if outbox.device_id != cfg.device.id:

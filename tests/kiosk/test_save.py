@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -179,6 +180,24 @@ def test_concurrent_saves_from_worker_threads_get_distinct_folios(device, ctx):
     assert not errors
     assert sorted(r.folio for r in results) == sorted(ctx.outbox.folios())
     assert len({r.record_id for r in results}) == 6 and ctx.counts().pending == 6
+
+
+def test_a_creator_that_finds_the_outbox_made_since_it_looked_opens_it(device, monkeypatch):
+    # The kiosk and `fieldkit-kiosk capture` may both make the outbox on first use: the other
+    # one can link it into place between this one's exists() and its create().
+    with SaveContext.from_config(device.config) as c:
+        first = save_draft(make_draft(1), c).folio
+    path, real, looked = device.config.device.outbox_path, Path.exists, []
+
+    def exists(self: Path, *a: object, **k: object) -> bool:
+        if self == path and not looked:
+            looked.append(self)
+            return False  # the first look, before the other creator linked it
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(Path, "exists", exists)
+    with SaveContext.from_config(device.config) as c:
+        assert looked and c.outbox.folios() == [first]
 
 
 def test_context_reopens_the_same_outbox_and_checks_keys(device):

@@ -18,7 +18,7 @@ import pytest
 import sqlcipher3
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from sync.outbox.errors import OutboxCorruptError
+from sync.outbox.errors import OutboxCorruptError, OutboxStateError
 from sync.outbox.keyfile import create_key_file, key_pragma
 from sync.outbox.outbox import Outbox
 from sync.wire.envelope import HYBRID
@@ -61,7 +61,9 @@ def _opener(base: str, key: bytes, barrier: Barrier, out: Queue[tuple[int, str]]
 
 def _creator_putting(base: str, key: bytes, keys_hex: tuple[str, str, str], seed: int,
                      barrier: Barrier, out: Queue[tuple[int, str]]) -> None:
-    """Create the outbox (or, losing the race, open the winner's) and save one record."""
+    """Create the outbox and save one record, as the kiosk's save does: a creator that finds the
+    winner's outbox already in place (it started late) opens it; one that loses at the link
+    step is handed the winner's by `Outbox.create` itself."""
     seal, sign, ack = (bytes.fromhex(h) for h in keys_hex)
     keys = Keys(DEVICE_ID, ServerPrivateKey(HYBRID, seal),
                 ed25519.Ed25519PrivateKey.from_private_bytes(sign),
@@ -69,8 +71,13 @@ def _creator_putting(base: str, key: bytes, keys_hex: tuple[str, str, str], seed
     sealer = keys.sealer()
     for i in range(ROUNDS):
         barrier.wait()
+        p = _round_path(base, i)
         try:
-            with Outbox.create(_round_path(base, i), key, DEVICE_ID, PREFIX) as ob:
+            try:
+                ob = Outbox.create(p, key, DEVICE_ID, PREFIX)
+            except OutboxStateError:
+                ob = Outbox.open(p, key)
+            with ob:
                 out.put((i, ob.put(tiny_record(seed=seed * 1000 + i), sealer).folio))
         except Exception as e:
             out.put((i, f"create: {type(e).__name__}: {e}"))
