@@ -57,7 +57,10 @@ def test_ready_and_watchdog_pings_then_a_frozen_agent_is_detected(
             assert time.monotonic() - frozen_at < WATCHDOG_S + 5, "watchdog never expired"
         assert wd.last_ping() <= frozen_at + 0.1
         rc = _abort_like_systemd(proc)
-        assert rc == -signal.SIGABRT, rc
+        # Python's faulthandler dumps every thread on SIGABRT, then dies of it; reading a
+        # thread that was running (paho's network loop) can crash the dump itself (SIGSEGV,
+        # seen once in a CI run). Either way the process is gone and systemd restarts it.
+        assert rc in (-signal.SIGABRT, -signal.SIGSEGV), rc
 
         # Restart=on-failure: a new agent sends what was saved meanwhile.
         more = dev.put(2)
